@@ -1,0 +1,3 @@
+//! Amplitude Experiment: flag model, compiled snapshot, evaluator and clients.
+
+pub mod client;

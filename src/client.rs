@@ -1,0 +1,35 @@
+//! The provider-independent client: what every handle in the registry points to.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{parse_document, provider_name};
+use crate::error::{Error, ErrorCode, Result};
+
+/// One flag provider's client. Every method may be called from any number of threads at
+/// once; results are the JSON of the `"ok"` member of the response envelope.
+pub trait Provider: Send + Sync {
+    /// Loads the configuration (and, for networked clients, waits up to `timeout` for it).
+    fn start(&self, timeout: Duration) -> Result<String>;
+    /// Evaluates flags locally for the request document.
+    fn evaluate(&self, request_json: &str) -> Result<String>;
+    /// Evaluates flags remotely for the request document.
+    fn fetch(&self, request_json: &str) -> Result<String>;
+    /// Describes the client's state as a JSON document.
+    fn status(&self) -> Result<String>;
+}
+
+/// A shared, thread-safe client.
+pub type Client = Arc<dyn Provider>;
+
+/// Builds a client from an `allot_init` configuration document.
+pub fn create(config_json: &str) -> Result<Client> {
+    let config = parse_document(config_json)?;
+    match provider_name(&config)? {
+        "amplitude" => crate::amplitude::client::create(&config),
+        other => Err(Error::new(
+            ErrorCode::InvalidConfig,
+            format!("unknown provider \"{other}\"; expected \"amplitude\" or \"eppo\""),
+        )),
+    }
+}

@@ -1,0 +1,107 @@
+//! Errors with stable codes, as they cross the C boundary.
+
+use std::fmt;
+
+/// A stable, machine-readable error code. The snake_case string form is part of the
+/// public contract (C header, README, bindings) and never changes meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// A required argument was NULL, or a request had the wrong shape or types.
+    InvalidArgument,
+    /// A string argument was not valid UTF-8.
+    InvalidUtf8,
+    /// A string argument was not syntactically valid JSON.
+    InvalidJson,
+    /// The client configuration was rejected (unknown field, wrong type, bad flags).
+    InvalidConfig,
+    /// An input was larger than the documented size cap.
+    InputTooLarge,
+    /// The handle is zero, unknown, or was already freed.
+    UnknownHandle,
+    /// The client was not started with `allot_start` yet.
+    NotStarted,
+    /// The flag configuration contains a dependency cycle.
+    DependencyCycle,
+    /// The operation is not supported by this client's provider or mode.
+    Unsupported,
+    /// A bug inside allot (for example a caught panic).
+    Internal,
+}
+
+impl ErrorCode {
+    /// Every code, in documentation order.
+    pub const ALL: &'static [ErrorCode] = &[
+        ErrorCode::InvalidArgument,
+        ErrorCode::InvalidUtf8,
+        ErrorCode::InvalidJson,
+        ErrorCode::InvalidConfig,
+        ErrorCode::InputTooLarge,
+        ErrorCode::UnknownHandle,
+        ErrorCode::NotStarted,
+        ErrorCode::DependencyCycle,
+        ErrorCode::Unsupported,
+        ErrorCode::Internal,
+    ];
+
+    /// The stable snake_case name of the code.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidArgument => "invalid_argument",
+            ErrorCode::InvalidUtf8 => "invalid_utf8",
+            ErrorCode::InvalidJson => "invalid_json",
+            ErrorCode::InvalidConfig => "invalid_config",
+            ErrorCode::InputTooLarge => "input_too_large",
+            ErrorCode::UnknownHandle => "unknown_handle",
+            ErrorCode::NotStarted => "not_started",
+            ErrorCode::DependencyCycle => "dependency_cycle",
+            ErrorCode::Unsupported => "unsupported",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+/// An error: a stable code and a human-readable message (never containing secrets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    /// The stable code.
+    pub code: ErrorCode,
+    /// A clear, human-readable explanation.
+    pub message: String,
+}
+
+impl Error {
+    /// Builds an error from a code and a message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Error {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// Maps a serde_json error to `invalid_json` (syntax) or to `shape_code` (wrong shape or
+    /// types), prefixing the message with what was being parsed.
+    pub fn from_json(err: &serde_json::Error, what: &str, shape_code: ErrorCode) -> Self {
+        use serde_json::error::Category;
+        let code = match err.classify() {
+            Category::Syntax | Category::Eof => ErrorCode::InvalidJson,
+            Category::Data | Category::Io => shape_code,
+        };
+        Error::new(code, format!("{what}: {err}"))
+    }
+
+    /// Serializes the error as the `{"code", "message"}` object of the error envelope.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({"code": self.code.as_str(), "message": self.message})
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Result alias used across the crate.
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,203 @@
+//! The C ABI: every `allot_*` export. Each one runs inside `catch_unwind`, checks every
+//! pointer and string it is given, and answers with a JSON envelope that the caller owns.
+
+use std::ffi::{c_char, CStr, CString};
+use std::panic::{self, AssertUnwindSafe};
+use std::time::Duration;
+
+use crate::client;
+use crate::config::MAX_CONFIG_BYTES;
+use crate::error::{Error, ErrorCode, Result};
+use crate::registry;
+
+/// Largest request document `allot_evaluate` and `allot_fetch` accept, in bytes (1 MiB).
+pub const MAX_REQUEST_BYTES: usize = 1 << 20;
+
+/// Runs `body`, turning a panic into an `internal` error.
+fn guarded<T>(body: impl FnOnce() -> Result<T>) -> Result<T> {
+    panic::catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|payload| {
+        let detail = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string());
+        Err(Error::new(
+            ErrorCode::Internal,
+            format!("internal error caught at the C boundary: {detail}"),
+        ))
+    })
+}
+
+/// Wraps a result into the `{"ok": …}` / `{"error": …}` envelope.
+fn envelope(result: Result<String>) -> String {
+    match result {
+        Ok(ok) => {
+            let mut out = String::with_capacity(ok.len() + 7);
+            out.push_str("{\"ok\":");
+            out.push_str(&ok);
+            out.push('}');
+            out
+        }
+        Err(err) => serde_json::json!({ "error": err.to_json() }).to_string(),
+    }
+}
+
+/// Hands a string to the caller as a heap C string (freed with `allot_string_free`).
+fn into_c_string(s: String) -> *mut c_char {
+    // JSON text never contains a NUL byte (serde escapes it as \u0000), so this only
+    // falls back for a string built elsewhere by mistake.
+    CString::new(s)
+        .unwrap_or_else(|_| {
+            CString::new(r#"{"error":{"code":"internal","message":"response contained a NUL byte"}}"#)
+                .expect("static text has no NUL")
+        })
+        .into_raw()
+}
+
+/// Runs an export that answers with an envelope.
+fn respond(body: impl FnOnce() -> Result<String>) -> *mut c_char {
+    into_c_string(envelope(guarded(body)))
+}
+
+/// Reads a caller's NUL-terminated string, checking NULL, the size cap and UTF-8.
+///
+/// # Safety
+/// `ptr` must be NULL or point to a NUL-terminated string that stays valid for `'a`.
+unsafe fn read_str<'a>(ptr: *const c_char, name: &str, max_bytes: usize) -> Result<&'a str> {
+    if ptr.is_null() {
+        return Err(Error::new(ErrorCode::InvalidArgument, format!("{name} is NULL")));
+    }
+    // SAFETY: non-null and NUL-terminated by the caller's contract.
+    let bytes = unsafe { CStr::from_ptr(ptr) }.to_bytes();
+    if bytes.len() > max_bytes {
+        return Err(Error::new(
+            ErrorCode::InputTooLarge,
+            format!("{name} is {} bytes; the limit is {max_bytes} bytes", bytes.len()),
+        ));
+    }
+    std::str::from_utf8(bytes).map_err(|e| {
+        Error::new(
+            ErrorCode::InvalidUtf8,
+            format!("{name} is not valid UTF-8 (first bad byte at offset {})", e.valid_up_to()),
+        )
+    })
+}
+
+/// Creates a client from a JSON configuration and returns its handle.
+///
+/// `config_json`: a NUL-terminated UTF-8 JSON object of at most 64 MiB, borrowed for the
+/// duration of the call. `{"provider": "amplitude", "mode": "local", "api_key": "…",
+/// "flags": [ … ] | "flags_path": "…"}`; see the README for every field.
+///
+/// Returns a non-zero handle on success. On failure returns 0 and, when `error_json` is
+/// not NULL, stores in `*error_json` a `{"error": {"code", "message"}}` document that the
+/// caller owns and frees with `allot_string_free` (on success `*error_json` is set to NULL).
+///
+/// Thread-safe: may be called from any thread at any time.
+#[no_mangle]
+pub unsafe extern "C" fn allot_init(config_json: *const c_char, error_json: *mut *mut c_char) -> u64 {
+    let result = guarded(|| {
+        // SAFETY: the caller's contract for config_json.
+        let text = unsafe { read_str(config_json, "config_json", MAX_CONFIG_BYTES) }?;
+        let client = client::create(text)?;
+        Ok(registry::insert(client))
+    });
+    let (handle, error) = match result {
+        Ok(handle) => (handle, std::ptr::null_mut()),
+        Err(err) => (0, into_c_string(envelope(Err(err)))),
+    };
+    if error_json.is_null() {
+        if !error.is_null() {
+            // SAFETY: `error` was just produced by CString::into_raw.
+            drop(unsafe { CString::from_raw(error) });
+        }
+    } else {
+        // SAFETY: the caller passed a writable `char **`.
+        unsafe { *error_json = error };
+    }
+    handle
+}
+
+/// Starts the client: loads its configuration (bundled flags now; the network when
+/// configured), waiting at most `timeout_ms` milliseconds.
+///
+/// Returns `{"ok": <status document>}` (see `allot_status`) or an error envelope; never
+/// NULL. The caller owns the result and frees it with `allot_string_free`. Calling it
+/// again is harmless. Thread-safe.
+#[no_mangle]
+pub extern "C" fn allot_start(client: u64, timeout_ms: u32) -> *mut c_char {
+    respond(|| registry::get(client)?.start(Duration::from_millis(u64::from(timeout_ms))))
+}
+
+/// Evaluates flags locally.
+///
+/// `request_json`: a NUL-terminated UTF-8 JSON object of at most 1 MiB, borrowed for the
+/// call. Amplitude: `{"user": {<User fields>}, "flag_keys"?: ["…"]}` →
+/// `{"ok": {"variants": {"<flag>": {"key", "value"?, "payload"?, "metadata"?}}}}` with every
+/// evaluated variant, defaults and dependency parents included.
+///
+/// Never NULL; the caller owns the result and frees it with `allot_string_free`. Lock-free
+/// with respect to other evaluating threads; any number of threads may call it at once.
+#[no_mangle]
+pub unsafe extern "C" fn allot_evaluate(client: u64, request_json: *const c_char) -> *mut c_char {
+    respond(|| {
+        let client = registry::get(client)?;
+        // SAFETY: the caller's contract for request_json.
+        let request = unsafe { read_str(request_json, "request_json", MAX_REQUEST_BYTES) }?;
+        client.evaluate(request)
+    })
+}
+
+/// Evaluates flags remotely (Amplitude `"mode": "remote"`).
+///
+/// `request_json` as for `allot_evaluate`. Returns `{"ok": {"variants": {…}}}` or an error
+/// envelope (`unsupported` for clients that have no remote evaluation); never NULL. The
+/// caller owns the result and frees it with `allot_string_free`. Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn allot_fetch(client: u64, request_json: *const c_char) -> *mut c_char {
+    respond(|| {
+        let client = registry::get(client)?;
+        // SAFETY: the caller's contract for request_json.
+        let request = unsafe { read_str(request_json, "request_json", MAX_REQUEST_BYTES) }?;
+        client.fetch(request)
+    })
+}
+
+/// Describes the client: `{"ok": {"provider", "mode", "started", "initialized",
+/// "flag_count", "source", "flag_errors": [{"flag_key", "index", "code", "message"}]}}`.
+///
+/// Never NULL; the caller owns the result and frees it with `allot_string_free`.
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn allot_status(client: u64) -> *mut c_char {
+    respond(|| registry::get(client)?.status())
+}
+
+/// Frees a client. Idempotent: zero, unknown and already freed handles are ignored.
+/// Calls already running on the handle finish normally; later calls get `unknown_handle`.
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn allot_free(client: u64) {
+    // Dropping a client stops its work; nothing useful can be reported from here, and a
+    // panic must not cross the boundary.
+    let _ = guarded(|| {
+        drop(registry::remove(client));
+        Ok(())
+    });
+}
+
+/// Frees a string returned by any `allot_*` function. NULL is ignored. Each string must
+/// be freed exactly once, and only with this function.
+#[no_mangle]
+pub unsafe extern "C" fn allot_string_free(s: *mut c_char) {
+    if !s.is_null() {
+        // SAFETY: by contract `s` came from CString::into_raw in this library.
+        drop(unsafe { CString::from_raw(s) });
+    }
+}
+
+/// The library version, e.g. `"0.1.0"`: a static NUL-terminated string, never freed.
+#[no_mangle]
+pub extern "C" fn allot_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}

@@ -1,0 +1,16 @@
+//! allot: one native engine for feature flags and experiments.
+//!
+//! Architecture, one module per layer:
+//! - [`ffi`]: the C ABI (`allot_*` exports), JSON in and out, panics and bad input caught;
+//! - [`registry`]: opaque `u64` handles for clients;
+//! - [`client`]: the provider-independent client interface and construction;
+//! - [`config`]: configuration parsing helpers shared by providers;
+//! - [`amplitude`]: Amplitude Experiment flags: model → compiled snapshot → evaluator;
+//! - [`error`]: errors with stable codes.
+
+pub mod amplitude;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod ffi;
+pub mod registry;
