@@ -1,0 +1,94 @@
+//! Test helpers that drive allot through its C ABI exactly as a C caller would:
+//! NUL-terminated JSON in, caller-owned JSON out, freed with `allot_string_free`.
+#![allow(dead_code)]
+
+use std::ffi::{c_char, CStr, CString};
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+/// The read-only shared material beside the repository (`../shared`).
+pub fn shared_path(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared").join(relative)
+}
+
+/// Reads and parses a JSON file from `../shared`.
+pub fn shared_json(relative: &str) -> Value {
+    let path = shared_path(relative);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
+}
+
+/// Takes ownership of a string returned by the library: copies it, frees it, parses it.
+pub fn take(ptr: *mut c_char) -> Value {
+    assert!(!ptr.is_null(), "allot returned NULL");
+    let text = unsafe { CStr::from_ptr(ptr) }.to_str().expect("UTF-8 response").to_owned();
+    unsafe { allot::ffi::allot_string_free(ptr) };
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("response is not JSON ({e}): {text}"))
+}
+
+/// `allot_init` with a JSON document: the handle, or the error envelope.
+pub fn init(config: &Value) -> Result<u64, Value> {
+    init_raw(&config.to_string())
+}
+
+/// `allot_init` with raw text.
+pub fn init_raw(config: &str) -> Result<u64, Value> {
+    let c = CString::new(config).unwrap();
+    let mut error: *mut c_char = std::ptr::null_mut();
+    let handle = unsafe { allot::ffi::allot_init(c.as_ptr(), &mut error) };
+    if handle == 0 {
+        Err(take(error))
+    } else {
+        assert!(error.is_null(), "error_json must be NULL on success");
+        Ok(handle)
+    }
+}
+
+/// `allot_init` that must succeed.
+pub fn init_ok(config: &Value) -> u64 {
+    init(config).unwrap_or_else(|e| panic!("allot_init failed: {e}"))
+}
+
+/// `allot_start`, parsed.
+pub fn start(handle: u64, timeout_ms: u32) -> Value {
+    take(allot::ffi::allot_start(handle, timeout_ms))
+}
+
+/// `allot_evaluate` with a JSON request, parsed.
+pub fn evaluate(handle: u64, request: &Value) -> Value {
+    evaluate_raw(handle, &request.to_string())
+}
+
+/// `allot_evaluate` with raw text, parsed.
+pub fn evaluate_raw(handle: u64, request: &str) -> Value {
+    let c = CString::new(request).unwrap();
+    take(unsafe { allot::ffi::allot_evaluate(handle, c.as_ptr()) })
+}
+
+/// `allot_fetch` with a JSON request, parsed.
+pub fn fetch(handle: u64, request: &Value) -> Value {
+    let c = CString::new(request.to_string()).unwrap();
+    take(unsafe { allot::ffi::allot_fetch(handle, c.as_ptr()) })
+}
+
+/// `allot_status`, parsed.
+pub fn status(handle: u64) -> Value {
+    take(allot::ffi::allot_status(handle))
+}
+
+/// The `ok` member of an envelope; panics with the whole envelope otherwise.
+pub fn ok(envelope: Value) -> Value {
+    match envelope.get("ok") {
+        Some(v) => v.clone(),
+        None => panic!("expected ok, got {envelope}"),
+    }
+}
+
+/// The error code of an error envelope; panics with the whole envelope otherwise.
+pub fn error_code(envelope: &Value) -> String {
+    envelope["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected error, got {envelope}"))
+        .to_owned()
+}
