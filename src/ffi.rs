@@ -48,8 +48,10 @@ fn into_c_string(s: String) -> *mut c_char {
     // falls back for a string built elsewhere by mistake.
     CString::new(s)
         .unwrap_or_else(|_| {
-            CString::new(r#"{"error":{"code":"internal","message":"response contained a NUL byte"}}"#)
-                .expect("static text has no NUL")
+            CString::new(
+                r#"{"error":{"code":"internal","message":"response contained a NUL byte"}}"#,
+            )
+            .expect("static text has no NUL")
         })
         .into_raw()
 }
@@ -65,20 +67,29 @@ fn respond(body: impl FnOnce() -> Result<String>) -> *mut c_char {
 /// `ptr` must be NULL or point to a NUL-terminated string that stays valid for `'a`.
 unsafe fn read_str<'a>(ptr: *const c_char, name: &str, max_bytes: usize) -> Result<&'a str> {
     if ptr.is_null() {
-        return Err(Error::new(ErrorCode::InvalidArgument, format!("{name} is NULL")));
+        return Err(Error::new(
+            ErrorCode::InvalidArgument,
+            format!("{name} is NULL"),
+        ));
     }
     // SAFETY: non-null and NUL-terminated by the caller's contract.
     let bytes = unsafe { CStr::from_ptr(ptr) }.to_bytes();
     if bytes.len() > max_bytes {
         return Err(Error::new(
             ErrorCode::InputTooLarge,
-            format!("{name} is {} bytes; the limit is {max_bytes} bytes", bytes.len()),
+            format!(
+                "{name} is {} bytes; the limit is {max_bytes} bytes",
+                bytes.len()
+            ),
         ));
     }
     std::str::from_utf8(bytes).map_err(|e| {
         Error::new(
             ErrorCode::InvalidUtf8,
-            format!("{name} is not valid UTF-8 (first bad byte at offset {})", e.valid_up_to()),
+            format!(
+                "{name} is not valid UTF-8 (first bad byte at offset {})",
+                e.valid_up_to()
+            ),
         )
     })
 }
@@ -95,7 +106,10 @@ unsafe fn read_str<'a>(ptr: *const c_char, name: &str, max_bytes: usize) -> Resu
 ///
 /// Thread-safe: may be called from any thread at any time.
 #[no_mangle]
-pub unsafe extern "C" fn allot_init(config_json: *const c_char, error_json: *mut *mut c_char) -> u64 {
+pub unsafe extern "C" fn allot_init(
+    config_json: *const c_char,
+    error_json: *mut *mut c_char,
+) -> u64 {
     let result = guarded(|| {
         // SAFETY: the caller's contract for config_json.
         let text = unsafe { read_str(config_json, "config_json", MAX_CONFIG_BYTES) }?;
@@ -194,6 +208,30 @@ pub unsafe extern "C" fn allot_string_free(s: *mut c_char) {
         // SAFETY: by contract `s` came from CString::into_raw in this library.
         drop(unsafe { CString::from_raw(s) });
     }
+}
+
+/// murmur3_x86_32 of a string, as allot buckets users: `{"input": "…", "seed"?: 0}` →
+/// `{"ok": {"hash": <unsigned 32-bit>}}`. For checking bucketing from other languages.
+///
+/// Never NULL; the caller owns the result and frees it with `allot_string_free`.
+/// Thread-safe.
+#[no_mangle]
+pub unsafe extern "C" fn allot_murmur3(request_json: *const c_char) -> *mut c_char {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct HashRequest {
+        input: String,
+        #[serde(default)]
+        seed: u32,
+    }
+    respond(|| {
+        // SAFETY: the caller's contract for request_json.
+        let text = unsafe { read_str(request_json, "request_json", MAX_REQUEST_BYTES) }?;
+        let request: HashRequest = serde_json::from_str(text)
+            .map_err(|e| Error::from_json(&e, "murmur3 request", ErrorCode::InvalidArgument))?;
+        let hash = crate::amplitude::evaluate::murmur3_32(request.input.as_bytes(), request.seed);
+        Ok(format!("{{\"hash\":{hash}}}"))
+    })
 }
 
 /// The library version, e.g. `"0.1.0"`: a static NUL-terminated string, never freed.

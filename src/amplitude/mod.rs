@@ -1,3 +1,9 @@
-//! Amplitude Experiment: flag model, compiled snapshot, evaluator and clients.
+//! Amplitude Experiment: flag model → compiled snapshot → evaluator, and the clients.
 
 pub mod client;
+pub mod compile;
+pub mod condition;
+pub mod evaluate;
+pub mod model;
+pub mod user;
+pub mod version;

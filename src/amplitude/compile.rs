@@ -1,0 +1,321 @@
+//! Compiling a flag configuration once into an immutable [`Snapshot`]: selectors
+//! resolved, conditions pre-processed, variants indexed, metadata merged and results
+//! pre-serialized, dependency order known and cycles rejected.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize as _, Serialize};
+use serde_json::{Map, Value};
+
+use super::condition::{Condition, Selector};
+use super::model;
+use crate::error::{Error, ErrorCode, Result};
+
+/// The per-flag problem code reported for a flag whose JSON does not fit the model.
+pub const INVALID_FLAG: &str = "invalid_flag";
+/// The per-flag problem code reported for a flag key that appears more than once.
+pub const DUPLICATE_FLAG: &str = "duplicate_flag";
+
+/// A flag that could not be loaded (the rest of the configuration still loads).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FlagError {
+    /// The flag's key, when it could be read.
+    pub flag_key: Option<String>,
+    /// The flag's position in the configuration array.
+    pub index: usize,
+    /// `invalid_flag` or `duplicate_flag`.
+    pub code: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// An immutable, compiled flag configuration. Evaluation only reads it.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub(super) flags: Vec<CompiledFlag>,
+    pub(super) index: HashMap<String, usize>,
+    /// Every flag, parents first (the order used when no keys are requested).
+    pub(super) all_order: Vec<usize>,
+    errors: Vec<FlagError>,
+}
+
+#[derive(Debug)]
+pub(super) struct CompiledFlag {
+    pub(super) key: String,
+    /// The key as a JSON string, ready to be written out.
+    pub(super) key_json: String,
+    pub(super) dependencies: Vec<usize>,
+    pub(super) variants: Vec<CompiledVariant>,
+    pub(super) segments: Vec<CompiledSegment>,
+}
+
+#[derive(Debug)]
+pub(super) struct CompiledVariant {
+    pub(super) key: String,
+    pub(super) value: Option<Value>,
+    pub(super) payload: Option<Value>,
+}
+
+#[derive(Debug)]
+pub(super) struct CompiledSegment {
+    pub(super) conditions: Option<Vec<Vec<Condition>>>,
+    pub(super) bucket: Option<CompiledBucket>,
+    /// The segment's own variant, when it names one of the flag's variants.
+    pub(super) variant: Option<usize>,
+    /// Per variant of the flag: the result this segment gives with it.
+    pub(super) results: Vec<ResolvedResult>,
+}
+
+/// A variant as a result of a given segment: merged metadata and its JSON.
+#[derive(Debug)]
+pub(super) struct ResolvedResult {
+    pub(super) metadata: Map<String, Value>,
+    pub(super) json: Box<str>,
+}
+
+#[derive(Debug)]
+pub(super) struct CompiledBucket {
+    pub(super) selector: Selector,
+    /// `salt + "/"`, the prefix of every hashed key.
+    pub(super) salt_prefix: String,
+    pub(super) allocations: Vec<CompiledAllocation>,
+}
+
+#[derive(Debug)]
+pub(super) struct CompiledAllocation {
+    pub(super) range: [u64; 2],
+    /// `(range, variant)`; the variant is `None` when the key names no variant.
+    pub(super) distributions: Vec<([u64; 2], Option<usize>)>,
+}
+
+impl Snapshot {
+    /// Compiles configuration text (a JSON array of flags).
+    pub fn from_json(text: &str) -> Result<Snapshot> {
+        let flags: Vec<Value> = serde_json::from_str(text).map_err(|e| {
+            Error::from_json(
+                &e,
+                "flag configuration must be a JSON array of flags",
+                ErrorCode::InvalidConfig,
+            )
+        })?;
+        Snapshot::compile(&flags)
+    }
+
+    /// Compiles parsed flags. Malformed flags are left out and reported in
+    /// [`Snapshot::errors`]; a dependency cycle rejects the whole configuration.
+    pub fn compile(raw_flags: &[Value]) -> Result<Snapshot> {
+        let mut errors = Vec::new();
+        let mut parsed: Vec<model::Flag> = Vec::with_capacity(raw_flags.len());
+        let mut index = HashMap::with_capacity(raw_flags.len());
+        for (position, raw) in raw_flags.iter().enumerate() {
+            let flag_key = raw.get("key").and_then(Value::as_str).map(str::to_owned);
+            match model::Flag::deserialize(raw) {
+                Ok(flag) => {
+                    if let Some(&earlier) = index.get(&flag.key) {
+                        errors.push(FlagError {
+                            flag_key,
+                            index: position,
+                            code: DUPLICATE_FLAG,
+                            message: "flag key appears more than once; the last one is used".into(),
+                        });
+                        parsed[earlier] = flag;
+                    } else {
+                        index.insert(flag.key.clone(), parsed.len());
+                        parsed.push(flag);
+                    }
+                }
+                Err(e) => errors.push(FlagError {
+                    flag_key,
+                    index: position,
+                    code: INVALID_FLAG,
+                    message: e.to_string(),
+                }),
+            }
+        }
+        let flags: Vec<CompiledFlag> = parsed
+            .iter()
+            .map(|flag| compile_flag(flag, &index))
+            .collect();
+        let mut snapshot = Snapshot {
+            flags,
+            index,
+            all_order: Vec::new(),
+            errors,
+        };
+        let all: Vec<usize> = (0..snapshot.flags.len()).collect();
+        snapshot.all_order = snapshot.parents_first(&all).map_err(|cycle| {
+            let path: Vec<&str> = cycle
+                .iter()
+                .map(|&i| snapshot.flags[i].key.as_str())
+                .collect();
+            Error::new(
+                ErrorCode::DependencyCycle,
+                format!("flag dependency cycle: {}", path.join(" -> ")),
+            )
+        })?;
+        Ok(snapshot)
+    }
+
+    /// Flags that could not be loaded.
+    pub fn errors(&self) -> &[FlagError] {
+        &self.errors
+    }
+
+    /// Number of loaded flags.
+    pub fn flag_count(&self) -> usize {
+        self.flags.len()
+    }
+
+    /// Orders `start` and their ancestors parents first (a depth-first walk from each,
+    /// in the given order). On a cycle, returns the cycle's path (first node repeated).
+    pub(super) fn parents_first(
+        &self,
+        start: &[usize],
+    ) -> std::result::Result<Vec<usize>, Vec<usize>> {
+        const NEW: u8 = 0;
+        const ON_PATH: u8 = 1;
+        const DONE: u8 = 2;
+        let mut state = vec![NEW; self.flags.len()];
+        let mut order = Vec::with_capacity(start.len());
+        // An explicit stack of (flag, next dependency to visit): deep chains cannot
+        // overflow the thread's stack.
+        let mut stack: Vec<(usize, usize)> = Vec::new();
+        for &root in start {
+            if state[root] != NEW {
+                continue;
+            }
+            state[root] = ON_PATH;
+            stack.push((root, 0));
+            while let Some(top) = stack.last_mut() {
+                let (flag, next) = *top;
+                match self.flags[flag].dependencies.get(next) {
+                    Some(&parent) => {
+                        top.1 += 1;
+                        match state[parent] {
+                            NEW => {
+                                state[parent] = ON_PATH;
+                                stack.push((parent, 0));
+                            }
+                            ON_PATH => {
+                                let from =
+                                    stack.iter().position(|&(f, _)| f == parent).unwrap_or(0);
+                                let mut cycle: Vec<usize> =
+                                    stack[from..].iter().map(|&(f, _)| f).collect();
+                                cycle.push(parent);
+                                return Err(cycle);
+                            }
+                            _ => {}
+                        }
+                    }
+                    None => {
+                        state[flag] = DONE;
+                        order.push(flag);
+                        stack.pop();
+                    }
+                }
+            }
+        }
+        Ok(order)
+    }
+}
+
+fn compile_flag(flag: &model::Flag, index: &HashMap<String, usize>) -> CompiledFlag {
+    let variant_keys: Vec<&String> = flag.variants.keys().collect();
+    let variant_index = |key: &str| variant_keys.iter().position(|k| k.as_str() == key);
+    let variants: Vec<CompiledVariant> = flag
+        .variants
+        .iter()
+        .map(|(map_key, v)| CompiledVariant {
+            key: v.key.clone().unwrap_or_else(|| map_key.clone()),
+            value: v.value.clone().filter(|x| !x.is_null()),
+            payload: v.payload.clone().filter(|x| !x.is_null()),
+        })
+        .collect();
+    let segments = flag
+        .segments
+        .iter()
+        .map(|segment| CompiledSegment {
+            conditions: segment.conditions.as_ref().map(|ors| {
+                ors.iter()
+                    .map(|ands| {
+                        ands.iter()
+                            .map(|c| {
+                                Condition::compile(
+                                    Selector::compile(&c.selector, index),
+                                    &c.op,
+                                    &c.values,
+                                )
+                            })
+                            .collect()
+                    })
+                    .collect()
+            }),
+            bucket: segment.bucket.as_ref().map(|bucket| CompiledBucket {
+                selector: Selector::compile(&bucket.selector, index),
+                salt_prefix: format!("{}/", bucket.salt),
+                allocations: bucket
+                    .allocations
+                    .iter()
+                    .map(|a| CompiledAllocation {
+                        range: a.range,
+                        distributions: a
+                            .distributions
+                            .iter()
+                            .map(|d| (d.range, variant_index(&d.variant)))
+                            .collect(),
+                    })
+                    .collect(),
+            }),
+            variant: segment.variant.as_deref().and_then(variant_index),
+            results: flag
+                .variants
+                .values()
+                .zip(&variants)
+                .map(|(raw, compiled)| resolve_result(flag, segment, raw, compiled))
+                .collect(),
+        })
+        .collect();
+    CompiledFlag {
+        key: flag.key.clone(),
+        key_json: Value::String(flag.key.clone()).to_string(),
+        dependencies: flag
+            .dependencies
+            .iter()
+            .flatten()
+            .filter_map(|parent| index.get(parent).copied())
+            .collect(),
+        variants,
+        segments,
+    }
+}
+
+/// Merges flag, segment and variant metadata (later keys win) and writes the result.
+fn resolve_result(
+    flag: &model::Flag,
+    segment: &model::Segment,
+    raw: &model::Variant,
+    variant: &CompiledVariant,
+) -> ResolvedResult {
+    let mut metadata = Map::new();
+    for layer in [&flag.metadata, &segment.metadata, &raw.metadata]
+        .into_iter()
+        .flatten()
+    {
+        metadata.extend(layer.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    let mut object = Map::new();
+    object.insert("key".into(), Value::String(variant.key.clone()));
+    if let Some(value) = &variant.value {
+        object.insert("value".into(), value.clone());
+    }
+    if let Some(payload) = &variant.payload {
+        object.insert("payload".into(), payload.clone());
+    }
+    if !metadata.is_empty() {
+        object.insert("metadata".into(), Value::Object(metadata.clone()));
+    }
+    ResolvedResult {
+        metadata,
+        json: Value::Object(object).to_string().into_boxed_str(),
+    }
+}

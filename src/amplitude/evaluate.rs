@@ -1,0 +1,239 @@
+//! Evaluating a compiled [`Snapshot`] for one user: dependency order, segment matching,
+//! murmur3 bucketing, and the `evaluate_v2` result document.
+
+use std::borrow::Cow;
+use std::io::Cursor;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::compile::{CompiledBucket, CompiledFlag, CompiledSegment, Snapshot};
+use super::condition::{coerce_string, Lookup, Selector};
+use super::user::{walk, Prop, User};
+use crate::error::{Error, ErrorCode, Result};
+
+/// The `allot_evaluate` request of an Amplitude local client.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluateRequest {
+    /// The user to evaluate.
+    pub user: User,
+    /// Flags to evaluate (with their dependencies); absent or empty means all.
+    #[serde(default)]
+    pub flag_keys: Option<Vec<String>>,
+}
+
+impl EvaluateRequest {
+    /// Parses a request document (`invalid_json` or `invalid_argument` on failure).
+    pub fn parse(text: &str) -> Result<EvaluateRequest> {
+        serde_json::from_str(text)
+            .map_err(|e| Error::from_json(&e, "evaluate request", ErrorCode::InvalidArgument))
+    }
+}
+
+/// Which segment and variant a flag resolved to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hit {
+    segment: usize,
+    variant: usize,
+}
+
+/// The outcome of evaluating a snapshot for one user.
+#[derive(Debug)]
+pub struct Evaluation<'s> {
+    snapshot: &'s Snapshot,
+    order: Cow<'s, [usize]>,
+    hits: Vec<Option<Hit>>,
+}
+
+/// The evaluation target: the user, and the results of flags evaluated so far.
+struct Target<'a> {
+    user: &'a User,
+    snapshot: &'a Snapshot,
+    hits: &'a [Option<Hit>],
+}
+
+impl Lookup for Target<'_> {
+    fn lookup(&self, selector: &Selector) -> Prop<'_> {
+        let user = self.user;
+        match selector {
+            Selector::UserField(field) => user.field(*field),
+            Selector::UserProperty(path) => walk(user.user_properties.as_ref(), path),
+            Selector::UserCohortIds => user.cohort_ids.as_deref().map_or(Prop::Null, Prop::List),
+            Selector::GroupName(group) => user.group_name(group).map_or(Prop::Null, Prop::Text),
+            Selector::GroupProperty(group, path) => walk(user.group_properties(group), path),
+            Selector::GroupCohortIds(group) => {
+                user.group_cohort_ids(group).map_or(Prop::Null, Prop::List)
+            }
+            Selector::Result(flag, path) => self.result_field(*flag, path),
+            Selector::Nothing => Prop::Null,
+        }
+    }
+}
+
+impl Target<'_> {
+    fn result_field(&self, flag_index: usize, path: &[String]) -> Prop<'_> {
+        let Some(Some(hit)) = self.hits.get(flag_index) else {
+            return Prop::Null;
+        };
+        let flag = &self.snapshot.flags[flag_index];
+        let variant = &flag.variants[hit.variant];
+        let (first, rest) = match path.split_first() {
+            Some(split) => split,
+            None => return Prop::Null,
+        };
+        let root = match first.as_str() {
+            "key" if rest.is_empty() => return Prop::Text(&variant.key),
+            "value" => variant.value.as_ref(),
+            "payload" => variant.payload.as_ref(),
+            "metadata" => {
+                return walk(
+                    Some(&flag.segments[hit.segment].results[hit.variant].metadata),
+                    rest,
+                );
+            }
+            _ => None,
+        };
+        let mut current = root;
+        for step in rest {
+            current = match current {
+                Some(Value::Object(o)) => o.get(step),
+                _ => None,
+            };
+        }
+        Prop::from_json(current)
+    }
+}
+
+impl Snapshot {
+    /// Evaluates the requested flags (all when `flag_keys` is `None` or empty) and their
+    /// dependencies, parents first. Unknown keys are skipped.
+    pub fn evaluate<'s>(&'s self, user: &User, flag_keys: Option<&[String]>) -> Evaluation<'s> {
+        let order: Cow<'s, [usize]> = match flag_keys {
+            Some(keys) if !keys.is_empty() => {
+                let start: Vec<usize> = keys
+                    .iter()
+                    .filter_map(|k| self.index.get(k).copied())
+                    .collect();
+                // Compilation rejected cycles, so ordering cannot fail here.
+                Cow::Owned(self.parents_first(&start).unwrap_or_default())
+            }
+            _ => Cow::Borrowed(&self.all_order),
+        };
+        let mut hits = vec![None; self.flags.len()];
+        for &flag_index in order.iter() {
+            let target = Target {
+                user,
+                snapshot: self,
+                hits: &hits,
+            };
+            let hit = evaluate_flag(&self.flags[flag_index], &target);
+            hits[flag_index] = hit;
+        }
+        Evaluation {
+            snapshot: self,
+            order,
+            hits,
+        }
+    }
+}
+
+fn evaluate_flag(flag: &CompiledFlag, target: &Target<'_>) -> Option<Hit> {
+    flag.segments
+        .iter()
+        .enumerate()
+        .find_map(|(segment_index, segment)| {
+            if !segment_matches(segment, target) {
+                return None;
+            }
+            let variant = match &segment.bucket {
+                Some(bucket) => bucket_variant(bucket, target).unwrap_or(segment.variant),
+                None => segment.variant,
+            }?;
+            Some(Hit {
+                segment: segment_index,
+                variant,
+            })
+        })
+}
+
+/// Absent conditions match everyone; `[]` matches no one; otherwise OR of ANDs.
+fn segment_matches(segment: &CompiledSegment, target: &Target<'_>) -> bool {
+    match &segment.conditions {
+        None => true,
+        Some(any_of) => any_of
+            .iter()
+            .any(|all_of| all_of.iter().all(|c| c.matches(target))),
+    }
+}
+
+/// `Some(variant)` when an allocation and distribution contain the user's hash (the
+/// variant is `None` when it names no variant of the flag); `None` when nothing does,
+/// or the bucketing value is null or empty (then the segment's variant applies).
+fn bucket_variant(bucket: &CompiledBucket, target: &Target<'_>) -> Option<Option<usize>> {
+    let value = target.lookup(&bucket.selector);
+    if let Prop::Null = value {
+        return None;
+    }
+    let value = coerce_string(value);
+    if value.is_empty() {
+        return None;
+    }
+    let hash = bucket_hash(&bucket.salt_prefix, &value);
+    let allocation_value = u64::from(hash % 100);
+    let distribution_value = u64::from(hash / 100);
+    let within = |range: &[u64; 2], v: u64| range[0] <= v && v < range[1];
+    bucket
+        .allocations
+        .iter()
+        .filter(|a| within(&a.range, allocation_value))
+        .flat_map(|a| a.distributions.iter())
+        .find(|(range, _)| within(range, distribution_value))
+        .map(|&(_, variant)| variant)
+}
+
+/// `murmur3_x86_32(utf8(salt + "/" + value), seed 0)`.
+fn bucket_hash(salt_prefix: &str, value: &str) -> u32 {
+    let mut key = String::with_capacity(salt_prefix.len() + value.len());
+    key.push_str(salt_prefix);
+    key.push_str(value);
+    murmur3_32(key.as_bytes(), 0)
+}
+
+/// murmur3_x86_32 of `bytes` with `seed`, as an unsigned integer.
+pub fn murmur3_32(bytes: &[u8], seed: u32) -> u32 {
+    // Reading from an in-memory cursor cannot fail.
+    murmur3::murmur3_32(&mut Cursor::new(bytes), seed).unwrap_or(0)
+}
+
+impl Evaluation<'_> {
+    /// The evaluated flags that produced a variant, in evaluation order, as
+    /// `(flag key, variant key)`.
+    pub fn variants(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.order.iter().filter_map(move |&i| {
+            let hit = self.hits[i]?;
+            let flag = &self.snapshot.flags[i];
+            Some((flag.key.as_str(), flag.variants[hit.variant].key.as_str()))
+        })
+    }
+
+    /// Writes `{"variants": {flagKey: {"key", "value"?, "payload"?, "metadata"?}}}`.
+    pub fn to_json(&self) -> String {
+        let mut out = String::with_capacity(64 + 160 * self.order.len());
+        out.push_str("{\"variants\":{");
+        let mut first = true;
+        for &i in self.order.iter() {
+            let Some(hit) = self.hits[i] else { continue };
+            let flag = &self.snapshot.flags[i];
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            out.push_str(&flag.key_json);
+            out.push(':');
+            out.push_str(&flag.segments[hit.segment].results[hit.variant].json);
+        }
+        out.push_str("}}");
+        out
+    }
+}
