@@ -105,6 +105,10 @@ unsafe fn read_str<'a>(ptr: *const c_char, name: &str, max_bytes: usize) -> Resu
 /// caller owns and frees with `allot_string_free` (on success `*error_json` is set to NULL).
 ///
 /// Thread-safe: may be called from any thread at any time.
+///
+/// # Safety
+/// `config_json` must be NULL or a NUL-terminated string valid for the duration of the
+/// call; `error_json` must be NULL or point to writable storage for one `char *`.
 #[no_mangle]
 pub unsafe extern "C" fn allot_init(
     config_json: *const c_char,
@@ -152,6 +156,8 @@ pub extern "C" fn allot_start(client: u64, timeout_ms: u32) -> *mut c_char {
 ///
 /// Never NULL; the caller owns the result and frees it with `allot_string_free`. Lock-free
 /// with respect to other evaluating threads; any number of threads may call it at once.
+/// # Safety
+/// `request_json` must be NULL or a NUL-terminated string valid for the duration of the call.
 #[no_mangle]
 pub unsafe extern "C" fn allot_evaluate(client: u64, request_json: *const c_char) -> *mut c_char {
     respond(|| {
@@ -167,6 +173,8 @@ pub unsafe extern "C" fn allot_evaluate(client: u64, request_json: *const c_char
 /// `request_json` as for `allot_evaluate`. Returns `{"ok": {"variants": {…}}}` or an error
 /// envelope (`unsupported` for clients that have no remote evaluation); never NULL. The
 /// caller owns the result and frees it with `allot_string_free`. Thread-safe.
+/// # Safety
+/// `request_json` must be NULL or a NUL-terminated string valid for the duration of the call.
 #[no_mangle]
 pub unsafe extern "C" fn allot_fetch(client: u64, request_json: *const c_char) -> *mut c_char {
     respond(|| {
@@ -202,6 +210,9 @@ pub extern "C" fn allot_free(client: u64) {
 
 /// Frees a string returned by any `allot_*` function. NULL is ignored. Each string must
 /// be freed exactly once, and only with this function.
+///
+/// # Safety
+/// `s` must be NULL or a string returned by this library and not yet freed.
 #[no_mangle]
 pub unsafe extern "C" fn allot_string_free(s: *mut c_char) {
     if !s.is_null() {
@@ -215,6 +226,8 @@ pub unsafe extern "C" fn allot_string_free(s: *mut c_char) {
 ///
 /// Never NULL; the caller owns the result and frees it with `allot_string_free`.
 /// Thread-safe.
+/// # Safety
+/// `request_json` must be NULL or a NUL-terminated string valid for the duration of the call.
 #[no_mangle]
 pub unsafe extern "C" fn allot_murmur3(request_json: *const c_char) -> *mut c_char {
     #[derive(serde::Deserialize)]

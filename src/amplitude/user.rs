@@ -5,6 +5,9 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+/// Per group type, per group name: a value (`{groupType: {groupName: T}}`).
+pub type ByGroup<T> = HashMap<String, HashMap<String, T>>;
+
 /// A user, with the field names of the Python SDK's `User`. Unknown fields are rejected.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -46,11 +49,11 @@ pub struct User {
     /// Groups: `{groupType: [groupName, …]}`; only the first name is used.
     pub groups: Option<HashMap<String, Vec<String>>>,
     /// Group properties: `{groupType: {groupName: {…}}}`.
-    pub group_properties: Option<HashMap<String, HashMap<String, Map<String, Value>>>>,
+    pub group_properties: Option<ByGroup<Map<String, Value>>>,
     /// Cohorts the user belongs to.
     pub cohort_ids: Option<Vec<String>>,
     /// Group cohorts: `{groupType: {groupName: [cohortId, …]}}`.
-    pub group_cohort_ids: Option<HashMap<String, HashMap<String, Vec<String>>>>,
+    pub group_cohort_ids: Option<ByGroup<Vec<String>>>,
 }
 
 /// A scalar field of the user context (`["context", "user", <field>]`).
