@@ -252,3 +252,19 @@ pub unsafe extern "C" fn allot_murmur3(request_json: *const c_char) -> *mut c_ch
 pub extern "C" fn allot_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_an_internal_error_envelope() {
+        let answer = envelope(guarded(|| -> Result<String> { panic!("boom") }));
+        let parsed: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        assert_eq!(parsed["error"]["code"], "internal");
+        assert!(parsed["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("boom"));
+    }
+}

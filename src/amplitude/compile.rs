@@ -2,12 +2,12 @@
 //! resolved, conditions pre-processed, variants indexed, metadata merged and results
 //! pre-serialized, dependency order known and cycles rejected.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize as _, Serialize};
 use serde_json::{Map, Value};
 
-use super::condition::{Condition, Selector};
+use super::condition::{Condition, RegexCache, Selector};
 use super::model;
 use crate::error::{Error, ErrorCode, Result};
 
@@ -45,6 +45,7 @@ pub(super) struct CompiledFlag {
     /// The key as a JSON string, ready to be written out.
     pub(super) key_json: String,
     pub(super) dependencies: Vec<usize>,
+    pub(super) metadata: Map<String, Value>,
     pub(super) variants: Vec<CompiledVariant>,
     pub(super) segments: Vec<CompiledSegment>,
 }
@@ -54,6 +55,7 @@ pub(super) struct CompiledVariant {
     pub(super) key: String,
     pub(super) value: Option<Value>,
     pub(super) payload: Option<Value>,
+    pub(super) metadata: Map<String, Value>,
 }
 
 #[derive(Debug)]
@@ -62,15 +64,9 @@ pub(super) struct CompiledSegment {
     pub(super) bucket: Option<CompiledBucket>,
     /// The segment's own variant, when it names one of the flag's variants.
     pub(super) variant: Option<usize>,
-    /// Per variant of the flag: the result this segment gives with it.
-    pub(super) results: Vec<ResolvedResult>,
-}
-
-/// A variant as a result of a given segment: merged metadata and its JSON.
-#[derive(Debug)]
-pub(super) struct ResolvedResult {
     pub(super) metadata: Map<String, Value>,
-    pub(super) json: Box<str>,
+    /// Per variant of the flag: the JSON of the result this segment gives with it.
+    pub(super) results: Vec<Box<str>>,
 }
 
 #[derive(Debug)]
@@ -132,9 +128,10 @@ impl Snapshot {
                 }),
             }
         }
+        let mut regexes = RegexCache::default();
         let flags: Vec<CompiledFlag> = parsed
             .iter()
-            .map(|flag| compile_flag(flag, &index))
+            .map(|flag| compile_flag(flag, &index, &mut regexes))
             .collect();
         let mut snapshot = Snapshot {
             flags,
@@ -219,7 +216,11 @@ impl Snapshot {
     }
 }
 
-fn compile_flag(flag: &model::Flag, index: &HashMap<String, usize>) -> CompiledFlag {
+fn compile_flag(
+    flag: &model::Flag,
+    index: &HashMap<String, usize>,
+    regexes: &mut RegexCache,
+) -> CompiledFlag {
     let variant_keys: Vec<&String> = flag.variants.keys().collect();
     let variant_index = |key: &str| variant_keys.iter().position(|k| k.as_str() == key);
     let variants: Vec<CompiledVariant> = flag
@@ -229,9 +230,10 @@ fn compile_flag(flag: &model::Flag, index: &HashMap<String, usize>) -> CompiledF
             key: v.key.clone().unwrap_or_else(|| map_key.clone()),
             value: v.value.clone().filter(|x| !x.is_null()),
             payload: v.payload.clone().filter(|x| !x.is_null()),
+            metadata: v.metadata.clone().unwrap_or_default(),
         })
         .collect();
-    let segments = flag
+    let segments: Vec<CompiledSegment> = flag
         .segments
         .iter()
         .map(|segment| CompiledSegment {
@@ -244,6 +246,7 @@ fn compile_flag(flag: &model::Flag, index: &HashMap<String, usize>) -> CompiledF
                                     Selector::compile(&c.selector, index),
                                     &c.op,
                                     &c.values,
+                                    regexes,
                                 )
                             })
                             .collect()
@@ -267,15 +270,23 @@ fn compile_flag(flag: &model::Flag, index: &HashMap<String, usize>) -> CompiledF
                     .collect(),
             }),
             variant: segment.variant.as_deref().and_then(variant_index),
-            results: flag
-                .variants
-                .values()
-                .zip(&variants)
-                .map(|(raw, compiled)| resolve_result(flag, segment, raw, compiled))
-                .collect(),
+            metadata: segment.metadata.clone().unwrap_or_default(),
+            results: Vec::new(),
+        })
+        .collect();
+    let metadata = flag.metadata.clone().unwrap_or_default();
+    let segments = segments
+        .into_iter()
+        .map(|mut segment: CompiledSegment| {
+            segment.results = variants
+                .iter()
+                .map(|v| result_json(v, [&metadata, &segment.metadata, &v.metadata]))
+                .collect();
+            segment
         })
         .collect();
     CompiledFlag {
+        metadata,
         key: flag.key.clone(),
         key_json: Value::String(flag.key.clone()).to_string(),
         dependencies: flag
@@ -289,33 +300,33 @@ fn compile_flag(flag: &model::Flag, index: &HashMap<String, usize>) -> CompiledF
     }
 }
 
-/// Merges flag, segment and variant metadata (later keys win) and writes the result.
-fn resolve_result(
-    flag: &model::Flag,
-    segment: &model::Segment,
-    raw: &model::Variant,
-    variant: &CompiledVariant,
-) -> ResolvedResult {
-    let mut metadata = Map::new();
-    for layer in [&flag.metadata, &segment.metadata, &raw.metadata]
-        .into_iter()
-        .flatten()
-    {
-        metadata.extend(layer.iter().map(|(k, v)| (k.clone(), v.clone())));
-    }
-    let mut object = Map::new();
-    object.insert("key".into(), Value::String(variant.key.clone()));
-    if let Some(value) = &variant.value {
-        object.insert("value".into(), value.clone());
-    }
-    if let Some(payload) = &variant.payload {
-        object.insert("payload".into(), payload.clone());
-    }
-    if !metadata.is_empty() {
-        object.insert("metadata".into(), Value::Object(metadata.clone()));
-    }
-    ResolvedResult {
+/// A result as written out: metadata merged from flag, segment and variant (later keys win).
+#[derive(Serialize)]
+struct ResultJson<'a> {
+    key: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload: Option<&'a Value>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    metadata: BTreeMap<&'a str, &'a Value>,
+}
+
+/// Writes the JSON of `variant` as the result of a segment with `layers` of metadata
+/// (flag's first, then the segment's, then the variant's).
+fn result_json(variant: &CompiledVariant, layers: [&Map<String, Value>; 3]) -> Box<str> {
+    let metadata = layers
+        .iter()
+        .flat_map(|layer| layer.iter())
+        .map(|(k, v)| (k.as_str(), v))
+        .collect();
+    let result = ResultJson {
+        key: &variant.key,
+        value: variant.value.as_ref(),
+        payload: variant.payload.as_ref(),
         metadata,
-        json: Value::Object(object).to_string().into_boxed_str(),
-    }
+    };
+    serde_json::to_string(&result)
+        .unwrap_or_default()
+        .into_boxed_str()
 }

@@ -164,6 +164,23 @@ impl Op {
     }
 }
 
+/// Compiled patterns by source text, shared by the conditions of one configuration
+/// (configurations repeat patterns; compiling each once keeps compiles fast).
+#[derive(Debug, Default)]
+pub struct RegexCache(HashMap<String, Option<Regex>>);
+
+impl RegexCache {
+    /// The compiled pattern, or `None` when it is invalid (it then never matches).
+    fn get(&mut self, pattern: &str) -> Option<Regex> {
+        if let Some(compiled) = self.0.get(pattern) {
+            return compiled.clone();
+        }
+        let compiled = Regex::new(pattern).ok();
+        self.0.insert(pattern.to_owned(), compiled.clone());
+        compiled
+    }
+}
+
 /// A condition compiled for fast matching.
 #[derive(Debug, Clone)]
 pub struct Condition {
@@ -182,7 +199,12 @@ pub struct Condition {
 
 impl Condition {
     /// Compiles a condition; only what its operator needs is pre-processed.
-    pub fn compile(selector: Selector, op: &str, values: &[String]) -> Condition {
+    pub fn compile(
+        selector: Selector,
+        op: &str,
+        values: &[String],
+        regexes: &mut RegexCache,
+    ) -> Condition {
         let op = Op::parse(op);
         let mut distinct: Vec<String> = Vec::with_capacity(values.len());
         for v in values {
@@ -224,7 +246,7 @@ impl Condition {
                 condition.regexes = condition
                     .values
                     .iter()
-                    .filter_map(|v| Regex::new(v).ok())
+                    .filter_map(|v| regexes.get(v))
                     .collect();
             }
             _ => {}

@@ -5,11 +5,10 @@ use std::borrow::Cow;
 use std::io::Cursor;
 
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::compile::{CompiledBucket, CompiledFlag, CompiledSegment, Snapshot};
 use super::condition::{coerce_string, Lookup, Selector};
-use super::user::{walk, Prop, User};
+use super::user::{walk, walk_value, Prop, User};
 use crate::error::{Error, ErrorCode, Result};
 
 /// The `allot_evaluate` request of an Amplitude local client.
@@ -87,21 +86,18 @@ impl Target<'_> {
             "value" => variant.value.as_ref(),
             "payload" => variant.payload.as_ref(),
             "metadata" => {
-                return walk(
-                    Some(&flag.segments[hit.segment].results[hit.variant].metadata),
-                    rest,
-                );
+                // Later layers win: the variant's, then the segment's, then the flag's.
+                let segment = &flag.segments[hit.segment];
+                let Some((key, rest)) = rest.split_first() else {
+                    return Prop::Null;
+                };
+                let layers = [&variant.metadata, &segment.metadata, &flag.metadata];
+                let found = layers.iter().find_map(|layer| layer.get(key));
+                return walk_value(found, rest);
             }
             _ => None,
         };
-        let mut current = root;
-        for step in rest {
-            current = match current {
-                Some(Value::Object(o)) => o.get(step),
-                _ => None,
-            };
-        }
-        Prop::from_json(current)
+        walk_value(root, rest)
     }
 }
 
@@ -231,7 +227,7 @@ impl Evaluation<'_> {
             first = false;
             out.push_str(&flag.key_json);
             out.push(':');
-            out.push_str(&flag.segments[hit.segment].results[hit.variant].json);
+            out.push_str(&flag.segments[hit.segment].results[hit.variant]);
         }
         out.push_str("}}");
         out

@@ -148,8 +148,12 @@ pub fn walk<'a>(object: Option<&'a Map<String, Value>>, path: &[String]) -> Prop
     let Some((first, rest)) = path.split_first() else {
         return Prop::Null;
     };
-    let mut current = object.and_then(|o| o.get(first));
-    for step in rest {
+    walk_value(object.and_then(|o| o.get(first)), rest)
+}
+
+/// Walks `path` from a JSON value; null when a step is missing or not an object.
+pub fn walk_value<'a>(mut current: Option<&'a Value>, path: &[String]) -> Prop<'a> {
+    for step in path {
         current = match current {
             Some(Value::Object(o)) => o.get(step),
             _ => None,
