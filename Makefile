@@ -38,9 +38,10 @@ demo: build
 	$(C_OUT)/demo examples/flags/flags.json
 
 test: lint test-rust test-c
+	@echo "make test: every suite passed"
 
 test-rust:
-	$(CARGO) test --release
+	$(CARGO) test --release --lib --tests
 
 test-c: build
 	@mkdir -p $(C_OUT)
