@@ -5,6 +5,7 @@ use std::ffi::{c_char, CStr, CString};
 use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
+use crate::amplitude::cookie;
 use crate::client;
 use crate::config::MAX_CONFIG_BYTES;
 use crate::error::{Error, ErrorCode, Result};
@@ -245,6 +246,69 @@ pub unsafe extern "C" fn allot_murmur3(request_json: *const c_char) -> *mut c_ch
         let hash = crate::amplitude::evaluate::murmur3_32(request.input.as_bytes(), request.seed);
         Ok(format!("{{\"hash\":{hash}}}"))
     })
+}
+
+/// The Amplitude cookie name for an API key: `{"ok": "amp_xxxxxx"}` (classic format, the
+/// first 6 characters) or `{"ok": "AMP_xxxxxxxxxx"}` (`new_format`, the first 10); a
+/// shorter key is an `invalid_argument` error.
+///
+/// Never NULL; the caller owns the result and frees it with `allot_string_free`.
+/// Thread-safe.
+///
+/// # Safety
+/// `api_key` must be NULL or a NUL-terminated string valid for the duration of the call.
+#[no_mangle]
+pub unsafe extern "C" fn allot_cookie_name(
+    api_key: *const c_char,
+    new_format: bool,
+) -> *mut c_char {
+    respond(|| {
+        // SAFETY: the caller's contract for api_key.
+        let key = unsafe { read_str(api_key, "api_key", MAX_REQUEST_BYTES) }?;
+        json_string(&cookie::cookie_name(key, new_format)?)
+    })
+}
+
+/// Parses an Amplitude cookie value into a user: `{"ok": {"device_id"?, "user_id"?}}`.
+/// A value that does not decode gives `{"ok": {}}`, not an error.
+///
+/// Never NULL; the caller owns the result and frees it with `allot_string_free`.
+/// Thread-safe.
+///
+/// # Safety
+/// `value` must be NULL or a NUL-terminated string valid for the duration of the call.
+#[no_mangle]
+pub unsafe extern "C" fn allot_cookie_parse(value: *const c_char, new_format: bool) -> *mut c_char {
+    respond(|| {
+        // SAFETY: the caller's contract for value.
+        let value = unsafe { read_str(value, "value", MAX_REQUEST_BYTES) }?;
+        serde_json::to_string(&cookie::parse(value, new_format))
+            .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))
+    })
+}
+
+/// An Amplitude cookie value for a device id: `{"ok": "<value>"}`.
+///
+/// Never NULL; the caller owns the result and frees it with `allot_string_free`.
+/// Thread-safe.
+///
+/// # Safety
+/// `device_id` must be NULL or a NUL-terminated string valid for the duration of the call.
+#[no_mangle]
+pub unsafe extern "C" fn allot_cookie_generate(
+    device_id: *const c_char,
+    new_format: bool,
+) -> *mut c_char {
+    respond(|| {
+        // SAFETY: the caller's contract for device_id.
+        let device_id = unsafe { read_str(device_id, "device_id", MAX_REQUEST_BYTES) }?;
+        json_string(&cookie::generate(device_id, new_format))
+    })
+}
+
+/// A Rust string as a JSON string literal.
+fn json_string(text: &str) -> Result<String> {
+    serde_json::to_string(text).map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))
 }
 
 /// The library version, e.g. `"0.1.0"`: a static NUL-terminated string, never freed.

@@ -3,6 +3,7 @@
 pub mod client;
 pub mod compile;
 pub mod condition;
+pub mod cookie;
 pub mod evaluate;
 pub mod model;
 pub mod user;
