@@ -5,6 +5,7 @@ pub mod compile;
 pub mod condition;
 pub mod cookie;
 pub mod evaluate;
+pub mod events;
 pub mod model;
 pub mod user;
 pub mod version;
