@@ -484,7 +484,7 @@ fn transport_failure(err: &ureq::Error, request: &Request<'_>) -> Failure {
             ),
             true,
         ),
-        ureq::Error::Io(io) => io_failure(io, url),
+        ureq::Error::Io(io) => io_failure(io, request),
         ureq::Error::HostNotFound => Failure::new(
             ErrorCode::Network,
             format!("request to {url} failed: host not found"),
@@ -508,17 +508,11 @@ fn transport_failure(err: &ureq::Error, request: &Request<'_>) -> Failure {
     }
 }
 
-fn io_failure(io: &io::Error, url: &str) -> Failure {
+fn io_failure(io: &io::Error, request: &Request<'_>) -> Failure {
     if let Some(inner) = io.get_ref().and_then(|e| e.downcast_ref::<ureq::Error>()) {
-        let request = Request {
-            url,
-            headers: Vec::new(),
-            body: None,
-            timeout: Duration::ZERO,
-            etag: None,
-        };
-        return transport_failure(inner, &request);
+        return transport_failure(inner, request);
     }
+    let url = request.url;
     let what = match io.kind() {
         io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
             return Failure::new(
