@@ -7,12 +7,16 @@
 //! - [`config`]: configuration parsing helpers shared by providers;
 //! - [`amplitude`]: Amplitude Experiment flags: model → compiled snapshot → evaluator;
 //! - [`transport`]: the HTTP layer shared by networked clients;
+//! - [`events`]: delivering analytics events from a background thread;
+//! - [`process`]: fork detection;
 //! - [`error`]: errors with stable codes.
 
 pub mod amplitude;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod ffi;
+pub mod process;
 pub mod registry;
 pub mod transport;
