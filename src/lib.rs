@@ -6,11 +6,13 @@
 //! - [`client`]: the provider-independent client interface and construction;
 //! - [`config`]: configuration parsing helpers shared by providers;
 //! - [`amplitude`]: Amplitude Experiment flags: model → compiled snapshot → evaluator;
+//! - [`eppo`]: Eppo flags (UFC): model → compiled snapshot → assignment, details, events;
 //! - [`error`]: errors with stable codes.
 
 pub mod amplitude;
 pub mod client;
 pub mod config;
+pub mod eppo;
 pub mod error;
 pub mod ffi;
 pub mod registry;
