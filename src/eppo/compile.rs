@@ -49,6 +49,9 @@ pub struct Flag {
     pub allocations: Vec<Allocation>,
     /// The size of the shard space.
     pub total_shards: u32,
+    /// The distinct shard salts, each as the MD5 state after hashing `salt + "-"`; the
+    /// subject key is appended per evaluation.
+    pub salts: Vec<Md5>,
 }
 
 /// A compiled variation.
@@ -167,8 +170,8 @@ pub struct Split {
 
 /// A compiled shard.
 pub struct Shard {
-    /// MD5 state after hashing `salt + "-"`; the subject key is appended per evaluation.
-    pub salted: Md5,
+    /// Index of its salt in [`Flag::salts`].
+    pub salt: usize,
     /// Half-open ranges `(start, end)`.
     pub ranges: Vec<(u32, u32)>,
 }
@@ -256,7 +259,7 @@ impl Snapshot {
     /// Compiles a UFC document given as JSON text. `fetched_at_ms` is the load time.
     pub fn from_json(text: &str, fetched_at_ms: i64) -> Result<Snapshot> {
         let value: Value = serde_json::from_str(text)
-            .map_err(|e| Error::from_json(&e, "UFC configuration", ErrorCode::InvalidConfig))?;
+            .map_err(|e| Error::new(ErrorCode::InvalidConfig, format!("UFC configuration: {e}")))?;
         Snapshot::from_value(value, fetched_at_ms)
     }
 
@@ -339,10 +342,11 @@ fn compile_flag(flag: model::Flag, decoder: &Decoder) -> std::result::Result<Fla
         )?);
     }
     variations.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut salts = Vec::new();
     let allocations = flag
         .allocations
         .into_iter()
-        .map(|allocation| compile_allocation(allocation, &variations, decoder))
+        .map(|allocation| compile_allocation(allocation, &variations, &mut salts, decoder))
         .collect::<std::result::Result<_, _>>()?;
     Ok(Flag {
         enabled: flag.enabled,
@@ -350,6 +354,7 @@ fn compile_flag(flag: model::Flag, decoder: &Decoder) -> std::result::Result<Fla
         variations,
         allocations,
         total_shards: flag.total_shards,
+        salts: salts.into_iter().map(|(_, salted)| salted).collect(),
     })
 }
 
@@ -417,9 +422,13 @@ fn integral(n: &serde_json::Number) -> Option<i64> {
     (f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64).then_some(f as i64)
 }
 
+/// Distinct salts of a flag with their salted MD5 states, in order of appearance.
+type Salts = Vec<(String, Md5)>;
+
 fn compile_allocation(
     allocation: model::Allocation,
     variations: &[Variation],
+    salts: &mut Salts,
     decoder: &Decoder,
 ) -> std::result::Result<Allocation, String> {
     let key = decoder.text(&allocation.key)?;
@@ -442,7 +451,7 @@ fn compile_allocation(
     let splits = allocation
         .splits
         .into_iter()
-        .map(|split| compile_split(split, variations, decoder))
+        .map(|split| compile_split(split, variations, salts, decoder))
         .collect::<std::result::Result<_, _>>()
         .map_err(|e| format!("allocation \"{key}\": {e}"))?;
     Ok(Allocation {
@@ -582,6 +591,7 @@ fn string_set(
 fn compile_split(
     split: model::Split,
     variations: &[Variation],
+    salts: &mut Salts,
     decoder: &Decoder,
 ) -> std::result::Result<Split, String> {
     let variation_key = decoder.text(&split.variation_key)?;
@@ -590,11 +600,19 @@ fn compile_split(
         .shards
         .into_iter()
         .map(|shard| {
-            let mut salted = Md5::new();
-            salted.update(decoder.text(&shard.salt)?.as_bytes());
-            salted.update(b"-");
+            let salt = decoder.text(&shard.salt)?;
+            let index = match salts.iter().position(|(known, _)| *known == salt) {
+                Some(index) => index,
+                None => {
+                    let mut salted = Md5::new();
+                    salted.update(salt.as_bytes());
+                    salted.update(b"-");
+                    salts.push((salt, salted));
+                    salts.len() - 1
+                }
+            };
             Ok(Shard {
-                salted,
+                salt: index,
                 ranges: shard.ranges.iter().map(|r| (r.start, r.end)).collect(),
             })
         })

@@ -161,6 +161,7 @@ pub fn assign<'s>(
         return Assignment::bare(FlagEvaluationCode::TypeMismatch, Some(flag));
     }
     let attributes = Attributes::new(subject);
+    let mut shards = ShardNumbers::default();
     for (index, allocation) in flag.allocations.iter().enumerate() {
         let code = if allocation.start_at.is_some_and(|start| now_ms < start) {
             AllocationEvaluationCode::BeforeStartTime
@@ -172,7 +173,7 @@ pub fn assign<'s>(
                 Some(rule) => match allocation
                     .splits
                     .iter()
-                    .find(|split| split_contains(split, subject.key, flag.total_shards))
+                    .find(|split| split_contains(split, flag, subject.key, &mut shards))
                 {
                     None => AllocationEvaluationCode::TrafficExposureMiss,
                     Some(split) => {
@@ -222,17 +223,48 @@ fn matching_rule<'s>(
         .map(Some)
 }
 
-fn split_contains(split: &Split, subject_key: &str, total_shards: u32) -> bool {
-    split.shards.iter().all(|shard| {
-        let mut hasher = shard.salted.clone();
+/// The subject's shard number per salt, memoized for the first salts of a flag (splits of
+/// one allocation usually share their traffic salt).
+#[derive(Default)]
+struct ShardNumbers {
+    known: u16,
+    numbers: [u32; 16],
+}
+
+impl ShardNumbers {
+    fn get(&mut self, flag: &Flag, salt: usize, subject_key: &str) -> u32 {
+        let memo = salt < self.numbers.len();
+        if memo && self.known & (1 << salt) != 0 {
+            return self.numbers[salt];
+        }
+        let Some(salted) = flag.salts.get(salt) else {
+            return u32::MAX;
+        };
+        let mut hasher = salted.clone();
         hasher.update(subject_key.as_bytes());
         let digest = hasher.finalize();
-        let shard_number =
-            u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % total_shards;
+        let number =
+            u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % flag.total_shards;
+        if memo {
+            self.known |= 1 << salt;
+            self.numbers[salt] = number;
+        }
+        number
+    }
+}
+
+fn split_contains(
+    split: &Split,
+    flag: &Flag,
+    subject_key: &str,
+    shards: &mut ShardNumbers,
+) -> bool {
+    split.shards.iter().all(|shard| {
+        let number = shards.get(flag, shard.salt, subject_key);
         shard
             .ranges
             .iter()
-            .any(|&(start, end)| start <= shard_number && shard_number < end)
+            .any(|&(start, end)| start <= number && number < end)
     })
 }
 
@@ -366,5 +398,553 @@ fn as_number(value: AttributeValue<'_>) -> Option<f64> {
     match value {
         AttributeValue::Json(Value::Number(n)) => n.as_f64(),
         _ => as_str(value).and_then(compile::parse_number),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn snapshot(flags: Value) -> Snapshot {
+        Snapshot::from_value(json!({ "flags": flags }), 0).expect("valid UFC")
+    }
+
+    fn attributes(value: Value) -> Map<String, Value> {
+        value.as_object().expect("an object").clone()
+    }
+
+    /// A STRING flag `f` whose single allocation has one condition on attribute `x`.
+    fn one_condition(attribute: &str, operator: &str, operand: Value) -> Snapshot {
+        snapshot(json!({"f": {
+            "key": "f", "enabled": true, "variationType": "STRING", "totalShards": 100,
+            "variations": {"on": {"key": "on", "value": "on"}},
+            "allocations": [{
+                "key": "a",
+                "rules": [{"conditions": [{"attribute": attribute, "operator": operator, "value": operand}]}],
+                "splits": [{"variationKey": "on", "shards": []}]
+            }]
+        }}))
+    }
+
+    fn holds(operator: &str, operand: Value, attrs: Value) -> bool {
+        let snapshot = one_condition("x", operator, operand);
+        assert!(
+            snapshot.flag_errors.is_empty(),
+            "{:?}",
+            snapshot.flag_errors
+        );
+        let attrs = attributes(attrs);
+        let subject = Subject {
+            key: "subject",
+            attributes: &attrs,
+        };
+        let code = assign(
+            Some(&snapshot),
+            "f",
+            subject,
+            VariationType::String,
+            0,
+            None,
+        )
+        .code;
+        assert!(matches!(
+            code,
+            FlagEvaluationCode::Match | FlagEvaluationCode::DefaultAllocationNull
+        ));
+        code == FlagEvaluationCode::Match
+    }
+
+    #[test]
+    fn numeric_comparisons_accept_numbers_and_numeric_strings() {
+        assert!(holds("GTE", json!(10), json!({"x": 10})));
+        assert!(holds("GTE", json!(10), json!({"x": "10"})));
+        assert!(holds("GTE", json!(10), json!({"x": 10.5})));
+        assert!(!holds("GTE", json!(10), json!({"x": 9.5})));
+        assert!(holds("GT", json!("10"), json!({"x": 11})));
+        assert!(holds("GT", json!("10"), json!({"x": "1e2"})));
+        assert!(!holds("GT", json!(10), json!({"x": 10})));
+        assert!(holds("LTE", json!(10), json!({"x": -3})));
+        assert!(holds("LT", json!(0.5), json!({"x": "0.25"})));
+        assert!(!holds("LT", json!(10), json!({"x": "abc"})));
+        assert!(!holds("LT", json!(10), json!({"x": "NaN"})));
+        assert!(!holds("LT", json!(10), json!({"x": [1]})));
+        assert!(!holds("LT", json!(10), json!({"x": null})));
+        assert!(!holds("LT", json!(10), json!({})));
+    }
+
+    #[test]
+    fn booleans_never_compare() {
+        assert!(!holds("GTE", json!(0), json!({"x": true})));
+        assert!(!holds("LTE", json!(1), json!({"x": false})));
+        assert!(!holds("GTE", json!("0"), json!({"x": "true"})));
+    }
+
+    #[test]
+    fn semver_operands_compare_as_semver() {
+        // Numerically 1.10 < 1.5; as versions 1.10.0 > 1.5.0.
+        assert!(holds("GT", json!("1.5.0"), json!({"x": "1.10.0"})));
+        assert!(holds("LT", json!("1.5.0"), json!({"x": "1.5.0-beta.1"})));
+        assert!(holds("GTE", json!("2.0.0"), json!({"x": "2.0.0"})));
+        // Build metadata does not affect precedence.
+        assert!(holds("LTE", json!("1.0.0+b"), json!({"x": "1.0.0+a"})));
+        assert!(holds("GTE", json!("1.0.0+b"), json!({"x": "1.0.0+a"})));
+        // A semver operand needs a semver attribute.
+        assert!(!holds("GT", json!("1.5.0"), json!({"x": 2})));
+        assert!(!holds("GT", json!("1.5.0"), json!({"x": "2"})));
+        assert!(!holds("GT", json!("1.5.0"), json!({"x": "v2.0.0"})));
+        // "1.5" is not strict semver, so it compares numerically.
+        assert!(holds("GT", json!("1.5"), json!({"x": 1.6})));
+        assert!(!holds("GT", json!("1.5"), json!({"x": "1.10"})));
+        // An operand that is neither never holds.
+        assert!(!holds("GT", json!("v1.2.3"), json!({"x": "v1.2.4"})));
+    }
+
+    #[test]
+    fn one_of_compares_string_forms_exactly() {
+        assert!(holds("ONE_OF", json!(["US", "CA"]), json!({"x": "CA"})));
+        assert!(!holds("ONE_OF", json!(["US"]), json!({"x": "us"})));
+        assert!(holds("ONE_OF", json!(["true"]), json!({"x": true})));
+        assert!(holds("ONE_OF", json!(["false"]), json!({"x": false})));
+        assert!(holds("ONE_OF", json!(["42"]), json!({"x": 42})));
+        assert!(holds("ONE_OF", json!(["42"]), json!({"x": 42.0})));
+        assert!(holds("ONE_OF", json!(["1.5"]), json!({"x": 1.5})));
+        assert!(holds("ONE_OF", json!(["-7"]), json!({"x": "-7"})));
+        assert!(!holds("ONE_OF", json!(["[1]"]), json!({"x": [1]})));
+        assert!(holds("NOT_ONE_OF", json!(["US"]), json!({"x": "CA"})));
+        assert!(!holds("NOT_ONE_OF", json!(["US"]), json!({"x": "US"})));
+        assert!(!holds("NOT_ONE_OF", json!(["42"]), json!({"x": 42})));
+    }
+
+    #[test]
+    fn null_and_absent_fail_one_of_and_not_one_of() {
+        for attrs in [json!({"x": null}), json!({})] {
+            assert!(!holds("ONE_OF", json!(["null"]), attrs.clone()));
+            assert!(!holds("NOT_ONE_OF", json!(["US"]), attrs.clone()));
+            assert!(!holds("MATCHES", json!(".*"), attrs.clone()));
+            assert!(!holds("NOT_MATCHES", json!("x"), attrs));
+        }
+    }
+
+    #[test]
+    fn regexes_search_the_string_form() {
+        assert!(holds(
+            "MATCHES",
+            json!("@example\\.com"),
+            json!({"x": "a@example.com"})
+        ));
+        assert!(holds("MATCHES", json!("^42$"), json!({"x": 42})));
+        assert!(holds("MATCHES", json!("^true$"), json!({"x": true})));
+        assert!(!holds("MATCHES", json!("^b"), json!({"x": "abc"})));
+        assert!(holds("NOT_MATCHES", json!("^b"), json!({"x": "abc"})));
+        assert!(!holds("NOT_MATCHES", json!("b"), json!({"x": "abc"})));
+    }
+
+    #[test]
+    fn invalid_regex_makes_the_condition_false() {
+        let snapshot = one_condition("x", "MATCHES", json!("(unclosed"));
+        assert!(
+            snapshot.flag_errors.is_empty(),
+            "an invalid regex is not a flag error"
+        );
+        assert!(!holds(
+            "MATCHES",
+            json!("(unclosed"),
+            json!({"x": "(unclosed"})
+        ));
+        assert!(!holds(
+            "NOT_MATCHES",
+            json!("(unclosed"),
+            json!({"x": "anything"})
+        ));
+    }
+
+    #[test]
+    fn is_null_treats_absent_as_null() {
+        assert!(holds("IS_NULL", json!(true), json!({})));
+        assert!(holds("IS_NULL", json!(true), json!({"x": null})));
+        assert!(!holds("IS_NULL", json!(true), json!({"x": 0})));
+        assert!(holds("IS_NULL", json!(false), json!({"x": ""})));
+        assert!(!holds("IS_NULL", json!(false), json!({})));
+    }
+
+    #[test]
+    fn id_defaults_to_the_subject_key() {
+        let snapshot = one_condition("id", "ONE_OF", json!(["subject"]));
+        let run = |attrs: Value| {
+            let attrs = attributes(attrs);
+            let subject = Subject {
+                key: "subject",
+                attributes: &attrs,
+            };
+            assign(
+                Some(&snapshot),
+                "f",
+                subject,
+                VariationType::String,
+                0,
+                None,
+            )
+            .code
+        };
+        assert_eq!(run(json!({})), FlagEvaluationCode::Match);
+        assert_eq!(
+            run(json!({"id": "someone-else"})),
+            FlagEvaluationCode::DefaultAllocationNull
+        );
+        // Only `id` defaults: another absent attribute stays absent.
+        let other = one_condition("user", "ONE_OF", json!(["subject"]));
+        let empty = Map::new();
+        let subject = Subject {
+            key: "subject",
+            attributes: &empty,
+        };
+        let code = assign(Some(&other), "f", subject, VariationType::String, 0, None).code;
+        assert_eq!(code, FlagEvaluationCode::DefaultAllocationNull);
+    }
+
+    fn typed_flag(ty: &str, value: Value) -> Snapshot {
+        snapshot(json!({"f": {
+            "key": "f", "enabled": true, "variationType": ty, "totalShards": 100,
+            "variations": {"v": {"key": "v", "value": value}},
+            "allocations": [
+                {"key": "first", "splits": [{"variationKey": "v", "shards": []}]},
+                {"key": "second", "splits": [{"variationKey": "v", "shards": []}]}
+            ]
+        }}))
+    }
+
+    fn run_typed(snapshot: &Snapshot, ty: VariationType) -> (FlagEvaluationCode, Option<Value>) {
+        let empty = Map::new();
+        let subject = Subject {
+            key: "s",
+            attributes: &empty,
+        };
+        let assignment = assign(Some(snapshot), "f", subject, ty, 0, None);
+        (
+            assignment.code,
+            assignment.variation().map(|v| v.value.clone()),
+        )
+    }
+
+    #[test]
+    fn integer_variations_must_be_integral() {
+        let ok = typed_flag("INTEGER", json!(3));
+        assert_eq!(
+            run_typed(&ok, VariationType::Integer),
+            (FlagEvaluationCode::Match, Some(json!(3)))
+        );
+        let whole = typed_flag("INTEGER", json!(3.0));
+        assert_eq!(
+            run_typed(&whole, VariationType::Integer),
+            (FlagEvaluationCode::Match, Some(json!(3)))
+        );
+        for bad in [json!(3.5), json!("3"), json!(true)] {
+            let snapshot = typed_flag("INTEGER", bad.clone());
+            assert!(
+                snapshot.flag_errors.is_empty(),
+                "an invalid value is not a flag error"
+            );
+            assert_eq!(
+                run_typed(&snapshot, VariationType::Integer),
+                (FlagEvaluationCode::AssignmentError, None),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_types_validate_their_values() {
+        let cases = [
+            ("STRING", VariationType::String, json!(5), None),
+            ("STRING", VariationType::String, json!(""), Some(json!(""))),
+            ("NUMERIC", VariationType::Numeric, json!("1.5"), None),
+            (
+                "NUMERIC",
+                VariationType::Numeric,
+                json!(1.5),
+                Some(json!(1.5)),
+            ),
+            ("BOOLEAN", VariationType::Boolean, json!("true"), None),
+            (
+                "BOOLEAN",
+                VariationType::Boolean,
+                json!(false),
+                Some(json!(false)),
+            ),
+            ("JSON", VariationType::Json, json!("{not json"), None),
+            ("JSON", VariationType::Json, json!({"a": 1}), None),
+            (
+                "JSON",
+                VariationType::Json,
+                json!("{\"a\": [1, 2]}"),
+                Some(json!({"a": [1, 2]})),
+            ),
+        ];
+        for (ty_name, ty, value, expected) in cases {
+            let snapshot = typed_flag(ty_name, value.clone());
+            let code = if expected.is_some() {
+                FlagEvaluationCode::Match
+            } else {
+                FlagEvaluationCode::AssignmentError
+            };
+            assert_eq!(
+                run_typed(&snapshot, ty),
+                (code, expected),
+                "{ty_name} {value}"
+            );
+        }
+    }
+
+    #[test]
+    fn flag_level_outcomes() {
+        let snapshot = typed_flag("STRING", json!("x"));
+        assert_eq!(
+            run_typed(&snapshot, VariationType::Integer),
+            (FlagEvaluationCode::TypeMismatch, None)
+        );
+        let empty = Map::new();
+        let subject = Subject {
+            key: "s",
+            attributes: &empty,
+        };
+        let unknown = assign(
+            Some(&snapshot),
+            "nope",
+            subject,
+            VariationType::String,
+            0,
+            None,
+        );
+        assert_eq!(unknown.code, FlagEvaluationCode::FlagUnrecognizedOrDisabled);
+        let missing = assign(None, "f", subject, VariationType::String, 0, None);
+        assert_eq!(missing.code, FlagEvaluationCode::ConfigurationMissing);
+        let disabled = snapshot_with_enabled(false);
+        assert_eq!(
+            run_typed(&disabled, VariationType::String),
+            (FlagEvaluationCode::FlagUnrecognizedOrDisabled, None)
+        );
+    }
+
+    fn snapshot_with_enabled(enabled: bool) -> Snapshot {
+        snapshot(json!({"f": {
+            "key": "f", "enabled": enabled, "variationType": "STRING", "totalShards": 100,
+            "variations": {"v": {"key": "v", "value": "v"}},
+            "allocations": [{"key": "a", "splits": [{"variationKey": "v", "shards": []}]}]
+        }}))
+    }
+
+    #[test]
+    fn missing_variation_is_an_error_without_fall_through() {
+        let snapshot = snapshot(json!({"f": {
+            "key": "f", "enabled": true, "variationType": "STRING", "totalShards": 100,
+            "variations": {"v": {"key": "v", "value": "v"}},
+            "allocations": [
+                {"key": "broken", "splits": [{"variationKey": "ghost", "shards": []}]},
+                {"key": "fine", "splits": [{"variationKey": "v", "shards": []}]}
+            ]
+        }}));
+        let empty = Map::new();
+        let subject = Subject {
+            key: "s",
+            attributes: &empty,
+        };
+        let assignment = assign(
+            Some(&snapshot),
+            "f",
+            subject,
+            VariationType::String,
+            0,
+            None,
+        );
+        assert_eq!(assignment.code, FlagEvaluationCode::AssignmentError);
+        assert_eq!(
+            assignment.matched.map(|m| m.allocation.key.as_str()),
+            Some("broken")
+        );
+        assert!(assignment.variation().is_none());
+        assert!(!assignment.should_log());
+    }
+
+    #[test]
+    fn time_windows_are_inclusive_and_skip_outside() {
+        let start = "2024-01-01T00:00:00Z";
+        let end = "2024-12-31T00:00:00Z";
+        let snapshot = snapshot(json!({"f": {
+            "key": "f", "enabled": true, "variationType": "STRING", "totalShards": 100,
+            "variations": {"in": {"key": "in", "value": "in"}, "out": {"key": "out", "value": "out"}},
+            "allocations": [
+                {"key": "window", "startAt": start, "endAt": end, "splits": [{"variationKey": "in", "shards": []}]},
+                {"key": "fallback", "splits": [{"variationKey": "out", "shards": []}]}
+            ]
+        }}));
+        let empty = Map::new();
+        let subject = Subject {
+            key: "s",
+            attributes: &empty,
+        };
+        let start_ms = crate::eppo::time::parse_rfc3339(start).unwrap();
+        let end_ms = crate::eppo::time::parse_rfc3339(end).unwrap();
+        let run = |now: i64| {
+            let mut trace = Vec::new();
+            let a = assign(
+                Some(&snapshot),
+                "f",
+                subject,
+                VariationType::String,
+                now,
+                Some(&mut trace),
+            );
+            (a.variation().map(|v| v.key.clone()), trace)
+        };
+        assert_eq!(
+            run(start_ms - 1),
+            (
+                Some("out".into()),
+                vec![(0, AllocationEvaluationCode::BeforeStartTime)]
+            )
+        );
+        assert_eq!(run(start_ms), (Some("in".into()), vec![]));
+        assert_eq!(run(end_ms), (Some("in".into()), vec![]));
+        assert_eq!(
+            run(end_ms + 1),
+            (
+                Some("out".into()),
+                vec![(0, AllocationEvaluationCode::AfterEndTime)]
+            )
+        );
+    }
+
+    #[test]
+    fn shards_gate_traffic_and_empty_shards_admit_everyone() {
+        let snapshot = snapshot(json!({"f": {
+            "key": "f", "enabled": true, "variationType": "STRING", "totalShards": 100,
+            "variations": {"a": {"key": "a", "value": "a"}, "b": {"key": "b", "value": "b"}},
+            "allocations": [
+                {"key": "nobody", "splits": [{"variationKey": "a", "shards": [{"salt": "s", "ranges": []}]}]},
+                {"key": "all", "splits": [{"variationKey": "b", "shards": [{"salt": "s", "ranges": [{"start": 0, "end": 100}]}]}]}
+            ]
+        }}));
+        let empty = Map::new();
+        for key in ["alice", "bob", "carol", ""] {
+            let subject = Subject {
+                key,
+                attributes: &empty,
+            };
+            let mut trace = Vec::new();
+            let a = assign(
+                Some(&snapshot),
+                "f",
+                subject,
+                VariationType::String,
+                0,
+                Some(&mut trace),
+            );
+            assert_eq!(a.variation().map(|v| v.key.as_str()), Some("b"));
+            assert_eq!(
+                trace,
+                vec![(0, AllocationEvaluationCode::TrafficExposureMiss)]
+            );
+        }
+    }
+
+    #[test]
+    fn do_log_defaults_to_true() {
+        let snapshot = snapshot(json!({
+            "logged": {"key": "logged", "enabled": true, "variationType": "STRING", "totalShards": 1,
+                "variations": {"v": {"key": "v", "value": "v"}},
+                "allocations": [{"key": "a", "splits": [{"variationKey": "v", "shards": []}]}]},
+            "quiet": {"key": "quiet", "enabled": true, "variationType": "STRING", "totalShards": 1,
+                "variations": {"v": {"key": "v", "value": "v"}},
+                "allocations": [{"key": "a", "doLog": false, "splits": [{"variationKey": "v", "shards": []}]}]}
+        }));
+        let empty = Map::new();
+        let subject = Subject {
+            key: "s",
+            attributes: &empty,
+        };
+        assert!(assign(
+            Some(&snapshot),
+            "logged",
+            subject,
+            VariationType::String,
+            0,
+            None
+        )
+        .should_log());
+        let quiet = assign(
+            Some(&snapshot),
+            "quiet",
+            subject,
+            VariationType::String,
+            0,
+            None,
+        );
+        assert_eq!(quiet.code, FlagEvaluationCode::Match);
+        assert!(!quiet.should_log());
+    }
+
+    #[test]
+    fn a_bad_flag_is_isolated() {
+        let good = json!({"key": "good", "enabled": true, "variationType": "STRING", "totalShards": 10,
+            "variations": {"v": {"key": "v", "value": "v"}},
+            "allocations": [{"key": "a", "splits": [{"variationKey": "v", "shards": []}]}]});
+        let mut unknown_type = good.clone();
+        unknown_type["variationType"] = json!("DATE");
+        let mut unknown_operator = good.clone();
+        unknown_operator["allocations"][0]["rules"] =
+            json!([{"conditions": [{"attribute": "x", "operator": "SOUNDS_LIKE", "value": "y"}]}]);
+        let mut zero_shards = good.clone();
+        zero_shards["totalShards"] = json!(0);
+        let mut bad_date = good.clone();
+        bad_date["allocations"][0]["startAt"] = json!("yesterday");
+        let snapshot = snapshot(json!({
+            "good": good, "unknown_type": unknown_type, "unknown_operator": unknown_operator,
+            "zero_shards": zero_shards, "bad_date": bad_date, "not_an_object": 7
+        }));
+        let failed: Vec<_> = snapshot
+            .flag_errors
+            .iter()
+            .map(|e| e.flag_key.as_str())
+            .collect();
+        assert_eq!(
+            failed,
+            [
+                "bad_date",
+                "not_an_object",
+                "unknown_operator",
+                "unknown_type",
+                "zero_shards"
+            ]
+        );
+        assert!(
+            snapshot.flag_errors[2].message.contains("SOUNDS_LIKE"),
+            "{:?}",
+            snapshot.flag_errors[2]
+        );
+        let empty = Map::new();
+        let subject = Subject {
+            key: "s",
+            attributes: &empty,
+        };
+        let code = |flag: &str| {
+            assign(
+                Some(&snapshot),
+                flag,
+                subject,
+                VariationType::String,
+                0,
+                None,
+            )
+            .code
+        };
+        assert_eq!(code("good"), FlagEvaluationCode::Match);
+        for flag in failed {
+            assert_eq!(
+                code(flag),
+                FlagEvaluationCode::UnexpectedConfigurationError,
+                "{flag}"
+            );
+        }
     }
 }
