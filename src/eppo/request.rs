@@ -116,10 +116,12 @@ fn misplaced_field(value: &Value, context: &str) -> Option<String> {
             ("details", _) => "a boolean",
             ("variation_type", _) => "one of STRING, INTEGER, NUMERIC, BOOLEAN, JSON",
             ("assignments", _) => "an array of requests",
-            (unknown, _) => return Some(format!(
+            (unknown, _) => {
+                return Some(format!(
                 "{context}: unknown field \"{unknown}\"; valid fields are: flag_key, subject_key, \
                      subject_attributes, variation_type, default, details, now, assignments"
-            )),
+            ))
+            }
         };
         return Some(format!(
             "{context}: \"{field}\" must be {expected}, got {value}"
