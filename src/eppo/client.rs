@@ -233,7 +233,7 @@ impl EppoClient {
         let request = document.resolve(&empty)?;
         let guard = self.snapshot.load();
         let snapshot = guard.as_deref();
-        let mut out = String::with_capacity(256);
+        let mut out = String::with_capacity(512);
         match request {
             Request::Single(request) => self.write_result(&mut out, snapshot, &request)?,
             Request::Batch(requests) => {
