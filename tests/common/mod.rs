@@ -9,26 +9,20 @@ use serde_json::Value;
 
 /// The read-only shared material beside the repository (`../shared`).
 pub fn shared_path(relative: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared")
-        .join(relative)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared").join(relative)
 }
 
 /// Reads and parses a JSON file from `../shared`.
 pub fn shared_json(relative: &str) -> Value {
     let path = shared_path(relative);
-    let text =
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
 }
 
 /// Takes ownership of a string returned by the library: copies it, frees it, parses it.
 pub fn take(ptr: *mut c_char) -> Value {
     assert!(!ptr.is_null(), "allot returned NULL");
-    let text = unsafe { CStr::from_ptr(ptr) }
-        .to_str()
-        .expect("UTF-8 response")
-        .to_owned();
+    let text = unsafe { CStr::from_ptr(ptr) }.to_str().expect("UTF-8 response").to_owned();
     unsafe { allot::ffi::allot_string_free(ptr) };
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("response is not JSON ({e}): {text}"))
 }
