@@ -126,9 +126,13 @@ def error_from(error: Any) -> AllotError:
     return cls(code, message)
 
 
+_decode_json = json.JSONDecoder().decode
+_encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def decode(data: bytes) -> Any:
     """Decodes an envelope: returns the ``ok`` value or raises the ``error``."""
-    doc = json.loads(data)
+    doc = _decode_json(data.decode("utf-8"))
     try:
         return doc["ok"]
     except (KeyError, TypeError):
@@ -231,9 +235,7 @@ def load_library() -> Tuple[ctypes.CDLL, str]:
             attempts.append((f"{path} ({origin})", str(e) or e.__class__.__name__))
             continue
         if attempts:
-            logger.warning(
-                "allot: loaded %s after %s", path, "; ".join(f"{p}: {r}" for p, r in attempts)
-            )
+            logger.warning("allot: loaded %s after %s", path, "; ".join(f"{p}: {r}" for p, r in attempts))
         return lib, path
     raise LibraryNotFoundError(attempts)
 
@@ -258,7 +260,6 @@ _evaluate = lib.allot_evaluate
 _fetch = lib.allot_fetch
 _status = lib.allot_status
 _free = lib.allot_free
-_loads = json.loads
 
 
 def has(name: str) -> bool:
@@ -286,7 +287,7 @@ def _encode(doc: Any) -> bytes:
         return doc
     if isinstance(doc, str):
         return doc.encode("utf-8")
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _encode_json(doc).encode("utf-8")
 
 
 def init(config: Any) -> int:
@@ -345,9 +346,7 @@ def murmur3(text: str, seed: int = 0) -> int:
 def _cookie(name: str, text: str, new_format: bool) -> Any:
     fn = getattr(lib, name, None)
     if fn is None:
-        raise UnsupportedError(
-            "unsupported", f"this liballot ({library_path}) does not export {name}"
-        )
+        raise UnsupportedError("unsupported", f"this liballot ({library_path}) does not export {name}")
     if not isinstance(text, str):
         raise InvalidArgumentError("invalid_argument", f"expected a string, got {type(text).__name__}")
     return decode(take(fn(text.encode("utf-8"), bool(new_format))))

@@ -117,8 +117,9 @@ def premium_flag(key: str) -> Dict[str, Any]:
     flag["segments"] = [
         {
             "metadata": {"segmentName": "Premium"},
-            "conditions": [[{"selector": ["context", "user", "user_properties", "premium"], "op": "is",
-                             "values": ["true"]}]],
+            "conditions": [
+                [{"selector": ["context", "user", "user_properties", "premium"], "op": "is", "values": ["true"]}]
+            ],
             "variant": "on",
         },
         {"metadata": {"segmentName": "All Other Users"}, "variant": "off"},
@@ -154,8 +155,12 @@ class FlagServer:
     def __init__(self) -> None:
         self.amplitude_flags: List[Dict[str, Any]] = []
         self.remote_variants: Callable[[Dict[str, Any]], Dict[str, Any]] = lambda user: {}
-        self.ufc: Dict[str, Any] = {"format": "SERVER", "createdAt": "2024-01-01T00:00:00.000Z",
-                                    "environment": {"name": "Test"}, "flags": {}}
+        self.ufc: Dict[str, Any] = {
+            "format": "SERVER",
+            "createdAt": "2024-01-01T00:00:00.000Z",
+            "environment": {"name": "Test"},
+            "flags": {},
+        }
         self.behaviours: Dict[str, str] = {}
         self.slow_seconds = 3.0
         self.requests: List[Dict[str, Any]] = []
@@ -181,10 +186,18 @@ class FlagServer:
                 body = self.rfile.read(length) if length else b""
                 auth = self.headers.get("Authorization", "")
                 query = parse_qs(url.query)
-                key = auth[len("Api-Key "):] if auth.startswith("Api-Key ") else query.get("apiKey", [""])[0]
+                key = auth[len("Api-Key ") :] if auth.startswith("Api-Key ") else query.get("apiKey", [""])[0]
                 with server.lock:
-                    server.requests.append({"method": method, "path": url.path, "query": query,
-                                            "headers": dict(self.headers), "body": body, "key": key})
+                    server.requests.append(
+                        {
+                            "method": method,
+                            "path": url.path,
+                            "query": query,
+                            "headers": dict(self.headers),
+                            "body": body,
+                            "key": key,
+                        }
+                    )
                 behaviour = server.behaviours.get(key)
                 if behaviour == "unauthorized":
                     return self._reply(401, b'{"error":"invalid api key"}')

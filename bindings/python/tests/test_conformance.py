@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 from typing import Any, Dict
 
-import allot.eppo as eppo
 import pytest
+
+import allot.eppo as eppo
 from allot.amplitude import LocalEvaluationClient, LocalEvaluationConfig, User, Variant
 from allot.eppo.config import Config, Configuration
 
@@ -69,8 +70,11 @@ def test_eppo_225_subjects(flags_file):
     needs("eppo")
     text = shared("conformance", "eppo", flags_file).read_bytes()
     recorder = Recorder()
-    client = eppo.init(Config(api_key="sdk-key", assignment_logger=recorder,
-                              initial_configuration=Configuration(flags_configuration=text)))
+    client = eppo.init(
+        Config(
+            api_key="sdk-key", assignment_logger=recorder, initial_configuration=Configuration(flags_configuration=text)
+        )
+    )
     client.wait_for_initialization(timeout=5)
     assert client.is_initialized()
     subjects = 0
@@ -102,6 +106,14 @@ def test_eppo_225_subjects(flags_file):
     assert subjects == 225
     assert recorder.events, "doLog allocations produce assignment events"
     event = recorder.events[0]
-    assert {"featureFlag", "allocation", "experiment", "variation", "subject", "subjectAttributes",
-            "timestamp", "metaData"} <= set(event)
+    assert {
+        "featureFlag",
+        "allocation",
+        "experiment",
+        "variation",
+        "subject",
+        "subjectAttributes",
+        "timestamp",
+        "metaData",
+    } <= set(event)
     client.shutdown()

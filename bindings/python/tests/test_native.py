@@ -10,8 +10,9 @@ import subprocess
 import sys
 from ctypes import POINTER, c_bool, c_char_p, c_uint32, c_uint64, c_void_p
 
-import allot
 import pytest
+
+import allot
 from allot import _native
 from allot.amplitude import Experiment, LocalEvaluationConfig, RemoteEvaluationConfig, User
 
@@ -115,7 +116,9 @@ def test_library_path_env_var_wins(tmp_path):
     out = subprocess.run(
         [sys.executable, "-c", "import allot; print(allot.library_path)"],
         env={"ALLOT_LIBRARY_PATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert out.stdout.strip() == str(copy)
 
@@ -139,9 +142,21 @@ def test_version_and_murmur3():
 # ---------------------------------------------------------------------------------------
 
 ALL_CODES = [
-    "invalid_argument", "invalid_utf8", "invalid_json", "invalid_config", "input_too_large",
-    "unknown_handle", "not_started", "dependency_cycle", "unsupported", "internal",
-    "network", "timeout", "http_status", "invalid_response", "unauthorized",
+    "invalid_argument",
+    "invalid_utf8",
+    "invalid_json",
+    "invalid_config",
+    "input_too_large",
+    "unknown_handle",
+    "not_started",
+    "dependency_cycle",
+    "unsupported",
+    "internal",
+    "network",
+    "timeout",
+    "http_status",
+    "invalid_response",
+    "unauthorized",
 ]
 
 
@@ -234,8 +249,9 @@ def _remote(server, key, **kw):
 def test_network_error_codes(flag_server):
     needs("remote")
     user = User(user_id="u")
-    flag_server.behaviours.update({"k401": "unauthorized", "k500": "status_500", "kbad": "garbage",
-                                   "kslow": "slow", "k404": "status_404"})
+    flag_server.behaviours.update(
+        {"k401": "unauthorized", "k500": "status_500", "kbad": "garbage", "kslow": "slow", "k404": "status_404"}
+    )
     _raises("unauthorized", _remote(flag_server, "k401").fetch_v2, user)
     err = _raises("http_status", _remote(flag_server, "k500").fetch_v2, user)
     assert "500" in err.message

@@ -10,8 +10,9 @@ import re
 import time
 from typing import Any, Dict, List
 
-import allot.amplitude as amplitude
 import pytest
+
+import allot.amplitude as amplitude
 from allot.amplitude import (
     AssignmentConfig,
     Experiment,
@@ -96,9 +97,12 @@ def test_fetch_async_sample(flag_server):
     sample = find("def fetch_callback(user, variants):")
     ran: List[str] = []
     ns: Dict[str, Any] = {"branch": ran.append}
-    run(f"{NEW_IMPORT} Experiment, User\n"
+    run(
+        f"{NEW_IMPORT} Experiment, User\n"
         "experiment = Experiment.initialize_remote('<DEPLOYMENT_KEY>')\n"
-        "user = User(device_id='abcdefg', user_properties={'premium': False})\n", ns)
+        "user = User(device_id='abcdefg', user_properties={'premium': False})\n",
+        ns,
+    )
     run(prepare(sample, repairs=mark_branches(sample, ["# Flag is on", "# Flag is off"])), ns)
     deadline = time.monotonic() + 10
     while not ran and time.monotonic() < deadline:
@@ -133,7 +137,7 @@ def test_local_quick_start_start_and_evaluate(flag_server):
 
     run(find("experiment.start()").strip() + "\n", ns)  # "experiment.start()" again: harmless
 
-    evaluate = find('all_variants = experiment.evaluate_v2(user)')
+    evaluate = find("all_variants = experiment.evaluate_v2(user)")
     ran: List[str] = []
     ns["branch"] = ran.append
     run(prepare(evaluate, repairs=mark_branches(evaluate, ["# Flag is on", "# Flag is off"])), ns)
@@ -187,7 +191,10 @@ def test_cookie_functions():
     cookie = amplitude.AmplitudeCookie
     assert cookie.cookie_name("amplitude-api-key") == "amp_amplit"
     assert cookie.cookie_name("amplitude-api-key", new_format=True) == "AMP_amplitude-"
-    assert cookie.generate("someDeviceId", new_format=True) == "JTdCJTIyZGV2aWNlSWQlMjIlM0ElMjAlMjJzb21lRGV2aWNlSWQlMjIlN0Q="
+    assert (
+        cookie.generate("someDeviceId", new_format=True)
+        == "JTdCJTIyZGV2aWNlSWQlMjIlM0ElMjAlMjJzb21lRGV2aWNlSWQlMjIlN0Q="
+    )
     user = cookie.parse(cookie.generate("someDeviceId", new_format=True), new_format=True)
     assert user.device_id == "someDeviceId" and user.user_id is None
     with pytest.raises(ValueError):
@@ -208,7 +215,7 @@ TARGETS = {
 }
 
 
-@pytest.mark.parametrize("line", signature_blocks(AMPLITUDE) )
+@pytest.mark.parametrize("line", signature_blocks(AMPLITUDE))
 def test_documented_signatures(line):
     call = line.split(" : ")[0]
     name, params = call.split("(", 1)
@@ -218,7 +225,7 @@ def test_documented_signatures(line):
     sig = inspect.signature(TARGETS[name])
     ours = [p for p in sig.parameters if p != "self"]
     assert ours[: len(documented)] == documented
-    for p in ours[len(documented):]:
+    for p in ours[len(documented) :]:
         assert sig.parameters[p].default is not inspect.Parameter.empty, f"{name}: extra required {p}"
     for arg, default in defaults.items():
         assert sig.parameters[arg].default == default
@@ -226,7 +233,9 @@ def test_documented_signatures(line):
 
 def _default(text: str) -> Any:
     text = text.strip().strip("`")
-    return {"false": False, "true": True, "None": None}.get(text, ast.literal_eval(text) if re.match(r"^[\d.]+$", text) else text)
+    return {"false": False, "true": True, "None": None}.get(
+        text, ast.literal_eval(text) if re.match(r"^[\d.]+$", text) else text
+    )
 
 
 def config_tables() -> List[List[tuple]]:

@@ -9,11 +9,12 @@ import time
 import types
 from typing import Any, Dict, List
 
-import allot.eppo
 import pytest
 
+import allot.eppo
+
 from conftest import eppo_flag, needs
-from seeds import EPPO, mark_branches, prepare, python_blocks
+from seeds import EPPO, prepare, python_blocks
 
 IMPORTS = [
     ("import eppo_client\n", "import allot.eppo as eppo_client\n"),
@@ -71,11 +72,16 @@ def test_init_and_assign(flag_server):
 
     sample = find('if variation = "fast_checkout":')
     # The document's typos: "=" for "==", a bare "elif:", and "…" as the branch bodies.
-    code = prepare(sample, repairs=[
-        ('if variation = "fast_checkout":\n    …\nelif:\n    …',
-         'if variation == "fast_checkout":\n    branch("fast")\nelse:\n    branch("other")'),
-        ELISION,
-    ])
+    code = prepare(
+        sample,
+        repairs=[
+            (
+                'if variation = "fast_checkout":\n    …\nelif:\n    …',
+                'if variation == "fast_checkout":\n    branch("fast")\nelse:\n    branch("other")',
+            ),
+            ELISION,
+        ],
+    )
     ran: List[str] = []
     ns["branch"] = ran.append
     run(code, ns)

@@ -58,10 +58,27 @@ class User:
     and ``user_properties``/``groups``/``group_properties`` are used for targeting."""
 
     _FIELDS = (
-        "device_id", "user_id", "country", "city", "region", "dma", "language",
-        "platform", "version", "os", "device_manufacturer", "device_brand",
-        "device_model", "carrier", "library", "ip_address", "user_properties",
-        "groups", "group_properties", "group_cohort_ids", "cohort_ids",
+        "device_id",
+        "user_id",
+        "country",
+        "city",
+        "region",
+        "dma",
+        "language",
+        "platform",
+        "version",
+        "os",
+        "device_manufacturer",
+        "device_brand",
+        "device_model",
+        "carrier",
+        "library",
+        "ip_address",
+        "user_properties",
+        "groups",
+        "group_properties",
+        "group_cohort_ids",
+        "cohort_ids",
     )
 
     def __init__(
@@ -117,7 +134,7 @@ class User:
 
     def to_json(self) -> str:
         """The user as a JSON string."""
-        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
+        return _encode_json(self.to_dict())
 
     def add_group_cohort_ids(self, group_type: str, group_name: str, cohort_ids: List[str]) -> None:
         """Adds cohort ids for one group of the user."""
@@ -162,16 +179,10 @@ class Variant:
     __hash__ = None  # type: ignore[assignment]
 
     def __str__(self) -> str:
-        return (
-            f"key: {self.key}, value: {self.value}, payload: {self.payload}, "
-            f"metadata: {self.metadata}"
-        )
+        return f"key: {self.key}, value: {self.value}, payload: {self.payload}, metadata: {self.metadata}"
 
     def __repr__(self) -> str:
-        return (
-            f"Variant(value={self.value!r}, payload={self.payload!r}, key={self.key!r}, "
-            f"metadata={self.metadata!r})"
-        )
+        return f"Variant(value={self.value!r}, payload={self.payload!r}, key={self.key!r}, metadata={self.metadata!r})"
 
 
 def _variants(doc: Dict[str, Any]) -> Dict[str, Variant]:
@@ -196,11 +207,14 @@ def _user_dict(user: Any) -> Dict[str, Any]:
     raise TypeError(f"user must be an allot.amplitude.User, got {type(user).__name__}")
 
 
+_encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def _request(user: Any, flag_keys: Optional[List[str]]) -> bytes:
     doc: Dict[str, Any] = {"user": _user_dict(user)}
     if flag_keys:
         doc["flag_keys"] = list(flag_keys)
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _encode_json(doc).encode("utf-8")
 
 
 class AssignmentConfig:
@@ -273,9 +287,7 @@ class LocalEvaluationConfig:
             if self.flag_config_polling_interval_millis != 30000:
                 doc["flag_config_polling_interval_millis"] = self.flag_config_polling_interval_millis
             if self.flag_config_poller_request_timeout_millis != 10000:
-                doc["flag_config_poller_request_timeout_millis"] = (
-                    self.flag_config_poller_request_timeout_millis
-                )
+                doc["flag_config_poller_request_timeout_millis"] = self.flag_config_poller_request_timeout_millis
             if self.stream_updates:
                 doc["stream_updates"] = True
                 if self.stream_server_url not in (DEFAULT_STREAM_URL, None):
@@ -285,9 +297,7 @@ class LocalEvaluationConfig:
         if self.assignment_config is not None:
             doc["assignment_config"] = self.assignment_config._to_json()
         if self.cohort_sync_config is not None:
-            raise _native.UnsupportedError(
-                "unsupported", "cohort_sync_config is not supported by allot yet"
-            )
+            raise _native.UnsupportedError("unsupported", "cohort_sync_config is not supported by allot yet")
         return doc
 
 
@@ -424,7 +434,7 @@ class LocalEvaluationClient:
             if _local_instances.get(self.api_key) is self:
                 del _local_instances[self.api_key]
 
-    def __enter__(self) -> "LocalEvaluationClient":
+    def __enter__(self) -> LocalEvaluationClient:
         return self
 
     def __exit__(self, *exit_info: Any) -> None:
@@ -469,14 +479,10 @@ class RemoteEvaluationClient:
     def _pool(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._executor is None:
-                self._executor = ThreadPoolExecutor(
-                    max_workers=self._POOL_SIZE, thread_name_prefix="allot-fetch"
-                )
+                self._executor = ThreadPoolExecutor(max_workers=self._POOL_SIZE, thread_name_prefix="allot-fetch")
             return self._executor
 
-    def fetch_async_v2(
-        self, user: User, callback: Optional[Callable[..., Any]] = None
-    ) -> "Future[Dict[str, Variant]]":
+    def fetch_async_v2(self, user: User, callback: Optional[Callable[..., Any]] = None) -> Future[Dict[str, Variant]]:
         """Fetches on a small thread pool, then calls ``callback(user, variants)``. On
         failure the callback gets ``(user, {}, error)`` when it accepts a third argument
         (as Amplitude's SDK); otherwise the error is logged. Returns a ``Future``."""
@@ -513,7 +519,7 @@ class RemoteEvaluationClient:
         self._lock = threading.Lock()
         self._executor = None
 
-    def __enter__(self) -> "RemoteEvaluationClient":
+    def __enter__(self) -> RemoteEvaluationClient:
         return self
 
     def __exit__(self, *exit_info: Any) -> None:
@@ -537,7 +543,7 @@ def _accepts_three(fn: Callable[..., Any]) -> bool:
 _factory_lock = threading.Lock()
 _local_instances: Dict[str, LocalEvaluationClient] = {}
 _remote_instances: Dict[str, RemoteEvaluationClient] = {}
-_remote_clients: "weakref.WeakSet[RemoteEvaluationClient]" = weakref.WeakSet()
+_remote_clients: weakref.WeakSet[RemoteEvaluationClient] = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:
@@ -554,9 +560,7 @@ class Experiment:
     """Factory of clients: one client per API key, as Amplitude's SDK."""
 
     @staticmethod
-    def initialize_remote(
-        api_key: str, config: Optional[RemoteEvaluationConfig] = None
-    ) -> RemoteEvaluationClient:
+    def initialize_remote(api_key: str, config: Optional[RemoteEvaluationConfig] = None) -> RemoteEvaluationClient:
         """The remote evaluation client for ``api_key`` (created on first use)."""
         with _factory_lock:
             client = _remote_instances.get(api_key)
@@ -566,9 +570,7 @@ class Experiment:
             return client
 
     @staticmethod
-    def initialize_local(
-        api_key: str, config: Optional[LocalEvaluationConfig] = None
-    ) -> LocalEvaluationClient:
+    def initialize_local(api_key: str, config: Optional[LocalEvaluationConfig] = None) -> LocalEvaluationClient:
         """The local evaluation client for ``api_key`` (created on first use)."""
         with _factory_lock:
             client = _local_instances.get(api_key)

@@ -30,13 +30,13 @@ import logging
 import threading
 import weakref
 from json.encoder import encode_basestring_ascii as _quote  # type: ignore[attr-defined]
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, Optional, Set, Tuple
 
 from .. import _native
 from .._fork import register_fork_child
 from .._native import AllotError, AllotTimeoutError, NotStartedError
 from .assignment_logger import AssignmentLogger
-from .config import DEFAULT_BASE_URL, ClientConfig, Config, Configuration
+from .config import ClientConfig, Config, Configuration
 
 __all__ = [
     "AssignmentLogger",
@@ -53,7 +53,7 @@ logger = logging.getLogger("allot")
 
 _MISSING: Any = object()
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-_loads = json.loads
+_loads = json.JSONDecoder().decode
 
 
 class EvaluationResult:
@@ -78,9 +78,9 @@ _NEW = ("flag_key", "subject_key", "subject_attributes", "default")
 _OLD = ("subject_key", "flag_key", "subject_attributes")
 
 
-def _bind(method: str, args: Tuple[Any, ...], kwargs: Dict[str, Any], legacy: bool) -> Tuple[
-    str, str, Optional[Dict[str, Any]], Any
-]:
+def _bind(
+    method: str, args: Tuple[Any, ...], kwargs: Dict[str, Any], legacy: bool
+) -> Tuple[str, str, Optional[Dict[str, Any]], Any]:
     """Binds a call to (flag_key, subject_key, subject_attributes, default); ``default``
     is ``_MISSING`` in the older convention."""
     modern = len(args) >= 4 or "default" in kwargs or not legacy
@@ -138,14 +138,19 @@ class EppoClient:
         graceful-mode error was logged."""
         try:
             request = (
-                '{"flag_key":' + _quote(flag_key)
-                + ',"subject_key":' + _quote(subject_key)
-                + ',"subject_attributes":' + (_dumps(subject_attributes) if subject_attributes else "{}")
-                + ',"variation_type":"' + variation_type
-                + '","default":' + _dumps(default)
+                '{"flag_key":'
+                + _quote(flag_key)
+                + ',"subject_key":'
+                + _quote(subject_key)
+                + ',"subject_attributes":'
+                + (_dumps(subject_attributes) if subject_attributes else "{}")
+                + ',"variation_type":"'
+                + variation_type
+                + '","default":'
+                + _dumps(default)
                 + (',"details":true}' if details else "}")
             ).encode("utf-8")
-            doc = _loads(_native.evaluate_raw(self._id, request))
+            doc = _loads(_native.evaluate_raw(self._id, request).decode("utf-8"))
             result = doc.get("ok")
             if result is None:
                 raise _native.error_from(doc.get("error"))
@@ -265,7 +270,7 @@ class EppoClient:
         status = self.status()
         if "flag_keys" not in status:
             raise _native.UnsupportedError(
-                "unsupported", "this liballot does not report flag keys (no \"flag_keys\" in its status)"
+                "unsupported", 'this liballot does not report flag keys (no "flag_keys" in its status)'
             )
         return set(status["flag_keys"])
 
