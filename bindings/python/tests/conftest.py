@@ -193,7 +193,7 @@ class FlagServer:
                             "method": method,
                             "path": url.path,
                             "query": query,
-                            "headers": dict(self.headers),
+                            "headers": {k.lower(): v for k, v in self.headers.items()},
                             "body": body,
                             "key": key,
                         }

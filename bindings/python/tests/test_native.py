@@ -261,7 +261,7 @@ def test_network_error_codes(flag_server):
     closed = Experiment.initialize_remote("kclosed", RemoteEvaluationConfig(server_url="http://127.0.0.1:9"))
     _raises("network", closed.fetch_v2, user)
     for r in flag_server.requests:
-        assert r["key"] in r["headers"].get("Authorization", "")
+        assert r["key"] in r["headers"].get("authorization", "")
 
 
 def test_secret_never_in_errors(flag_server):
