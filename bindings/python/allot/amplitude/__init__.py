@@ -276,24 +276,25 @@ class LocalEvaluationConfig:
             doc["flags"] = self.flags
         if self.flags_path is not None:
             doc["flags_path"] = str(self.flags_path)
-        if self.flags is None and self.flags_path is None:
-            # Network settings; the library's defaults equal the SDK's, so only what the
-            # user changed is sent (a default server_url then follows server_zone).
-            if self.server_zone != ServerZone.US:
-                doc["server_zone"] = _zone(self.server_zone)
-            server_url = _server_url(self.server_url)
-            if server_url is not None:
-                doc["server_url"] = server_url
-            if self.flag_config_polling_interval_millis != 30000:
-                doc["flag_config_polling_interval_millis"] = self.flag_config_polling_interval_millis
-            if self.flag_config_poller_request_timeout_millis != 10000:
-                doc["flag_config_poller_request_timeout_millis"] = self.flag_config_poller_request_timeout_millis
-            if self.stream_updates:
-                doc["stream_updates"] = True
-                if self.stream_server_url not in (DEFAULT_STREAM_URL, None):
-                    doc["stream_server_url"] = self.stream_server_url
-                if self.stream_flag_conn_timeout != 1500:
-                    doc["stream_flag_conn_timeout"] = self.stream_flag_conn_timeout
+        # Network settings: the library's defaults equal the SDK's, so only what the user
+        # changed is sent (a default server_url then follows server_zone). With bootstrap
+        # flags and no server setting the client is offline.
+        offline = self.flags is not None or self.flags_path is not None
+        if self.server_zone != ServerZone.US:
+            doc["server_zone"] = _zone(self.server_zone)
+        server_url = _server_url(self.server_url, use_env=not offline)
+        if server_url is not None:
+            doc["server_url"] = server_url
+        if self.flag_config_polling_interval_millis != 30000:
+            doc["flag_config_polling_interval_millis"] = self.flag_config_polling_interval_millis
+        if self.flag_config_poller_request_timeout_millis != 10000:
+            doc["flag_config_poller_request_timeout_millis"] = self.flag_config_poller_request_timeout_millis
+        if self.stream_updates:
+            doc["stream_updates"] = True
+        if self.stream_server_url not in (DEFAULT_STREAM_URL, None):
+            doc["stream_server_url"] = self.stream_server_url
+        if self.stream_flag_conn_timeout != 1500:
+            doc["stream_flag_conn_timeout"] = self.stream_flag_conn_timeout
         if self.assignment_config is not None:
             doc["assignment_config"] = self.assignment_config._to_json()
         if self.cohort_sync_config is not None:
@@ -360,10 +361,10 @@ Config = RemoteEvaluationConfig
 SERVER_URL_ENV = "ALLOT_AMPLITUDE_SERVER_URL"
 
 
-def _server_url(configured: Optional[str]) -> Optional[str]:
+def _server_url(configured: Optional[str], use_env: bool = True) -> Optional[str]:
     if configured not in (DEFAULT_SERVER_URL, None):
         return configured
-    return os.environ.get(SERVER_URL_ENV) or None
+    return (os.environ.get(SERVER_URL_ENV) or None) if use_env else None
 
 
 def _zone(zone: Any) -> str:
