@@ -354,3 +354,23 @@ def test_gil_is_released_during_native_calls():
     t.join()
     assert ticks[0] > 0
     client.stop()
+
+
+def test_results_are_independent_objects():
+    flag = amplitude_flag("f", payload={"nested": {"n": [1, 2]}})
+    client = LocalEvaluationClient("k", LocalEvaluationConfig(flags=[flag, amplitude_flag("g", payload=[1, 2])]))
+    client.start()
+    user = User(user_id="u")
+    first = client.evaluate_v2(user)
+    first["f"].payload["nested"]["n"].append(3)
+    first["f"].metadata["flagVersion"] = 99
+    first["g"].payload.append(3)
+    first["f"].value = "changed"
+    second = client.evaluate_v2(user)
+    assert second["f"].payload == {"nested": {"n": [1, 2]}}
+    assert second["f"].metadata["flagVersion"] == 1
+    assert second["g"].payload == [1, 2]
+    assert second["f"].value == "on"
+    user.user_properties = {"premium": True}  # a changed user is a new request
+    assert client.evaluate_v2(user)["f"].value == "on"
+    client.stop()

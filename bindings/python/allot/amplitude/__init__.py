@@ -18,7 +18,7 @@ import os
 import threading
 import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .. import _native
 from .._fork import register_fork_child
@@ -185,11 +185,62 @@ class Variant:
         return f"Variant(value={self.value!r}, payload={self.payload!r}, key={self.key!r}, metadata={self.metadata!r})"
 
 
+_encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_decode_json = json.JSONDecoder().decode
+
+
 def _variants(doc: Dict[str, Any]) -> Dict[str, Variant]:
     return {
         flag: Variant(v.get("value"), v.get("payload"), v.get("key"), v.get("metadata"))
         for flag, v in doc["variants"].items()
     }
+
+
+def _flat(obj: Any) -> bool:
+    """Whether a decoded JSON value holds no nested container (a shallow copy is a copy)."""
+    if isinstance(obj, dict):
+        return not any(isinstance(v, (dict, list)) for v in obj.values())
+    if isinstance(obj, list):
+        return not any(isinstance(v, (dict, list)) for v in obj)
+    return True
+
+
+def _copier(obj: Any) -> Callable[[], Any]:
+    """A function returning a fresh, independent copy of a decoded JSON value."""
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return lambda: obj
+    if _flat(obj):
+        return obj.copy
+    text = _encode_json(obj)
+    return lambda: _decode_json(text)
+
+
+class _ResultCache:
+    """Decoded results keyed by the library's response bytes. The library pre-serializes
+    every variant, so equal results are equal bytes; a hit skips JSON decoding but still
+    builds new ``Variant`` objects with their own payload and metadata copies."""
+
+    SIZE = 512
+
+    def __init__(self) -> None:
+        self._entries: Dict[bytes, List[Tuple[str, Any, Callable[[], Any], Any, Callable[[], Any]]]] = {}
+
+    def variants(self, raw: bytes) -> Dict[str, Variant]:
+        entry = self._entries.get(raw)
+        if entry is None:
+            doc = _native.decode(raw)  # raises the error envelope
+            entry = [
+                (flag, v.get("value"), _copier(v.get("payload")), v.get("key"), _copier(v.get("metadata")))
+                for flag, v in doc["variants"].items()
+            ]
+            entries = self._entries
+            if len(entries) >= self.SIZE:
+                try:
+                    del entries[next(iter(entries))]
+                except (StopIteration, KeyError, RuntimeError):
+                    pass
+            entries[raw] = entry
+        return {flag: Variant(value, payload(), key, metadata()) for flag, value, payload, key, metadata in entry}
 
 
 def _is_default(variant: Variant) -> bool:
@@ -207,14 +258,17 @@ def _user_dict(user: Any) -> Dict[str, Any]:
     raise TypeError(f"user must be an allot.amplitude.User, got {type(user).__name__}")
 
 
-_encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_FIELD_SET = frozenset(User._FIELDS)
 
 
 def _request(user: Any, flag_keys: Optional[List[str]]) -> bytes:
-    doc: Dict[str, Any] = {"user": _user_dict(user)}
+    if type(user) is User:
+        fields = {k: v for k, v in user.__dict__.items() if v is not None and k in _FIELD_SET}
+    else:
+        fields = _user_dict(user)
     if flag_keys:
-        doc["flag_keys"] = list(flag_keys)
-    return _encode_json(doc).encode("utf-8")
+        return ('{"user":' + _encode_json(fields) + ',"flag_keys":' + _encode_json(list(flag_keys)) + "}").encode()
+    return ('{"user":' + _encode_json(fields) + "}").encode()
 
 
 class AssignmentConfig:
@@ -403,6 +457,7 @@ class LocalEvaluationClient:
         _set_debug(self.config.debug)
         self._handle = _Handle(self.config._to_json(api_key))
         self._id = self._handle.id
+        self._results = _ResultCache()
 
     def start(self) -> None:
         """Fetches the flag configurations (blocking) and starts polling for updates.
@@ -415,8 +470,7 @@ class LocalEvaluationClient:
     def evaluate_v2(self, user: User, flag_keys: Optional[List[str]] = None) -> Dict[str, Variant]:
         """Every evaluated variant for ``user`` (default variants included), for all flags
         or only ``flag_keys`` and their dependencies."""
-        doc = _native.decode(_native.evaluate_raw(self._id, _request(user, flag_keys)))
-        return _variants(doc)
+        return self._results.variants(_native.evaluate_raw(self._id, _request(user, flag_keys)))
 
     def evaluate(self, user: User, flag_keys: Optional[List[str]] = None) -> Dict[str, Variant]:
         """Deprecated: like :meth:`evaluate_v2` without default and undeployed variants."""

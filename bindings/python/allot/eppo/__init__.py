@@ -74,6 +74,26 @@ class EvaluationResult:
         )
 
 
+_scan = json.JSONDecoder().raw_decode
+_HEAD = '{"ok":{"value":'
+_VARIATION_KEY = ',"variation_key":'
+
+
+def _head(text: str) -> Optional[Dict[str, Any]]:
+    """Decodes only ``value`` and ``variation_key`` of a result (the events are not needed
+    when no logger is set); ``None`` when the text is not a result in the usual order."""
+    if not text.startswith(_HEAD):
+        return None
+    try:
+        value, end = _scan(text, len(_HEAD))
+        if not text.startswith(_VARIATION_KEY, end):
+            return None
+        variation_key, _ = _scan(text, end + len(_VARIATION_KEY))
+    except ValueError:
+        return None
+    return {"value": value, "variation_key": variation_key}
+
+
 _NEW = ("flag_key", "subject_key", "subject_attributes", "default")
 _OLD = ("subject_key", "flag_key", "subject_attributes")
 
@@ -150,10 +170,13 @@ class EppoClient:
                 + _dumps(default)
                 + (',"details":true}' if details else "}")
             ).encode("utf-8")
-            doc = _loads(_native.evaluate_raw(self._id, request).decode("utf-8"))
-            result = doc.get("ok")
+            text = _native.evaluate_raw(self._id, request).decode("utf-8")
+            result = None if (self._logs or details) else _head(text)
             if result is None:
-                raise _native.error_from(doc.get("error"))
+                doc = _loads(text)
+                result = doc.get("ok")
+                if result is None:
+                    raise _native.error_from(doc.get("error"))
         except NotStartedError:
             logger.debug("allot: Eppo client not initialized; returning the default")
             return None
