@@ -99,9 +99,11 @@ fn batches_by_size() {
         .map(|e| e["user_id"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(users.len(), 6);
-    let stats = &ok(status(handle))["assignment_events"];
-    assert_eq!(stats["sent"], 6);
-    assert_eq!(stats["queued"], 0);
+    // The server logs a request before the sender has read the answer: wait for it.
+    assert!(wait_until(Duration::from_secs(5), || ok(status(handle))
+        ["assignment_events"]["sent"]
+        == 6));
+    assert_eq!(ok(status(handle))["assignment_events"]["queued"], 0);
     allot::ffi::allot_free(handle);
 }
 
