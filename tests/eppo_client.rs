@@ -599,3 +599,21 @@ fn concurrent_evaluations_agree() {
     }
     allot::ffi::allot_free(handle);
 }
+
+#[test]
+fn a_given_configuration_without_base_url_is_served_offline() {
+    let handle = init_ok(&json!({"provider": "eppo", "api_key": SECRET, "initial_configuration": ufc()}));
+    let doc = ok(start(handle, 100));
+    assert_eq!(doc["polling"], false, "no base_url: nothing is fetched");
+    assert_eq!(doc["last_error"], Value::Null);
+    assert_eq!(doc["initialized"], true);
+    assert_eq!(doc["flag_keys"], json!(["banner", "broken", "quiet"]));
+    let result = ok(evaluate(
+        handle,
+        &json!({"flag_key": "banner", "subject_key": "s", "subject_attributes": {"plan": "vip"},
+                "variation_type": "STRING", "default": "x", "now": NOW}),
+    ));
+    assert_eq!(result["value"], "blue");
+    assert_eq!(ok(status(handle))["polling"], false);
+    allot::ffi::allot_free(handle);
+}

@@ -57,6 +57,9 @@ pub struct EppoSettings {
     pub poll_interval: Option<Duration>,
     /// The largest random amount subtracted from each poll interval.
     pub poll_jitter: Duration,
+    /// Serve the given configuration without any network: a configuration was given
+    /// (`initial_configuration` / `configuration_path`) and no `base_url`.
+    pub offline: bool,
 }
 
 impl fmt::Debug for EppoSettings {
@@ -232,6 +235,7 @@ impl EppoClient {
             (None, None) => None,
         }
         .transpose()?;
+        let offline = snapshot.is_some() && !config.contains_key("base_url");
         let state = Arc::new(State::default());
         state.snapshot.store(snapshot.map(Arc::new));
         Ok(EppoClient {
@@ -240,6 +244,7 @@ impl EppoClient {
                 base_url,
                 poll_interval,
                 poll_jitter,
+                offline,
             }),
             poller: Poller::new(Arc::clone(&state), "allot-eppo-poll"),
             state,
@@ -272,7 +277,7 @@ impl EppoClient {
 
     /// Restarts the polling thread in a forked child (a no-op otherwise).
     fn follow_fork(&self) {
-        if self.started.load(Ordering::Acquire) {
+        if self.started.load(Ordering::Acquire) && !self.settings.offline {
             self.poller.follow_fork(|_| self.launch());
         }
     }
@@ -404,7 +409,8 @@ impl EppoClient {
             "environment": snapshot.and_then(|s| s.environment.as_deref()),
             "last_success_at": health.last_success_at,
             "last_error": health.last_error_json(),
-            "polling": started && self.settings.poll_interval.is_some() && self.poller.running(),
+            "polling": started && !self.settings.offline && self.settings.poll_interval.is_some() && self.poller.running(),
+            "flag_keys": snapshot.map_or_else(Vec::new, Snapshot::flag_keys),
             "flag_errors": snapshot.map_or_else(Vec::new, |s| s
                 .flag_errors
                 .iter()
@@ -448,7 +454,9 @@ fn compile(text: &str) -> Result<Snapshot> {
 
 impl Provider for EppoClient {
     fn start(&self, timeout: Duration) -> Result<String> {
-        self.poller.ensure_running(|_| self.launch())?;
+        if !self.settings.offline {
+            self.poller.ensure_running(|_| self.launch())?;
+        }
         self.started.store(true, Ordering::Release);
         if self.state.snapshot.load().is_none() {
             let retry = match self.settings.poll_interval {

@@ -321,6 +321,13 @@ impl Snapshot {
         self.obfuscated
     }
 
+    /// Every flag key, sorted (MD5 hashes for an obfuscated configuration).
+    pub fn flag_keys(&self) -> Vec<&str> {
+        let mut keys: Vec<&str> = self.flags.keys().map(|k| &**k).collect();
+        keys.sort_unstable();
+        keys
+    }
+
     /// The number of flags in the configuration, including those that failed to compile.
     pub fn flag_count(&self) -> usize {
         self.flags.len()
