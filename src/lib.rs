@@ -6,6 +6,7 @@
 //! - [`client`]: the provider-independent client interface and construction;
 //! - [`config`]: configuration parsing helpers shared by providers;
 //! - [`amplitude`]: Amplitude Experiment flags: model → compiled snapshot → evaluator;
+//! - [`transport`]: the HTTP layer shared by networked clients;
 //! - [`error`]: errors with stable codes.
 
 pub mod amplitude;
@@ -14,3 +15,4 @@ pub mod config;
 pub mod error;
 pub mod ffi;
 pub mod registry;
+pub mod transport;

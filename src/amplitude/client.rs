@@ -1,98 +1,121 @@
-//! The Amplitude local evaluation client behind a handle.
+//! The Amplitude clients behind a handle: local evaluation (offline, or kept current by
+//! polling and streaming) and remote evaluation.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::compile::Snapshot;
+use super::config::{Bootstrap, Settings};
 use super::evaluate::EvaluateRequest;
+use super::remote::RemoteClient;
+use super::sync::{Health, Source, State, Sync};
 use crate::client::{Client, Provider};
-use crate::config::{check_known_fields, parse_section};
 use crate::error::{Error, ErrorCode, Result};
-
-/// Every field an Amplitude client configuration may contain.
-const CONFIG_FIELDS: &[&str] = &[
-    "provider",
-    "mode",
-    "api_key",
-    "flags",
-    "flags_path",
-    "debug",
-];
-
-/// The client configuration (`provider` is `"amplitude"`).
-#[derive(Deserialize)]
-struct LocalConfig {
-    #[serde(default = "default_mode")]
-    mode: String,
-    /// The deployment key; kept out of every message and status document.
-    #[serde(default, rename = "api_key")]
-    _api_key: Option<String>,
-    #[serde(default)]
-    flags: Option<Vec<Value>>,
-    #[serde(default)]
-    flags_path: Option<String>,
-}
-
-fn default_mode() -> String {
-    "local".into()
-}
 
 /// Builds an Amplitude client from its configuration object.
 pub fn create(config: &Map<String, Value>) -> Result<Client> {
-    check_known_fields(config, CONFIG_FIELDS, "the amplitude configuration")?;
-    let config: LocalConfig = parse_section(config, CONFIG_FIELDS, "the amplitude configuration")?;
-    if config.mode != "local" {
-        return Err(Error::new(
-            ErrorCode::InvalidConfig,
-            format!("mode \"{}\" is not available; use \"local\"", config.mode),
-        ));
+    match Settings::parse(config)? {
+        Settings::Remote(settings) => Ok(Arc::new(RemoteClient::new(settings))),
+        Settings::Local { bootstrap, sync } => {
+            let snapshot = match bootstrap {
+                Bootstrap::None => None,
+                Bootstrap::Flags(flags) => Some(Snapshot::compile(&flags)?),
+                Bootstrap::Path(path) => {
+                    let text = std::fs::read_to_string(&path).map_err(|e| {
+                        Error::new(
+                            ErrorCode::InvalidConfig,
+                            format!("cannot read flags_path \"{path}\": {e}"),
+                        )
+                    })?;
+                    Some(Snapshot::from_json(&text)?)
+                }
+            };
+            let state = Arc::new(State::default());
+            if let Some(snapshot) = snapshot {
+                state.snapshot.store(Some(Arc::new(snapshot)));
+                state.health.store(Arc::new(Health {
+                    source: Some(Source::Bootstrap),
+                    ..Health::default()
+                }));
+            }
+            let sync = sync.map(|settings| Sync::new(settings, Arc::clone(&state)));
+            Ok(Arc::new(LocalClient {
+                started: AtomicBool::new(false),
+                state,
+                sync,
+            }))
+        }
     }
-    let bootstrap = match (config.flags, config.flags_path) {
-        (Some(_), Some(_)) => {
-            return Err(Error::new(
-                ErrorCode::InvalidConfig,
-                "give either \"flags\" or \"flags_path\", not both",
-            ))
-        }
-        (Some(flags), None) => Some(Snapshot::compile(&flags)?),
-        (None, Some(path)) => {
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                Error::new(
-                    ErrorCode::InvalidConfig,
-                    format!("cannot read flags_path \"{path}\": {e}"),
-                )
-            })?;
-            Some(Snapshot::from_json(&text)?)
-        }
-        (None, None) => None,
-    };
-    Ok(Arc::new(LocalClient {
-        started: AtomicBool::new(false),
-        snapshot: ArcSwapOption::from(bootstrap.map(Arc::new)),
-    }))
 }
 
-/// A local evaluation client: the current snapshot, swapped whole on every update.
+/// A local evaluation client: the current snapshot, swapped whole on every update, and
+/// its synchronisation (`None` when offline).
 struct LocalClient {
     started: AtomicBool,
-    snapshot: ArcSwapOption<Snapshot>,
+    state: Arc<State>,
+    sync: Option<Sync>,
+}
+
+impl LocalClient {
+    /// Restarts the background thread after a fork (a no-op otherwise).
+    fn follow_fork(&self) {
+        if let Some(sync) = &self.sync {
+            if self.started.load(Ordering::Acquire) {
+                // A failure is recorded for allot_status; the old snapshot keeps serving.
+                if let Err(error) = sync.ensure_running() {
+                    let at = crate::transport::now_millis();
+                    self.state.health.rcu(|h| Health {
+                        last_error: Some((error.clone(), at)),
+                        ..Health::clone(h)
+                    });
+                }
+            }
+        }
+    }
 }
 
 impl Provider for LocalClient {
-    fn start(&self, _timeout: Duration) -> Result<String> {
-        if self.snapshot.load().is_none() {
+    fn start(&self, timeout: Duration) -> Result<String> {
+        let Some(sync) = &self.sync else {
+            // Offline: the bootstrap configuration is all there is.
+            self.started.store(true, Ordering::Release);
+            return self.status();
+        };
+        sync.ensure_running()?;
+        self.started.store(true, Ordering::Release);
+        let finished = sync.wait_first_round(timeout);
+        let has_snapshot = self.state.snapshot.load().is_some();
+        if has_snapshot {
+            // Fetched, or bootstrapped (served until a fetch succeeds).
+            return self.status();
+        }
+        let interval = sync.settings().poll_interval.as_millis();
+        if !finished {
             return Err(Error::new(
-                ErrorCode::Unsupported,
-                "fetching flags from a server is not available yet; configure \"flags\" or \"flags_path\"",
+                ErrorCode::Timeout,
+                format!(
+                    "no flag configuration within {} ms; the client keeps trying in the background",
+                    timeout.as_millis()
+                ),
             ));
         }
-        self.started.store(true, Ordering::Release);
-        self.status()
+        match self.state.health.load().last_error.as_ref() {
+            Some((error, _)) if error.code == ErrorCode::Unauthorized => Err(error.clone()),
+            Some((error, _)) => Err(Error::new(
+                error.code,
+                format!(
+                    "{}; the client keeps trying every {interval} ms",
+                    error.message
+                ),
+            )),
+            None => Err(Error::new(
+                ErrorCode::Internal,
+                "the first fetch finished without a configuration or an error",
+            )),
+        }
     }
 
     fn evaluate(&self, request_json: &str) -> Result<String> {
@@ -102,8 +125,9 @@ impl Provider for LocalClient {
                 "call allot_start before evaluating",
             ));
         }
+        self.follow_fork();
         let request = EvaluateRequest::parse(request_json)?;
-        let snapshot = self.snapshot.load();
+        let snapshot = self.state.snapshot.load();
         Ok(match snapshot.as_deref() {
             Some(snapshot) => snapshot
                 .evaluate(&request.user, request.flag_keys.as_deref())
@@ -115,19 +139,33 @@ impl Provider for LocalClient {
     fn fetch(&self, _request_json: &str) -> Result<String> {
         Err(Error::new(
             ErrorCode::Unsupported,
-            "remote evaluation is not supported by a local evaluation client",
+            "remote evaluation needs a client with \"mode\": \"remote\"",
         ))
     }
 
     fn status(&self) -> Result<String> {
-        let snapshot = self.snapshot.load();
+        self.follow_fork();
+        let snapshot = self.state.snapshot.load();
+        let health = self.state.health.load();
+        let settings = self.sync.as_ref().map(Sync::settings);
         let status = json!({
             "provider": "amplitude",
             "mode": "local",
             "started": self.started.load(Ordering::Acquire),
             "initialized": snapshot.is_some(),
             "flag_count": snapshot.as_ref().map_or(0, |s| s.flag_count()),
-            "source": snapshot.as_ref().map(|_| "bootstrap"),
+            "source": health.source.map(Source::as_str),
+            "last_success_at": health.last_success_at,
+            "last_error": health.last_error.as_ref().map(|(error, at)| json!({
+                "code": error.code.as_str(),
+                "message": error.message,
+                "at": at,
+            })),
+            "etag": health.etag,
+            "server_url": settings.map(|s| s.server_url.as_str()),
+            "stream_server_url": settings.and_then(|s| s.stream.as_ref()).map(|s| s.server_url.as_str()),
+            "polling": self.sync.as_ref().is_some_and(Sync::running),
+            "streaming": health.streaming,
             "flag_errors": snapshot.as_ref().map_or(&[][..], |s| s.errors()),
         });
         Ok(status.to_string())

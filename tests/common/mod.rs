@@ -2,6 +2,8 @@
 //! NUL-terminated JSON in, caller-owned JSON out, freed with `allot_string_free`.
 #![allow(dead_code)]
 
+pub mod server;
+
 use std::ffi::{c_char, CStr, CString};
 use std::path::PathBuf;
 
