@@ -293,13 +293,15 @@ fn run_stream(
     first: Option<String>,
 ) -> std::io::Result<()> {
     let (sender, receiver): (Sender<StreamMessage>, Receiver<StreamMessage>) = channel();
+    // Registered before anything is written: once a client has seen the first event, a
+    // broadcast or a kill reaches this stream (messages wait in the channel meanwhile).
+    shared.streams.lock().unwrap().push(sender);
     stream.write_all(
         b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n",
     )?;
     if let Some(first) = first {
         stream.write_all(sse_event(&first).as_bytes())?;
     }
-    shared.streams.lock().unwrap().push(sender);
     let mut last_write = Instant::now();
     loop {
         if shared.stop.load(Ordering::Acquire) {
