@@ -129,6 +129,12 @@ type Status struct {
 	FlagErrors    []FlagError  `json:"flag_errors,omitempty"`
 	LastSuccessAt *int64       `json:"last_success_at,omitempty"` // Unix ms of the last good fetch
 	LastError     *StatusError `json:"last_error,omitempty"`      // the last fetch failure
+	ETag          string       `json:"etag,omitempty"`            // of the served polled configuration
+	ServerURL     string       `json:"server_url,omitempty"`      // the flag or evaluation server
+	// StreamServerURL is the stream server when streaming is configured.
+	StreamServerURL string `json:"stream_server_url,omitempty"`
+	Polling         bool   `json:"polling"`   // a background thread keeps the flags up to date
+	Streaming       bool   `json:"streaming"` // a stream is connected
 	// Raw is the whole status document, including fields not modelled here.
 	Raw json.RawMessage `json:"-"`
 }

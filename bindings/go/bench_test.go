@@ -1,0 +1,61 @@
+package allot
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+func benchClient(b *testing.B) (*LocalClient, []User) {
+	var cases corpus
+	readJSON(b, sharedPath("conformance/amplitude/generated_corpus.json"), &cases)
+	c := offlineClient(b, cases.Flags)
+	users := make([]User, 0, 32)
+	for _, tc := range cases.Cases[:32] {
+		var u User
+		if err := json.Unmarshal(tc.User, &u); err != nil {
+			b.Fatal(err)
+		}
+		users = append(users, u)
+	}
+	return c, users
+}
+
+// One flag for one user, through the Go API (encode, cgo call, decode).
+func BenchmarkEvaluateOneFlag(b *testing.B) {
+	c, users := benchClient(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := c.Evaluate(users[i%len(users)], "flag-1-0"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// All 60 flags of the generated corpus for one user.
+func BenchmarkEvaluateAllFlags(b *testing.B) {
+	c, users := benchClient(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := c.Evaluate(users[i%len(users)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// One flag, from every core at once.
+func BenchmarkEvaluateOneFlagParallel(b *testing.B) {
+	c, users := benchClient(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, err := c.Evaluate(users[i%len(users)], "flag-1-0"); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+}
