@@ -18,6 +18,7 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use super::compile::Snapshot;
 use super::config::SyncSettings;
 use crate::error::{Error, ErrorCode, Result};
+use crate::process::current_pid;
 use crate::transport::sse::{Event, EventReader};
 use crate::transport::{jittered, now_millis, Http, Outcome, Request};
 
@@ -148,13 +149,6 @@ pub struct Sync {
     /// The pid that owns `worker` (0: none started yet).
     owner_pid: AtomicU32,
     worker: ArcSwapOption<Worker>,
-}
-
-/// The current process id.
-fn current_pid() -> u32 {
-    // SAFETY: getpid has no preconditions and cannot fail.
-    let pid = unsafe { libc::getpid() };
-    u32::try_from(pid).unwrap_or(0)
 }
 
 impl Sync {
