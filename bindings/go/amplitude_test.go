@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"reflect"
 	"sort"
 	"strings"
@@ -324,5 +323,4 @@ func TestVersion(t *testing.T) {
 	if v == "" || strings.Count(v, ".") < 2 {
 		t.Fatalf("Version() = %q", v)
 	}
-	fmt.Sprint(v)
 }
