@@ -91,7 +91,18 @@ test-go: build pkg-config
 	cd $(GO_DIR) && $(GO_ENV) $(GO) test -count=1 -run '^TestLeak' .
 	cd $(GO_DIR) && $(GO_ENV) $(GO) test -tags allot_static -count=1 -run '^TestStaticLink' .
 
-## Go benchmarks, then allot against Amplitude's and Eppo's Go SDKs on the same flags.
+## Go benchmarks, then allot against Amplitude's and Eppo's Go SDKs on the same flags:
+## the vendor SDKs are fetched into a throw-away module file (the committed bench/go.mod
+## stays dependency-free), and the comparison prints the ratios.
+VENDOR_SDKS := github.com/amplitude/experiment-go-server@v1.8.0 github.com/Eppo-exp/golang-sdk/v6@v6.3.0
+BENCH_MOD := $(PC_DIR)/go-bench/go.mod
+
 bench-go: build pkg-config
 	cd $(GO_DIR) && $(GO_ENV) $(GO) test -run '^$$' -bench . -benchmem .
-	cd $(GO_DIR)/bench && $(GO_ENV) $(GO) run .
+	@mkdir -p $(dir $(BENCH_MOD)) && cp $(GO_DIR)/bench/go.mod $(BENCH_MOD) && rm -f $(PC_DIR)/go-bench/go.sum
+	@cd $(GO_DIR)/bench && if $(GO_ENV) $(GO) get -modfile=$(BENCH_MOD) $(VENDOR_SDKS) > $(PC_DIR)/go-bench/get.log 2>&1; then \
+	  $(GO_ENV) $(GO) run -modfile=$(BENCH_MOD) -tags vendors . ; \
+	else \
+	  echo "bench-go: the Go module proxy did not serve $(VENDOR_SDKS) (see target/go-bench/get.log); allot alone:"; \
+	  $(GO_ENV) $(GO) run . ; \
+	fi

@@ -229,10 +229,6 @@ type evaluateRequest struct {
 	FlagKeys []string `json:"flag_keys,omitempty"`
 }
 
-type variantsResult struct {
-	Variants map[string]Variant `json:"variants"`
-}
-
 // Evaluate returns the variants of flagKeys (every flag when none are given) for a
 // user: every flag that produced a variant, default variants and the parents of
 // dependent flags included. A flag absent from the map gave no variant.
@@ -251,14 +247,11 @@ func (c *LocalClient) Evaluate(user User, flagKeys ...string) (map[string]Varian
 }
 
 func decodeVariants(doc []byte) (map[string]Variant, error) {
-	var r variantsResult
-	if err := json.Unmarshal(doc, &r); err != nil {
+	variants, err := decodeVariantsDoc(doc)
+	if err != nil {
 		return nil, &Error{Code: "internal", Message: "undecodable variants: " + err.Error()}
 	}
-	if r.Variants == nil {
-		r.Variants = map[string]Variant{}
-	}
-	return r.Variants, nil
+	return variants, nil
 }
 
 // Status describes the client: whether it started, how many flags it has, where they

@@ -324,3 +324,50 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("Version() = %q", v)
 	}
 }
+
+// The hand-written decoder gives exactly what encoding/json gives, on every result of
+// the corpus and on documents with escapes, odd numbers and non-string values.
+func TestVariantDecoderMatchesEncodingJSON(t *testing.T) {
+	var cases corpus
+	readJSON(t, sharedPath("conformance/amplitude/generated_corpus.json"), &cases)
+	c := offlineClient(t, cases.Flags)
+	id, _ := c.h.get()
+	docs := [][]byte{
+		[]byte(`{"variants":{"a\"b":{"key":"k\u00e9\ud83d\ude00","value":"v\n\t\\","payload":[1,-2.5e3,1E-7,true,null,{"x":[]},"\u2028"],"metadata":{"n":12345678901234567890,"s":"\ud800"}},"num":{"key":"n","value":42},"obj":{"key":"o","value":{"a":1}},"nul":{"key":"z","value":null,"payload":null,"metadata":null}}}`),
+		[]byte(` { "variants" : { } } `),
+	}
+	for _, tc := range cases.Cases[:100] {
+		var u User
+		json.Unmarshal(tc.User, &u)
+		doc, err := nativeEvaluate(id, appendEvaluateRequest(nil, &u, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, doc)
+	}
+	for i, doc := range docs {
+		fast, err := decodeVariantsDoc(doc)
+		if err != nil {
+			t.Fatalf("doc %d: %v", i, err)
+		}
+		var slow struct {
+			Variants map[string]Variant `json:"variants"`
+		}
+		if err := json.Unmarshal(doc, &slow); err != nil {
+			t.Fatal(err)
+		}
+		if slow.Variants == nil {
+			slow.Variants = map[string]Variant{}
+		}
+		if !reflect.DeepEqual(fast, slow.Variants) {
+			t.Fatalf("doc %d:\nfast %#v\nslow %#v", i, fast, slow.Variants)
+		}
+	}
+	for _, bad := range []string{``, `{`, `{"variants":{"a":{"key":}}}`, `{"variants":{"a":{"key":"x"}}} x`,
+		`{"variants":{"a":{"key":"x","payload":[1,]}}}`, `{"variants":{"a":{"key":"\x01"}}}`, `{"variants":{"a":{"key":"x","metadata":[1]}}}`,
+		`{"variants":{"a":{"key":"x","payload":tru}}}`, `{"variants":{"a":{"key":"\u12"}}}`} {
+		if _, err := decodeVariantsDoc([]byte(bad)); err == nil {
+			t.Errorf("%q decoded without error", bad)
+		}
+	}
+}

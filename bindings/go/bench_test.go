@@ -59,3 +59,30 @@ func BenchmarkEvaluateOneFlagParallel(b *testing.B) {
 		}
 	})
 }
+
+// One typed Eppo assignment (a STRING flag with rules and shards), logger included.
+func BenchmarkEppoStringAssignment(b *testing.B) {
+	logger := AssignmentLoggerFunc(func(AssignmentEvent) {})
+	c := eppoClient(b, "flags-v1.json", logger)
+	attrs := Attributes{"country": "UK", "age": 33}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if v, err := c.GetStringAssignment("new-user-onboarding", "3", attrs, "default"); err != nil || v != "control" {
+			b.Fatal(v, err)
+		}
+	}
+}
+
+// The same assignment with no logger configured (no event is decoded).
+func BenchmarkEppoStringAssignmentNoLogger(b *testing.B) {
+	c := eppoClient(b, "flags-v1.json", nil)
+	attrs := Attributes{"country": "UK", "age": 33}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if v, err := c.GetStringAssignment("new-user-onboarding", "3", attrs, "default"); err != nil || v != "control" {
+			b.Fatal(v, err)
+		}
+	}
+}

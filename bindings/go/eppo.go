@@ -254,14 +254,14 @@ type AllocationDetails struct {
 	OrderPosition            int    `json:"orderPosition"`
 }
 
-// assignmentResult is the allot_evaluate answer of an Eppo client.
+// assignmentResult is the allot_evaluate answer of an Eppo client (decodeAssignment).
 type assignmentResult struct {
-	Value         json.RawMessage   `json:"value"`
-	VariationKey  *string           `json:"variation_key"`
-	Code          string            `json:"code"`
-	AllocationKey *string           `json:"allocation_key"`
-	Events        []json.RawMessage `json:"events"`
-	Details       json.RawMessage   `json:"details"`
+	Value         json.RawMessage
+	variationKey  string
+	Code          string
+	allocationKey string
+	Events        []json.RawMessage
+	Details       json.RawMessage
 }
 
 // assign evaluates one assignment, hands its events to the logger and returns the raw
@@ -294,7 +294,7 @@ func (c *EppoClient) assign(flagKey, subjectKey string, attrs Attributes, variat
 		return nil, err
 	}
 	r := new(assignmentResult)
-	if err := json.Unmarshal(doc, r); err != nil {
+	if err := decodeAssignment(doc, r); err != nil {
 		return nil, &Error{Code: "internal", Message: "undecodable assignment: " + err.Error()}
 	}
 	if c.logger != nil {
@@ -307,7 +307,7 @@ func (c *EppoClient) assign(flagKey, subjectKey string, attrs Attributes, variat
 
 // logEvent decodes an event and calls the logger, recovering a panic.
 func (c *EppoClient) logEvent(raw json.RawMessage, attrs Attributes) {
-	event, err := decodeEvent(raw, attrs)
+	event, err := decodeEventDoc(raw, attrs)
 	if err != nil {
 		c.errorLog.Printf("allot: undecodable assignment event: %v", err)
 		return
@@ -320,68 +320,12 @@ func (c *EppoClient) logEvent(raw json.RawMessage, attrs Attributes) {
 	c.logger.LogAssignment(event)
 }
 
-// decodeEvent decodes an assignment event; its top-level string members that are not
-// event fields are the split's extraLogging. The subject attributes are the caller's
-// (the library echoes them unchanged).
-func decodeEvent(raw json.RawMessage, attrs Attributes) (AssignmentEvent, error) {
-	var members map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &members); err != nil {
-		return AssignmentEvent{}, err
-	}
-	event := AssignmentEvent{SubjectAttributes: attrs}
-	if event.SubjectAttributes == nil {
-		event.SubjectAttributes = Attributes{}
-	}
-	for k, v := range members {
-		var target any
-		switch k {
-		case "featureFlag":
-			target = &event.FeatureFlag
-		case "allocation":
-			target = &event.Allocation
-		case "experiment":
-			target = &event.Experiment
-		case "variation":
-			target = &event.Variation
-		case "subject":
-			target = &event.Subject
-		case "timestamp":
-			target = &event.Timestamp
-		case "metaData":
-			target = &event.MetaData
-		case "subjectAttributes":
-			continue
-		default:
-			var s string
-			if json.Unmarshal(v, &s) != nil {
-				s = string(v)
-			}
-			if event.ExtraLogging == nil {
-				event.ExtraLogging = map[string]string{}
-			}
-			event.ExtraLogging[k] = s
-			continue
-		}
-		if err := json.Unmarshal(v, target); err != nil {
-			return AssignmentEvent{}, fmt.Errorf("%s: %w", k, err)
-		}
-	}
-	return event, nil
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
 // details fills an AssignmentDetails from a result.
 func fillDetails[T any](r *assignmentResult, value T) (AssignmentDetails[T], error) {
 	d := AssignmentDetails[T]{
 		Variation:     value,
-		VariationKey:  deref(r.VariationKey),
-		AllocationKey: deref(r.AllocationKey),
+		VariationKey:  r.variationKey,
+		AllocationKey: r.allocationKey,
 		Code:          r.Code,
 	}
 	if len(r.Details) > 0 {
