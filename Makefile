@@ -87,6 +87,7 @@ pkg-config:
 ## detector, which has its own memory growth) and a statically linked build.
 test-go: build pkg-config
 	cd $(GO_DIR) && $(GO_ENV) $(GO) vet ./...
+	cd $(GO_DIR)/bench && $(GO_ENV) $(GO) vet .
 	cd $(GO_DIR) && $(GO_ENV) $(GO) test -race -count=1 ./...
 	cd $(GO_DIR) && $(GO_ENV) $(GO) test -count=1 -run '^TestLeak' .
 	cd $(GO_DIR) && $(GO_ENV) $(GO) test -tags allot_static -count=1 -run '^TestStaticLink' .

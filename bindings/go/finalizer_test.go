@@ -6,13 +6,14 @@ import (
 	"log"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
 // A client dropped without Close is closed by the finalizer, which logs the omission.
 func TestFinalizerLogsAForgottenClose(t *testing.T) {
-	var buf bytes.Buffer
+	var buf lockedBuffer // the finalizer writes from its own goroutine
 	original := log.Writer()
 	log.SetOutput(&buf)
 	defer log.SetOutput(original)
@@ -44,4 +45,33 @@ func TestFinalizerLogsAForgottenClose(t *testing.T) {
 	if buf.Len() != 0 {
 		t.Fatalf("a closed client was reported: %q", buf.String())
 	}
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *lockedBuffer) Reset() {
+	b.mu.Lock()
+	b.buf.Reset()
+	b.mu.Unlock()
+}
+
+func (b *lockedBuffer) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Len()
 }
