@@ -124,6 +124,16 @@ char *allot_fetch(uint64_t client, const char *request_json);
 // Thread-safe.
 char *allot_status(uint64_t client);
 
+// Sends the client's queued analytics events (Amplitude `assignment_config` /
+// `exposure_config`), waiting at most `timeout_ms` milliseconds.
+//
+// Returns `{"ok": {"assignment_events": {"queued", "sent", "dropped", "last_error"} | null,
+// "exposure_events": … | null}}` once the queues are empty, or a `timeout` error with
+// the number of events still queued (they stay queued). Clients without event tracking
+// answer `{"ok": {}}` at once. Never NULL; the caller owns the result and frees it with
+// `allot_string_free`. Thread-safe.
+char *allot_flush(uint64_t client, uint32_t timeout_ms);
+
 // Frees a client. Idempotent: zero, unknown and already freed handles are ignored.
 // Calls already running on the handle finish normally; later calls get `unknown_handle`.
 // A networked client's background thread is stopped (a request in flight is

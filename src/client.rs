@@ -17,6 +17,11 @@ pub trait Provider: Send + Sync {
     fn fetch(&self, request_json: &str) -> Result<String>;
     /// Describes the client's state as a JSON document.
     fn status(&self) -> Result<String>;
+    /// Sends queued analytics events, waiting at most `timeout`; clients that queue
+    /// nothing answer at once.
+    fn flush(&self, _timeout: Duration) -> Result<String> {
+        Ok("{}".to_owned())
+    }
 }
 
 /// A shared, thread-safe client.

@@ -212,6 +212,19 @@ pub extern "C" fn allot_status(client: u64) -> *mut c_char {
     respond(|| registry::get(client)?.status())
 }
 
+/// Sends the client's queued analytics events (Amplitude `assignment_config` /
+/// `exposure_config`), waiting at most `timeout_ms` milliseconds.
+///
+/// Returns `{"ok": {"assignment_events": {"queued", "sent", "dropped", "last_error"} | null,
+/// "exposure_events": … | null}}` once the queues are empty, or a `timeout` error with
+/// the number of events still queued (they stay queued). Clients without event tracking
+/// answer `{"ok": {}}` at once. Never NULL; the caller owns the result and frees it with
+/// `allot_string_free`. Thread-safe.
+#[no_mangle]
+pub extern "C" fn allot_flush(client: u64, timeout_ms: u32) -> *mut c_char {
+    respond(|| registry::get(client)?.flush(Duration::from_millis(u64::from(timeout_ms))))
+}
+
 /// Frees a client. Idempotent: zero, unknown and already freed handles are ignored.
 /// Calls already running on the handle finish normally; later calls get `unknown_handle`.
 /// A networked client's background thread is stopped (a request in flight is

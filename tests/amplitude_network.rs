@@ -185,20 +185,6 @@ fn all_are(handle: u64, version: u32) -> bool {
         .all(|v| v.as_deref() == Some(format!("v{version}").as_str()))
 }
 
-/// Polls `condition` every few milliseconds for at most `limit`.
-fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 fn last_error_code(handle: u64) -> Option<String> {
     ok(status(handle))["last_error"]["code"]
         .as_str()

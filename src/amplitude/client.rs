@@ -12,14 +12,20 @@ use super::config::{Bootstrap, Settings};
 use super::evaluate::EvaluateRequest;
 use super::remote::RemoteClient;
 use super::sync::{Health, Source, State, Sync};
+use super::tracking::{TrackOptions, Trackers};
 use crate::client::{Client, Provider};
 use crate::error::{Error, ErrorCode, Result};
+use crate::transport::now_millis;
 
 /// Builds an Amplitude client from its configuration object.
 pub fn create(config: &Map<String, Value>) -> Result<Client> {
     match Settings::parse(config)? {
         Settings::Remote(settings) => Ok(Arc::new(RemoteClient::new(settings))),
-        Settings::Local { bootstrap, sync } => {
+        Settings::Local {
+            bootstrap,
+            sync,
+            tracking,
+        } => {
             let snapshot = match bootstrap {
                 Bootstrap::None => None,
                 Bootstrap::Flags(flags) => Some(Snapshot::compile(&flags)?),
@@ -46,17 +52,19 @@ pub fn create(config: &Map<String, Value>) -> Result<Client> {
                 started: AtomicBool::new(false),
                 state,
                 sync,
+                trackers: Trackers::new(*tracking),
             }))
         }
     }
 }
 
 /// A local evaluation client: the current snapshot, swapped whole on every update, and
-/// its synchronisation (`None` when offline).
+/// its synchronisation (`None` when offline), and its event tracking.
 struct LocalClient {
     started: AtomicBool,
     state: Arc<State>,
     sync: Option<Sync>,
+    trackers: Trackers,
 }
 
 impl LocalClient {
@@ -128,12 +136,23 @@ impl Provider for LocalClient {
         self.follow_fork();
         let request = EvaluateRequest::parse(request_json)?;
         let snapshot = self.state.snapshot.load();
-        Ok(match snapshot.as_deref() {
-            Some(snapshot) => snapshot
-                .evaluate(&request.user, request.flag_keys.as_deref())
-                .to_json(),
-            None => "{\"variants\":{}}".to_owned(),
-        })
+        let Some(snapshot) = snapshot.as_deref() else {
+            return Ok("{\"variants\":{}}".to_owned());
+        };
+        let evaluation = snapshot.evaluate(&request.user, request.flag_keys.as_deref());
+        let options = TrackOptions {
+            assignment: request.tracks_assignment,
+            exposure: request.tracks_exposure,
+        };
+        let now = request.timestamp_millis.unwrap_or_else(now_millis);
+        self.trackers
+            .track(&request.user, &evaluation, options, now);
+        Ok(evaluation.to_json())
+    }
+
+    fn flush(&self, timeout: Duration) -> Result<String> {
+        self.trackers.flush(timeout)?;
+        Ok(Value::Object(self.trackers.status()).to_string())
     }
 
     fn fetch(&self, _request_json: &str) -> Result<String> {
@@ -148,7 +167,7 @@ impl Provider for LocalClient {
         let snapshot = self.state.snapshot.load();
         let health = self.state.health.load();
         let settings = self.sync.as_ref().map(Sync::settings);
-        let status = json!({
+        let mut status = json!({
             "provider": "amplitude",
             "mode": "local",
             "started": self.started.load(Ordering::Acquire),
@@ -168,6 +187,9 @@ impl Provider for LocalClient {
             "streaming": health.streaming,
             "flag_errors": snapshot.as_ref().map_or(&[][..], |s| s.errors()),
         });
+        if let Value::Object(fields) = &mut status {
+            fields.extend(self.trackers.status());
+        }
         Ok(status.to_string())
     }
 }

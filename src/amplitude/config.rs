@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::config::{check_known_fields, parse_section, MAX_CONFIG_BYTES};
 use crate::error::{Error, ErrorCode, Result};
+use crate::events::sender::SenderSettings;
 use crate::transport::ApiKey;
 
 /// Fields every mode accepts.
@@ -35,7 +36,28 @@ const LOCAL_FIELDS: &[&str] = &[
     "stream_retry_jitter_millis",
     "stream_max_connection_millis",
     "stream_max_connection_jitter_millis",
+    "assignment_config",
+    "exposure_config",
 ];
+
+/// Fields of `assignment_config` and `exposure_config`.
+const TRACKING_FIELDS: &[&str] = &[
+    "api_key",
+    "cache_capacity",
+    "server_url",
+    "server_zone",
+    "flush_queue_size",
+    "flush_interval_millis",
+    "send_evaluated_props",
+    "max_queue_size",
+    "request_timeout_millis",
+    "retry_backoff_min_millis",
+    "retry_backoff_max_millis",
+    "shutdown_timeout_millis",
+];
+
+/// The analytics ingestion server, US and EU.
+const ANALYTICS_URL: [&str; 2] = ["https://api2.amplitude.com", "https://api.eu.amplitude.com"];
 
 /// Fields only a remote evaluation client accepts.
 const REMOTE_FIELDS: &[&str] = &[
@@ -92,6 +114,100 @@ struct Raw {
     fetch_retry_backoff_max_millis: Option<u64>,
     fetch_retry_backoff_scalar: Option<f64>,
     fetch_retry_timeout_millis: Option<u64>,
+    assignment_config: Option<Map<String, Value>>,
+    exposure_config: Option<Map<String, Value>>,
+}
+
+/// The raw `assignment_config` / `exposure_config` object.
+#[derive(Deserialize)]
+struct RawTracking {
+    api_key: Option<String>,
+    cache_capacity: Option<u64>,
+    server_url: Option<String>,
+    server_zone: Option<String>,
+    flush_queue_size: Option<u64>,
+    flush_interval_millis: Option<u64>,
+    #[serde(default)]
+    send_evaluated_props: bool,
+    max_queue_size: Option<u64>,
+    request_timeout_millis: Option<u64>,
+    retry_backoff_min_millis: Option<u64>,
+    retry_backoff_max_millis: Option<u64>,
+    shutdown_timeout_millis: Option<u64>,
+}
+
+/// Event tracking settings (`assignment_config` or `exposure_config`).
+#[derive(Debug, Clone)]
+pub struct TrackingSettings {
+    /// Where and how events are delivered.
+    pub sender: SenderSettings,
+    /// De-duplication cache capacity.
+    pub cache_capacity: usize,
+    /// Copy the user's context fields (country, platform, …) into each event.
+    pub send_evaluated_props: bool,
+}
+
+impl TrackingSettings {
+    fn parse(object: &Map<String, Value>, name: &str) -> Result<TrackingSettings> {
+        let raw: RawTracking = parse_section(object, TRACKING_FIELDS, name)?;
+        let api_key = match raw.api_key.as_deref() {
+            Some(key) if !key.trim().is_empty() => ApiKey::new(key),
+            _ => {
+                return Err(Error::new(
+                    ErrorCode::InvalidConfig,
+                    format!("{name} needs \"api_key\" (the analytics API key)"),
+                ))
+            }
+        };
+        let server_url = url(
+            raw.server_url.as_deref(),
+            ANALYTICS_URL[zone_index(raw.server_zone.as_deref())?],
+            &format!("{name}.server_url"),
+        )?;
+        let count = |value: Option<u64>, default: u64, field: &str| {
+            positive(value, default, &format!("{name}.{field}"))
+                .map(|v| usize::try_from(v).unwrap_or(usize::MAX))
+        };
+        let ms = |value: Option<u64>, default: u64, field: &str| {
+            millis(value, default, &format!("{name}.{field}"))
+        };
+        Ok(TrackingSettings {
+            sender: SenderSettings {
+                url: format!("{server_url}/2/httpapi"),
+                api_key,
+                flush_queue_size: count(raw.flush_queue_size, 200, "flush_queue_size")?,
+                flush_interval: ms(raw.flush_interval_millis, 10_000, "flush_interval_millis")?,
+                max_queue_size: count(raw.max_queue_size, 16_384, "max_queue_size")?,
+                request_timeout: ms(raw.request_timeout_millis, 10_000, "request_timeout_millis")?,
+                retry_min: ms(
+                    raw.retry_backoff_min_millis,
+                    500,
+                    "retry_backoff_min_millis",
+                )?,
+                retry_max: ms(
+                    raw.retry_backoff_max_millis,
+                    30_000,
+                    "retry_backoff_max_millis",
+                )?,
+                shutdown_timeout: ms(
+                    raw.shutdown_timeout_millis,
+                    3_000,
+                    "shutdown_timeout_millis",
+                )?,
+            },
+            cache_capacity: count(raw.cache_capacity, 65_536, "cache_capacity")?,
+            send_evaluated_props: raw.send_evaluated_props,
+        })
+    }
+}
+
+/// Assignment and exposure tracking of a local client.
+#[derive(Debug, Clone, Default)]
+pub struct Tracking {
+    /// `assignment_config`.
+    pub assignment: Option<TrackingSettings>,
+    /// `exposure_config`.
+    pub exposure: Option<TrackingSettings>,
 }
 
 /// Where flags come from at init, before any fetch.
@@ -173,6 +289,8 @@ pub enum Settings {
         bootstrap: Bootstrap,
         /// `None` for an offline client (only `flags`/`flags_path`, no server given).
         sync: Option<SyncSettings>,
+        /// Assignment and exposure events.
+        tracking: Box<Tracking>,
     },
     /// `"mode": "remote"`.
     Remote(RemoteSettings),
@@ -202,17 +320,7 @@ impl Settings {
                 format!("field \"{field}\" only applies to \"mode\": \"{other_mode}\""),
             ));
         }
-        let zone = match raw.server_zone.as_deref().map(str::to_ascii_lowercase) {
-            None => 0,
-            Some(z) if z == "us" => 0,
-            Some(z) if z == "eu" => 1,
-            Some(z) => {
-                return Err(Error::new(
-                    ErrorCode::InvalidConfig,
-                    format!("server_zone \"{z}\" is not valid; use \"us\" or \"eu\""),
-                ))
-            }
-        };
+        let zone = zone_index(raw.server_zone.as_deref())?;
         let max_response_bytes = positive(
             raw.max_response_bytes,
             MAX_CONFIG_BYTES as u64,
@@ -268,10 +376,23 @@ impl Settings {
             && raw.server_url.is_none()
             && raw.server_zone.is_none()
             && !raw.stream_updates;
+        let tracking = Box::new(Tracking {
+            assignment: raw
+                .assignment_config
+                .as_ref()
+                .map(|c| TrackingSettings::parse(c, "assignment_config"))
+                .transpose()?,
+            exposure: raw
+                .exposure_config
+                .as_ref()
+                .map(|c| TrackingSettings::parse(c, "exposure_config"))
+                .transpose()?,
+        });
         if offline {
             return Ok(Settings::Local {
                 bootstrap,
                 sync: None,
+                tracking,
             });
         }
         let api_key = required_key(raw.api_key.as_deref(), "fetching flags")?;
@@ -340,6 +461,7 @@ impl Settings {
                 max_response_bytes,
                 debug: raw.debug,
             }),
+            tracking,
         })
     }
 }
@@ -350,6 +472,18 @@ fn required_key(key: Option<&str>, purpose: &str) -> Result<ApiKey> {
         _ => Err(Error::new(
             ErrorCode::InvalidConfig,
             format!("\"api_key\" (the deployment key) is required for {purpose}"),
+        )),
+    }
+}
+
+/// 0 for `us` (the default), 1 for `eu`.
+fn zone_index(zone: Option<&str>) -> Result<usize> {
+    match zone.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("us") => Ok(0),
+        Some("eu") => Ok(1),
+        Some(z) => Err(Error::new(
+            ErrorCode::InvalidConfig,
+            format!("server_zone \"{z}\" is not valid; use \"us\" or \"eu\""),
         )),
     }
 }

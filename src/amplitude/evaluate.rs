@@ -21,6 +21,16 @@ pub struct EvaluateRequest {
     /// Flags to evaluate (with their dependencies); absent or empty means all.
     #[serde(default)]
     pub flag_keys: Option<Vec<String>>,
+    /// Send an assignment event (default: on when `assignment_config` is set).
+    #[serde(default)]
+    pub tracks_assignment: Option<bool>,
+    /// Send exposure events (default: off; needs `exposure_config`).
+    #[serde(default)]
+    pub tracks_exposure: Option<bool>,
+    /// The evaluation time in ms since the epoch, for events and their one-day
+    /// de-duplication (default: the system clock).
+    #[serde(default)]
+    pub timestamp_millis: Option<u64>,
 }
 
 impl EvaluateRequest {

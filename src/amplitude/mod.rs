@@ -11,5 +11,6 @@ pub mod events;
 pub mod model;
 pub mod remote;
 pub mod sync;
+pub mod tracking;
 pub mod user;
 pub mod version;

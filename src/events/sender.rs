@@ -100,6 +100,8 @@ pub struct Sender {
     settings: SenderSettings,
     owner_pid: AtomicU32,
     worker: ArcSwapOption<Worker>,
+    /// Events dropped because the event thread could not start, and why.
+    unstarted: Mutex<(u64, Option<(Error, u64)>)>,
 }
 
 impl Sender {
@@ -109,15 +111,25 @@ impl Sender {
             settings,
             owner_pid: AtomicU32::new(0),
             worker: ArcSwapOption::empty(),
+            unstarted: Mutex::new((0, None)),
         }
     }
 
-    /// Queues events for delivery; never blocks on the network.
-    pub fn enqueue(&self, events: Vec<Value>) -> Result<()> {
+    /// Queues events for delivery; never blocks on the network. If the event thread
+    /// cannot start, the events are counted as dropped and the error is reported.
+    pub fn enqueue(&self, events: Vec<Value>) {
         if events.is_empty() {
-            return Ok(());
+            return;
         }
-        let worker = self.running()?;
+        let worker = match self.running() {
+            Ok(worker) => worker,
+            Err(error) => {
+                let mut unstarted = self.unstarted.lock();
+                unstarted.0 += events.len() as u64;
+                unstarted.1 = Some((error, now_millis()));
+                return;
+            }
+        };
         let shared = &worker.shared;
         let mut queue = shared.queue.lock();
         for event in events {
@@ -130,7 +142,6 @@ impl Sender {
         if queue.events.len() >= shared.settings.flush_queue_size {
             shared.changed.notify_all();
         }
-        Ok(())
     }
 
     /// Sends everything queued now; waits at most `timeout` for the queue to empty.
@@ -160,7 +171,7 @@ impl Sender {
 
     /// The counters (zero before the first event).
     pub fn stats(&self) -> SenderStats {
-        match self.worker_of_this_process() {
+        let mut stats = match self.worker_of_this_process() {
             Some(worker) => {
                 let queue = worker.shared.queue.lock();
                 SenderStats {
@@ -169,7 +180,13 @@ impl Sender {
                 }
             }
             None => SenderStats::default(),
+        };
+        let unstarted = self.unstarted.lock();
+        stats.dropped += unstarted.0;
+        if stats.last_error.is_none() {
+            stats.last_error.clone_from(&unstarted.1);
         }
+        stats
     }
 
     fn worker_of_this_process(&self) -> Option<Arc<Worker>> {

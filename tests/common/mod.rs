@@ -100,3 +100,17 @@ pub fn error_code(envelope: &Value) -> String {
         .unwrap_or_else(|| panic!("expected error, got {envelope}"))
         .to_owned()
 }
+
+/// Polls `condition` every 5 ms until it holds (`true`) or `limit` passes (`false`).
+pub fn wait_until(limit: std::time::Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if condition() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
