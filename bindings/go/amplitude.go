@@ -111,6 +111,81 @@ type LocalConfig struct {
 	StreamServerURL string
 	// Debug makes the library log its background work to stderr.
 	Debug bool
+	// AssignmentConfig, when set, sends an "[Experiment] Assignment" event to Amplitude's
+	// analytics API for each evaluation (de-duplicated for a day).
+	AssignmentConfig *TrackingConfig
+	// ExposureConfig, when set, lets evaluations ask for "[Experiment] Exposure" events
+	// (WithTracksExposure(true)).
+	ExposureConfig *TrackingConfig
+}
+
+// TrackingConfig configures the delivery of assignment or exposure events. Every zero
+// value means the documented default.
+type TrackingConfig struct {
+	// APIKey is the analytics API key (required).
+	APIKey string
+	// CacheCapacity bounds the de-duplication cache; default 65536.
+	CacheCapacity int
+	// ServerURL is the analytics server; default by ServerZone (https://api2.amplitude.com).
+	ServerURL string
+	// ServerZone picks the default server: ServerZoneUS (default) or ServerZoneEU.
+	ServerZone ServerZone
+	// FlushQueueSize sends a batch once this many events are queued; default 200.
+	FlushQueueSize int
+	// FlushInterval sends queued events at least this often; default 10 s.
+	FlushInterval time.Duration
+	// SendEvaluatedProps copies the user's context fields into each event.
+	SendEvaluatedProps bool
+	// MaxQueueSize bounds the queue (older events are dropped); default 16384.
+	MaxQueueSize int
+	// RequestTimeout bounds each delivery; default 10 s.
+	RequestTimeout time.Duration
+	// RetryBackoffMin and RetryBackoffMax bound the wait between retries; default 500 ms, 30 s.
+	RetryBackoffMin, RetryBackoffMax time.Duration
+	// ShutdownTimeout bounds the final delivery when the client closes; default 3 s.
+	ShutdownTimeout time.Duration
+}
+
+type trackingDoc struct {
+	APIKey          string     `json:"api_key"`
+	CacheCapacity   *int       `json:"cache_capacity,omitempty"`
+	ServerURL       string     `json:"server_url,omitempty"`
+	ServerZone      ServerZone `json:"server_zone,omitempty"`
+	FlushQueueSize  *int       `json:"flush_queue_size,omitempty"`
+	FlushInterval   *int64     `json:"flush_interval_millis,omitempty"`
+	SendEvaluated   bool       `json:"send_evaluated_props,omitempty"`
+	MaxQueueSize    *int       `json:"max_queue_size,omitempty"`
+	RequestTimeout  *int64     `json:"request_timeout_millis,omitempty"`
+	RetryMin        *int64     `json:"retry_backoff_min_millis,omitempty"`
+	RetryMax        *int64     `json:"retry_backoff_max_millis,omitempty"`
+	ShutdownTimeout *int64     `json:"shutdown_timeout_millis,omitempty"`
+}
+
+func positiveInt(n int) *int {
+	if n <= 0 {
+		return nil
+	}
+	return &n
+}
+
+func (t *TrackingConfig) doc() *trackingDoc {
+	if t == nil {
+		return nil
+	}
+	return &trackingDoc{
+		APIKey:          t.APIKey,
+		CacheCapacity:   positiveInt(t.CacheCapacity),
+		ServerURL:       t.ServerURL,
+		ServerZone:      t.ServerZone,
+		FlushQueueSize:  positiveInt(t.FlushQueueSize),
+		FlushInterval:   millis(t.FlushInterval),
+		SendEvaluated:   t.SendEvaluatedProps,
+		MaxQueueSize:    positiveInt(t.MaxQueueSize),
+		RequestTimeout:  millis(t.RequestTimeout),
+		RetryMin:        millis(t.RetryBackoffMin),
+		RetryMax:        millis(t.RetryBackoffMax),
+		ShutdownTimeout: millis(t.ShutdownTimeout),
+	}
 }
 
 // RemoteConfig configures a remote evaluation client. Every zero value means the
@@ -160,6 +235,8 @@ type localConfigDoc struct {
 	StreamUpdates   bool            `json:"stream_updates,omitempty"`
 	StreamServerURL string          `json:"stream_server_url,omitempty"`
 	Debug           bool            `json:"debug,omitempty"`
+	Assignment      *trackingDoc    `json:"assignment_config,omitempty"`
+	Exposure        *trackingDoc    `json:"exposure_config,omitempty"`
 }
 
 type remoteConfigDoc struct {
@@ -201,6 +278,8 @@ func NewLocalClient(apiKey string, cfg LocalConfig) (*LocalClient, error) {
 		StreamUpdates:   cfg.StreamUpdates,
 		StreamServerURL: cfg.StreamServerURL,
 		Debug:           cfg.Debug,
+		Assignment:      cfg.AssignmentConfig.doc(),
+		Exposure:        cfg.ExposureConfig.doc(),
 	})
 	if err != nil {
 		return nil, err
@@ -223,12 +302,6 @@ func (c *LocalClient) Start(ctx context.Context) error {
 	return err
 }
 
-// evaluateRequest is the allot_evaluate request of Amplitude clients.
-type evaluateRequest struct {
-	User     *User    `json:"user"`
-	FlagKeys []string `json:"flag_keys,omitempty"`
-}
-
 // Evaluate returns the variants of flagKeys (every flag when none are given) for a
 // user: every flag that produced a variant, default variants and the parents of
 // dependent flags included. A flag absent from the map gave no variant.
@@ -238,7 +311,7 @@ func (c *LocalClient) Evaluate(user User, flagKeys ...string) (map[string]Varian
 	if err != nil {
 		return nil, err
 	}
-	req := appendEvaluateRequest(make([]byte, 0, 256), &user, flagKeys)
+	req := appendEvaluateRequest(make([]byte, 0, 256), &user, flagKeys, nil)
 	doc, err := nativeEvaluate(id, req)
 	if err != nil {
 		return nil, err
@@ -252,6 +325,36 @@ func decodeVariants(doc []byte) (map[string]Variant, error) {
 		return nil, &Error{Code: "internal", Message: "undecodable variants: " + err.Error()}
 	}
 	return variants, nil
+}
+
+// EvaluateWithOptions is Evaluate with options: WithFlagKeys, and, for clients with
+// an AssignmentConfig or ExposureConfig, WithTracksAssignment (default on) and
+// WithTracksExposure (default off).
+func (c *LocalClient) EvaluateWithOptions(user User, opts ...Option) (map[string]Variant, error) {
+	defer runtime.KeepAlive(c)
+	id, err := c.h.get()
+	if err != nil {
+		return nil, err
+	}
+	var o requestOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	req := appendEvaluateRequest(make([]byte, 0, 256), &user, o.FlagKeys, &o)
+	doc, err := nativeEvaluate(id, req)
+	if err != nil {
+		return nil, err
+	}
+	return decodeVariants(doc)
+}
+
+// Flush sends the queued assignment and exposure events, waiting until the queues
+// are empty or ctx ends (ErrTimeout; the events stay queued). Clients without event
+// tracking return at once.
+func (c *LocalClient) Flush(ctx context.Context) error {
+	defer runtime.KeepAlive(c)
+	_, err := c.h.wait(ctx, nativeFlush)
+	return err
 }
 
 // Status describes the client: whether it started, how many flags it has, where they
@@ -305,29 +408,38 @@ func NewRemoteClient(apiKey string, cfg RemoteConfig) (*RemoteClient, error) {
 	return c, nil
 }
 
-// FetchOption adjusts one Fetch.
-type FetchOption func(*fetchRequest)
+// Option adjusts one Fetch or EvaluateWithOptions.
+type Option func(*requestOptions)
 
-type fetchRequest struct {
-	User             *User    `json:"user"`
+// FetchOption is the Option of Fetch.
+type FetchOption = Option
+
+type requestOptions struct {
 	FlagKeys         []string `json:"flag_keys,omitempty"`
 	TracksAssignment *bool    `json:"tracks_assignment,omitempty"`
 	TracksExposure   *bool    `json:"tracks_exposure,omitempty"`
 }
 
-// WithFlagKeys fetches only these flags (and their dependencies).
-func WithFlagKeys(keys ...string) FetchOption {
-	return func(r *fetchRequest) { r.FlagKeys = append(r.FlagKeys, keys...) }
+type fetchRequest struct {
+	User *User `json:"user"`
+	requestOptions
 }
 
-// WithTracksAssignment asks the server to track (or not) an assignment event.
-func WithTracksAssignment(track bool) FetchOption {
-	return func(r *fetchRequest) { r.TracksAssignment = &track }
+// WithFlagKeys evaluates only these flags (and their dependencies).
+func WithFlagKeys(keys ...string) Option {
+	return func(r *requestOptions) { r.FlagKeys = append(r.FlagKeys, keys...) }
 }
 
-// WithTracksExposure asks the server to track (or not) exposure events.
-func WithTracksExposure(track bool) FetchOption {
-	return func(r *fetchRequest) { r.TracksExposure = &track }
+// WithTracksAssignment tracks (or not) an assignment event for this call: remote
+// clients ask the server; local clients need an AssignmentConfig.
+func WithTracksAssignment(track bool) Option {
+	return func(r *requestOptions) { r.TracksAssignment = &track }
+}
+
+// WithTracksExposure tracks (or not) exposure events for this call: remote clients ask
+// the server; local clients need an ExposureConfig.
+func WithTracksExposure(track bool) Option {
+	return func(r *requestOptions) { r.TracksExposure = &track }
 }
 
 // Fetch evaluates flags for a user on Amplitude's servers, with the retries of the
@@ -342,7 +454,7 @@ func (c *RemoteClient) Fetch(ctx context.Context, user User, opts ...FetchOption
 	}
 	req := fetchRequest{User: &user}
 	for _, opt := range opts {
-		opt(&req)
+		opt(&req.requestOptions)
 	}
 	body, err := json.Marshal(&req)
 	if err != nil {

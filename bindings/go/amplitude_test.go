@@ -339,7 +339,7 @@ func TestVariantDecoderMatchesEncodingJSON(t *testing.T) {
 	for _, tc := range cases.Cases[:100] {
 		var u User
 		json.Unmarshal(tc.User, &u)
-		doc, err := nativeEvaluate(id, appendEvaluateRequest(nil, &u, nil))
+		doc, err := nativeEvaluate(id, appendEvaluateRequest(nil, &u, nil, nil))
 		if err != nil {
 			t.Fatal(err)
 		}

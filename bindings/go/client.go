@@ -65,6 +65,12 @@ const startSlice = 100 * time.Millisecond
 // start calls allot_start until the client is initialized, a non-timeout error occurs,
 // or ctx ends. It returns the status document.
 func (h *handle) start(ctx context.Context) ([]byte, error) {
+	return h.wait(ctx, nativeStart)
+}
+
+// wait calls a waiting export (allot_start, allot_flush) in slices until it succeeds,
+// fails with an error other than a timeout, or ctx ends.
+func (h *handle) wait(ctx context.Context, call func(uint64, uint32) ([]byte, error)) ([]byte, error) {
 	began := time.Now()
 	for {
 		id, err := h.get()
@@ -77,7 +83,7 @@ func (h *handle) start(ctx context.Context) ([]byte, error) {
 			wait = min(wait, time.Until(deadline))
 		}
 		wait = max(wait, 0)
-		status, err := nativeStart(id, uint32(min(wait.Milliseconds(), maxTimeoutMillis)))
+		status, err := call(id, uint32(min(wait.Milliseconds(), maxTimeoutMillis)))
 		if err == nil || !errors.Is(err, ErrTimeout) {
 			return status, err
 		}
@@ -87,7 +93,7 @@ func (h *handle) start(ctx context.Context) ([]byte, error) {
 			}
 			return nil, &Error{
 				Code:    "timeout",
-				Message: fmt.Sprintf("not initialized after %v (%v); the client keeps trying in the background", time.Since(began).Round(time.Millisecond), cerr),
+				Message: fmt.Sprintf("not done after %v (%v): %v", time.Since(began).Round(time.Millisecond), cerr, err),
 				cause:   cerr,
 			}
 		}

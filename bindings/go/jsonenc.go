@@ -278,13 +278,21 @@ func appendUser(b []byte, u *User) []byte {
 	return append(b, '}')
 }
 
-// appendEvaluateRequest appends {"user": ..., "flag_keys": [...]}.
-func appendEvaluateRequest(b []byte, u *User, flagKeys []string) []byte {
+// appendEvaluateRequest appends {"user": ..., "flag_keys": [...], "tracks_...": ...}.
+func appendEvaluateRequest(b []byte, u *User, flagKeys []string, o *requestOptions) []byte {
 	b = append(b, `{"user":`...)
 	b = appendUser(b, u)
 	if len(flagKeys) > 0 {
 		b = append(b, `,"flag_keys":`...)
 		b = appendStrings(b, flagKeys)
+	}
+	if o != nil && o.TracksAssignment != nil {
+		b = append(b, `,"tracks_assignment":`...)
+		b = strconv.AppendBool(b, *o.TracksAssignment)
+	}
+	if o != nil && o.TracksExposure != nil {
+		b = append(b, `,"tracks_exposure":`...)
+		b = strconv.AppendBool(b, *o.TracksExposure)
 	}
 	return append(b, '}')
 }

@@ -95,6 +95,10 @@ func nativeStart(h uint64, timeoutMillis uint32) ([]byte, error) {
 	return take(C.allot_start(C.uint64_t(h), C.uint32_t(timeoutMillis)))
 }
 
+func nativeFlush(h uint64, timeoutMillis uint32) ([]byte, error) {
+	return take(C.allot_flush(C.uint64_t(h), C.uint32_t(timeoutMillis)))
+}
+
 func nativeEvaluate(h uint64, request []byte) ([]byte, error) {
 	c := cString(request)
 	defer C.free(unsafe.Pointer(c))
