@@ -41,6 +41,7 @@ test: lint test-rust test-c test-python test-go
 	@echo "make test: every suite passed"
 
 test-rust:
+	$(CARGO) build --release --examples
 	$(CARGO) test --release --lib --tests
 
 test-c: build

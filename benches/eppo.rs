@@ -19,6 +19,7 @@ fn c_abi(c: &mut Criterion) {
     let config = json!({
         "provider": "eppo",
         "api_key": "bench-key",
+        "base_url": "http://127.0.0.1:9", // nothing listens: no fetch leaves the machine
         "configuration_path": flags_path().to_str().expect("UTF-8 path"),
     })
     .to_string();

@@ -147,7 +147,9 @@ pub unsafe extern "C" fn allot_init(
 /// `http_status`, `unauthorized`, …) and no answer within the timeout gives `timeout`;
 /// the background thread keeps trying either way (except after `unauthorized`). With a
 /// bootstrap configuration it is served meanwhile and the call succeeds. Remote clients
-/// have nothing to load.
+/// have nothing to load. Eppo clients start polling `{base_url}/flag-config/v1/config`;
+/// with `initial_configuration`/`configuration_path` the call returns at once, without
+/// one it waits for the first fetch in the same way.
 ///
 /// Returns `{"ok": <status document>}` (see `allot_status`) or an error envelope; never
 /// NULL. The caller owns the result and frees it with `allot_string_free`. Calling it
@@ -203,7 +205,9 @@ pub unsafe extern "C" fn allot_fetch(client: u64, request_json: *const c_char) -
 /// the epoch>|null, "last_error": {"code", "message", "at"}|null, "etag", "server_url",
 /// "stream_server_url", "polling", "streaming", "flag_errors": [{"flag_key", "index",
 /// "code", "message"}]}}`. Remote: `{"ok": {"provider", "mode", "started", "server_url",
-/// "last_success_at", "last_error"}}`. Keys never appear in it.
+/// "last_success_at", "last_error"}}`. Eppo: `{"ok": {"provider", "started",
+/// "initialized", "flag_count", "configFetchedAt", "configPublishedAt", "environment",
+/// "last_success_at", "last_error", "polling", "flag_errors"}}`. Keys never appear in it.
 ///
 /// Never NULL; the caller owns the result and frees it with `allot_string_free`.
 /// Thread-safe.

@@ -11,6 +11,9 @@ use common::{
 
 const SECRET: &str = "sk-eppo-very-secret-0123456789";
 const NOW: &str = "2024-05-01T12:00:00Z";
+/// Where nothing listens: a started client's first fetch is refused at once, and its
+/// given configuration keeps serving (polling itself is tested in `eppo_network.rs`).
+const OFFLINE: &str = "http://127.0.0.1:9";
 
 /// A small UFC: `banner` serves `blue` (with extraLogging) to `plan: vip` and `red` to
 /// everyone else; `quiet` matches everyone with `doLog: false`.
@@ -42,7 +45,7 @@ fn ufc() -> Value {
 }
 
 fn config(extra: Value) -> Value {
-    let mut config = json!({"provider": "eppo", "api_key": SECRET, "initial_configuration": ufc()});
+    let mut config = json!({"provider": "eppo", "api_key": SECRET, "base_url": OFFLINE, "initial_configuration": ufc()});
     for (k, v) in extra.as_object().unwrap() {
         config[k] = v.clone();
     }
@@ -145,8 +148,7 @@ fn initial_configuration_and_path_are_exclusive_and_either_loads() {
     assert_eq!(code, "invalid_config");
     assert!(message.contains("exclusive"), "{message}");
 
-    let as_text =
-        json!({"provider": "eppo", "api_key": SECRET, "initial_configuration": ufc().to_string()});
+    let as_text = json!({"provider": "eppo", "api_key": SECRET, "base_url": OFFLINE, "initial_configuration": ufc().to_string()});
     let handle = init_ok(&as_text);
     assert_eq!(ok(status(handle))["flag_count"], 3);
     allot::ffi::allot_free(handle);
@@ -155,7 +157,11 @@ fn initial_configuration_and_path_are_exclusive_and_either_loads() {
 #[test]
 fn settings_have_documented_defaults_and_debug_hides_the_key() {
     let parse = |extra: Value| {
-        let config = config(extra);
+        let mut config = config(json!({}));
+        config.as_object_mut().unwrap().remove("base_url");
+        for (k, v) in extra.as_object().unwrap() {
+            config[k] = v.clone();
+        }
         allot::eppo::client::EppoClient::new(config.as_object().unwrap()).expect("valid config")
     };
     let client = parse(json!({}));
@@ -208,20 +214,23 @@ fn lifecycle_status_and_start_without_configuration() {
     );
     allot::ffi::allot_free(handle);
 
-    let bare = init_ok(&json!({"provider": "eppo", "api_key": SECRET}));
-    let envelope = start(bare, 10);
-    assert_eq!(error_code(&envelope), "unsupported");
-    assert!(envelope["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("polling"));
-    assert!(!envelope.to_string().contains(SECRET));
+    // Without a configuration, start waits for the first fetch (refused here).
+    let bare = init_ok(&json!({"provider": "eppo", "api_key": SECRET, "base_url": OFFLINE}));
     let state = ok(status(bare));
     assert_eq!(
         (state["started"].clone(), state["initialized"].clone()),
         (json!(false), json!(false))
     );
     assert_eq!(state["configFetchedAt"], Value::Null);
+    let envelope = start(bare, 5_000);
+    assert_eq!(error_code(&envelope), "network", "{envelope}");
+    assert!(!envelope.to_string().contains(SECRET));
+    let state = ok(status(bare));
+    assert_eq!(
+        (state["started"].clone(), state["initialized"].clone()),
+        (json!(true), json!(false))
+    );
+    assert_eq!(state["last_error"]["code"], "network");
     allot::ffi::allot_free(bare);
 }
 
@@ -398,7 +407,7 @@ fn event_timestamp_defaults_to_the_system_clock() {
 fn extra_logging_is_flattened_on_the_conformance_flags() {
     let path = shared_path("conformance/eppo/flags-v1.json");
     let handle = init_ok(
-        &json!({"provider": "eppo", "api_key": SECRET, "configuration_path": path.to_str().unwrap()}),
+        &json!({"provider": "eppo", "api_key": SECRET, "base_url": OFFLINE, "configuration_path": path.to_str().unwrap()}),
     );
     ok(start(handle, 0));
     let ufc = shared_json("conformance/eppo/flags-v1.json");

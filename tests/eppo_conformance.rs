@@ -33,6 +33,7 @@ fn client_for(config_file: &str) -> u64 {
     let handle = init_ok(&json!({
         "provider": "eppo",
         "api_key": "test-key",
+        "base_url": "http://127.0.0.1:9", // nothing listens: no fetch leaves the machine
         "configuration_path": path.to_str().unwrap(),
     }));
     let status = ok(start(handle, 0));

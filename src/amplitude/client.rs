@@ -11,7 +11,7 @@ use super::compile::Snapshot;
 use super::config::{Bootstrap, Settings};
 use super::evaluate::EvaluateRequest;
 use super::remote::RemoteClient;
-use super::sync::{Health, Source, State, Sync};
+use super::sync::{Feed, Health, Source, State, Sync};
 use super::tracking::{TrackOptions, Trackers};
 use crate::client::{Client, Provider};
 use crate::error::{Error, ErrorCode, Result};
@@ -43,7 +43,10 @@ pub fn create(config: &Map<String, Value>) -> Result<Client> {
             if let Some(snapshot) = snapshot {
                 state.snapshot.store(Some(Arc::new(snapshot)));
                 state.health.store(Arc::new(Health {
-                    source: Some(Source::Bootstrap),
+                    extra: Feed {
+                        source: Some(Source::Bootstrap),
+                        streaming: false,
+                    },
                     ..Health::default()
                 }));
             }
@@ -72,14 +75,7 @@ impl LocalClient {
     fn follow_fork(&self) {
         if let Some(sync) = &self.sync {
             if self.started.load(Ordering::Acquire) {
-                // A failure is recorded for allot_status; the old snapshot keeps serving.
-                if let Err(error) = sync.ensure_running() {
-                    let at = crate::transport::now_millis();
-                    self.state.health.rcu(|h| Health {
-                        last_error: Some((error.clone(), at)),
-                        ..Health::clone(h)
-                    });
-                }
+                sync.follow_fork();
             }
         }
     }
@@ -94,36 +90,9 @@ impl Provider for LocalClient {
         };
         sync.ensure_running()?;
         self.started.store(true, Ordering::Release);
-        let finished = sync.wait_first_round(timeout);
-        let has_snapshot = self.state.snapshot.load().is_some();
-        if has_snapshot {
-            // Fetched, or bootstrapped (served until a fetch succeeds).
-            return self.status();
-        }
-        let interval = sync.settings().poll_interval.as_millis();
-        if !finished {
-            return Err(Error::new(
-                ErrorCode::Timeout,
-                format!(
-                    "no flag configuration within {} ms; the client keeps trying in the background",
-                    timeout.as_millis()
-                ),
-            ));
-        }
-        match self.state.health.load().last_error.as_ref() {
-            Some((error, _)) if error.code == ErrorCode::Unauthorized => Err(error.clone()),
-            Some((error, _)) => Err(Error::new(
-                error.code,
-                format!(
-                    "{}; the client keeps trying every {interval} ms",
-                    error.message
-                ),
-            )),
-            None => Err(Error::new(
-                ErrorCode::Internal,
-                "the first fetch finished without a configuration or an error",
-            )),
-        }
+        // Fetched, or bootstrapped (served until a fetch succeeds).
+        sync.await_configuration(timeout)?;
+        self.status()
     }
 
     fn evaluate(&self, request_json: &str) -> Result<String> {
@@ -173,18 +142,14 @@ impl Provider for LocalClient {
             "started": self.started.load(Ordering::Acquire),
             "initialized": snapshot.is_some(),
             "flag_count": snapshot.as_ref().map_or(0, |s| s.flag_count()),
-            "source": health.source.map(Source::as_str),
+            "source": health.extra.source.map(Source::as_str),
             "last_success_at": health.last_success_at,
-            "last_error": health.last_error.as_ref().map(|(error, at)| json!({
-                "code": error.code.as_str(),
-                "message": error.message,
-                "at": at,
-            })),
+            "last_error": health.last_error_json(),
             "etag": health.etag,
             "server_url": settings.map(|s| s.server_url.as_str()),
             "stream_server_url": settings.and_then(|s| s.stream.as_ref()).map(|s| s.server_url.as_str()),
             "polling": self.sync.as_ref().is_some_and(Sync::running),
-            "streaming": health.streaming,
+            "streaming": health.extra.streaming,
             "flag_errors": snapshot.as_ref().map_or(&[][..], |s| s.errors()),
         });
         if let Value::Object(fields) = &mut status {

@@ -1,13 +1,12 @@
-//! The Eppo client behind an `allot_init` handle: configuration, lifecycle, and the
-//! JSON-in/JSON-out evaluation path.
+//! The Eppo client behind an `allot_init` handle: configuration, lifecycle, polling of
+//! the configuration endpoint, and the JSON-in/JSON-out evaluation path.
 
 use std::fmt;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwapOption;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -20,6 +19,8 @@ use crate::eppo::events::{self, AssignmentCache};
 use crate::eppo::request::{self, AssignmentRequest, Request};
 use crate::eppo::time;
 use crate::error::{Error, ErrorCode, Result};
+use crate::transport::poller::{self, Control, Launch, Polled, Poller};
+use crate::transport::{jittered, query_value, ApiKey, Http};
 
 /// The fields `allot_init` accepts for `"provider": "eppo"`.
 const CONFIG_FIELDS: &[&str] = &[
@@ -35,6 +36,15 @@ const CONFIG_FIELDS: &[&str] = &[
 
 /// Eppo's default API base URL.
 pub const DEFAULT_BASE_URL: &str = "https://fscdn.eppo.cloud/api";
+
+/// Each configuration request's time budget (connecting, sending, the whole answer).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The largest configuration accepted from the server.
+const MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The snapshot being served and the polling health (nothing Eppo-specific in it).
+type State = poller::State<Snapshot, ()>;
 
 /// The validated Eppo configuration. Its `Debug` output never shows the API key.
 #[derive(Clone, PartialEq)]
@@ -68,11 +78,25 @@ struct CacheConfig {
     ttl_seconds: Option<f64>,
 }
 
+impl EppoSettings {
+    /// `{base_url}/flag-config/v1/config?apiKey=…&sdkName=allot&sdkVersion=…` (secret:
+    /// it holds the key).
+    fn config_url(&self) -> String {
+        format!(
+            "{}/flag-config/v1/config?apiKey={}&sdkName=allot&sdkVersion={}",
+            self.base_url,
+            query_value(&self.api_key),
+            env!("CARGO_PKG_VERSION")
+        )
+    }
+}
+
 /// An Eppo client: immutable settings, a swappable configuration snapshot that evaluating
-/// threads read without locking, and the optional assignment cache.
+/// threads read without locking, its poller, and the optional assignment cache.
 pub struct EppoClient {
-    settings: EppoSettings,
-    snapshot: ArcSwapOption<Snapshot>,
+    settings: Arc<EppoSettings>,
+    state: Arc<State>,
+    poller: Poller<Snapshot, ()>,
     started: AtomicBool,
     cache: Option<AssignmentCache>,
 }
@@ -208,22 +232,49 @@ impl EppoClient {
             (None, None) => None,
         }
         .transpose()?;
+        let state = Arc::new(State::default());
+        state.snapshot.store(snapshot.map(Arc::new));
         Ok(EppoClient {
-            settings: EppoSettings {
+            settings: Arc::new(EppoSettings {
                 api_key,
                 base_url,
                 poll_interval,
                 poll_jitter,
-            },
-            snapshot: ArcSwapOption::new(snapshot.map(Arc::new)),
+            }),
+            poller: Poller::new(Arc::clone(&state), "allot-eppo-poll"),
+            state,
             started: AtomicBool::new(false),
             cache,
         })
     }
 
-    /// The validated settings (for the polling layer).
+    /// The validated settings.
     pub fn settings(&self) -> &EppoSettings {
         &self.settings
+    }
+
+    /// The polling thread's connections and loop (the same in a forked child).
+    fn launch(&self) -> Launch {
+        let https = self.settings.base_url.starts_with("https");
+        let http = Http::new(
+            &ApiKey::new(&self.settings.api_key),
+            MAX_RESPONSE_BYTES,
+            https,
+        )
+        .key_in_url();
+        let settings = Arc::clone(&self.settings);
+        let state = Arc::clone(&self.state);
+        Launch {
+            http,
+            run: Box::new(move |control| poll_loop(control, &settings, &state)),
+        }
+    }
+
+    /// Restarts the polling thread in a forked child (a no-op otherwise).
+    fn follow_fork(&self) {
+        if self.started.load(Ordering::Acquire) {
+            self.poller.follow_fork(|_| self.launch());
+        }
     }
 
     /// Evaluates a request document and writes the `ok` payload.
@@ -231,7 +282,7 @@ impl EppoClient {
         let document = request::parse_document(text)?;
         let empty = Map::new();
         let request = document.resolve(&empty)?;
-        let guard = self.snapshot.load();
+        let guard = self.state.snapshot.load();
         let snapshot = guard.as_deref();
         let mut out = String::with_capacity(512);
         match request {
@@ -339,16 +390,21 @@ impl EppoClient {
     }
 
     fn status_json(&self) -> Value {
-        let guard = self.snapshot.load();
+        let guard = self.state.snapshot.load();
         let snapshot = guard.as_deref();
+        let health = self.state.health.load();
+        let started = self.started.load(Ordering::Acquire);
         json!({
             "provider": "eppo",
-            "started": self.started.load(Ordering::Acquire),
+            "started": started,
             "initialized": snapshot.is_some(),
             "flag_count": snapshot.map_or(0, Snapshot::flag_count),
             "configFetchedAt": snapshot.map(|s| s.fetched_at.as_str()),
             "configPublishedAt": snapshot.and_then(|s| s.published_at.as_deref()),
             "environment": snapshot.and_then(|s| s.environment.as_deref()),
+            "last_success_at": health.last_success_at,
+            "last_error": health.last_error_json(),
+            "polling": started && self.settings.poll_interval.is_some() && self.poller.running(),
             "flag_errors": snapshot.map_or_else(Vec::new, |s| s
                 .flag_errors
                 .iter()
@@ -358,15 +414,53 @@ impl EppoClient {
     }
 }
 
-impl Provider for EppoClient {
-    fn start(&self, _timeout: Duration) -> Result<String> {
-        if self.snapshot.load().is_none() {
-            return Err(Error::new(
-                ErrorCode::Unsupported,
-                "network polling is not available yet: give \"initial_configuration\" or \"configuration_path\"",
-            ));
+/// Fetches the configuration at once, then every `poll_interval` minus a random jitter
+/// of up to `poll_jitter`, until stopped, after `unauthorized`, or after the one fetch
+/// when polling is off.
+fn poll_loop(control: &Control, settings: &EppoSettings, state: &State) {
+    let url = settings.config_url();
+    loop {
+        let polled = control.poll(state, &url, REQUEST_TIMEOUT, compile, |_| {});
+        if matches!(polled, Polled::Stopped) || state.health.load().unauthorized {
+            return;
         }
+        let Some(interval) = settings.poll_interval else {
+            return;
+        };
+        // `jittered` spreads both ways: centre it half a jitter below the interval.
+        let half = settings.poll_jitter / 2;
+        if !control.sleep_until(Instant::now() + jittered(interval - half, half)) {
+            return;
+        }
+    }
+}
+
+/// Compiles a configuration sent by the server; a document that does not load is
+/// `invalid_response`.
+fn compile(text: &str) -> Result<Snapshot> {
+    Snapshot::from_json(text, time::now_ms()).map_err(|e| {
+        Error::new(
+            ErrorCode::InvalidResponse,
+            format!("the server sent an unusable configuration: {}", e.message),
+        )
+    })
+}
+
+impl Provider for EppoClient {
+    fn start(&self, timeout: Duration) -> Result<String> {
+        self.poller.ensure_running(|_| self.launch())?;
         self.started.store(true, Ordering::Release);
+        if self.state.snapshot.load().is_none() {
+            let retry = match self.settings.poll_interval {
+                Some(interval) => {
+                    format!("the client keeps polling every {} ms", interval.as_millis())
+                }
+                None => {
+                    "the client fetches only once (\"poll_interval_seconds\" is null)".to_owned()
+                }
+            };
+            self.poller.await_configuration(timeout, &retry)?;
+        }
         Ok(self.status_json().to_string())
     }
 
@@ -377,6 +471,7 @@ impl Provider for EppoClient {
                 "call allot_start before allot_evaluate",
             ));
         }
+        self.follow_fork();
         self.evaluate_document(request_json)
     }
 
@@ -388,6 +483,7 @@ impl Provider for EppoClient {
     }
 
     fn status(&self) -> Result<String> {
+        self.follow_fork();
         Ok(self.status_json().to_string())
     }
 }

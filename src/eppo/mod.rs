@@ -19,8 +19,12 @@
 //! document or both configuration sources are `invalid_config`; a single bad flag is only
 //! listed in `flag_errors` and evaluates to the default (`UNEXPECTED_CONFIGURATION_ERROR`).
 //!
-//! `allot_start`: with a configuration, marks the client started and returns the status;
-//! without one, `unsupported` (network polling is not available yet).
+//! `allot_start`: starts the poller (`GET {base_url}/flag-config/v1/config?apiKey=…&sdkName=allot
+//! &sdkVersion=…` at once, then every `poll_interval_seconds` minus up to
+//! `poll_jitter_seconds`; once when the interval is null; never again after a 401) and
+//! returns the status. With `initial_configuration` / `configuration_path` it returns at
+//! once; without, it waits up to its timeout for the first fetch (`timeout`, or the first
+//! fetch's error: `network`, `http_status`, `unauthorized`, `invalid_response`).
 //!
 //! `allot_evaluate` (after `allot_start`, else `not_started`): `{"flag_key", "subject_key",
 //! "subject_attributes"?: {…}, "variation_type": "STRING"|"INTEGER"|"NUMERIC"|"BOOLEAN"|"JSON",
@@ -36,8 +40,9 @@
 //! "variation", "subject", "subjectAttributes", "timestamp", "metaData": {"sdkName": "allot",
 //! "sdkVersion", "coreVersion"}, …extraLogging}` (extraLogging keys that would shadow these
 //! fields are dropped). `allot_status`: `{"provider": "eppo", "started", "initialized",
-//! "flag_count", "configFetchedAt", "configPublishedAt", "environment", "flag_errors":
-//! [{"flag_key", "code", "message"}]}`.
+//! "flag_count", "configFetchedAt", "configPublishedAt", "environment", "last_success_at",
+//! "last_error": {"code", "message", "at"}|null, "polling", "flag_errors": [{"flag_key",
+//! "code", "message"}]}`. See `docs/eppo.md`.
 
 pub mod client;
 pub mod compile;

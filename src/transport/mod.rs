@@ -4,6 +4,7 @@
 //! every failure to a stable [`ErrorCode`]. Nothing here ever writes the key into an
 //! error message.
 
+pub mod poller;
 pub mod sse;
 
 use std::io::{self, Read};
@@ -58,7 +59,8 @@ pub enum Outcome {
 pub struct Request<'a> {
     /// The full URL.
     pub url: &'a str,
-    /// Headers besides `Authorization` and `X-Amp-Exp-Library`, which are always sent.
+    /// Headers besides `Authorization` and `X-Amp-Exp-Library` (sent unless
+    /// [`Http::key_in_url`]).
     pub headers: Vec<(&'static str, String)>,
     /// A body to `POST`; `None` sends a `GET`.
     pub body: Option<&'a [u8]>,
@@ -126,9 +128,9 @@ enum ProxySetting {
 }
 
 /// An HTTP client for one allot client: agents built for this process, the `NO_PROXY`
-/// list, the key (sent as `Authorization: Api-Key <key>`, redacted from every message)
-/// and the response size cap. Create a new one in a forked child; never share the
-/// parent's.
+/// list, the key (sent as `Authorization: Api-Key <key>` unless it travels in the URL,
+/// redacted from every message) and the response size cap. Create a new one in a forked
+/// child; never share the parent's.
 #[derive(Debug)]
 pub struct Http {
     direct: Agent,
@@ -136,6 +138,7 @@ pub struct Http {
     http_proxy: ProxySetting,
     no_proxy: Vec<String>,
     api_key: ApiKey,
+    key_header: bool,
     max_body_bytes: u64,
 }
 
@@ -178,8 +181,17 @@ impl Http {
                 .map(|(_, v)| parse_no_proxy(&v))
                 .unwrap_or_default(),
             api_key: api_key.clone(),
+            key_header: true,
             max_body_bytes,
         }
+    }
+
+    /// For APIs that take the key in the URL's query (Eppo): sends neither
+    /// `Authorization` nor `X-Amp-Exp-Library`. The key (raw or query-encoded) is still
+    /// redacted from every message.
+    pub fn key_in_url(mut self) -> Http {
+        self.key_header = false;
+        self
     }
 
     /// Closes every connection of this client, interrupting requests and streams in
@@ -277,12 +289,15 @@ impl Http {
         };
         let mut builder = ureq::http::Request::builder()
             .method(method)
-            .uri(request.url)
-            .header(
-                "Authorization",
-                format!("Api-Key {}", self.api_key.expose()),
-            )
-            .header("X-Amp-Exp-Library", LIBRARY);
+            .uri(request.url);
+        if self.key_header {
+            builder = builder
+                .header(
+                    "Authorization",
+                    format!("Api-Key {}", self.api_key.expose()),
+                )
+                .header("X-Amp-Exp-Library", LIBRARY);
+        }
         for (name, value) in &request.headers {
             builder = builder.header(*name, value.as_str());
         }
@@ -553,13 +568,31 @@ fn io_code(err: &io::Error) -> ErrorCode {
     }
 }
 
-/// Replaces every occurrence of `secret` in `text` by `<redacted>`.
+/// Replaces every occurrence of `secret`, raw or as [`query_value`] encodes it, in `text`
+/// by `<redacted>`.
 pub fn redact(text: &str, secret: &str) -> String {
     if secret.is_empty() {
-        text.to_owned()
-    } else {
-        text.replace(secret, "<redacted>")
+        return text.to_owned();
     }
+    let text = text.replace(secret, "<redacted>");
+    let encoded = query_value(secret);
+    if encoded == secret {
+        text
+    } else {
+        text.replace(&encoded, "<redacted>")
+    }
+}
+
+/// Characters a URL query value keeps as they are (RFC 3986 unreserved).
+const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encodes a URL query value.
+pub fn query_value(value: &str) -> String {
+    percent_encoding::utf8_percent_encode(value, QUERY_VALUE).to_string()
 }
 
 /// Retries with exponential backoff, as the Amplitude SDKs configure them.
@@ -690,6 +723,11 @@ mod tests {
             "bad key <redacted> in url"
         );
         assert_eq!(redact("nothing", ""), "nothing");
+        assert_eq!(query_value("a+b/c=d.e"), "a%2Bb%2Fc%3Dd.e");
+        assert_eq!(
+            redact("GET /x?apiKey=a%2Bb%3D&y=1 or a+b=", "a+b="),
+            "GET /x?apiKey=<redacted>&y=1 or <redacted>"
+        );
     }
 
     #[test]

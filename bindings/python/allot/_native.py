@@ -152,6 +152,7 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
     "allot_evaluate": (c_void_p, [c_uint64, c_char_p]),
     "allot_fetch": (c_void_p, [c_uint64, c_char_p]),
     "allot_status": (c_void_p, [c_uint64]),
+    "allot_flush": (c_void_p, [c_uint64, c_uint32]),
     "allot_free": (None, [c_uint64]),
     "allot_string_free": (None, [c_void_p]),
     "allot_murmur3": (c_void_p, [c_char_p]),
@@ -331,6 +332,11 @@ def fetch(handle: int, request: Any) -> Any:
 def status(handle: int) -> Any:
     """``allot_status``."""
     return decode(take(_status(handle)))
+
+
+def flush(handle: int, timeout_ms: int) -> Any:
+    """Sends the client's queued analytics events; returns the event counters."""
+    return decode(take(lib.allot_flush(handle, timeout_ms)))
 
 
 def free(handle: int) -> None:

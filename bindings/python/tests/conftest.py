@@ -217,6 +217,8 @@ class FlagServer:
                     return self._reply(200, json.dumps(server.remote_variants(user)).encode())
                 if method == "GET" and url.path == "/flag-config/v1/config":
                     return self._reply(200, json.dumps(server.ufc).encode())
+                if method == "POST" and url.path == "/2/httpapi":
+                    return self._reply(200, b'{"code":200}')
                 return self._reply(404, b"no such endpoint")
 
             def do_GET(self) -> None:

@@ -4,6 +4,7 @@ the Eppo conventions and logger isolation."""
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import os
 import threading
@@ -15,6 +16,7 @@ import pytest
 import allot
 import allot.eppo as eppo
 from allot.amplitude import (
+    AssignmentConfig,
     Experiment,
     LocalEvaluationClient,
     LocalEvaluationConfig,
@@ -373,4 +375,25 @@ def test_results_are_independent_objects():
     assert second["f"].value == "on"
     user.user_properties = {"premium": True}  # a changed user is a new request
     assert client.evaluate_v2(user)["f"].value == "on"
+    client.stop()
+
+
+def test_assignment_config_sends_assignment_events(flag_server):
+    config = LocalEvaluationConfig(
+        flags=[amplitude_flag("tracked", "on", value="on")],
+        assignment_config=AssignmentConfig("analytics-key", cache_capacity=10, server_url=flag_server.url),
+    )
+    client = LocalEvaluationClient("deployment-key", config)
+    client.start()
+    client.evaluate_v2(User(user_id="u1", device_id="d1"))
+    client.evaluate_v2(User(user_id="u1", device_id="d1"))  # the same assignment: de-duplicated
+    counters = client.flush(5000)
+    assert counters["assignment_events"]["sent"] == 1
+    (request,) = flag_server.requests_to("/2/httpapi")
+    body = json.loads(request["body"])
+    assert body["api_key"] == "analytics-key"
+    (event,) = body["events"]
+    assert event["event_type"] == "[Experiment] Assignment"
+    assert event["user_id"] == "u1"
+    assert event["event_properties"]["tracked.variant"] == "on"
     client.stop()

@@ -481,6 +481,11 @@ class LocalEvaluationClient:
         """allot extension: the native client's status document."""
         return _native.status(self._id)
 
+    def flush(self, timeout_millis: int = 10000) -> Dict[str, Any]:
+        """Sends queued assignment and exposure events now, waiting at most
+        ``timeout_millis``; returns the event counters."""
+        return _native.flush(self._id, timeout_millis)
+
     def stop(self) -> None:
         """Stops polling and frees the native client (later evaluations raise
         ``UnknownHandleError``)."""
