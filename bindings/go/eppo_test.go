@@ -8,6 +8,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -387,14 +388,23 @@ func TestEppoConcurrentAssignments(t *testing.T) {
 }
 
 // Eppo polling from a real HTTP server: the configuration comes from
-// GET {base}/flag-config/v1/config?apiKey=…&sdkName=…&sdkVersion=….
+// GET {base}/flag-config/v1/config?apiKey=…&sdkName=…&sdkVersion=…, and a changed
+// configuration is picked up by a later poll.
 func TestEppoPollsTheConfigurationServer(t *testing.T) {
 	ufc, err := os.ReadFile(sharedPath("conformance/eppo/flags-v1.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The second configuration disables the kill switch.
+	var doc map[string]any
+	json.Unmarshal(ufc, &doc)
+	doc["flags"].(map[string]any)["kill-switch"].(map[string]any)["enabled"] = false
+	changed, _ := json.Marshal(doc)
+
 	var hits atomic.Int64
 	var lastQuery atomic.Value
+	var serving atomic.Value
+	serving.Store(ufc)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/flag-config/v1/config" {
 			http.NotFound(w, r)
@@ -403,7 +413,7 @@ func TestEppoPollsTheConfigurationServer(t *testing.T) {
 		hits.Add(1)
 		lastQuery.Store(r.URL.Query())
 		w.Header().Set("Content-Type", "application/json")
-		w.Write(ufc)
+		w.Write(serving.Load().([]byte))
 	}))
 	defer srv.Close()
 	c, err := NewEppoClient(EppoConfig{APIKey: "sdk-key-123", BaseURL: srv.URL, PollInterval: 100 * time.Millisecond, PollJitter: 10 * time.Millisecond})
@@ -417,15 +427,51 @@ func TestEppoPollsTheConfigurationServer(t *testing.T) {
 	if err := c.WaitForInitialization(timeoutCtx(t, 5*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	q := lastQuery.Load().(map[string][]string)
-	if q["apiKey"][0] != "sdk-key-123" || q["sdkName"][0] == "" || q["sdkVersion"][0] == "" {
+	q := lastQuery.Load().(url.Values)
+	if q.Get("apiKey") != "sdk-key-123" || q.Get("sdkName") == "" || q.Get("sdkVersion") == "" {
 		t.Fatalf("query: %v", q)
 	}
 	v, err := c.GetStringAssignment("new-user-onboarding", "3", Attributes{"country": "UK", "age": 33}, "default")
 	if err != nil || v != "control" {
 		t.Fatalf("assignment: %q, %v", v, err)
 	}
-	eventually(t, 5*time.Second, "a second poll", func() bool { return hits.Load() >= 2 })
+	attrs := Attributes{"country": "US"}
+	if on, err := c.GetBooleanAssignment("kill-switch", "alice", attrs, false); err != nil || !on {
+		t.Fatalf("kill-switch before the change: %v, %v", on, err)
+	}
+	serving.Store(changed)
+	eventually(t, 5*time.Second, "the changed configuration", func() bool {
+		d, err := c.GetBooleanAssignmentDetails("kill-switch", "alice", attrs, false)
+		return err == nil && !d.Variation && d.Code == CodeFlagUnrecognizedOrDisabled
+	})
+	if hits.Load() < 2 {
+		t.Fatalf("%d polls", hits.Load())
+	}
+}
+
+// A wrong key is reported by WaitForInitialization, and the key is not in the error.
+func TestEppoUnauthorized(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "bad key", http.StatusUnauthorized)
+	}))
+	defer srv.Close()
+	c, err := NewEppoClient(EppoConfig{APIKey: "wrong-sdk-key-42", BaseURL: srv.URL})
+	if errors.Is(err, ErrUnsupported) {
+		t.Skipf("the library has no Eppo polling yet: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	err = c.WaitForInitialization(timeoutCtx(t, 5*time.Second))
+	if !errors.Is(err, ErrUnauthorized) || strings.Contains(err.Error(), "wrong-sdk-key-42") {
+		t.Fatalf("WaitForInitialization: %v", err)
+	}
+	// Before any configuration: the default, CONFIGURATION_MISSING.
+	d, err := c.GetStringAssignmentDetails("f", "s", nil, "d")
+	if err != nil || d.Variation != "d" || d.Code != CodeConfigurationMissing {
+		t.Fatalf("%+v, %v", d, err)
+	}
 }
 
 func TestEppoInitialConfiguration(t *testing.T) {
