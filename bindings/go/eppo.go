@@ -55,14 +55,16 @@ type EppoConfig struct {
 	APIKey string
 	// AssignmentLogger receives assignment events; nil drops them.
 	AssignmentLogger AssignmentLogger
-	// BaseURL is Eppo's API; default https://fscdn.eppo.cloud/api.
+	// BaseURL is Eppo's API; default https://fscdn.eppo.cloud/api. With
+	// InitialConfiguration or ConfigurationPath and no BaseURL, the client is offline:
+	// it serves that configuration and never connects.
 	BaseURL string
 	// PollInterval is the time between configuration polls; default 30 s.
 	PollInterval time.Duration
 	// PollJitter is the largest random amount taken off each interval; default 3 s.
 	PollJitter time.Duration
-	// DisablePolling serves InitialConfiguration or ConfigurationPath only, and never
-	// connects.
+	// DisablePolling fetches the configuration once and never polls (without BaseURL,
+	// a client given a configuration does not fetch at all).
 	DisablePolling bool
 	// InitialConfiguration is a Universal Flag Configuration (UFC) JSON document to
 	// serve until the first poll succeeds.
