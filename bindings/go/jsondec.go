@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
@@ -410,6 +411,8 @@ func (s *scanner) end() error {
 }
 
 // decodeVariantsDoc decodes {"variants": {flag: {key, value?, payload?, metadata?}}}.
+// The library writes each possible result of a configuration as the same bytes, so a
+// result seen before is copied from variantCache instead of being parsed again.
 func decodeVariantsDoc(doc []byte) (map[string]Variant, error) {
 	s := scanner{b: doc}
 	variants := map[string]Variant{}
@@ -419,7 +422,11 @@ func decodeVariantsDoc(doc []byte) (map[string]Variant, error) {
 			return err
 		}
 		return s.object(func(flag string) error {
-			v, err := s.variant()
+			raw, err := s.skip()
+			if err != nil {
+				return err
+			}
+			v, err := variantCache.decode(raw)
 			variants[flag] = v
 			return err
 		})
@@ -428,6 +435,69 @@ func decodeVariantsDoc(doc []byte) (map[string]Variant, error) {
 		err = s.end()
 	}
 	return variants, err
+}
+
+// resultCache maps a variant's JSON to its decoded form. Entries are never handed out:
+// every hit is deep-copied, so callers may modify what they get.
+type resultCache struct {
+	mu      sync.RWMutex
+	entries map[string]Variant
+}
+
+// resultCacheSize bounds the cache; when full it is emptied (configurations change
+// rarely, so it refills with the current results).
+const resultCacheSize = 4096
+
+var variantCache = resultCache{entries: map[string]Variant{}}
+
+func (c *resultCache) decode(raw []byte) (Variant, error) {
+	c.mu.RLock()
+	cached, ok := c.entries[string(raw)]
+	c.mu.RUnlock()
+	if ok {
+		return cached.clone(), nil
+	}
+	sub := scanner{b: raw}
+	v, err := sub.variant()
+	if err != nil {
+		return v, err
+	}
+	c.mu.Lock()
+	if len(c.entries) >= resultCacheSize {
+		clear(c.entries)
+	}
+	c.entries[string(raw)] = v
+	c.mu.Unlock()
+	return v.clone(), nil
+}
+
+// clone copies the variant deeply (payload and metadata are JSON trees).
+func (v Variant) clone() Variant {
+	v.Payload = cloneJSON(v.Payload)
+	if v.Metadata != nil {
+		v.Metadata = cloneJSON(v.Metadata).(map[string]any)
+	}
+	return v
+}
+
+// cloneJSON copies a tree of map[string]any, []any and scalars.
+func cloneJSON(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(t))
+		for k, e := range t {
+			m[k] = cloneJSON(e)
+		}
+		return m
+	case []any:
+		a := make([]any, len(t))
+		for i, e := range t {
+			a[i] = cloneJSON(e)
+		}
+		return a
+	default:
+		return v
+	}
 }
 
 func (s *scanner) variant() (Variant, error) {
