@@ -371,3 +371,26 @@ func TestVariantDecoderMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestReturnedVariantsAreIndependentCopies(t *testing.T) {
+	flags := json.RawMessage(`[{"key":"f","metadata":{"flagVersion":3},
+		"variants":{"on":{"key":"on","value":"on","payload":{"list":[1,2]}}},
+		"segments":[{"variant":"on"}]}]`)
+	c := offlineClient(t, flags)
+	first, err := c.Evaluate(User{UserID: "u"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first["f"].Metadata["flagVersion"] = "changed"
+	first["f"].Payload.(map[string]any)["list"].([]any)[0] = "changed"
+	second, err := c.Evaluate(User{UserID: "u"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second["f"].Metadata["flagVersion"] != float64(3) {
+		t.Fatalf("metadata shared between calls: %v", second["f"].Metadata)
+	}
+	if second["f"].Payload.(map[string]any)["list"].([]any)[0] != float64(1) {
+		t.Fatalf("payload shared between calls: %v", second["f"].Payload)
+	}
+}
