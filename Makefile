@@ -59,7 +59,7 @@ lint:
 
 ## Criterion benchmarks (figures quoted in the README).
 bench:
-	$(CARGO) bench --bench evaluate
+	$(CARGO) bench --bench evaluate --bench eppo
 
 clean:
 	$(CARGO) clean
