@@ -659,23 +659,8 @@ pub fn jittered(base: Duration, spread: Duration) -> Duration {
     if spread_ms == 0 {
         return base;
     }
-    let offset = random_u64() % (2 * spread_ms + 1);
+    let offset = fastrand::u64(0..=2 * spread_ms);
     (base + Duration::from_millis(offset)).saturating_sub(spread)
-}
-
-/// A non-cryptographic random number (splitmix64 of the clock, pid and a counter).
-fn random_u64() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let mut z = nanos
-        ^ u64::from(std::process::id()).rotate_left(32)
-        ^ COUNTER.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// Milliseconds since the Unix epoch, now.
