@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Checks every library that scripts/dist.sh built into dist/<target>/:
+# - the shared library's dynamic symbol table and the static library's global symbols
+#   define exactly the functions of include/allot.h (Mach-O static archives: see
+#   scripts/hide-symbols.sh; there only the allot_* subset is compared);
+# - glibc libraries need no symbol version newer than GLIBC_2.17;
+# - the C example, built against the shared library and statically against liballot.a
+#   (flags from the target's allot.pc and allot-static.pc), runs: natively (x86_64 glibc),
+#   under qemu-aarch64 (aarch64 glibc; aarch64 musl, static), built with musl-gcc against
+#   the musl shared library (x86_64 musl, loaded as on Alpine); the static musl programs
+#   are built with zig cc, whose libunwind stands in for -lgcc_s (Debian's libgcc_eh needs
+#   glibc);
+# - macOS libraries are Mach-O for the right architecture and deployment target, and the
+#   C example links against them (zig cc) though it cannot run here.
+# Prints "test-dist: N passed, N failed" and exits non-zero on any failure.
+# Usage: scripts/check-dist.sh TARGET...
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+expected=$(scripts/header-symbols.sh)
+passed=0 failed=0
+
+check() {  # check NAME COMMAND...: runs a check and counts it
+    local name=$1; shift
+    if "$@" >"$work/out" 2>&1; then
+        passed=$((passed + 1)); echo "ok   $name"
+    else
+        failed=$((failed + 1)); echo "FAIL $name"; sed 's/^/     /' "$work/out"
+    fi
+}
+
+same_symbols() {  # same_symbols SYMBOL-LIST-FILE: compares a list with the header's
+    diff <(echo "$expected") <(sort -u "$1")
+}
+
+elf_exports() {  # elf_exports LIBDIR
+    nm -D --defined-only "$1/liballot.so" | awk '{print $3}' >"$work/so.syms"
+    same_symbols "$work/so.syms"
+    nm -g --defined-only "$1/liballot.a" | awk 'NF == 3 {print $3}' >"$work/a.syms"
+    same_symbols "$work/a.syms"
+}
+
+macho_exports() {  # macho_exports LIBDIR
+    llvm-nm --no-llvm-bc -g --defined-only "$1/liballot.dylib" | awk '{print $3}' | sed 's/^_//' >"$work/dylib.syms"
+    same_symbols "$work/dylib.syms"
+    llvm-nm --no-llvm-bc -g --defined-only "$1/liballot.a" 2>/dev/null | awk '$3 ~ /^_allot_/ {print substr($3, 2)}' >"$work/a.syms"
+    same_symbols "$work/a.syms"
+}
+
+glibc_baseline() {  # glibc_baseline LIBDIR: no symbol version newer than GLIBC_2.17
+    local newest
+    newest=$(objdump -T "$1/liballot.so" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -n 1)
+    echo "newest glibc symbol version: $newest"
+    [ "$(printf '%s\n' "$newest" GLIBC_2.17 | sort -V | tail -n 1)" = GLIBC_2.17 ]
+}
+
+macho_arch() {  # macho_arch LIBDIR ARCH-AS-FILE-NAMES-IT MIN-MACOS: file types, deployment target
+    file -L "$1/liballot.dylib" | grep -q "Mach-O 64-bit $2 dynamically linked shared library"
+    llvm-objdump --macho --private-headers "$1/liballot.dylib" | grep -Eq "^ *(minos|version) $3\$"
+    local member
+    member=$(llvm-ar t "$1/liballot.a" | grep -m 1 '\.o$')
+    (cd "$work" && llvm-ar x "$1/liballot.a" "$member")
+    file "$work/$member" | grep -q "Mach-O 64-bit $2 object"
+}
+
+# build_demo NAME LIBDIR shared|static CC [FLAGS...]: compiles examples/c/demo.c
+build_demo() {
+    local name=$1 lib=$2 kind=$3; shift 3
+    local pc="env PKG_CONFIG_PATH=$lib/pkgconfig pkg-config" package=allot rpath=-Wl,-rpath,$lib
+    [ "$kind" = shared ] || package=allot-static rpath=""
+    "$@" -std=c99 -Wall -Werror $($pc --cflags $package) -o "$work/$name" examples/c/demo.c \
+        $($pc --libs $package) $rpath
+}
+
+run_demo() {  # run_demo NAME [RUNNER...]: runs the example on the bundled flags
+    local name=$1; shift
+    "$@" "$work/$name" examples/flags/flags.json >"$work/$name.out"
+    grep -q '"pricing-page-experiment"' "$work/$name.out"
+}
+
+demo() {  # demo NAME LIBDIR shared|static "RUNNER" CC [FLAGS...]
+    local name=$1 lib=$2 kind=$3 runner=$4; shift 4
+    build_demo "$name" "$lib" "$kind" "$@" && run_demo "$name" $runner
+}
+
+zig_link() {  # zig_link NAME LIBDIR shared|static ZIG-TARGET: builds, does not run
+    # cargo-zigbuild's zig cc wrapper brings the libiconv stub that -liconv needs
+    build_demo "$1" "$2" "$3" cargo-zigbuild zig cc -- -target "$4"
+}
+
+for target in "$@"; do
+    lib=$root/dist/$target/lib
+    [ -d "$lib" ] || { echo "FAIL $target: $lib is missing (run make dist)"; failed=$((failed + 1)); continue; }
+    case $target in
+        x86_64-unknown-linux-gnu)
+            check "$target exports" elf_exports "$lib"
+            check "$target glibc 2.17" glibc_baseline "$lib"
+            check "$target demo (shared)" demo "$target-shared" "$lib" shared "" cc
+            check "$target demo (static)" demo "$target-static" "$lib" static "" cc ;;
+        aarch64-unknown-linux-gnu)
+            check "$target exports" elf_exports "$lib"
+            check "$target glibc 2.17" glibc_baseline "$lib"
+            check "$target demo under qemu (shared)" demo "$target-shared" "$lib" shared \
+                "qemu-aarch64 -L /usr/aarch64-linux-gnu" aarch64-linux-gnu-gcc
+            check "$target demo under qemu (static)" demo "$target-static" "$lib" static \
+                "qemu-aarch64 -L /usr/aarch64-linux-gnu" aarch64-linux-gnu-gcc ;;
+        x86_64-unknown-linux-musl)
+            check "$target exports" elf_exports "$lib"
+            check "$target demo with musl-gcc (shared)" demo "$target-shared" "$lib" shared "" musl-gcc
+            check "$target demo with zig cc (static)" demo "$target-static" "$lib" static "" \
+                python3 -m ziglang cc -target x86_64-linux-musl -static ;;
+        aarch64-unknown-linux-musl)
+            check "$target exports" elf_exports "$lib"
+            check "$target demo under qemu (static)" demo "$target-static" "$lib" static \
+                qemu-aarch64 python3 -m ziglang cc -target aarch64-linux-musl -static ;;
+        x86_64-apple-darwin | aarch64-apple-darwin)
+            arch=${target%%-*}
+            file_arch=x86_64 min_macos=10.12
+            [ "$arch" = aarch64 ] && file_arch=arm64 min_macos=11.0
+            zig_target=$arch-macos
+            check "$target exports" macho_exports "$lib"
+            check "$target is Mach-O $file_arch for macOS $min_macos" macho_arch "$lib" "$file_arch" "$min_macos"
+            check "$target demo links (shared)" zig_link "$target-shared" "$lib" shared "$zig_target"
+            check "$target demo links (static)" zig_link "$target-static" "$lib" static "$zig_target" ;;
+        *) echo "FAIL $target: no checks for this target"; failed=$((failed + 1)) ;;
+    esac
+done
+echo "test-dist: $passed passed, $failed failed"
+[ "$failed" = 0 ]
