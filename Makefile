@@ -39,10 +39,11 @@ demo: build
 	$(CC) $(C_FLAGS) -o $(C_OUT)/demo examples/c/demo.c $(C_LINK)
 	$(C_OUT)/demo examples/flags/flags.json
 
-test: lint test-rust test-c test-install
+test: lint test-rust test-c test-python test-install
 	@echo "make test: every suite passed"
 
 test-rust:
+	$(CARGO) build --release --examples
 	$(CARGO) test --release --lib --tests
 
 test-c: build
@@ -66,13 +67,53 @@ clean:
 	$(CARGO) clean
 	rm -rf $(C_OUT) dist
 
+## Python package (bindings/python): `make wheel` builds a py3-none-<platform> wheel that
+## bundles liballot; `make test-python` lints, installs that wheel into a fresh venv and
+## runs the tests from there; `make bench-python` compares with the vendors' PyPI SDKs.
+PYTHON ?= python3
+PY_DIR := bindings/python
+PY_OUT := target/python
+PY_DIST := $(PY_OUT)/dist
+PY_TOOLS := .venv
+PY_TEST_VENV := $(PY_OUT)/test-venv
+PY_BENCH_VENV := $(PY_OUT)/bench-venv
+PIP_QUIET := -q --disable-pip-version-check
+
+.PHONY: wheel test-python lint-python bench-python
+
+wheel: build
+	@rm -f $(PY_DIST)/allot-*.whl
+	$(PYTHON) $(PY_DIR)/build_backend.py $(PY_DIST)
+
+$(PY_TOOLS)/bin/ruff:
+	$(PYTHON) -m venv $(PY_TOOLS)
+	$(PY_TOOLS)/bin/python -m pip install $(PIP_QUIET) pytest ruff
+
+lint-python: $(PY_TOOLS)/bin/ruff
+	$(PY_TOOLS)/bin/ruff check $(PY_DIR)
+	$(PY_TOOLS)/bin/ruff format --check $(PY_DIR)
+
+test-python: wheel lint-python
+	rm -rf $(PY_TEST_VENV)
+	$(PYTHON) -m venv $(PY_TEST_VENV)
+	$(PY_TEST_VENV)/bin/python -m pip install $(PIP_QUIET) pytest
+	$(PY_TEST_VENV)/bin/python -m pip install $(PIP_QUIET) --no-index $(PY_DIST)/allot-*.whl
+	cd $(PY_DIR)/tests && env -u ALLOT_LIBRARY_PATH ALLOT_TEST_INSTALLED=1 \
+	  $(abspath $(PY_TEST_VENV))/bin/python -m pytest -q -p no:cacheprovider -rs .
+	@echo "Python tests passed (installed wheel, fresh venv)"
+
+bench-python: wheel
+	test -x $(PY_BENCH_VENV)/bin/python || $(PYTHON) -m venv $(PY_BENCH_VENV)
+	$(PY_BENCH_VENV)/bin/python -m pip install $(PIP_QUIET) -r $(PY_DIR)/bench/requirements.txt
+	$(PY_BENCH_VENV)/bin/python -m pip install $(PIP_QUIET) --no-index --force-reinstall $(PY_DIST)/allot-*.whl
+	cd $(PY_DIR)/bench && env -u ALLOT_LIBRARY_PATH $(abspath $(PY_BENCH_VENV))/bin/python bench.py
+
 # Tools that take long to build live in a cache that later runs and checkouts reuse.
 TOOLS := $(HOME)/.cache/allot-tools
 CARGO_C_VERSION := 0.10.24+cargo-0.98.0
 CARGO_C := $(TOOLS)/cargo-c/bin/cargo-cinstall
 TOOLS_VENV := $(TOOLS)/venv
 CARGO_ZIGBUILD := $(TOOLS_VENV)/bin/cargo-zigbuild
-PYTHON ?= python3
 HOST := $(shell rustc -vV | sed -n 's/^host: //p')
 
 # cargo-c must match the toolchain (this version builds with rustc 1.95); the first

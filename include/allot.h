@@ -23,6 +23,11 @@
  *   not_started       allot_start has not been called on this client
  *   dependency_cycle  the flag configuration contains a dependency cycle
  *   unsupported       the operation is not available for this client
+ *   network           a network failure (DNS, refused, reset, TLS, proxy, body cut short)
+ *   timeout           a request or allot_start did not finish within its time limit
+ *   http_status       a server answered with a non-success HTTP status (in the message)
+ *   invalid_response  a server's answer was invalid JSON, the wrong shape or too large
+ *   unauthorized      the server rejected the key (HTTP 401/403); polling stops
  *   internal          a bug inside allot (a caught panic); please report it
  */
 
@@ -34,6 +39,10 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+
+// One day in milliseconds: the lifetime of a de-duplication entry and the `insert_id`
+// period.
+#define DAY_MILLIS 86400000
 
 // Largest configuration document `allot_init` accepts, in bytes (64 MiB).
 #define ALLOT_MAX_CONFIG_BYTES (64 << 20)
@@ -48,8 +57,9 @@ extern "C" {
 // Creates a client from a JSON configuration and returns its handle.
 //
 // `config_json`: a NUL-terminated UTF-8 JSON object of at most 64 MiB, borrowed for the
-// duration of the call. `{"provider": "amplitude", "mode": "local", "api_key": "…",
-// "flags": [ … ] | "flags_path": "…"}`; see the README for every field.
+// duration of the call. `{"provider": "amplitude", "mode": "local" | "remote",
+// "api_key": "…", "flags": [ … ] | "flags_path": "…", "server_url"?, "server_zone"?, …}`;
+// see the README for every field.
 //
 // Returns a non-zero handle on success. On failure returns 0 and, when `error_json` is
 // not NULL, stores in `*error_json` a `{"error": {"code", "message"}}` document that the
@@ -62,8 +72,18 @@ extern "C" {
 // call; `error_json` must be NULL or point to writable storage for one `char *`.
 uint64_t allot_init(const char *config_json, char **error_json);
 
-// Starts the client: loads its configuration (bundled flags now; the network when
-// configured), waiting at most `timeout_ms` milliseconds.
+// Starts the client, waiting at most `timeout_ms` milliseconds.
+//
+// Offline local clients (only `flags`/`flags_path`) are ready at once. Networked local
+// clients fetch `{server_url}/sdk/v2/flags?v=0` (or follow the stream) and return once
+// the first fetch finished; then a background thread keeps the flags current. Without
+// a bootstrap configuration, a first fetch that failed gives its error (`network`,
+// `http_status`, `unauthorized`, …) and no answer within the timeout gives `timeout`;
+// the background thread keeps trying either way (except after `unauthorized`). With a
+// bootstrap configuration it is served meanwhile and the call succeeds. Remote clients
+// have nothing to load. Eppo clients start polling `{base_url}/flag-config/v1/config`;
+// with `initial_configuration`/`configuration_path` the call returns at once, without
+// one it waits for the first fetch in the same way.
 //
 // Returns `{"ok": <status document>}` (see `allot_status`) or an error envelope; never
 // NULL. The caller owns the result and frees it with `allot_string_free`. Calling it
@@ -85,23 +105,43 @@ char *allot_evaluate(uint64_t client, const char *request_json);
 
 // Evaluates flags remotely (Amplitude `"mode": "remote"`).
 //
-// `request_json` as for `allot_evaluate`. Returns `{"ok": {"variants": {…}}}` or an error
-// envelope (`unsupported` for clients that have no remote evaluation); never NULL. The
-// caller owns the result and frees it with `allot_string_free`. Thread-safe.
+// `request_json`: `{"user": {…}, "flag_keys"?: ["…"], "tracks_assignment"?: bool,
+// "tracks_exposure"?: bool}` (at most 1 MiB). Sends `POST {server_url}/sdk/v2/vardata?v=0`
+// with retries as configured. Returns `{"ok": {"variants": {…}}}` or an error envelope
+// (`network`, `timeout`, `http_status`, `unauthorized`, `invalid_response`; `unsupported`
+// for local clients); never NULL. Blocks the calling thread for the request and its
+// retries. The caller owns the result and frees it with `allot_string_free`. Thread-safe.
 // # Safety
 // `request_json` must be NULL or a NUL-terminated string valid for the duration of the call.
 char *allot_fetch(uint64_t client, const char *request_json);
 
-// Describes the client: `{"ok": {"provider", "mode", "started", "initialized",
-// "flag_count", "source", "flag_errors": [{"flag_key", "index", "code", "message"}]}}`.
+// Describes the client. Local: `{"ok": {"provider", "mode", "started", "initialized",
+// "flag_count", "source": "bootstrap"|"poll"|"stream"|null, "last_success_at": <ms since
+// the epoch>|null, "last_error": {"code", "message", "at"}|null, "etag", "server_url",
+// "stream_server_url", "polling", "streaming", "flag_errors": [{"flag_key", "index",
+// "code", "message"}]}}`. Remote: `{"ok": {"provider", "mode", "started", "server_url",
+// "last_success_at", "last_error"}}`. Eppo: `{"ok": {"provider", "started",
+// "initialized", "flag_count", "configFetchedAt", "configPublishedAt", "environment",
+// "last_success_at", "last_error", "polling", "flag_errors"}}`. Keys never appear in it.
 //
 // Never NULL; the caller owns the result and frees it with `allot_string_free`.
 // Thread-safe.
 char *allot_status(uint64_t client);
 
+// Sends the client's queued analytics events (Amplitude `assignment_config` /
+// `exposure_config`), waiting at most `timeout_ms` milliseconds.
+//
+// Returns `{"ok": {"assignment_events": {"queued", "sent", "dropped", "last_error"} | null,
+// "exposure_events": … | null}}` once the queues are empty, or a `timeout` error with
+// the number of events still queued (they stay queued). Clients without event tracking
+// answer `{"ok": {}}` at once. Never NULL; the caller owns the result and frees it with
+// `allot_string_free`. Thread-safe.
+char *allot_flush(uint64_t client, uint32_t timeout_ms);
+
 // Frees a client. Idempotent: zero, unknown and already freed handles are ignored.
 // Calls already running on the handle finish normally; later calls get `unknown_handle`.
-// Thread-safe.
+// A networked client's background thread is stopped (a request in flight is
+// interrupted) and joined before the last reference goes away. Thread-safe.
 void allot_free(uint64_t client);
 
 // Frees a string returned by any `allot_*` function. NULL is ignored. Each string must

@@ -17,6 +17,11 @@ pub trait Provider: Send + Sync {
     fn fetch(&self, request_json: &str) -> Result<String>;
     /// Describes the client's state as a JSON document.
     fn status(&self) -> Result<String>;
+    /// Sends queued analytics events, waiting at most `timeout`; clients that queue
+    /// nothing answer at once.
+    fn flush(&self, _timeout: Duration) -> Result<String> {
+        Ok("{}".to_owned())
+    }
 }
 
 /// A shared, thread-safe client.
@@ -27,6 +32,7 @@ pub fn create(config_json: &str) -> Result<Client> {
     let config = parse_document(config_json)?;
     match provider_name(&config)? {
         "amplitude" => crate::amplitude::client::create(&config),
+        "eppo" => crate::eppo::client::create(&config),
         other => Err(Error::new(
             ErrorCode::InvalidConfig,
             format!("unknown provider \"{other}\"; expected \"amplitude\" or \"eppo\""),

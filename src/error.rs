@@ -24,6 +24,17 @@ pub enum ErrorCode {
     DependencyCycle,
     /// The operation is not supported by this client's provider or mode.
     Unsupported,
+    /// A network failure: DNS, connection refused or reset, TLS, proxy, a body cut short.
+    Network,
+    /// A request or a wait (such as `allot_start`) did not finish within its time limit.
+    Timeout,
+    /// A server answered with an HTTP status that is not a success (the status is in the
+    /// message).
+    HttpStatus,
+    /// A server's answer could not be used: invalid JSON, the wrong shape, or too large.
+    InvalidResponse,
+    /// The server rejected the key (HTTP 401 or 403); polling stops.
+    Unauthorized,
     /// A bug inside allot (for example a caught panic).
     Internal,
 }
@@ -40,6 +51,11 @@ impl ErrorCode {
         ErrorCode::NotStarted,
         ErrorCode::DependencyCycle,
         ErrorCode::Unsupported,
+        ErrorCode::Network,
+        ErrorCode::Timeout,
+        ErrorCode::HttpStatus,
+        ErrorCode::InvalidResponse,
+        ErrorCode::Unauthorized,
         ErrorCode::Internal,
     ];
 
@@ -55,6 +71,11 @@ impl ErrorCode {
             ErrorCode::NotStarted => "not_started",
             ErrorCode::DependencyCycle => "dependency_cycle",
             ErrorCode::Unsupported => "unsupported",
+            ErrorCode::Network => "network",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::HttpStatus => "http_status",
+            ErrorCode::InvalidResponse => "invalid_response",
+            ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Internal => "internal",
         }
     }

@@ -1,15 +1,15 @@
 //! The handle registry: opaque `u64` ids for clients, so that a stale, unknown or zero
 //! handle is an error instead of a use-after-free.
 //!
-//! Lookups are lock-free (an `ArcSwap` of an immutable map); only `insert` and `remove`,
-//! which copy the map, serialize on a mutex.
+//! Lookups are lock-free (an `ArcSwap` of an immutable map). `insert` and `remove` copy
+//! the map and publish it with a compare-and-swap loop: there is no lock at all, so a
+//! child process forked while another thread was registering a client cannot deadlock.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
 use arc_swap::ArcSwap;
-use parking_lot::Mutex;
 
 use crate::client::Client;
 use crate::error::{Error, ErrorCode, Result};
@@ -17,16 +17,16 @@ use crate::error::{Error, ErrorCode, Result};
 type Map = HashMap<u64, Client>;
 
 static CLIENTS: LazyLock<ArcSwap<Map>> = LazyLock::new(|| ArcSwap::from_pointee(Map::new()));
-static WRITER: Mutex<()> = parking_lot::const_mutex(());
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Registers a client and returns its new, never reused, non-zero handle.
 pub fn insert(client: Client) -> u64 {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    let _writer = WRITER.lock();
-    let mut map = Map::clone(&CLIENTS.load());
-    map.insert(id, client);
-    CLIENTS.store(Arc::new(map));
+    CLIENTS.rcu(|current| {
+        let mut map = Map::clone(current);
+        map.insert(id, client.clone());
+        map
+    });
     id
 }
 
@@ -41,15 +41,17 @@ pub fn get(handle: u64) -> Result<Client> {
 }
 
 /// Removes a client; returns it so the caller decides where it is dropped. Unknown
-/// handles give `None`.
+/// handles give `None`; of two threads removing the same handle, one gets the client.
 pub fn remove(handle: u64) -> Option<Client> {
-    let _writer = WRITER.lock();
-    let current = CLIENTS.load();
-    if !current.contains_key(&handle) {
+    if !CLIENTS.load().contains_key(&handle) {
         return None;
     }
-    let mut map = Map::clone(&current);
-    let client = map.remove(&handle);
-    CLIENTS.store(Arc::new(map));
-    client
+    // `rcu` returns the map its successful swap replaced: the client is taken from
+    // exactly the version this call removed it from.
+    let replaced = CLIENTS.rcu(|current| {
+        let mut map = Map::clone(current);
+        map.remove(&handle);
+        map
+    });
+    replaced.get(&handle).cloned()
 }

@@ -1,97 +1,97 @@
-//! The Amplitude local evaluation client behind a handle.
+//! The Amplitude clients behind a handle: local evaluation (offline, or kept current by
+//! polling and streaming) and remote evaluation.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::compile::Snapshot;
+use super::config::{Bootstrap, Settings};
 use super::evaluate::EvaluateRequest;
+use super::remote::RemoteClient;
+use super::sync::{Feed, Health, Source, State, Sync};
+use super::tracking::{TrackOptions, Trackers};
 use crate::client::{Client, Provider};
-use crate::config::{check_known_fields, parse_section};
 use crate::error::{Error, ErrorCode, Result};
-
-/// Every field an Amplitude client configuration may contain.
-const CONFIG_FIELDS: &[&str] = &[
-    "provider",
-    "mode",
-    "api_key",
-    "flags",
-    "flags_path",
-    "debug",
-];
-
-/// The client configuration (`provider` is `"amplitude"`).
-#[derive(Deserialize)]
-struct LocalConfig {
-    #[serde(default = "default_mode")]
-    mode: String,
-    /// The deployment key; kept out of every message and status document.
-    #[serde(default, rename = "api_key")]
-    _api_key: Option<String>,
-    #[serde(default)]
-    flags: Option<Vec<Value>>,
-    #[serde(default)]
-    flags_path: Option<String>,
-}
-
-fn default_mode() -> String {
-    "local".into()
-}
+use crate::transport::now_millis;
 
 /// Builds an Amplitude client from its configuration object.
 pub fn create(config: &Map<String, Value>) -> Result<Client> {
-    check_known_fields(config, CONFIG_FIELDS, "the amplitude configuration")?;
-    let config: LocalConfig = parse_section(config, CONFIG_FIELDS, "the amplitude configuration")?;
-    if config.mode != "local" {
-        return Err(Error::new(
-            ErrorCode::InvalidConfig,
-            format!("mode \"{}\" is not available; use \"local\"", config.mode),
-        ));
+    match Settings::parse(config)? {
+        Settings::Remote(settings) => Ok(Arc::new(RemoteClient::new(settings))),
+        Settings::Local {
+            bootstrap,
+            sync,
+            tracking,
+        } => {
+            let snapshot = match bootstrap {
+                Bootstrap::None => None,
+                Bootstrap::Flags(flags) => Some(Snapshot::compile(&flags)?),
+                Bootstrap::Path(path) => {
+                    let text = std::fs::read_to_string(&path).map_err(|e| {
+                        Error::new(
+                            ErrorCode::InvalidConfig,
+                            format!("cannot read flags_path \"{path}\": {e}"),
+                        )
+                    })?;
+                    Some(Snapshot::from_json(&text)?)
+                }
+            };
+            let state = Arc::new(State::default());
+            if let Some(snapshot) = snapshot {
+                state.snapshot.store(Some(Arc::new(snapshot)));
+                state.health.store(Arc::new(Health {
+                    extra: Feed {
+                        source: Some(Source::Bootstrap),
+                        streaming: false,
+                    },
+                    ..Health::default()
+                }));
+            }
+            let sync = sync.map(|settings| Sync::new(settings, Arc::clone(&state)));
+            Ok(Arc::new(LocalClient {
+                started: AtomicBool::new(false),
+                state,
+                sync,
+                trackers: Trackers::new(*tracking),
+            }))
+        }
     }
-    let bootstrap = match (config.flags, config.flags_path) {
-        (Some(_), Some(_)) => {
-            return Err(Error::new(
-                ErrorCode::InvalidConfig,
-                "give either \"flags\" or \"flags_path\", not both",
-            ))
-        }
-        (Some(flags), None) => Some(Snapshot::compile(&flags)?),
-        (None, Some(path)) => {
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                Error::new(
-                    ErrorCode::InvalidConfig,
-                    format!("cannot read flags_path \"{path}\": {e}"),
-                )
-            })?;
-            Some(Snapshot::from_json(&text)?)
-        }
-        (None, None) => None,
-    };
-    Ok(Arc::new(LocalClient {
-        started: AtomicBool::new(false),
-        snapshot: ArcSwapOption::from(bootstrap.map(Arc::new)),
-    }))
 }
 
-/// A local evaluation client: the current snapshot, swapped whole on every update.
+/// A local evaluation client: the current snapshot, swapped whole on every update, and
+/// its synchronisation (`None` when offline), and its event tracking.
 struct LocalClient {
     started: AtomicBool,
-    snapshot: ArcSwapOption<Snapshot>,
+    state: Arc<State>,
+    sync: Option<Sync>,
+    trackers: Trackers,
+}
+
+impl LocalClient {
+    /// Restarts the background thread after a fork (a no-op otherwise).
+    fn follow_fork(&self) {
+        if let Some(sync) = &self.sync {
+            if self.started.load(Ordering::Acquire) {
+                sync.follow_fork();
+            }
+        }
+    }
 }
 
 impl Provider for LocalClient {
-    fn start(&self, _timeout: Duration) -> Result<String> {
-        if self.snapshot.load().is_none() {
-            return Err(Error::new(
-                ErrorCode::Unsupported,
-                "fetching flags from a server is not available yet; configure \"flags\" or \"flags_path\"",
-            ));
-        }
+    fn start(&self, timeout: Duration) -> Result<String> {
+        let Some(sync) = &self.sync else {
+            // Offline: the bootstrap configuration is all there is.
+            self.started.store(true, Ordering::Release);
+            return self.status();
+        };
+        sync.ensure_running()?;
         self.started.store(true, Ordering::Release);
+        // Fetched, or bootstrapped (served until a fetch succeeds).
+        sync.await_configuration(timeout)?;
         self.status()
     }
 
@@ -102,34 +102,59 @@ impl Provider for LocalClient {
                 "call allot_start before evaluating",
             ));
         }
+        self.follow_fork();
         let request = EvaluateRequest::parse(request_json)?;
-        let snapshot = self.snapshot.load();
-        Ok(match snapshot.as_deref() {
-            Some(snapshot) => snapshot
-                .evaluate(&request.user, request.flag_keys.as_deref())
-                .to_json(),
-            None => "{\"variants\":{}}".to_owned(),
-        })
+        let snapshot = self.state.snapshot.load();
+        let Some(snapshot) = snapshot.as_deref() else {
+            return Ok("{\"variants\":{}}".to_owned());
+        };
+        let evaluation = snapshot.evaluate(&request.user, request.flag_keys.as_deref());
+        let options = TrackOptions {
+            assignment: request.tracks_assignment,
+            exposure: request.tracks_exposure,
+        };
+        let now = request.timestamp_millis.unwrap_or_else(now_millis);
+        self.trackers
+            .track(&request.user, &evaluation, options, now);
+        Ok(evaluation.to_json())
+    }
+
+    fn flush(&self, timeout: Duration) -> Result<String> {
+        self.trackers.flush(timeout)?;
+        Ok(Value::Object(self.trackers.status()).to_string())
     }
 
     fn fetch(&self, _request_json: &str) -> Result<String> {
         Err(Error::new(
             ErrorCode::Unsupported,
-            "remote evaluation is not supported by a local evaluation client",
+            "remote evaluation needs a client with \"mode\": \"remote\"",
         ))
     }
 
     fn status(&self) -> Result<String> {
-        let snapshot = self.snapshot.load();
-        let status = json!({
+        self.follow_fork();
+        let snapshot = self.state.snapshot.load();
+        let health = self.state.health.load();
+        let settings = self.sync.as_ref().map(Sync::settings);
+        let mut status = json!({
             "provider": "amplitude",
             "mode": "local",
             "started": self.started.load(Ordering::Acquire),
             "initialized": snapshot.is_some(),
             "flag_count": snapshot.as_ref().map_or(0, |s| s.flag_count()),
-            "source": snapshot.as_ref().map(|_| "bootstrap"),
+            "source": health.extra.source.map(Source::as_str),
+            "last_success_at": health.last_success_at,
+            "last_error": health.last_error_json(),
+            "etag": health.etag,
+            "server_url": settings.map(|s| s.server_url.as_str()),
+            "stream_server_url": settings.and_then(|s| s.stream.as_ref()).map(|s| s.server_url.as_str()),
+            "polling": self.sync.as_ref().is_some_and(Sync::running),
+            "streaming": health.extra.streaming,
             "flag_errors": snapshot.as_ref().map_or(&[][..], |s| s.errors()),
         });
+        if let Value::Object(fields) = &mut status {
+            fields.extend(self.trackers.status());
+        }
         Ok(status.to_string())
     }
 }

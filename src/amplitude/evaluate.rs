@@ -5,8 +5,9 @@ use std::borrow::Cow;
 use std::io::Cursor;
 
 use serde::Deserialize;
+use serde_json::{Map, Value};
 
-use super::compile::{CompiledBucket, CompiledFlag, CompiledSegment, Snapshot};
+use super::compile::{CompiledBucket, CompiledFlag, CompiledSegment, CompiledVariant, Snapshot};
 use super::condition::{coerce_string, Lookup, Selector};
 use super::user::{walk, walk_value, Prop, User};
 use crate::error::{Error, ErrorCode, Result};
@@ -20,6 +21,16 @@ pub struct EvaluateRequest {
     /// Flags to evaluate (with their dependencies); absent or empty means all.
     #[serde(default)]
     pub flag_keys: Option<Vec<String>>,
+    /// Send an assignment event (default: on when `assignment_config` is set).
+    #[serde(default)]
+    pub tracks_assignment: Option<bool>,
+    /// Send exposure events (default: off; needs `exposure_config`).
+    #[serde(default)]
+    pub tracks_exposure: Option<bool>,
+    /// The evaluation time in ms since the epoch, for events and their one-day
+    /// de-duplication (default: the system clock).
+    #[serde(default)]
+    pub timestamp_millis: Option<u64>,
 }
 
 impl EvaluateRequest {
@@ -202,14 +213,58 @@ pub fn murmur3_32(bytes: &[u8], seed: u32) -> u32 {
     murmur3::murmur3_32(&mut Cursor::new(bytes), seed).unwrap_or(0)
 }
 
-impl Evaluation<'_> {
-    /// The evaluated flags that produced a variant, in evaluation order, as
-    /// `(flag key, variant key)`.
-    pub fn variants(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+/// One flag's result in an [`Evaluation`].
+#[derive(Debug, Clone, Copy)]
+pub struct Assigned<'s> {
+    flag: &'s CompiledFlag,
+    segment: &'s CompiledSegment,
+    variant: &'s CompiledVariant,
+}
+
+impl<'s> Assigned<'s> {
+    /// The flag key.
+    pub fn flag_key(&self) -> &'s str {
+        &self.flag.key
+    }
+
+    /// The variant key.
+    pub fn variant_key(&self) -> &'s str {
+        &self.variant.key
+    }
+
+    /// A key of the merged metadata (variant over segment over flag).
+    pub fn metadata(&self, key: &str) -> Option<&'s Value> {
+        [
+            &self.variant.metadata,
+            &self.segment.metadata,
+            &self.flag.metadata,
+        ]
+        .into_iter()
+        .find_map(|layer| layer.get(key))
+    }
+
+    /// The merged metadata.
+    pub fn merged_metadata(&self) -> Map<String, Value> {
+        let mut merged = self.flag.metadata.clone();
+        for layer in [&self.segment.metadata, &self.variant.metadata] {
+            merged.extend(layer.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        merged
+    }
+}
+
+impl<'s> Evaluation<'s> {
+    /// The evaluated flags that produced a variant, in evaluation order.
+    pub fn assigned(&self) -> impl Iterator<Item = Assigned<'s>> + '_ {
+        let snapshot = self.snapshot;
         self.order.iter().filter_map(move |&i| {
             let hit = self.hits[i]?;
-            let flag = &self.snapshot.flags[i];
-            Some((flag.key.as_str(), flag.variants[hit.variant].key.as_str()))
+            let flag = &snapshot.flags[i];
+            Some(Assigned {
+                flag,
+                segment: &flag.segments[hit.segment],
+                variant: &flag.variants[hit.variant],
+            })
         })
     }
 

@@ -2,6 +2,8 @@
 //! NUL-terminated JSON in, caller-owned JSON out, freed with `allot_string_free`.
 #![allow(dead_code)]
 
+pub mod server;
+
 use std::ffi::{c_char, CStr, CString};
 use std::path::PathBuf;
 
@@ -97,4 +99,18 @@ pub fn error_code(envelope: &Value) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("expected error, got {envelope}"))
         .to_owned()
+}
+
+/// Polls `condition` every 5 ms until it holds (`true`) or `limit` passes (`false`).
+pub fn wait_until(limit: std::time::Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if condition() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
 }

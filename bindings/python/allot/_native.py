@@ -1,0 +1,370 @@
+"""The thin native layer: loads ``liballot``, declares every C function exactly, and turns
+the ``{"ok"}``/``{"error"}`` envelopes into values and exceptions.
+
+Every string the library returns is declared ``c_void_p`` (never ``c_char_p``, which would
+copy and leak it), copied with ``string_at`` and then freed with ``allot_string_free``.
+ctypes releases the GIL for the duration of every foreign call.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import os
+import sys
+from ctypes import POINTER, c_bool, c_char_p, c_uint32, c_uint64, c_void_p
+from typing import Any, Dict, List, Optional, Tuple
+
+logger = logging.getLogger("allot")
+
+# ---------------------------------------------------------------------------------------
+# Errors
+# ---------------------------------------------------------------------------------------
+
+
+class AllotError(Exception):
+    """An error reported by liballot. ``code`` is the stable error code (see the README),
+    ``message`` the library's explanation."""
+
+    code: str = "internal"
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class InvalidArgumentError(AllotError, ValueError):
+    """A required argument was missing, or a request had the wrong shape."""
+
+
+class InvalidUtf8Error(AllotError, ValueError):
+    """A string argument was not valid UTF-8."""
+
+
+class InvalidJsonError(AllotError, ValueError):
+    """A string argument was not valid JSON."""
+
+
+class InvalidConfigError(AllotError, ValueError):
+    """The configuration was rejected."""
+
+
+class InputTooLargeError(AllotError, ValueError):
+    """An input exceeded its size cap."""
+
+
+class UnknownHandleError(AllotError):
+    """The client was already freed (closed, stopped or shut down)."""
+
+
+class NotStartedError(AllotError):
+    """The client has not been started."""
+
+
+class DependencyCycleError(AllotError, ValueError):
+    """The flag configuration contains a dependency cycle."""
+
+
+class UnsupportedError(AllotError):
+    """The operation is not available for this client."""
+
+
+class InternalError(AllotError):
+    """A bug inside allot (a caught panic); please report it."""
+
+
+class NetworkError(AllotError, ConnectionError):
+    """The server could not be reached."""
+
+
+class AllotTimeoutError(AllotError, TimeoutError):
+    """The operation did not finish in time."""
+
+
+class HttpStatusError(AllotError):
+    """The server answered with an unexpected HTTP status."""
+
+
+class InvalidResponseError(AllotError):
+    """The server's answer could not be understood."""
+
+
+class UnauthorizedError(AllotError, PermissionError):
+    """The server rejected the API key."""
+
+
+ERROR_CLASSES: Dict[str, type] = {
+    "invalid_argument": InvalidArgumentError,
+    "invalid_utf8": InvalidUtf8Error,
+    "invalid_json": InvalidJsonError,
+    "invalid_config": InvalidConfigError,
+    "input_too_large": InputTooLargeError,
+    "unknown_handle": UnknownHandleError,
+    "not_started": NotStartedError,
+    "dependency_cycle": DependencyCycleError,
+    "unsupported": UnsupportedError,
+    "internal": InternalError,
+    "network": NetworkError,
+    "timeout": AllotTimeoutError,
+    "http_status": HttpStatusError,
+    "invalid_response": InvalidResponseError,
+    "unauthorized": UnauthorizedError,
+}
+for _code, _cls in ERROR_CLASSES.items():
+    _cls.code = _code
+
+
+def error_from(error: Any) -> AllotError:
+    """Builds the exception for the ``error`` member of an envelope."""
+    if not isinstance(error, dict):
+        return InternalError("internal", f"malformed error envelope: {error!r}")
+    code = str(error.get("code", "internal"))
+    message = str(error.get("message", ""))
+    cls = ERROR_CLASSES.get(code, AllotError)
+    return cls(code, message)
+
+
+_decode_json = json.JSONDecoder().decode
+_encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def decode(data: bytes) -> Any:
+    """Decodes an envelope: returns the ``ok`` value or raises the ``error``."""
+    doc = _decode_json(data.decode("utf-8"))
+    try:
+        return doc["ok"]
+    except (KeyError, TypeError):
+        if isinstance(doc, dict) and "error" in doc:
+            raise error_from(doc["error"]) from None
+        raise InternalError("internal", f"malformed envelope: {data[:200]!r}") from None
+
+
+# ---------------------------------------------------------------------------------------
+# Declarations: (restype, argtypes) for every function of include/allot.h. Returned
+# strings that the caller owns are c_void_p; inputs are c_char_p (borrowed bytes).
+# ---------------------------------------------------------------------------------------
+
+SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
+    "allot_init": (c_uint64, [c_char_p, POINTER(c_void_p)]),
+    "allot_start": (c_void_p, [c_uint64, c_uint32]),
+    "allot_evaluate": (c_void_p, [c_uint64, c_char_p]),
+    "allot_fetch": (c_void_p, [c_uint64, c_char_p]),
+    "allot_status": (c_void_p, [c_uint64]),
+    "allot_flush": (c_void_p, [c_uint64, c_uint32]),
+    "allot_free": (None, [c_uint64]),
+    "allot_string_free": (None, [c_void_p]),
+    "allot_murmur3": (c_void_p, [c_char_p]),
+    "allot_version": (c_char_p, []),  # static string, never freed
+    "allot_cookie_name": (c_void_p, [c_char_p, c_bool]),
+    "allot_cookie_parse": (c_void_p, [c_char_p, c_bool]),
+    "allot_cookie_generate": (c_void_p, [c_char_p, c_bool]),
+}
+
+#: Functions the binding needs from every library it loads.
+REQUIRED = (
+    "allot_init",
+    "allot_start",
+    "allot_evaluate",
+    "allot_fetch",
+    "allot_status",
+    "allot_free",
+    "allot_string_free",
+    "allot_version",
+)
+
+if sys.platform == "darwin":
+    _LIB_FILE = "liballot.dylib"
+    _SYSTEM_NAMES = ("liballot.0.dylib", "liballot.dylib")
+elif sys.platform == "win32":
+    _LIB_FILE = "allot.dll"
+    _SYSTEM_NAMES = ("allot.dll",)
+else:
+    _LIB_FILE = "liballot.so"
+    _SYSTEM_NAMES = ("liballot.so.0", "liballot.so")
+
+ENV_VAR = "ALLOT_LIBRARY_PATH"
+
+
+class LibraryNotFoundError(ImportError):
+    """liballot could not be loaded; ``attempts`` lists ``(path, reason)`` per candidate."""
+
+    def __init__(self, attempts: List[Tuple[str, str]]) -> None:
+        lines = "\n".join(f"  - {path}: {reason}" for path, reason in attempts)
+        super().__init__(
+            "allot: could not load the native library liballot. Tried, in order:\n"
+            f"{lines}\n"
+            f"Set {ENV_VAR} to the path of liballot (a file or its directory), or "
+            "install a wheel built for this platform."
+        )
+        self.attempts = attempts
+
+
+def candidates() -> List[Tuple[str, str]]:
+    """The library paths the loader tries, in order, as ``(origin, path)``."""
+    found: List[Tuple[str, str]] = []
+    explicit = os.environ.get(ENV_VAR)
+    if explicit:
+        path = os.path.join(explicit, _LIB_FILE) if os.path.isdir(explicit) else explicit
+        found.append((ENV_VAR, path))
+    bundled = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_lib", _LIB_FILE)
+    found.append(("bundled", bundled))
+    for name in _SYSTEM_NAMES:
+        found.append(("system", name))
+    return found
+
+
+def _open(path: str, origin: str) -> ctypes.CDLL:
+    if origin != "system" and not os.path.exists(path):
+        raise OSError("no such file")
+    lib = ctypes.CDLL(path)
+    missing = [name for name in REQUIRED if not hasattr(lib, name)]
+    if missing:
+        raise OSError(f"not a compatible liballot (missing {', '.join(missing)})")
+    return lib
+
+
+def load_library() -> Tuple[ctypes.CDLL, str]:
+    """Loads liballot: ``ALLOT_LIBRARY_PATH``, then the copy bundled in the wheel, then the
+    system library path. Raises :class:`LibraryNotFoundError` listing every attempt."""
+    attempts: List[Tuple[str, str]] = []
+    for origin, path in candidates():
+        try:
+            lib = _open(path, origin)
+        except OSError as e:
+            attempts.append((f"{path} ({origin})", str(e) or e.__class__.__name__))
+            continue
+        if attempts:
+            logger.warning("allot: loaded %s after %s", path, "; ".join(f"{p}: {r}" for p, r in attempts))
+        return lib, path
+    raise LibraryNotFoundError(attempts)
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    for name, (restype, argtypes) in SIGNATURES.items():
+        fn = getattr(lib, name, None)
+        if fn is None:
+            continue
+        fn.restype = restype
+        fn.argtypes = argtypes
+
+
+lib, library_path = load_library()
+_declare(lib)
+
+_string_at = ctypes.string_at
+_free_string = lib.allot_string_free
+_init = lib.allot_init
+_start = lib.allot_start
+_evaluate = lib.allot_evaluate
+_fetch = lib.allot_fetch
+_status = lib.allot_status
+_free = lib.allot_free
+
+
+def has(name: str) -> bool:
+    """Whether the loaded library exports ``name`` (e.g. the cookie functions)."""
+    return hasattr(lib, name)
+
+
+def take(ptr: Optional[int]) -> bytes:
+    """Copies a returned string and frees the original exactly once."""
+    if not ptr:
+        raise InternalError("internal", "liballot returned NULL")
+    try:
+        return _string_at(ptr)
+    finally:
+        _free_string(ptr)
+
+
+def version() -> str:
+    """The native library's version."""
+    return lib.allot_version().decode("utf-8")
+
+
+def _encode(doc: Any) -> bytes:
+    if isinstance(doc, bytes):
+        return doc
+    if isinstance(doc, str):
+        return doc.encode("utf-8")
+    return _encode_json(doc).encode("utf-8")
+
+
+def init(config: Any) -> int:
+    """``allot_init``: returns the new handle or raises the library's error."""
+    err = c_void_p()
+    handle = _init(_encode(config), ctypes.byref(err))
+    if handle == 0:
+        if err.value:
+            decode(take(err.value))
+        raise InternalError("internal", "allot_init failed without an error document")
+    if err.value:  # never expected on success; free it all the same
+        take(err.value)
+    return handle
+
+
+def start(handle: int, timeout_ms: int) -> Any:
+    """``allot_start``: returns the status document."""
+    timeout_ms = max(0, min(int(timeout_ms), 0xFFFFFFFF))
+    return decode(take(_start(handle, timeout_ms)))
+
+
+def evaluate(handle: int, request: Any) -> Any:
+    """``allot_evaluate`` with a request given as bytes, str or a JSON-able object."""
+    return decode(take(_evaluate(handle, _encode(request))))
+
+
+def evaluate_raw(handle: int, request: bytes) -> bytes:
+    """``allot_evaluate`` returning the undecoded envelope (for the fast paths)."""
+    ptr = _evaluate(handle, request)
+    try:
+        return _string_at(ptr)
+    finally:
+        _free_string(ptr)
+
+
+def fetch(handle: int, request: Any) -> Any:
+    """``allot_fetch``."""
+    return decode(take(_fetch(handle, _encode(request))))
+
+
+def status(handle: int) -> Any:
+    """``allot_status``."""
+    return decode(take(_status(handle)))
+
+
+def flush(handle: int, timeout_ms: int) -> Any:
+    """Sends the client's queued analytics events; returns the event counters."""
+    return decode(take(lib.allot_flush(handle, timeout_ms)))
+
+
+def free(handle: int) -> None:
+    """``allot_free`` (idempotent)."""
+    _free(handle)
+
+
+def murmur3(text: str, seed: int = 0) -> int:
+    """``allot_murmur3``: the bucketing hash."""
+    return decode(take(lib.allot_murmur3(_encode({"input": text, "seed": seed}))))["hash"]
+
+
+def _cookie(name: str, text: str, new_format: bool) -> Any:
+    fn = getattr(lib, name, None)
+    if fn is None:
+        raise UnsupportedError("unsupported", f"this liballot ({library_path}) does not export {name}")
+    if not isinstance(text, str):
+        raise InvalidArgumentError("invalid_argument", f"expected a string, got {type(text).__name__}")
+    return decode(take(fn(text.encode("utf-8"), bool(new_format))))
+
+
+def cookie_name(api_key: str, new_format: bool) -> str:
+    return _cookie("allot_cookie_name", api_key, new_format)
+
+
+def cookie_parse(value: str, new_format: bool) -> Dict[str, Any]:
+    return _cookie("allot_cookie_parse", value, new_format)
+
+
+def cookie_generate(device_id: str, new_format: bool) -> str:
+    return _cookie("allot_cookie_generate", device_id, new_format)

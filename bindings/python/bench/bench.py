@@ -1,0 +1,193 @@
+"""allot vs the vendors' Python SDKs, in one run on the same machine and the same flags.
+
+* Amplitude: ``evaluate_v2(user)`` of every flag of
+  ``conformance/amplitude/dependencies_fixture.json`` for the fixture's users, allot vs
+  ``amplitude-experiment``'s local evaluation (target: allot >= 30x faster).
+* Eppo: ``get_string_assignment(flag, subject, attributes, default)`` on ``flags-v1.json``
+  for every STRING subject of the shared suite, allot vs ``eppo-server-sdk`` (target:
+  no slower). Both get the same do-nothing ``AssignmentLogger`` subclass.
+
+Both SDKs load their flags from a flag server on 127.0.0.1 started here.
+Run with ``make bench-python`` (a separate venv holds the vendors' packages).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Tuple
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent.parent
+SHARED = Path(os.environ.get("ALLOT_SHARED_DIR", REPO.parent / "shared"))
+ROUNDS = int(os.environ.get("ALLOT_BENCH_ROUNDS", "7"))
+
+
+def serve(amplitude_flags: List[Any], ufc: bytes) -> Tuple[ThreadingHTTPServer, str]:
+    amp = json.dumps(amplitude_flags).encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            body = amp if self.path.startswith("/sdk/v2/flags") else ufc
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
+
+
+def per_call(fn: Callable[[], int]) -> float:
+    """Median over ROUNDS rounds of the time per call, in microseconds."""
+    fn()  # warm up
+    samples = []
+    for _ in range(ROUNDS):
+        start = time.perf_counter()
+        calls = fn()
+        samples.append((time.perf_counter() - start) / calls * 1e6)
+    return statistics.median(samples)
+
+
+def bench_amplitude(url: str, fixture: Dict[str, Any]) -> Tuple[float, float]:
+    import amplitude_experiment as amp
+
+    import allot.amplitude as allot_amp
+
+    users = [c["user"] for c in fixture["cases"]]
+    theirs = amp.LocalEvaluationClient("bench-key", amp.LocalEvaluationConfig(server_url=url))
+    theirs.start()
+    try:
+        ours = allot_amp.LocalEvaluationClient("bench-key", allot_amp.LocalEvaluationConfig(server_url=url))
+        ours.start()
+    except allot_amp.AllotError as e:  # a liballot without the networked client: same flags, inline
+        print(f"(allot loads the flags inline: {e.code})")
+        ours = allot_amp.LocalEvaluationClient("bench-key", allot_amp.LocalEvaluationConfig(flags=fixture["flags"]))
+        ours.start()
+    their_users = [amp.User(**u) for u in users]
+    our_users = [allot_amp.User(**u) for u in users]
+    # Same results before timing anything.
+    for tu, ou in zip(their_users, our_users):
+        t = {k: v.key for k, v in theirs.evaluate_v2(tu).items()}
+        o = {k: v.key for k, v in ours.evaluate_v2(ou).items()}
+        assert t == o, f"results differ: {t} vs {o}"
+
+    def run(client: Any, us: List[Any], reps: int) -> Callable[[], int]:
+        def go() -> int:
+            for _ in range(reps):
+                for u in us:
+                    client.evaluate_v2(u)
+            return reps * len(us)
+
+        return go
+
+    their_us = per_call(run(theirs, their_users, 40))
+    our_us = per_call(run(ours, our_users, 1000))
+    theirs.stop()
+    ours.stop()
+    return our_us, their_us
+
+
+def bench_eppo(url: str, ufc: bytes, quiet_logger: bool = True) -> Tuple[float, float, int]:
+    import eppo_client
+    from eppo_client.assignment_logger import AssignmentLogger
+    from eppo_client.config import Config
+
+    import allot.eppo as allot_eppo
+    from allot.eppo.config import Config as AllotConfig
+    from allot.eppo.config import Configuration as AllotConfiguration
+
+    class Quiet(AssignmentLogger):
+        def log_assignment(self, assignment_event: Dict[str, Any]) -> None:
+            pass
+
+    class AllotQuiet(allot_eppo.AssignmentLogger):
+        def log_assignment(self, assignment_event: Dict[str, Any]) -> None:
+            pass
+
+    cases = []
+    for path in sorted((SHARED / "conformance" / "eppo" / "tests").glob("*.json")):
+        case = json.loads(path.read_text())
+        if case["variationType"] == "STRING":
+            for s in case["subjects"]:
+                cases.append((case["flag"], s["subjectKey"], s["subjectAttributes"], case["defaultValue"]))
+
+    their_logger = Quiet() if quiet_logger else AssignmentLogger()
+    our_logger = AllotQuiet() if quiet_logger else allot_eppo.AssignmentLogger()
+    eppo_client.init(Config(api_key="bench-key", base_url=url, assignment_logger=their_logger))
+    theirs = eppo_client.get_instance()
+    theirs.wait_for_initialization()
+    ours = allot_eppo.init(
+        AllotConfig(
+            api_key="bench-key",
+            base_url=url,
+            assignment_logger=our_logger,
+            initial_configuration=AllotConfiguration(ufc),
+        )
+    )
+    ours.wait_for_initialization(timeout=10)
+    for c in cases:
+        assert theirs.get_string_assignment(*c) == ours.get_string_assignment(*c), c
+
+    def run(client: Any, reps: int) -> Callable[[], int]:
+        get = client.get_string_assignment
+
+        def go() -> int:
+            for _ in range(reps):
+                for flag, subject, attrs, default in cases:
+                    get(flag, subject, attrs, default)
+            return reps * len(cases)
+
+        return go
+
+    their_us = per_call(run(theirs, 200))
+    our_us = per_call(run(ours, 200))
+    ours.shutdown()
+    return our_us, their_us, len(cases)
+
+
+def main() -> int:
+    import allot
+
+    fixture = json.loads((SHARED / "conformance" / "amplitude" / "dependencies_fixture.json").read_text())
+    ufc = (SHARED / "conformance" / "eppo" / "flags-v1.json").read_bytes()
+    httpd, url = serve(fixture["flags"], ufc)
+    print(f"allot {allot.__version__} (liballot {allot.native_version()} at {allot.library_path})")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, median of {ROUNDS} rounds\n")
+
+    ours, theirs = bench_amplitude(url, fixture)
+    amp_ratio = theirs / ours
+    print(f"Amplitude evaluate_v2, all {len(fixture['flags'])} flags of dependencies_fixture.json:")
+    print(f"  allot {ours:9.2f} us/call   amplitude-experiment {theirs:9.2f} us/call")
+    print(f"  ratio: allot is {amp_ratio:.1f}x faster (target >= 30x)\n")
+
+    try:
+        ours, theirs, n = bench_eppo(url, ufc)
+    except allot.AllotError as e:
+        print(f"Eppo: skipped, this liballot cannot run it ({e})")
+        return 0
+    eppo_ratio = theirs / ours
+    print(f"Eppo get_string_assignment on flags-v1.json ({n} STRING subjects, logger called):")
+    print(f"  allot {ours:9.2f} us/call   eppo-server-sdk {theirs:9.2f} us/call")
+    print(f"  ratio: allot is {eppo_ratio:.2f}x the speed of eppo-server-sdk (target >= 1.0x)\n")
+    ours, theirs, n = bench_eppo(url, ufc, quiet_logger=False)
+    print("Eppo get_string_assignment, the SDKs' default AssignmentLogger (allot skips decoding events):")
+    print(f"  allot {ours:9.2f} us/call   eppo-server-sdk {theirs:9.2f} us/call")
+    print(f"  ratio: allot is {theirs / ours:.2f}x the speed of eppo-server-sdk")
+    httpd.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,596 @@
+//! The Amplitude client configuration: the Python SDK's field names and defaults, plus
+//! the timings allot makes configurable (mostly so tests run fast).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::config::{check_known_fields, parse_section, MAX_CONFIG_BYTES};
+use crate::error::{Error, ErrorCode, Result};
+use crate::events::sender::SenderSettings;
+use crate::transport::ApiKey;
+
+/// Fields every mode accepts.
+const COMMON_FIELDS: &[&str] = &[
+    "provider",
+    "mode",
+    "api_key",
+    "debug",
+    "server_url",
+    "server_zone",
+    "max_response_bytes",
+];
+
+/// Fields only a local evaluation client accepts.
+const LOCAL_FIELDS: &[&str] = &[
+    "flags",
+    "flags_path",
+    "flag_config_polling_interval_millis",
+    "flag_config_poller_request_timeout_millis",
+    "stream_updates",
+    "stream_server_url",
+    "stream_flag_conn_timeout",
+    "stream_keepalive_timeout_millis",
+    "stream_retry_interval_millis",
+    "stream_retry_jitter_millis",
+    "stream_max_connection_millis",
+    "stream_max_connection_jitter_millis",
+    "assignment_config",
+    "exposure_config",
+];
+
+/// Fields of `assignment_config` and `exposure_config`.
+const TRACKING_FIELDS: &[&str] = &[
+    "api_key",
+    "cache_capacity",
+    "server_url",
+    "server_zone",
+    "flush_queue_size",
+    "flush_interval_millis",
+    "send_evaluated_props",
+    "max_queue_size",
+    "request_timeout_millis",
+    "retry_backoff_min_millis",
+    "retry_backoff_max_millis",
+    "shutdown_timeout_millis",
+];
+
+/// The analytics ingestion server, US and EU.
+const ANALYTICS_URL: [&str; 2] = ["https://api2.amplitude.com", "https://api.eu.amplitude.com"];
+
+/// Fields only a remote evaluation client accepts.
+const REMOTE_FIELDS: &[&str] = &[
+    "fetch_timeout_millis",
+    "fetch_retries",
+    "fetch_retry_backoff_min_millis",
+    "fetch_retry_backoff_max_millis",
+    "fetch_retry_backoff_scalar",
+    "fetch_retry_timeout_millis",
+];
+
+/// The flag server for local evaluation, US and EU.
+const FLAGS_URL: [&str; 2] = [
+    "https://api.lab.amplitude.com",
+    "https://flag.lab.eu.amplitude.com",
+];
+/// The stream server, US and EU.
+const STREAM_URL: [&str; 2] = [
+    "https://stream.lab.amplitude.com",
+    "https://stream.lab.eu.amplitude.com",
+];
+/// The remote evaluation server, US and EU.
+const REMOTE_URL: [&str; 2] = [
+    "https://api.lab.amplitude.com",
+    "https://api.lab.eu.amplitude.com",
+];
+
+/// The raw document; every field optional, defaults applied afterwards.
+#[derive(Deserialize)]
+struct Raw {
+    mode: Option<String>,
+    api_key: Option<String>,
+    #[serde(default)]
+    debug: bool,
+    server_url: Option<String>,
+    server_zone: Option<String>,
+    max_response_bytes: Option<u64>,
+    flags: Option<Vec<Value>>,
+    flags_path: Option<String>,
+    flag_config_polling_interval_millis: Option<u64>,
+    flag_config_poller_request_timeout_millis: Option<u64>,
+    #[serde(default)]
+    stream_updates: bool,
+    stream_server_url: Option<String>,
+    stream_flag_conn_timeout: Option<u64>,
+    stream_keepalive_timeout_millis: Option<u64>,
+    stream_retry_interval_millis: Option<u64>,
+    stream_retry_jitter_millis: Option<u64>,
+    stream_max_connection_millis: Option<u64>,
+    stream_max_connection_jitter_millis: Option<u64>,
+    fetch_timeout_millis: Option<u64>,
+    fetch_retries: Option<u32>,
+    fetch_retry_backoff_min_millis: Option<u64>,
+    fetch_retry_backoff_max_millis: Option<u64>,
+    fetch_retry_backoff_scalar: Option<f64>,
+    fetch_retry_timeout_millis: Option<u64>,
+    assignment_config: Option<Map<String, Value>>,
+    exposure_config: Option<Map<String, Value>>,
+}
+
+/// The raw `assignment_config` / `exposure_config` object.
+#[derive(Deserialize)]
+struct RawTracking {
+    api_key: Option<String>,
+    cache_capacity: Option<u64>,
+    server_url: Option<String>,
+    server_zone: Option<String>,
+    flush_queue_size: Option<u64>,
+    flush_interval_millis: Option<u64>,
+    #[serde(default)]
+    send_evaluated_props: bool,
+    max_queue_size: Option<u64>,
+    request_timeout_millis: Option<u64>,
+    retry_backoff_min_millis: Option<u64>,
+    retry_backoff_max_millis: Option<u64>,
+    shutdown_timeout_millis: Option<u64>,
+}
+
+/// Event tracking settings (`assignment_config` or `exposure_config`).
+#[derive(Debug, Clone)]
+pub struct TrackingSettings {
+    /// Where and how events are delivered.
+    pub sender: SenderSettings,
+    /// De-duplication cache capacity.
+    pub cache_capacity: usize,
+    /// Copy the user's context fields (country, platform, …) into each event.
+    pub send_evaluated_props: bool,
+}
+
+impl TrackingSettings {
+    fn parse(object: &Map<String, Value>, name: &str) -> Result<TrackingSettings> {
+        let raw: RawTracking = parse_section(object, TRACKING_FIELDS, name)?;
+        let api_key = match raw.api_key.as_deref() {
+            Some(key) if !key.trim().is_empty() => ApiKey::new(key),
+            _ => {
+                return Err(Error::new(
+                    ErrorCode::InvalidConfig,
+                    format!("{name} needs \"api_key\" (the analytics API key)"),
+                ))
+            }
+        };
+        let server_url = url(
+            raw.server_url.as_deref(),
+            ANALYTICS_URL[zone_index(raw.server_zone.as_deref())?],
+            &format!("{name}.server_url"),
+        )?;
+        let count = |value: Option<u64>, default: u64, field: &str| {
+            positive(value, default, &format!("{name}.{field}"))
+                .map(|v| usize::try_from(v).unwrap_or(usize::MAX))
+        };
+        let ms = |value: Option<u64>, default: u64, field: &str| {
+            millis(value, default, &format!("{name}.{field}"))
+        };
+        Ok(TrackingSettings {
+            sender: SenderSettings {
+                url: format!("{server_url}/2/httpapi"),
+                api_key,
+                flush_queue_size: count(raw.flush_queue_size, 200, "flush_queue_size")?,
+                flush_interval: ms(raw.flush_interval_millis, 10_000, "flush_interval_millis")?,
+                max_queue_size: count(raw.max_queue_size, 16_384, "max_queue_size")?,
+                request_timeout: ms(raw.request_timeout_millis, 10_000, "request_timeout_millis")?,
+                retry_min: ms(
+                    raw.retry_backoff_min_millis,
+                    500,
+                    "retry_backoff_min_millis",
+                )?,
+                retry_max: ms(
+                    raw.retry_backoff_max_millis,
+                    30_000,
+                    "retry_backoff_max_millis",
+                )?,
+                shutdown_timeout: ms(
+                    raw.shutdown_timeout_millis,
+                    3_000,
+                    "shutdown_timeout_millis",
+                )?,
+            },
+            cache_capacity: count(raw.cache_capacity, 65_536, "cache_capacity")?,
+            send_evaluated_props: raw.send_evaluated_props,
+        })
+    }
+}
+
+/// Assignment and exposure tracking of a local client.
+#[derive(Debug, Clone, Default)]
+pub struct Tracking {
+    /// `assignment_config`.
+    pub assignment: Option<TrackingSettings>,
+    /// `exposure_config`.
+    pub exposure: Option<TrackingSettings>,
+}
+
+/// Where flags come from at init, before any fetch.
+#[derive(Debug)]
+pub enum Bootstrap {
+    /// No bootstrap: wait for the server.
+    None,
+    /// A `flags` array.
+    Flags(Vec<Value>),
+    /// A `flags_path` file.
+    Path(String),
+}
+
+/// Streaming settings (`stream_updates: true`).
+#[derive(Debug, Clone)]
+pub struct StreamSettings {
+    /// `{stream_server_url}/sdk/stream/v1/flags`.
+    pub url: String,
+    /// The stream server, as configured or defaulted.
+    pub server_url: String,
+    /// Connecting and receiving the response headers.
+    pub connect_timeout: Duration,
+    /// Longest silence (no event, no keep-alive) before the stream counts as down.
+    pub keepalive_timeout: Duration,
+    /// Wait before retrying a failed stream, and its jitter (±).
+    pub retry_interval: Duration,
+    /// The jitter (±) of `retry_interval`.
+    pub retry_jitter: Duration,
+    /// Connections are recycled after this long, and its jitter (±).
+    pub max_connection: Duration,
+    /// The jitter (±) of `max_connection`.
+    pub max_connection_jitter: Duration,
+}
+
+/// Networked local evaluation settings.
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    /// The deployment key (never printed).
+    pub api_key: ApiKey,
+    /// The flag server, as configured or defaulted.
+    pub server_url: String,
+    /// `{server_url}/sdk/v2/flags?v=0`.
+    pub flags_url: String,
+    /// Time between polls.
+    pub poll_interval: Duration,
+    /// Each poll's request timeout.
+    pub request_timeout: Duration,
+    /// Streaming, when enabled.
+    pub stream: Option<StreamSettings>,
+    /// The response (and stream event) size cap in bytes.
+    pub max_response_bytes: u64,
+    /// Log to stderr.
+    pub debug: bool,
+}
+
+/// Remote evaluation settings.
+#[derive(Debug, Clone)]
+pub struct RemoteSettings {
+    /// The deployment key (never printed).
+    pub api_key: ApiKey,
+    /// The evaluation server, as configured or defaulted.
+    pub server_url: String,
+    /// `{server_url}/sdk/v2/vardata?v=0`.
+    pub fetch_url: String,
+    /// The response size cap in bytes.
+    pub max_response_bytes: u64,
+    /// Retries and timeouts.
+    pub retry: crate::transport::RetryPolicy,
+    /// Log to stderr.
+    pub debug: bool,
+}
+
+/// A parsed Amplitude configuration.
+#[derive(Debug)]
+pub enum Settings {
+    /// `"mode": "local"`: bootstrap flags, and network settings unless offline.
+    Local {
+        /// The bootstrap configuration.
+        bootstrap: Bootstrap,
+        /// `None` for an offline client (only `flags`/`flags_path`, no server given).
+        sync: Option<SyncSettings>,
+        /// Assignment and exposure events.
+        tracking: Box<Tracking>,
+    },
+    /// `"mode": "remote"`.
+    Remote(RemoteSettings),
+}
+
+impl Settings {
+    /// Parses and checks an Amplitude configuration object.
+    pub fn parse(config: &Map<String, Value>) -> Result<Settings> {
+        let all: Vec<&str> = [COMMON_FIELDS, LOCAL_FIELDS, REMOTE_FIELDS].concat();
+        let context = "the amplitude configuration";
+        check_known_fields(config, &all, context)?;
+        let raw: Raw = parse_section(config, &all, context)?;
+        let mode = raw.mode.as_deref().unwrap_or("local");
+        let (other, other_mode) = match mode {
+            "local" => (REMOTE_FIELDS, "remote"),
+            "remote" => (LOCAL_FIELDS, "local"),
+            _ => {
+                return Err(Error::new(
+                    ErrorCode::InvalidConfig,
+                    format!("mode \"{mode}\" is not available; use \"local\" or \"remote\""),
+                ))
+            }
+        };
+        if let Some(field) = config.keys().find(|k| other.contains(&k.as_str())) {
+            return Err(Error::new(
+                ErrorCode::InvalidConfig,
+                format!("field \"{field}\" only applies to \"mode\": \"{other_mode}\""),
+            ));
+        }
+        let zone = zone_index(raw.server_zone.as_deref())?;
+        let max_response_bytes = positive(
+            raw.max_response_bytes,
+            MAX_CONFIG_BYTES as u64,
+            "max_response_bytes",
+        )?;
+        if mode == "remote" {
+            let api_key = required_key(raw.api_key.as_deref(), "remote evaluation")?;
+            let server_url = url(raw.server_url.as_deref(), REMOTE_URL[zone], "server_url")?;
+            let scalar = raw.fetch_retry_backoff_scalar.unwrap_or(1.5);
+            if !scalar.is_finite() || scalar < 1.0 {
+                return Err(Error::new(
+                    ErrorCode::InvalidConfig,
+                    "fetch_retry_backoff_scalar must be a number of at least 1",
+                ));
+            }
+            let retry = crate::transport::RetryPolicy {
+                retries: raw.fetch_retries.unwrap_or(0),
+                first_timeout: millis(raw.fetch_timeout_millis, 10_000, "fetch_timeout_millis")?,
+                retry_timeout: millis(
+                    raw.fetch_retry_timeout_millis,
+                    10_000,
+                    "fetch_retry_timeout_millis",
+                )?,
+                backoff_min: Duration::from_millis(
+                    raw.fetch_retry_backoff_min_millis.unwrap_or(500),
+                ),
+                backoff_max: Duration::from_millis(
+                    raw.fetch_retry_backoff_max_millis.unwrap_or(10_000),
+                ),
+                backoff_scalar: scalar,
+            };
+            return Ok(Settings::Remote(RemoteSettings {
+                api_key,
+                fetch_url: format!("{server_url}/sdk/v2/vardata?v=0"),
+                server_url,
+                max_response_bytes,
+                retry,
+                debug: raw.debug,
+            }));
+        }
+        let bootstrap = match (raw.flags, raw.flags_path) {
+            (Some(_), Some(_)) => {
+                return Err(Error::new(
+                    ErrorCode::InvalidConfig,
+                    "give either \"flags\" or \"flags_path\", not both",
+                ))
+            }
+            (Some(flags), None) => Bootstrap::Flags(flags),
+            (None, Some(path)) => Bootstrap::Path(path),
+            (None, None) => Bootstrap::None,
+        };
+        let offline = !matches!(bootstrap, Bootstrap::None)
+            && raw.server_url.is_none()
+            && raw.server_zone.is_none()
+            && !raw.stream_updates;
+        let tracking = Box::new(Tracking {
+            assignment: raw
+                .assignment_config
+                .as_ref()
+                .map(|c| TrackingSettings::parse(c, "assignment_config"))
+                .transpose()?,
+            exposure: raw
+                .exposure_config
+                .as_ref()
+                .map(|c| TrackingSettings::parse(c, "exposure_config"))
+                .transpose()?,
+        });
+        if offline {
+            return Ok(Settings::Local {
+                bootstrap,
+                sync: None,
+                tracking,
+            });
+        }
+        let api_key = required_key(raw.api_key.as_deref(), "fetching flags")?;
+        let server_url = url(raw.server_url.as_deref(), FLAGS_URL[zone], "server_url")?;
+        let stream = if raw.stream_updates {
+            let stream_server_url = url(
+                raw.stream_server_url.as_deref(),
+                STREAM_URL[zone],
+                "stream_server_url",
+            )?;
+            Some(StreamSettings {
+                url: format!("{stream_server_url}/sdk/stream/v1/flags"),
+                server_url: stream_server_url,
+                connect_timeout: millis(
+                    raw.stream_flag_conn_timeout,
+                    1_500,
+                    "stream_flag_conn_timeout",
+                )?,
+                keepalive_timeout: millis(
+                    raw.stream_keepalive_timeout_millis,
+                    17_000,
+                    "stream_keepalive_timeout_millis",
+                )?,
+                retry_interval: millis(
+                    raw.stream_retry_interval_millis,
+                    15_000,
+                    "stream_retry_interval_millis",
+                )?,
+                retry_jitter: Duration::from_millis(
+                    raw.stream_retry_jitter_millis.unwrap_or(1_000),
+                ),
+                max_connection: millis(
+                    raw.stream_max_connection_millis,
+                    900_000,
+                    "stream_max_connection_millis",
+                )?,
+                max_connection_jitter: Duration::from_millis(
+                    raw.stream_max_connection_jitter_millis.unwrap_or(5_000),
+                ),
+            })
+        } else if raw.stream_server_url.is_some() {
+            return Err(Error::new(
+                ErrorCode::InvalidConfig,
+                "stream_server_url is set but stream_updates is not true",
+            ));
+        } else {
+            None
+        };
+        Ok(Settings::Local {
+            bootstrap,
+            sync: Some(SyncSettings {
+                api_key,
+                flags_url: format!("{server_url}/sdk/v2/flags?v=0"),
+                server_url,
+                poll_interval: millis(
+                    raw.flag_config_polling_interval_millis,
+                    30_000,
+                    "flag_config_polling_interval_millis",
+                )?,
+                request_timeout: millis(
+                    raw.flag_config_poller_request_timeout_millis,
+                    10_000,
+                    "flag_config_poller_request_timeout_millis",
+                )?,
+                stream,
+                max_response_bytes,
+                debug: raw.debug,
+            }),
+            tracking,
+        })
+    }
+}
+
+fn required_key(key: Option<&str>, purpose: &str) -> Result<ApiKey> {
+    match key {
+        Some(key) if !key.trim().is_empty() => Ok(ApiKey::new(key)),
+        _ => Err(Error::new(
+            ErrorCode::InvalidConfig,
+            format!("\"api_key\" (the deployment key) is required for {purpose}"),
+        )),
+    }
+}
+
+/// 0 for `us` (the default), 1 for `eu`.
+fn zone_index(zone: Option<&str>) -> Result<usize> {
+    match zone.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("us") => Ok(0),
+        Some("eu") => Ok(1),
+        Some(z) => Err(Error::new(
+            ErrorCode::InvalidConfig,
+            format!("server_zone \"{z}\" is not valid; use \"us\" or \"eu\""),
+        )),
+    }
+}
+
+/// A positive number, or the default.
+fn positive(value: Option<u64>, default: u64, name: &str) -> Result<u64> {
+    match value {
+        None => Ok(default),
+        Some(0) => Err(Error::new(
+            ErrorCode::InvalidConfig,
+            format!("{name} must be greater than 0"),
+        )),
+        Some(v) => Ok(v),
+    }
+}
+
+/// A positive number of milliseconds, or the default.
+fn millis(value: Option<u64>, default: u64, name: &str) -> Result<Duration> {
+    positive(value, default, name).map(Duration::from_millis)
+}
+
+/// An `http(s)://` base URL without a trailing slash, or the default.
+fn url(value: Option<&str>, default: &str, name: &str) -> Result<String> {
+    let value = value.unwrap_or(default).trim().trim_end_matches('/');
+    let lower = value.to_ascii_lowercase();
+    let host = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"));
+    match host {
+        Some(rest) if !rest.is_empty() => Ok(value.to_owned()),
+        _ => Err(Error::new(
+            ErrorCode::InvalidConfig,
+            format!("{name} must be an http:// or https:// URL, got \"{value}\""),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_document;
+
+    fn parse(text: &str) -> Result<Settings> {
+        Settings::parse(&parse_document(text).unwrap())
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_key() {
+        let settings =
+            parse(r#"{"provider":"amplitude","api_key":"server-secret-key","server_zone":"us"}"#)
+                .unwrap();
+        let printed = format!("{settings:?}");
+        assert!(!printed.contains("server-secret-key"), "{printed}");
+        assert!(printed.contains("<redacted>"), "{printed}");
+    }
+
+    #[test]
+    fn zones_pick_the_documented_hosts() {
+        let Settings::Local { sync: Some(eu), .. } = parse(
+            r#"{"provider":"amplitude","api_key":"k","server_zone":"EU","stream_updates":true}"#,
+        )
+        .unwrap() else {
+            panic!("expected a networked local client")
+        };
+        assert_eq!(
+            eu.flags_url,
+            "https://flag.lab.eu.amplitude.com/sdk/v2/flags?v=0"
+        );
+        let stream = eu.stream.unwrap();
+        assert_eq!(
+            stream.url,
+            "https://stream.lab.eu.amplitude.com/sdk/stream/v1/flags"
+        );
+        assert_eq!(stream.keepalive_timeout, Duration::from_millis(17_000));
+        assert_eq!(stream.retry_interval, Duration::from_millis(15_000));
+        assert_eq!(eu.poll_interval, Duration::from_millis(30_000));
+        assert_eq!(eu.request_timeout, Duration::from_millis(10_000));
+        let Settings::Remote(remote) =
+            parse(r#"{"provider":"amplitude","mode":"remote","api_key":"k","server_zone":"eu"}"#)
+                .unwrap()
+        else {
+            panic!("expected remote")
+        };
+        assert_eq!(
+            remote.fetch_url,
+            "https://api.lab.eu.amplitude.com/sdk/v2/vardata?v=0"
+        );
+        assert_eq!(remote.retry.retries, 0);
+        assert_eq!(remote.retry.backoff_min, Duration::from_millis(500));
+        assert_eq!(remote.retry.backoff_scalar, 1.5);
+    }
+
+    #[test]
+    fn bootstrap_alone_is_offline_and_fields_must_fit_the_mode() {
+        assert!(matches!(
+            parse(r#"{"provider":"amplitude","flags":[]}"#).unwrap(),
+            Settings::Local { sync: None, .. }
+        ));
+        let err = parse(r#"{"provider":"amplitude","fetch_retries":2}"#).unwrap_err();
+        assert!(err.message.contains("only applies"), "{}", err.message);
+        let err =
+            parse(r#"{"provider":"amplitude","server_zone":"mars","api_key":"k"}"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidConfig);
+        let err = parse(r#"{"provider":"amplitude"}"#).unwrap_err();
+        assert!(err.message.contains("api_key"), "{}", err.message);
+        let err =
+            parse(r#"{"provider":"amplitude","api_key":"k","server_url":"ftp://x"}"#).unwrap_err();
+        assert!(err.message.contains("server_url"), "{}", err.message);
+    }
+}

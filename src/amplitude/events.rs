@@ -1,0 +1,236 @@
+//! Amplitude `[Experiment] Assignment` and `[Experiment] Exposure` events, built from an
+//! evaluation exactly as the Python SDK builds them, and de-duplicated with an LRU whose
+//! entries live one day.
+
+use std::num::NonZeroUsize;
+
+use lru::LruCache;
+use parking_lot::Mutex;
+use serde_json::{json, Map, Value};
+
+use super::evaluate::Assigned;
+use super::user::User;
+
+/// One day in milliseconds: the lifetime of a de-duplication entry and the `insert_id`
+/// period.
+pub const DAY_MILLIS: u64 = 86_400_000;
+
+const ASSIGNMENT_EVENT: &str = "[Experiment] Assignment";
+const EXPOSURE_EVENT: &str = "[Experiment] Exposure";
+const MUTUAL_EXCLUSION_GROUP: &str = "mutual-exclusion-group";
+
+/// The Java-style string hash `h = 31 * h + c` over the characters, as an unsigned 32-bit
+/// integer (the Python SDK's `hash_code`).
+pub fn hash_code(text: &str) -> u32 {
+    text.chars()
+        .fold(0u32, |h, c| h.wrapping_mul(31).wrapping_add(c as u32))
+}
+
+/// An id as the canonical string writes it: trimmed, or `None` when absent.
+fn canonical_id(value: &Option<Value>) -> String {
+    match value {
+        Some(Value::String(s)) => s.trim().to_owned(),
+        Some(Value::Null) | None => "None".to_owned(),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn is_true(value: Option<&Value>) -> bool {
+    value == Some(&Value::Bool(true))
+}
+
+fn is_mutual_exclusion_group(assigned: &Assigned<'_>) -> bool {
+    assigned.metadata("flagType").and_then(Value::as_str) == Some(MUTUAL_EXCLUSION_GROUP)
+}
+
+/// `"<user_id> <device_id> "` then `"<flag> <variant> "` per flag in sorted flag order.
+fn canonical_string(user: &User, assigned: &[Assigned<'_>]) -> String {
+    let mut canonical = format!(
+        "{} {} ",
+        canonical_id(&user.user_id),
+        canonical_id(&user.device_id)
+    );
+    for a in assigned {
+        canonical.push_str(a.flag_key().trim());
+        canonical.push(' ');
+        canonical.push_str(a.variant_key().trim());
+        canonical.push(' ');
+    }
+    canonical
+}
+
+fn sorted<'s>(assigned: &[Assigned<'s>]) -> Vec<Assigned<'s>> {
+    let mut sorted = assigned.to_vec();
+    sorted.sort_by(|a, b| a.flag_key().cmp(b.flag_key()));
+    sorted
+}
+
+/// The skeleton shared by both event types.
+fn base_event(event_type: &str, user: &User, insert_id: String, now_ms: u64) -> Map<String, Value> {
+    let mut event = Map::new();
+    event.insert("event_type".into(), event_type.into());
+    for (name, id) in [("user_id", &user.user_id), ("device_id", &user.device_id)] {
+        if let Some(id) = id.as_ref().filter(|v| !v.is_null()) {
+            event.insert(name.into(), id.clone());
+        }
+    }
+    event.insert("time".into(), now_ms.into());
+    event.insert("insert_id".into(), insert_id.into());
+    event
+}
+
+fn id_prefix(user: &User) -> String {
+    format!(
+        "{} {}",
+        canonical_id(&user.user_id),
+        canonical_id(&user.device_id)
+    )
+}
+
+/// The assignment event for one evaluate call, or `None` when nothing was assigned.
+/// Returns the event and its de-duplication key (the canonical string).
+pub fn assignment_event(
+    user: &User,
+    assigned: &[Assigned<'_>],
+    now_ms: u64,
+) -> Option<(String, Value)> {
+    if assigned.is_empty() {
+        return None;
+    }
+    let assigned = sorted(assigned);
+    let canonical = canonical_string(user, &assigned);
+    let insert_id = format!(
+        "{} {} {}",
+        id_prefix(user),
+        hash_code(&canonical),
+        now_ms / DAY_MILLIS
+    );
+    let mut properties = Map::new();
+    let mut set = Map::new();
+    let mut unset = Map::new();
+    for a in &assigned {
+        let flag = a.flag_key();
+        properties.insert(format!("{flag}.variant"), a.variant_key().into());
+        if let (Some(version), Some(Value::String(segment))) =
+            (a.metadata("flagVersion"), a.metadata("segmentName"))
+        {
+            properties.insert(
+                format!("{flag}.details"),
+                format!("v{version} rule:{segment}").into(),
+            );
+        }
+        if is_mutual_exclusion_group(a) {
+            continue;
+        }
+        if is_true(a.metadata("default")) {
+            unset.insert(format!("[Experiment] {flag}"), "-".into());
+        } else {
+            set.insert(format!("[Experiment] {flag}"), a.variant_key().into());
+        }
+    }
+    let mut event = base_event(ASSIGNMENT_EVENT, user, insert_id, now_ms);
+    event.insert("event_properties".into(), Value::Object(properties));
+    event.insert(
+        "user_properties".into(),
+        json!({"$set": set, "$unset": unset}),
+    );
+    Some((canonical, Value::Object(event)))
+}
+
+/// Exposure events, one per flag, skipping default variants and variants with
+/// `trackExposure: false`. Each comes with its de-duplication key.
+pub fn exposure_events(
+    user: &User,
+    assigned: &[Assigned<'_>],
+    now_ms: u64,
+) -> Vec<(String, Value)> {
+    sorted(assigned)
+        .iter()
+        .filter(|a| {
+            !is_true(a.metadata("default"))
+                && a.metadata("trackExposure") != Some(&Value::Bool(false))
+        })
+        .map(|a| {
+            let flag = a.flag_key();
+            let canonical = canonical_string(user, std::slice::from_ref(a));
+            let insert_id = format!(
+                "{} {} {}",
+                id_prefix(user),
+                hash_code(&canonical),
+                now_ms / DAY_MILLIS
+            );
+            let mut properties = Map::new();
+            properties.insert("[Experiment] Flag Key".into(), flag.into());
+            properties.insert("[Experiment] Variant".into(), a.variant_key().into());
+            if let Some(experiment) = a.metadata("experimentKey") {
+                properties.insert("[Experiment] Experiment Key".into(), experiment.clone());
+            }
+            properties.insert("metadata".into(), Value::Object(a.merged_metadata()));
+            let mut set = Map::new();
+            if !is_mutual_exclusion_group(a) {
+                set.insert(format!("[Experiment] {flag}"), a.variant_key().into());
+            }
+            let mut event = base_event(EXPOSURE_EVENT, user, insert_id, now_ms);
+            event.insert("event_properties".into(), Value::Object(properties));
+            event.insert("user_properties".into(), json!({"$set": set}));
+            (canonical, Value::Object(event))
+        })
+        .collect()
+}
+
+/// De-duplication: an LRU of canonical strings whose entries live one day.
+#[derive(Debug)]
+pub struct Dedup {
+    seen: Mutex<LruCache<String, u64>>,
+}
+
+impl Dedup {
+    /// An empty filter holding at most `capacity` entries (at least one).
+    pub fn new(capacity: usize) -> Dedup {
+        Dedup {
+            seen: Mutex::new(LruCache::new(
+                NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN),
+            )),
+        }
+    }
+
+    /// Whether an event with this key should be sent now: true the first time, and again
+    /// once the previous entry is a day old.
+    pub fn first_time(&self, key: &str, now_ms: u64) -> bool {
+        let mut seen = self.seen.lock();
+        if let Some(&at) = seen.get(key) {
+            if now_ms.saturating_sub(at) < DAY_MILLIS {
+                return false;
+            }
+        }
+        seen.put(key.to_owned(), now_ms);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_code_is_java_style_and_unsigned() {
+        assert_eq!(hash_code(""), 0);
+        assert_eq!(hash_code("a"), 97);
+        assert_eq!(hash_code("ab"), 97 * 31 + 98);
+        // Java's "hello world".hashCode() is 1794106052; long strings wrap around.
+        assert_eq!(hash_code("hello world"), 1_794_106_052);
+        assert_eq!(hash_code("polygenelubricants") as i32, i32::MIN);
+    }
+
+    #[test]
+    fn dedup_forgets_after_a_day() {
+        let dedup = Dedup::new(2);
+        assert!(dedup.first_time("a", 0));
+        assert!(!dedup.first_time("a", DAY_MILLIS - 1));
+        assert!(dedup.first_time("a", DAY_MILLIS));
+        // Capacity evicts the least recently used.
+        assert!(dedup.first_time("b", DAY_MILLIS));
+        assert!(dedup.first_time("c", DAY_MILLIS));
+        assert!(dedup.first_time("a", DAY_MILLIS + 1));
+    }
+}

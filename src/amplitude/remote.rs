@@ -1,0 +1,242 @@
+//! The remote evaluation client: `POST {server_url}/sdk/v2/vardata?v=0` with retries.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::config::RemoteSettings;
+use super::user::User;
+use crate::client::Provider;
+use crate::error::{Error, ErrorCode, Result};
+use crate::transport::{now_millis, Failure, Http, Outcome, Request};
+
+/// User bodies above this size cannot be cached by Amplitude's CDN (logged in debug).
+const CACHEABLE_USER_BYTES: usize = 8 * 1024;
+
+/// The `allot_fetch` request.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FetchRequest {
+    user: Map<String, Value>,
+    #[serde(default)]
+    flag_keys: Option<Vec<String>>,
+    #[serde(default)]
+    tracks_assignment: Option<bool>,
+    #[serde(default)]
+    tracks_exposure: Option<bool>,
+}
+
+/// The connections of one process (a forked child builds its own).
+struct ProcessHttp {
+    pid: u32,
+    http: Http,
+}
+
+/// Outcome of the last fetch, for `allot_status`.
+#[derive(Default, Clone)]
+struct FetchHealth {
+    last_success_at: Option<u64>,
+    last_error: Option<(Error, u64)>,
+}
+
+/// A remote evaluation client.
+pub struct RemoteClient {
+    settings: RemoteSettings,
+    started: AtomicBool,
+    http: ArcSwap<ProcessHttp>,
+    health: ArcSwap<FetchHealth>,
+}
+
+fn current_pid() -> u32 {
+    // SAFETY: getpid has no preconditions and cannot fail.
+    u32::try_from(unsafe { libc::getpid() }).unwrap_or(0)
+}
+
+impl RemoteClient {
+    /// Builds the client; nothing is sent before `allot_fetch`.
+    pub fn new(settings: RemoteSettings) -> RemoteClient {
+        let http = ProcessHttp {
+            pid: current_pid(),
+            http: new_http(&settings),
+        };
+        RemoteClient {
+            settings,
+            started: AtomicBool::new(false),
+            http: ArcSwap::from_pointee(http),
+            health: ArcSwap::from_pointee(FetchHealth::default()),
+        }
+    }
+
+    /// This process's connections; after a fork, fresh ones (the parent's are never
+    /// touched: they are shared with the parent and may be locked).
+    fn process_http(&self) -> Arc<ProcessHttp> {
+        let current = self.http.load_full();
+        let me = current_pid();
+        if current.pid == me {
+            return current;
+        }
+        let fresh = Arc::new(ProcessHttp {
+            pid: me,
+            http: new_http(&self.settings),
+        });
+        let previous = self.http.compare_and_swap(&current, Arc::clone(&fresh));
+        if Arc::ptr_eq(&previous, &current) {
+            // Never dropped in this process.
+            std::mem::forget(Arc::clone(&current));
+            fresh
+        } else {
+            Arc::clone(&previous)
+        }
+    }
+
+    fn record(&self, result: &Result<String>) {
+        let at = now_millis();
+        self.health.rcu(|h| {
+            let mut next = FetchHealth::clone(h);
+            match result {
+                Ok(_) => {
+                    next.last_success_at = Some(at);
+                    next.last_error = None;
+                }
+                Err(error) => next.last_error = Some((error.clone(), at)),
+            }
+            next
+        });
+    }
+
+    fn fetch_variants(&self, request_json: &str) -> Result<String> {
+        let request: FetchRequest = serde_json::from_str(request_json)
+            .map_err(|e| Error::from_json(&e, "fetch request", ErrorCode::InvalidArgument))?;
+        User::deserialize(Value::Object(request.user.clone())).map_err(|e| {
+            Error::new(
+                ErrorCode::InvalidArgument,
+                format!("fetch request: user: {e}"),
+            )
+        })?;
+        let body = Value::Object(request.user).to_string();
+        if self.settings.debug && body.len() > CACHEABLE_USER_BYTES {
+            eprintln!(
+                "[allot] amplitude: the user is {} bytes; above {CACHEABLE_USER_BYTES} bytes remote evaluation cannot be cached",
+                body.len()
+            );
+        }
+        let mut headers = vec![("Content-Type", "application/json;charset=utf-8".to_owned())];
+        if let Some(keys) = request.flag_keys.filter(|k| !k.is_empty()) {
+            let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(Value::from(keys).to_string());
+            headers.push(("X-Amp-Exp-Flag-Keys", encoded));
+        }
+        let track = |on: bool| if on { "track" } else { "no-track" }.to_owned();
+        if let Some(on) = request.tracks_assignment {
+            headers.push(("X-Amp-Exp-Track", track(on)));
+        }
+        if let Some(on) = request.tracks_exposure {
+            headers.push(("X-Amp-Exp-Exposure-Track", track(on)));
+        }
+        let process = self.process_http();
+        let http = &process.http;
+        let variants = self
+            .settings
+            .retry
+            .run("remote evaluation", |timeout: Duration| {
+                let outcome = http.send(&Request {
+                    url: &self.settings.fetch_url,
+                    headers: headers.clone(),
+                    body: Some(body.as_bytes()),
+                    timeout,
+                    etag: None,
+                })?;
+                parse_variants(outcome).map_err(|error| Failure {
+                    error,
+                    retryable: false,
+                })
+            })?;
+        Ok(format!("{{\"variants\":{variants}}}"))
+    }
+}
+
+/// The answer must be a JSON object of variant objects.
+fn parse_variants(outcome: Outcome) -> Result<String> {
+    let Outcome::Body { bytes, .. } = outcome else {
+        return Err(Error::new(
+            ErrorCode::InvalidResponse,
+            "the server answered 304 Not Modified to a fetch",
+        ));
+    };
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        Error::new(
+            ErrorCode::InvalidResponse,
+            format!("the server's answer is not valid JSON: {e}"),
+        )
+    })?;
+    match &value {
+        Value::Object(map) if map.values().all(Value::is_object) => Ok(value.to_string()),
+        _ => Err(Error::new(
+            ErrorCode::InvalidResponse,
+            "the server's answer is not an object of variants",
+        )),
+    }
+}
+
+fn new_http(settings: &RemoteSettings) -> Http {
+    Http::new(
+        &settings.api_key,
+        settings.max_response_bytes,
+        settings.server_url.starts_with("https"),
+    )
+}
+
+impl Provider for RemoteClient {
+    fn start(&self, _timeout: Duration) -> Result<String> {
+        self.started.store(true, Ordering::Release);
+        self.status()
+    }
+
+    fn evaluate(&self, _request_json: &str) -> Result<String> {
+        Err(Error::new(
+            ErrorCode::Unsupported,
+            "a remote evaluation client evaluates with allot_fetch",
+        ))
+    }
+
+    fn fetch(&self, request_json: &str) -> Result<String> {
+        let result = self.fetch_variants(request_json);
+        if !matches!(&result, Err(e) if e.code == ErrorCode::InvalidArgument || e.code == ErrorCode::InvalidJson)
+        {
+            self.record(&result);
+        }
+        result
+    }
+
+    fn status(&self) -> Result<String> {
+        let health = self.health.load();
+        Ok(json!({
+            "provider": "amplitude",
+            "mode": "remote",
+            "started": self.started.load(Ordering::Acquire),
+            "server_url": self.settings.server_url,
+            "last_success_at": health.last_success_at,
+            "last_error": health.last_error.as_ref().map(|(error, at)| json!({
+                "code": error.code.as_str(),
+                "message": error.message,
+                "at": at,
+            })),
+        })
+        .to_string())
+    }
+}
+
+impl Drop for RemoteClient {
+    fn drop(&mut self) {
+        let current = self.http.load_full();
+        if current.pid != current_pid() {
+            // The parent's connections: leave them alone.
+            std::mem::forget(current);
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! Keeping a local client's flags current: one background thread per client (per
+//! process, see [`crate::transport::poller`]) that polls the flag endpoint, or follows
+//! the stream and polls while it is down. Every update is compiled completely before the
+//! snapshot is swapped whole; every failure keeps the last good snapshot and is recorded
+//! in [`Health`].
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::compile::Snapshot;
+use super::config::SyncSettings;
+use crate::error::{Error, ErrorCode, Result};
+use crate::transport::poller::{self, Control, Launch, Polled, Poller};
+use crate::transport::sse::{Event, EventReader};
+use crate::transport::{jittered, Http};
+
+/// Where the configuration being served came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// `flags` / `flags_path` at init.
+    Bootstrap,
+    /// A poll of the flag endpoint.
+    Poll,
+    /// An event of the stream.
+    Stream,
+}
+
+impl Source {
+    /// The status document's name of the source.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Bootstrap => "bootstrap",
+            Source::Poll => "poll",
+            Source::Stream => "stream",
+        }
+    }
+}
+
+/// What only Amplitude's health tracks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Feed {
+    /// Where the served configuration came from.
+    pub source: Option<Source>,
+    /// A stream is connected.
+    pub streaming: bool,
+}
+
+/// What the status document reports about synchronisation.
+pub type Health = poller::Health<Feed>;
+
+/// The state shared by the client, its evaluating threads and its worker.
+pub type State = poller::State<Snapshot, Feed>;
+
+/// The synchronisation of one local client.
+pub struct Sync {
+    settings: Arc<SyncSettings>,
+    state: Arc<State>,
+    poller: Poller<Snapshot, Feed>,
+}
+
+impl Sync {
+    /// Prepares synchronisation; nothing runs before [`Sync::ensure_running`].
+    pub fn new(settings: SyncSettings, state: Arc<State>) -> Sync {
+        Sync {
+            settings: Arc::new(settings),
+            poller: Poller::new(Arc::clone(&state), "allot-amplitude-sync"),
+            state,
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &SyncSettings {
+        &self.settings
+    }
+
+    /// The background thread, its connections and the loop it runs; after a fork, the
+    /// inherited stream is forgotten first.
+    fn launch(&self, forked: bool) -> Launch {
+        if forked {
+            self.state.update(|h| h.extra.streaming = false);
+            log(
+                &self.settings,
+                "fork detected: restarting the background thread",
+            );
+        }
+        let https = self.settings.server_url.starts_with("https")
+            || self
+                .settings
+                .stream
+                .as_ref()
+                .is_some_and(|s| s.server_url.starts_with("https"));
+        let context = Context {
+            settings: Arc::clone(&self.settings),
+            state: Arc::clone(&self.state),
+        };
+        Launch {
+            http: Http::new(
+                &self.settings.api_key,
+                self.settings.max_response_bytes,
+                https,
+            ),
+            run: Box::new(move |control| context.sync_loop(control)),
+        }
+    }
+
+    /// Starts the worker if this process has none: the first call, or the first call in
+    /// a forked child.
+    pub fn ensure_running(&self) -> Result<()> {
+        self.poller.ensure_running(|forked| self.launch(forked))
+    }
+
+    /// Restarts the worker after a fork; a failure is recorded for `allot_status`.
+    pub fn follow_fork(&self) {
+        self.poller.follow_fork(|forked| self.launch(forked));
+    }
+
+    /// Waits up to `timeout` for a configuration; the error says why there is none.
+    pub fn await_configuration(&self, timeout: std::time::Duration) -> Result<()> {
+        let retry = format!(
+            "the client keeps trying every {} ms",
+            self.settings.poll_interval.as_millis()
+        );
+        self.poller.await_configuration(timeout, &retry)
+    }
+
+    /// Whether a background thread is synchronising in this process.
+    pub fn running(&self) -> bool {
+        self.poller.running()
+    }
+}
+
+/// What the worker thread owns.
+struct Context {
+    settings: Arc<SyncSettings>,
+    state: Arc<State>,
+}
+
+/// How a stream connection ended.
+enum StreamEnd {
+    /// Stop requested.
+    Stopped,
+    /// The connection reached its maximum age: reconnect at once.
+    Recycle,
+    /// It failed (or never connected): poll until the retry.
+    Failed(Error),
+}
+
+impl Context {
+    fn sync_loop(&self, control: &Control) {
+        let start = Instant::now();
+        let mut next_poll = start;
+        let mut next_stream = start;
+        loop {
+            if control.stopped() || self.state.health.load().unauthorized {
+                return;
+            }
+            if let Some(stream) = &self.settings.stream {
+                if Instant::now() >= next_stream {
+                    match self.follow_stream(control) {
+                        StreamEnd::Stopped => return,
+                        StreamEnd::Recycle => continue,
+                        StreamEnd::Failed(error) => {
+                            log(&self.settings, &format!("stream down: {error}"));
+                            self.state.update(|h| h.extra.streaming = false);
+                            self.state.record_error(&error);
+                            if error.code == ErrorCode::Unauthorized {
+                                control.notify();
+                                return;
+                            }
+                            next_stream = Instant::now()
+                                + jittered(stream.retry_interval, stream.retry_jitter);
+                            next_poll = Instant::now();
+                        }
+                    }
+                }
+            }
+            if Instant::now() >= next_poll {
+                self.poll(control);
+                next_poll = Instant::now() + self.settings.poll_interval;
+            }
+            let wake = match &self.settings.stream {
+                Some(_) => next_poll.min(next_stream),
+                None => next_poll,
+            };
+            if !control.sleep_until(wake) {
+                return;
+            }
+        }
+    }
+
+    /// One poll of the flag endpoint.
+    fn poll(&self, control: &Control) {
+        let polled = control.poll(
+            &self.state,
+            &self.settings.flags_url,
+            self.settings.request_timeout,
+            compile,
+            |h| h.extra.source = Some(Source::Poll),
+        );
+        match polled {
+            Polled::NotModified => log(&self.settings, "poll: not modified"),
+            Polled::Updated => self.loaded(Source::Poll),
+            Polled::Failed(error) => log(&self.settings, &format!("update failed: {error}")),
+            Polled::Stopped => {}
+        }
+    }
+
+    /// Logs the size of the configuration just loaded.
+    fn loaded(&self, source: Source) {
+        let count = self
+            .state
+            .snapshot
+            .load()
+            .as_ref()
+            .map_or(0, |s| s.flag_count());
+        log(
+            &self.settings,
+            &format!("{}: {count} flags loaded", source.as_str()),
+        );
+    }
+
+    /// Connects the stream and applies its events until it ends.
+    fn follow_stream(&self, control: &Control) -> StreamEnd {
+        let Some(stream) = &self.settings.stream else {
+            return StreamEnd::Stopped;
+        };
+        let reader = match control.http().open_stream(
+            &stream.url,
+            stream.connect_timeout,
+            stream.keepalive_timeout,
+        ) {
+            Ok(reader) => reader,
+            Err(failure) if control.stopped() => {
+                drop(failure);
+                return StreamEnd::Stopped;
+            }
+            Err(failure) => return StreamEnd::Failed(failure.error),
+        };
+        let max_event = usize::try_from(self.settings.max_response_bytes).unwrap_or(usize::MAX);
+        let mut events = EventReader::new(reader, max_event);
+        let recycle_at =
+            Instant::now() + jittered(stream.max_connection, stream.max_connection_jitter);
+        self.state.update(|h| h.extra.streaming = true);
+        log(&self.settings, "stream connected");
+        loop {
+            let event = events.next_event();
+            if control.stopped() {
+                return StreamEnd::Stopped;
+            }
+            match event {
+                Ok(Some(Event::Data(data))) if !data.trim().is_empty() => {
+                    match compile(&data) {
+                        Ok(snapshot) => {
+                            self.state
+                                .install(snapshot, |h| h.extra.source = Some(Source::Stream));
+                            self.loaded(Source::Stream);
+                        }
+                        Err(error) => {
+                            log(&self.settings, &format!("update failed: {error}"));
+                            self.state.record_error(&error);
+                        }
+                    }
+                    self.state.update(|h| h.first_round_done = true);
+                    control.notify();
+                }
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    return StreamEnd::Failed(Error::new(
+                        ErrorCode::Network,
+                        "the stream was closed by the server",
+                    ))
+                }
+                Err(error) => return StreamEnd::Failed(control.http().redact_error(error)),
+            }
+            if Instant::now() >= recycle_at {
+                log(&self.settings, "stream recycled");
+                return StreamEnd::Recycle;
+            }
+        }
+    }
+}
+
+/// Compiles a configuration sent by the server; anything unusable but a dependency
+/// cycle is `invalid_response`.
+fn compile(text: &str) -> Result<Snapshot> {
+    Snapshot::from_json(text).map_err(|e| match e.code {
+        ErrorCode::DependencyCycle => e,
+        _ => Error::new(
+            ErrorCode::InvalidResponse,
+            format!("the server sent an unusable configuration: {}", e.message),
+        ),
+    })
+}
+
+/// Writes a debug line to stderr when `debug` is on (messages never contain the key).
+fn log(settings: &SyncSettings, message: &str) {
+    if settings.debug {
+        eprintln!(
+            "[allot] amplitude: {}",
+            crate::transport::redact(message, settings.api_key.expose())
+        );
+    }
+}
