@@ -12,7 +12,7 @@ C_FLAGS := -std=c99 -Wall -Wextra -Werror -Iinclude
 C_LINK := -L$(LIB_DIR) -lallot -Wl,-rpath,$(LIB_DIR)
 
 .PHONY: all build header check-header demo test test-rust test-c lint bench clean \
-	install uninstall test-install dist test-dist
+	install uninstall test-install dist wheels test-dist
 
 all: build
 
@@ -166,7 +166,12 @@ dist: $(CARGO_ZIGBUILD)
 	$(if $(filter aarch64-unknown-linux-%,$(DIST_TARGETS)),@scripts/ensure-apt.sh aarch64-linux-gnu-ld=binutils-aarch64-linux-gnu)
 	$(DIST_ENV) scripts/dist.sh $(DIST_TARGETS)
 
-test-dist: dist
+## Python wheels per platform (py3-none-manylinux_2_17_*, musllinux_1_2_*, macosx_*) in
+## dist/wheels/, each with only its own library from dist/.
+wheels: dist
+	$(DIST_ENV) scripts/wheels.sh $(DIST_TARGETS)
+
+test-dist: wheels
 	@scripts/ensure-apt.sh pkg-config=pkg-config file=file llvm-nm=llvm \
 	  qemu-aarch64=qemu-user aarch64-linux-gnu-gcc=gcc-aarch64-linux-gnu musl-gcc=musl-tools
 	$(DIST_ENV) scripts/check-dist.sh $(DIST_TARGETS)

@@ -11,7 +11,10 @@
 #   are built with zig cc, whose libunwind stands in for -lgcc_s (Debian's libgcc_eh needs
 #   glibc);
 # - macOS libraries are Mach-O for the right architecture and deployment target, and the
-#   C example links against them (zig cc) though it cannot run here.
+#   C example links against them (zig cc) though it cannot run here;
+# - each Python wheel in dist/wheels/ holds exactly one native library, its target's; the
+#   manylinux x86_64 wheel installs into a fresh venv and runs the Python quick start
+#   (examples/python/quickstart.py) on its bundled library.
 # Prints "test-dist: N passed, N failed" and exits non-zero on any failure.
 # Usage: scripts/check-dist.sh TARGET...
 set -euo pipefail
@@ -90,6 +93,35 @@ zig_link() {  # zig_link NAME LIBDIR shared|static ZIG-TARGET: builds, does not 
     build_demo "$1" "$2" "$3" cargo-zigbuild zig cc -- -target "$4"
 }
 
+wheel_of() {  # wheel_of TARGET: the path of the target's wheel
+    ls "$root"/dist/wheels/allot-*-"$(scripts/wheel-platform.sh "$1")".whl
+}
+
+wheel_library() {  # wheel_library TARGET: the wheel's only native file is the dist library
+    local library=$root/dist/$1/lib/liballot.so
+    case $1 in *-apple-darwin) library=$root/dist/$1/lib/liballot.dylib ;; esac
+    python3 - "$(wheel_of "$1")" "$library" <<'PY'
+import os, sys, zipfile
+wheel, library = sys.argv[1:]
+with zipfile.ZipFile(wheel) as z:
+    native = [n for n in z.namelist() if n.endswith((".so", ".dylib", ".dll", ".a"))]
+    print(wheel, native)
+    assert native == ["allot/_lib/" + os.path.basename(library)], native
+    with open(library, "rb") as f:
+        assert z.read(native[0]) == f.read(), "the wheel's library differs from " + library
+PY
+}
+
+wheel_quickstart() {  # wheel_quickstart TARGET: fresh venv, the wheel, the quick start
+    python3 -m venv "$work/venv"
+    "$work/venv/bin/pip" install -q --disable-pip-version-check --no-index "$(wheel_of "$1")"
+    (cd "$work" && env -u ALLOT_LIBRARY_PATH "$work/venv/bin/python" \
+        "$root/examples/python/quickstart.py" "$root/examples/flags/flags.json") | tee "$work/quickstart.out"
+    grep -qx 'pricing-page-experiment: control' "$work/quickstart.out"
+    (cd "$work" && env -u ALLOT_LIBRARY_PATH "$work/venv/bin/python" -c \
+        'import allot._native as n; print(n.library_path)') | tee /dev/stderr | grep -q "^$work/venv/"
+}
+
 for target in "$@"; do
     lib=$root/dist/$target/lib
     [ -d "$lib" ] || { echo "FAIL $target: $lib is missing (run make dist)"; failed=$((failed + 1)); continue; }
@@ -98,7 +130,8 @@ for target in "$@"; do
             check "$target exports" elf_exports "$lib"
             check "$target glibc 2.17" glibc_baseline "$lib"
             check "$target demo (shared)" demo "$target-shared" "$lib" shared "" cc
-            check "$target demo (static)" demo "$target-static" "$lib" static "" cc ;;
+            check "$target demo (static)" demo "$target-static" "$lib" static "" cc
+            check "$target wheel quick start (fresh venv)" wheel_quickstart "$target" ;;
         aarch64-unknown-linux-gnu)
             check "$target exports" elf_exports "$lib"
             check "$target glibc 2.17" glibc_baseline "$lib"
@@ -124,8 +157,9 @@ for target in "$@"; do
             check "$target is Mach-O $file_arch for macOS $min_macos" macho_arch "$lib" "$file_arch" "$min_macos"
             check "$target demo links (shared)" zig_link "$target-shared" "$lib" shared "$zig_target"
             check "$target demo links (static)" zig_link "$target-static" "$lib" static "$zig_target" ;;
-        *) echo "FAIL $target: no checks for this target"; failed=$((failed + 1)) ;;
+        *) echo "FAIL $target: no checks for this target"; failed=$((failed + 1)); continue ;;
     esac
+    check "$target wheel holds only its library" wheel_library "$target"
 done
 echo "test-dist: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -44,10 +44,12 @@ left=$(find "$prefix" -type f -o -type l)
 [ -z "$left" ] || { echo "make uninstall left: $left"; exit 1; }
 echo "ok   make uninstall removed every file"
 
-"$make" --no-print-directory install PREFIX=/usr/local DESTDIR="$work/stage"
+# Same PREFIX as above, so that cargo-c reuses its build.
+"$make" --no-print-directory install PREFIX="$prefix" DESTDIR="$work/stage"
 for file in lib/liballot.so.0.1.0 lib/liballot.a lib/pkgconfig/allot.pc lib/pkgconfig/allot-static.pc \
     include/allot/allot.h; do
-    [ -e "$work/stage/usr/local/$file" ] || { echo "DESTDIR install lacks /usr/local/$file"; exit 1; }
+    [ -e "$work/stage$prefix/$file" ] || { echo "DESTDIR install lacks $prefix/$file"; exit 1; }
 done
-grep -qx 'prefix=/usr/local' "$work/stage/usr/local/lib/pkgconfig/allot.pc"
-echo "ok   make install DESTDIR= stages under DESTDIR for prefix /usr/local"
+grep -qx "prefix=$prefix" "$work/stage$prefix/lib/pkgconfig/allot.pc"
+[ -z "$(find "$prefix" -type f -o -type l)" ] || { echo "DESTDIR install wrote into PREFIX"; exit 1; }
+echo "ok   make install DESTDIR=... stages the files under DESTDIR"
