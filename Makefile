@@ -119,6 +119,7 @@ HOST := $(shell rustc -vV | sed -n 's/^host: //p')
 # cargo-c must match the toolchain (this version builds with rustc 1.95); the first
 # install compiles for about 15 minutes.
 $(CARGO_C):
+	@scripts/ensure-apt.sh pkg-config=pkg-config /usr/include/openssl/ssl.h=libssl-dev
 	nice $(CARGO) install cargo-c --version $(CARGO_C_VERSION) --locked --root $(TOOLS)/cargo-c
 
 # cargo-zigbuild and zig (ziglang) from PyPI: cross-linking for every dist target.
@@ -173,5 +174,6 @@ wheels: dist
 
 test-dist: wheels
 	@scripts/ensure-apt.sh pkg-config=pkg-config file=file llvm-nm=llvm \
-	  qemu-aarch64=qemu-user aarch64-linux-gnu-gcc=gcc-aarch64-linux-gnu musl-gcc=musl-tools
+	  qemu-aarch64=qemu-user aarch64-linux-gnu-gcc=gcc-aarch64-linux-gnu musl-gcc=musl-tools \
+	  /usr/aarch64-linux-gnu/include/stdio.h=libc6-dev-arm64-cross
 	$(DIST_ENV) scripts/check-dist.sh $(DIST_TARGETS)

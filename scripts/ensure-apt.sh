@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Debian packages that provide missing commands (apt-get update first).
-# Usage: scripts/ensure-apt.sh COMMAND=PACKAGE...
+# Installs the Debian packages that provide missing commands or files (apt-get update
+# first). Usage: scripts/ensure-apt.sh COMMAND-OR-ABSOLUTE-PATH=PACKAGE...
 set -euo pipefail
 missing=()
 for pair in "$@"; do
-    command -v "${pair%%=*}" >/dev/null || missing+=("${pair#*=}")
+    need=${pair%%=*}
+    [ -e "$need" ] || command -v "$need" >/dev/null || missing+=("${pair#*=}")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 sudo=""
