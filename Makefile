@@ -14,7 +14,7 @@ C_LINK := -L$(LIB_DIR) -lallot -Wl,-rpath,$(LIB_DIR)
 .PHONY: all build header check-header demo test test-rust test-c lint bench clean \
 	install uninstall test-install dist wheels test-dist
 
-all: build
+all: build pkg-config
 
 ## Release library (target/release/liballot.{so,a}) and the header check.
 build:
@@ -39,7 +39,7 @@ demo: build
 	$(CC) $(C_FLAGS) -o $(C_OUT)/demo examples/c/demo.c $(C_LINK)
 	$(C_OUT)/demo examples/flags/flags.json
 
-test: lint test-rust test-c test-python test-install
+test: lint test-rust test-c test-python test-go test-install
 	@echo "make test: every suite passed"
 
 test-rust:
@@ -61,7 +61,7 @@ lint:
 
 ## Criterion benchmarks (figures quoted in the README).
 bench:
-	$(CARGO) bench --bench evaluate
+	$(CARGO) bench --bench evaluate --bench eppo
 
 clean:
 	$(CARGO) clean
@@ -107,6 +107,50 @@ bench-python: wheel
 	$(PY_BENCH_VENV)/bin/python -m pip install $(PIP_QUIET) -r $(PY_DIR)/bench/requirements.txt
 	$(PY_BENCH_VENV)/bin/python -m pip install $(PIP_QUIET) --no-index --force-reinstall $(PY_DIST)/allot-*.whl
 	cd $(PY_DIR)/bench && env -u ALLOT_LIBRARY_PATH $(abspath $(PY_BENCH_VENV))/bin/python bench.py
+
+## Go bindings (bindings/go). `make` writes target/allot.pc and target/allot-static.pc,
+## pkg-config files for the build output; the Go targets point PKG_CONFIG_PATH at them.
+GO ?= go
+GO_DIR := bindings/go
+PC_DIR := $(abspath target)
+ALLOT_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+# What liballot.a needs from the system (`cargo rustc -- --print native-static-libs`).
+STATIC_LIBS := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+GO_ENV := PKG_CONFIG_PATH=$(PC_DIR)$(if $(PKG_CONFIG_PATH),:$(PKG_CONFIG_PATH))
+
+.PHONY: pkg-config test-go bench-go
+
+pkg-config:
+	@mkdir -p $(PC_DIR)
+	@printf 'includedir=%s\nlibdir=%s\n\nName: allot\nDescription: allot feature-flag engine (build tree)\nVersion: %s\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lallot -Wl,-rpath,$${libdir}\n' \
+	  "$(abspath include)" "$(LIB_DIR)" "$(ALLOT_VERSION)" > $(PC_DIR)/allot.pc
+	@printf 'includedir=%s\nlibdir=%s\n\nName: allot-static\nDescription: allot feature-flag engine, static (build tree)\nVersion: %s\nCflags: -I$${includedir}\nLibs: $${libdir}/liballot.a $(STATIC_LIBS)\n' \
+	  "$(abspath include)" "$(LIB_DIR)" "$(ALLOT_VERSION)" > $(PC_DIR)/allot-static.pc
+
+## go vet, the race-detector run of every Go test, the RSS leak test (without the race
+## detector, which has its own memory growth) and a statically linked build.
+test-go: build pkg-config
+	cd $(GO_DIR) && $(GO_ENV) $(GO) vet ./...
+	cd $(GO_DIR)/bench && $(GO_ENV) $(GO) vet .
+	cd $(GO_DIR) && $(GO_ENV) $(GO) test -race -count=1 ./...
+	cd $(GO_DIR) && $(GO_ENV) $(GO) test -count=1 -run '^TestLeak' .
+	cd $(GO_DIR) && $(GO_ENV) $(GO) test -tags allot_static -count=1 -run '^TestStaticLink' .
+
+## Go benchmarks, then allot against Amplitude's and Eppo's Go SDKs on the same flags:
+## the vendor SDKs are fetched into a throw-away module file (the committed bench/go.mod
+## stays dependency-free), and the comparison prints the ratios.
+VENDOR_SDKS := github.com/amplitude/experiment-go-server@v1.8.0 github.com/Eppo-exp/golang-sdk/v6@v6.3.0
+BENCH_MOD := $(PC_DIR)/go-bench/go.mod
+
+bench-go: build pkg-config
+	cd $(GO_DIR) && $(GO_ENV) $(GO) test -run '^$$' -bench . -benchmem .
+	@mkdir -p $(dir $(BENCH_MOD)) && cp $(GO_DIR)/bench/go.mod $(BENCH_MOD) && rm -f $(PC_DIR)/go-bench/go.sum
+	@cd $(GO_DIR)/bench && if $(GO_ENV) $(GO) get -modfile=$(BENCH_MOD) $(VENDOR_SDKS) > $(PC_DIR)/go-bench/get.log 2>&1; then \
+	  $(GO_ENV) $(GO) run -modfile=$(BENCH_MOD) -tags vendors . ; \
+	else \
+	  echo "bench-go: the Go module proxy did not serve $(VENDOR_SDKS) (see target/go-bench/get.log); allot alone:"; \
+	  $(GO_ENV) $(GO) run . ; \
+	fi
 
 # Tools that take long to build live in a cache that later runs and checkouts reuse.
 TOOLS := $(HOME)/.cache/allot-tools

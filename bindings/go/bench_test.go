@@ -1,0 +1,88 @@
+package allot
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+func benchClient(b *testing.B) (*LocalClient, []User) {
+	var cases corpus
+	readJSON(b, sharedPath("conformance/amplitude/generated_corpus.json"), &cases)
+	c := offlineClient(b, cases.Flags)
+	users := make([]User, 0, 32)
+	for _, tc := range cases.Cases[:32] {
+		var u User
+		if err := json.Unmarshal(tc.User, &u); err != nil {
+			b.Fatal(err)
+		}
+		users = append(users, u)
+	}
+	return c, users
+}
+
+// One flag for one user, through the Go API (encode, cgo call, decode).
+func BenchmarkEvaluateOneFlag(b *testing.B) {
+	c, users := benchClient(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := c.Evaluate(users[i%len(users)], "flag-1-0"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// All 60 flags of the generated corpus for one user.
+func BenchmarkEvaluateAllFlags(b *testing.B) {
+	c, users := benchClient(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := c.Evaluate(users[i%len(users)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// One flag, from every core at once.
+func BenchmarkEvaluateOneFlagParallel(b *testing.B) {
+	c, users := benchClient(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, err := c.Evaluate(users[i%len(users)], "flag-1-0"); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
+}
+
+// One typed Eppo assignment (a STRING flag with rules and shards), logger included.
+func BenchmarkEppoStringAssignment(b *testing.B) {
+	logger := AssignmentLoggerFunc(func(AssignmentEvent) {})
+	c := eppoClient(b, "flags-v1.json", logger)
+	attrs := Attributes{"country": "UK", "age": 33}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if v, err := c.GetStringAssignment("new-user-onboarding", "3", attrs, "default"); err != nil || v != "control" {
+			b.Fatal(v, err)
+		}
+	}
+}
+
+// The same assignment with no logger configured (no event is decoded).
+func BenchmarkEppoStringAssignmentNoLogger(b *testing.B) {
+	c := eppoClient(b, "flags-v1.json", nil)
+	attrs := Attributes{"country": "UK", "age": 33}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if v, err := c.GetStringAssignment("new-user-onboarding", "3", attrs, "default"); err != nil || v != "control" {
+			b.Fatal(v, err)
+		}
+	}
+}

@@ -1,0 +1,556 @@
+package allot
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log"
+	"runtime"
+	"strconv"
+	"time"
+)
+
+// Attributes are an Eppo subject's attributes: strings, numbers and booleans (and nil).
+type Attributes map[string]any
+
+// AssignmentLogger receives an event for each assignment that Eppo should log
+// (matched allocations with doLog, deduplicated when EppoConfig.AssignmentCache is set).
+// LogAssignment runs on the goroutine that asked for the assignment, after the
+// evaluation; a panic in it is recovered and logged, never passed on to the caller.
+type AssignmentLogger interface {
+	LogAssignment(event AssignmentEvent)
+}
+
+// AssignmentLoggerFunc adapts a function to AssignmentLogger.
+type AssignmentLoggerFunc func(event AssignmentEvent)
+
+// LogAssignment calls f(event).
+func (f AssignmentLoggerFunc) LogAssignment(event AssignmentEvent) { f(event) }
+
+// AssignmentEvent is what Eppo expects to be written to the warehouse for an assignment.
+type AssignmentEvent struct {
+	FeatureFlag       string            `json:"featureFlag"`
+	Allocation        string            `json:"allocation"`
+	Experiment        string            `json:"experiment"` // "<flag>-<allocation>"
+	Variation         string            `json:"variation"`
+	Subject           string            `json:"subject"`
+	SubjectAttributes Attributes        `json:"subjectAttributes"`
+	Timestamp         string            `json:"timestamp"` // RFC 3339
+	MetaData          map[string]string `json:"metaData"`  // sdkName, sdkVersion, coreVersion
+	// ExtraLogging holds the split's extraLogging entries (sent flattened into the
+	// top level of the event by Eppo's SDKs).
+	ExtraLogging map[string]string `json:"extraLogging,omitempty"`
+}
+
+// AssignmentCacheConfig deduplicates assignment events: an event is skipped when the
+// same subject was last logged for the flag with the same allocation and variation.
+type AssignmentCacheConfig struct {
+	Capacity int           // entries (subject × flag) kept, at least 1
+	TTL      time.Duration // entries older than this are forgotten; 0 means never
+}
+
+// EppoConfig configures an Eppo client. Every zero value means the documented default.
+type EppoConfig struct {
+	// APIKey is the Eppo SDK key (required). It never appears in errors or logs.
+	APIKey string
+	// AssignmentLogger receives assignment events; nil drops them.
+	AssignmentLogger AssignmentLogger
+	// BaseURL is Eppo's API; default https://fscdn.eppo.cloud/api. With
+	// InitialConfiguration or ConfigurationPath and no BaseURL, the client is offline:
+	// it serves that configuration and never connects.
+	BaseURL string
+	// PollInterval is the time between configuration polls; default 30 s.
+	PollInterval time.Duration
+	// PollJitter is the largest random amount taken off each interval; default 3 s.
+	PollJitter time.Duration
+	// DisablePolling fetches the configuration once and never polls (without BaseURL,
+	// a client given a configuration does not fetch at all).
+	DisablePolling bool
+	// InitialConfiguration is a Universal Flag Configuration (UFC) JSON document to
+	// serve until the first poll succeeds.
+	InitialConfiguration json.RawMessage
+	// ConfigurationPath is a file holding such a document (read when the client is
+	// created).
+	ConfigurationPath string
+	// AssignmentCache, when set, deduplicates assignment events.
+	AssignmentCache *AssignmentCacheConfig
+	// ErrorLog receives the panics recovered from AssignmentLogger; default log.Default().
+	ErrorLog *log.Logger
+}
+
+type eppoConfigDoc struct {
+	Provider             string          `json:"provider"`
+	APIKey               string          `json:"api_key"`
+	BaseURL              string          `json:"base_url,omitempty"`
+	PollInterval         any             `json:"poll_interval_seconds,omitempty"`
+	PollJitter           *float64        `json:"poll_jitter_seconds,omitempty"`
+	InitialConfiguration json.RawMessage `json:"initial_configuration,omitempty"`
+	ConfigurationPath    string          `json:"configuration_path,omitempty"`
+	AssignmentCache      *cacheDoc       `json:"assignment_cache,omitempty"`
+}
+
+type cacheDoc struct {
+	Capacity   int      `json:"capacity"`
+	TTLSeconds *float64 `json:"ttl_seconds,omitempty"`
+}
+
+// jsonNull marshals as JSON null (a field that is present but null).
+type jsonNull struct{}
+
+func (jsonNull) MarshalJSON() ([]byte, error) { return []byte("null"), nil }
+
+// EppoClient assigns Eppo flags locally from the Universal Flag Configuration, which
+// it polls from Eppo in the background. Safe for concurrent use by any number of
+// goroutines.
+type EppoClient struct {
+	h        *handle
+	logger   AssignmentLogger
+	errorLog *log.Logger
+}
+
+// NewEppoClient creates an Eppo client and starts loading its configuration without
+// waiting for it (as Eppo's SDKs do): until the first configuration arrives,
+// assignments return the default with code CONFIGURATION_MISSING. Use
+// WaitForInitialization to wait. Close the client when done.
+func NewEppoClient(cfg EppoConfig) (*EppoClient, error) {
+	doc := eppoConfigDoc{
+		Provider:             "eppo",
+		APIKey:               cfg.APIKey,
+		BaseURL:              cfg.BaseURL,
+		InitialConfiguration: cfg.InitialConfiguration,
+		ConfigurationPath:    cfg.ConfigurationPath,
+	}
+	switch {
+	case cfg.DisablePolling:
+		doc.PollInterval = jsonNull{}
+	case cfg.PollInterval > 0:
+		doc.PollInterval = cfg.PollInterval.Seconds()
+	}
+	if cfg.PollJitter > 0 {
+		s := cfg.PollJitter.Seconds()
+		doc.PollJitter = &s
+	}
+	if cfg.AssignmentCache != nil {
+		doc.AssignmentCache = &cacheDoc{Capacity: cfg.AssignmentCache.Capacity}
+		if cfg.AssignmentCache.TTL > 0 {
+			s := cfg.AssignmentCache.TTL.Seconds()
+			doc.AssignmentCache.TTLSeconds = &s
+		}
+	}
+	h, err := newHandle("EppoClient", doc)
+	if err != nil {
+		return nil, err
+	}
+	// Start without waiting: loads a bundled configuration now, or begins polling.
+	if _, err := nativeStart(h.id.Load(), 0); err != nil && !isTimeout(err) {
+		h.close()
+		return nil, err
+	}
+	errorLog := cfg.ErrorLog
+	if errorLog == nil {
+		errorLog = log.Default()
+	}
+	c := &EppoClient{h: h, logger: cfg.AssignmentLogger, errorLog: errorLog}
+	runtime.SetFinalizer(c, func(c *EppoClient) { c.h.forgotten() })
+	return c, nil
+}
+
+func isTimeout(err error) bool {
+	e, ok := err.(*Error)
+	return ok && e.Code == "timeout"
+}
+
+// WaitForInitialization waits until a configuration is loaded, a definite error
+// occurs (such as ErrUnauthorized), or ctx ends (ErrTimeout).
+func (c *EppoClient) WaitForInitialization(ctx context.Context) error {
+	defer runtime.KeepAlive(c)
+	_, err := c.h.start(ctx)
+	return err
+}
+
+// Status describes the client: whether a configuration is loaded, its flag count and
+// environment, and flags that could not be loaded.
+func (c *EppoClient) Status() (Status, error) {
+	defer runtime.KeepAlive(c)
+	return c.h.status()
+}
+
+// Close stops polling and frees the client. Close is idempotent and always returns nil.
+func (c *EppoClient) Close() error {
+	c.h.close()
+	runtime.SetFinalizer(c, nil)
+	return nil
+}
+
+// Variation types of Eppo flags.
+const (
+	typeString  = "STRING"
+	typeInteger = "INTEGER"
+	typeNumeric = "NUMERIC"
+	typeBoolean = "BOOLEAN"
+	typeJSON    = "JSON"
+)
+
+// Flag evaluation codes (AssignmentDetails.Code and EvaluationDetails.FlagEvaluationCode).
+const (
+	CodeMatch                        = "MATCH"
+	CodeConfigurationMissing         = "CONFIGURATION_MISSING"
+	CodeFlagUnrecognizedOrDisabled   = "FLAG_UNRECOGNIZED_OR_DISABLED"
+	CodeDefaultAllocationNull        = "DEFAULT_ALLOCATION_NULL"
+	CodeTypeMismatch                 = "TYPE_MISMATCH"
+	CodeAssignmentError              = "ASSIGNMENT_ERROR"
+	CodeUnexpectedConfigurationError = "UNEXPECTED_CONFIGURATION_ERROR"
+)
+
+// AssignmentDetails is a typed assignment with the evaluation that produced it.
+type AssignmentDetails[T any] struct {
+	// Variation is the assigned value, or the default when Code is not CodeMatch.
+	Variation T
+	// VariationKey is the matched variation's key ("" unless Code is CodeMatch).
+	VariationKey string
+	// AllocationKey is the matched allocation's key ("" unless Code is CodeMatch).
+	AllocationKey string
+	// Code is the flag evaluation code, such as CodeMatch or CodeTypeMismatch.
+	Code string
+	// Details explains the evaluation, as Eppo's SDKs do.
+	Details EvaluationDetails
+}
+
+// EvaluationDetails is Eppo's evaluation-details document.
+type EvaluationDetails struct {
+	FlagKey                   string              `json:"flagKey"`
+	SubjectKey                string              `json:"subjectKey"`
+	SubjectAttributes         Attributes          `json:"subjectAttributes"`
+	Timestamp                 string              `json:"timestamp"`
+	ConfigFetchedAt           string              `json:"configFetchedAt"`
+	ConfigPublishedAt         string              `json:"configPublishedAt"`
+	EnvironmentName           string              `json:"environmentName"`
+	FlagEvaluationCode        string              `json:"flagEvaluationCode"`
+	FlagEvaluationDescription string              `json:"flagEvaluationDescription"`
+	VariationKey              *string             `json:"variationKey"`
+	VariationValue            any                 `json:"variationValue"`
+	BanditKey                 *string             `json:"banditKey"`
+	BanditAction              *string             `json:"banditAction"`
+	MatchedRule               *MatchedRule        `json:"matchedRule"`
+	MatchedAllocation         *AllocationDetails  `json:"matchedAllocation"`
+	UnmatchedAllocations      []AllocationDetails `json:"unmatchedAllocations"`
+	UnevaluatedAllocations    []AllocationDetails `json:"unevaluatedAllocations"`
+}
+
+// MatchedRule is the rule that matched, as configured.
+type MatchedRule struct {
+	Conditions []RuleCondition `json:"conditions"`
+}
+
+// RuleCondition is one condition of a rule.
+type RuleCondition struct {
+	Attribute string `json:"attribute"`
+	Operator  string `json:"operator"`
+	Value     any    `json:"value"`
+}
+
+// AllocationDetails is one allocation's part in an evaluation.
+type AllocationDetails struct {
+	Key                      string `json:"key"`
+	AllocationEvaluationCode string `json:"allocationEvaluationCode"`
+	OrderPosition            int    `json:"orderPosition"`
+}
+
+// assignmentResult is the allot_evaluate answer of an Eppo client (decodeAssignment).
+type assignmentResult struct {
+	Value         json.RawMessage
+	variationKey  string
+	Code          string
+	allocationKey string
+	Events        []json.RawMessage
+	Details       json.RawMessage
+}
+
+// assign evaluates one assignment, hands its events to the logger and returns the raw
+// result. defaultJSON is the default value's JSON text.
+func (c *EppoClient) assign(flagKey, subjectKey string, attrs Attributes, variationType string, defaultJSON []byte, details bool) (*assignmentResult, error) {
+	defer runtime.KeepAlive(c)
+	id, err := c.h.get()
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, 192)
+	b = append(b, `{"flag_key":`...)
+	b = appendString(b, flagKey)
+	b = append(b, `,"subject_key":`...)
+	b = appendString(b, subjectKey)
+	if len(attrs) > 0 {
+		b = append(b, `,"subject_attributes":`...)
+		b = appendObject(b, attrs)
+	}
+	b = append(b, `,"variation_type":"`...)
+	b = append(b, variationType...)
+	b = append(b, `","default":`...)
+	b = append(b, defaultJSON...)
+	if details {
+		b = append(b, `,"details":true`...)
+	}
+	b = append(b, '}')
+	doc, err := nativeEvaluate(id, b)
+	if err != nil {
+		return nil, err
+	}
+	r := new(assignmentResult)
+	if err := decodeAssignment(doc, r); err != nil {
+		return nil, &Error{Code: "internal", Message: "undecodable assignment: " + err.Error()}
+	}
+	if c.logger != nil {
+		for _, raw := range r.Events {
+			c.logEvent(raw, attrs)
+		}
+	}
+	return r, nil
+}
+
+// logEvent decodes an event and calls the logger, recovering a panic.
+func (c *EppoClient) logEvent(raw json.RawMessage, attrs Attributes) {
+	event, err := decodeEventDoc(raw, attrs)
+	if err != nil {
+		c.errorLog.Printf("allot: undecodable assignment event: %v", err)
+		return
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			c.errorLog.Printf("allot: AssignmentLogger.LogAssignment panicked (recovered): %v", p)
+		}
+	}()
+	c.logger.LogAssignment(event)
+}
+
+// details fills an AssignmentDetails from a result.
+func fillDetails[T any](r *assignmentResult, value T) (AssignmentDetails[T], error) {
+	d := AssignmentDetails[T]{
+		Variation:     value,
+		VariationKey:  r.variationKey,
+		AllocationKey: r.allocationKey,
+		Code:          r.Code,
+	}
+	if len(r.Details) > 0 {
+		if err := json.Unmarshal(r.Details, &d.Details); err != nil {
+			return d, &Error{Code: "internal", Message: "undecodable details: " + err.Error()}
+		}
+	}
+	return d, nil
+}
+
+func badValue(r *assignmentResult, err error) error {
+	return &Error{Code: "internal", Message: fmt.Sprintf("assignment value %.100s: %v", r.Value, err)}
+}
+
+func decodeString(r *assignmentResult) (string, error) {
+	v := r.Value
+	// Fast path: a string without escapes.
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		inner := v[1 : len(v)-1]
+		plain := true
+		for _, c := range inner {
+			if c == '\\' || c == '"' || c < 0x20 {
+				plain = false
+				break
+			}
+		}
+		if plain {
+			return string(inner), nil
+		}
+	}
+	var s string
+	if err := json.Unmarshal(v, &s); err != nil {
+		return "", badValue(r, err)
+	}
+	return s, nil
+}
+
+func decodeBool(r *assignmentResult) (bool, error) {
+	switch string(r.Value) {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, badValue(r, fmt.Errorf("not a boolean"))
+}
+
+func decodeInt(r *assignmentResult) (int64, error) {
+	if n, err := strconv.ParseInt(string(r.Value), 10, 64); err == nil {
+		return n, nil
+	}
+	// An integral value written with a fraction or exponent (3.0, 1e3).
+	f, err := strconv.ParseFloat(string(r.Value), 64)
+	if err != nil || f != float64(int64(f)) {
+		return 0, badValue(r, fmt.Errorf("not an integer"))
+	}
+	return int64(f), nil
+}
+
+func decodeFloat(r *assignmentResult) (float64, error) {
+	f, err := strconv.ParseFloat(string(r.Value), 64)
+	if err != nil {
+		return 0, badValue(r, err)
+	}
+	return f, nil
+}
+
+func decodeJSON(r *assignmentResult) (any, error) {
+	var v any
+	if err := json.Unmarshal(r.Value, &v); err != nil {
+		return nil, badValue(r, err)
+	}
+	return v, nil
+}
+
+// GetStringAssignment returns the STRING flag's variation for a subject, or def when
+// the subject gets none (no match, unknown flag, wrong type, no configuration yet).
+// An error is returned only when the client cannot evaluate at all (closed, or a
+// request the library rejects); the value is then def.
+func (c *EppoClient) GetStringAssignment(flagKey, subjectKey string, attrs Attributes, def string) (string, error) {
+	r, err := c.assign(flagKey, subjectKey, attrs, typeString, appendString(nil, def), false)
+	if err != nil {
+		return def, err
+	}
+	v, err := decodeString(r)
+	if err != nil {
+		return def, err
+	}
+	return v, nil
+}
+
+// GetBooleanAssignment returns the BOOLEAN flag's variation, or def (see GetStringAssignment).
+func (c *EppoClient) GetBooleanAssignment(flagKey, subjectKey string, attrs Attributes, def bool) (bool, error) {
+	r, err := c.assign(flagKey, subjectKey, attrs, typeBoolean, strconv.AppendBool(nil, def), false)
+	if err != nil {
+		return def, err
+	}
+	v, err := decodeBool(r)
+	if err != nil {
+		return def, err
+	}
+	return v, nil
+}
+
+// GetIntegerAssignment returns the INTEGER flag's variation, or def (see GetStringAssignment).
+func (c *EppoClient) GetIntegerAssignment(flagKey, subjectKey string, attrs Attributes, def int64) (int64, error) {
+	r, err := c.assign(flagKey, subjectKey, attrs, typeInteger, strconv.AppendInt(nil, def, 10), false)
+	if err != nil {
+		return def, err
+	}
+	v, err := decodeInt(r)
+	if err != nil {
+		return def, err
+	}
+	return v, nil
+}
+
+// numericDefault encodes a NUMERIC default; NaN and infinities cannot be sent and are
+// rejected.
+func numericDefault(def float64) ([]byte, error) {
+	b := appendFloat(nil, def)
+	if string(b) == "null" {
+		return nil, &Error{Code: "invalid_argument", Message: "the default of a NUMERIC assignment must be a finite number"}
+	}
+	return b, nil
+}
+
+// GetNumericAssignment returns the NUMERIC flag's variation, or def (see GetStringAssignment).
+func (c *EppoClient) GetNumericAssignment(flagKey, subjectKey string, attrs Attributes, def float64) (float64, error) {
+	d, err := numericDefault(def)
+	if err != nil {
+		return def, err
+	}
+	r, err := c.assign(flagKey, subjectKey, attrs, typeNumeric, d, false)
+	if err != nil {
+		return def, err
+	}
+	v, err := decodeFloat(r)
+	if err != nil {
+		return def, err
+	}
+	return v, nil
+}
+
+// GetJSONAssignment returns the JSON flag's variation decoded with encoding/json
+// (objects are map[string]any), or def (see GetStringAssignment).
+func (c *EppoClient) GetJSONAssignment(flagKey, subjectKey string, attrs Attributes, def any) (any, error) {
+	r, err := c.assign(flagKey, subjectKey, attrs, typeJSON, appendValue(nil, def), false)
+	if err != nil {
+		return def, err
+	}
+	v, err := decodeJSON(r)
+	if err != nil {
+		return def, err
+	}
+	return v, nil
+}
+
+// GetStringAssignmentDetails is GetStringAssignment with the evaluation details.
+func (c *EppoClient) GetStringAssignmentDetails(flagKey, subjectKey string, attrs Attributes, def string) (AssignmentDetails[string], error) {
+	r, err := c.assign(flagKey, subjectKey, attrs, typeString, appendString(nil, def), true)
+	if err != nil {
+		return AssignmentDetails[string]{Variation: def}, err
+	}
+	v, err := decodeString(r)
+	if err != nil {
+		return AssignmentDetails[string]{Variation: def}, err
+	}
+	return fillDetails(r, v)
+}
+
+// GetBooleanAssignmentDetails is GetBooleanAssignment with the evaluation details.
+func (c *EppoClient) GetBooleanAssignmentDetails(flagKey, subjectKey string, attrs Attributes, def bool) (AssignmentDetails[bool], error) {
+	r, err := c.assign(flagKey, subjectKey, attrs, typeBoolean, strconv.AppendBool(nil, def), true)
+	if err != nil {
+		return AssignmentDetails[bool]{Variation: def}, err
+	}
+	v, err := decodeBool(r)
+	if err != nil {
+		return AssignmentDetails[bool]{Variation: def}, err
+	}
+	return fillDetails(r, v)
+}
+
+// GetIntegerAssignmentDetails is GetIntegerAssignment with the evaluation details.
+func (c *EppoClient) GetIntegerAssignmentDetails(flagKey, subjectKey string, attrs Attributes, def int64) (AssignmentDetails[int64], error) {
+	r, err := c.assign(flagKey, subjectKey, attrs, typeInteger, strconv.AppendInt(nil, def, 10), true)
+	if err != nil {
+		return AssignmentDetails[int64]{Variation: def}, err
+	}
+	v, err := decodeInt(r)
+	if err != nil {
+		return AssignmentDetails[int64]{Variation: def}, err
+	}
+	return fillDetails(r, v)
+}
+
+// GetNumericAssignmentDetails is GetNumericAssignment with the evaluation details.
+func (c *EppoClient) GetNumericAssignmentDetails(flagKey, subjectKey string, attrs Attributes, def float64) (AssignmentDetails[float64], error) {
+	d, err := numericDefault(def)
+	if err != nil {
+		return AssignmentDetails[float64]{Variation: def}, err
+	}
+	r, err := c.assign(flagKey, subjectKey, attrs, typeNumeric, d, true)
+	if err != nil {
+		return AssignmentDetails[float64]{Variation: def}, err
+	}
+	v, err := decodeFloat(r)
+	if err != nil {
+		return AssignmentDetails[float64]{Variation: def}, err
+	}
+	return fillDetails(r, v)
+}
+
+// GetJSONAssignmentDetails is GetJSONAssignment with the evaluation details.
+func (c *EppoClient) GetJSONAssignmentDetails(flagKey, subjectKey string, attrs Attributes, def any) (AssignmentDetails[any], error) {
+	r, err := c.assign(flagKey, subjectKey, attrs, typeJSON, appendValue(nil, def), true)
+	if err != nil {
+		return AssignmentDetails[any]{Variation: def}, err
+	}
+	v, err := decodeJSON(r)
+	if err != nil {
+		return AssignmentDetails[any]{Variation: def}, err
+	}
+	return fillDetails(r, v)
+}

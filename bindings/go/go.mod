@@ -1,0 +1,3 @@
+module github.com/allot/allot/bindings/go
+
+go 1.22
