@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Tests `make install` and `make uninstall`: installs into a temporary prefix, builds
 # examples/c/demo.c and examples/cpp/demo.cpp with `pkg-config --cflags --libs allot`
-# against the shared library and with allot-static statically against liballot.a, runs them, checks the
-# soname and that the static library exports only allot_*, then uninstalls and checks that
-# nothing is left; finally checks a DESTDIR staging install.
+# against the shared library and with allot-static statically against liballot.a, runs them,
+# runs a Go binding test against each, checks the soname and that the static library
+# exports only allot_*, then uninstalls and checks that nothing is left; finally checks a
+# DESTDIR staging install.
 # Usage: scripts/test-install.sh   (MAKE may name the make program)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,6 +39,10 @@ build_and_run() {  # build_and_run NAME SOURCE COMPILER [FLAGS...]
 build_and_run c examples/c/demo.c "${CC:-cc}" -std=c99 -Wall -Wextra -Werror
 build_and_run cpp examples/cpp/demo.cpp "${CXX:-c++}" -std=c++17 -Wall -Wextra -Werror
 grep -q '"invalid_json"' "$work/cpp-shared.out"
+# The Go bindings link through pkg-config: allot.pc by default, allot-static.pc with -tags.
+(cd bindings/go && LD_LIBRARY_PATH=$lib go test -count=1 -run '^TestVersion$' . &&
+    go test -count=1 -tags allot_static -run '^TestStaticLink' .)
+echo "ok   Go bindings against the installed library (shared, static)"
 
 "$make" --no-print-directory uninstall PREFIX="$prefix"
 left=$(find "$prefix" -type f -o -type l)
