@@ -602,7 +602,8 @@ fn concurrent_evaluations_agree() {
 
 #[test]
 fn a_given_configuration_without_base_url_is_served_offline() {
-    let handle = init_ok(&json!({"provider": "eppo", "api_key": SECRET, "initial_configuration": ufc()}));
+    let handle =
+        init_ok(&json!({"provider": "eppo", "api_key": SECRET, "initial_configuration": ufc()}));
     let doc = ok(start(handle, 100));
     assert_eq!(doc["polling"], false, "no base_url: nothing is fetched");
     assert_eq!(doc["last_error"], Value::Null);
