@@ -40,7 +40,10 @@ build_and_run c examples/c/demo.c "${CC:-cc}" -std=c99 -Wall -Wextra -Werror
 build_and_run cpp examples/cpp/demo.cpp "${CXX:-c++}" -std=c++17 -Wall -Wextra -Werror
 grep -q '"invalid_json"' "$work/cpp-shared.out"
 # The Go bindings link through pkg-config: allot.pc by default, allot-static.pc with -tags.
-(cd bindings/go && LD_LIBRARY_PATH=$lib go test -count=1 -run '^TestVersion$' . &&
+# Go's build cache does not key cgo packages on pkg-config's output: CGO_LDFLAGS naming
+# this prefix keeps these builds apart from those against target/ (make test-go).
+(cd bindings/go && export CGO_LDFLAGS="-O2 -g -Wl,-rpath,$lib" &&
+    go test -count=1 -run '^TestVersion$' . &&
     go test -count=1 -tags allot_static -run '^TestStaticLink' .)
 echo "ok   Go bindings against the installed library (shared, static)"
 
