@@ -8,9 +8,14 @@
 #   include/allot/allot.h
 # glibc targets link against glibc 2.17; musl libraries link libc dynamically (crt-static
 # off) so that they load into musl programs on Alpine; macOS: 10.12 (x86_64), 11.0 (arm64).
-# Usage: scripts/dist.sh TARGET...   (needs cargo-zigbuild and ziglang on PATH)
+# On Linux, rustc warns that macOS builds find no `xcrun`: zig links against its own macOS
+# library stubs instead of Apple's SDK.
+# Usage: scripts/dist.sh TARGET...   (cargo-zigbuild and ziglang on PATH; CARGO_TARGET_DIR
+# set to a persistent build directory)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
 major=${version%%.*}
@@ -33,14 +38,12 @@ for target in "$@"; do
         *-apple-darwin) flags+=" -Clink-arg=-Wl,-install_name,@rpath/liballot.$major.dylib" ;;
     esac
     rustflags_var=CARGO_TARGET_$(echo "$target" | tr 'a-z-' 'A-Z_')_RUSTFLAGS
-    log=$target_dir/$target.log
-    mkdir -p "$target_dir"
     echo "dist: building $target"
     env "$rustflags_var=$flags" ${deployment:+MACOSX_DEPLOYMENT_TARGET=$deployment} \
         nice cargo zigbuild --quiet --release --lib --target "$zig_target" 2>&1 | tee "$log" |
         sed "/^note: /d; /^$/d" >&2
     static_libs=$(sed -n 's/.*native-static-libs: //p' "$log" | tail -n 1)
-    [ -n "$static_libs" ] || { echo "no native-static-libs note in $log" >&2; exit 1; }
+    [ -n "$static_libs" ] || { echo "rustc printed no native-static-libs for $target" >&2; exit 1; }
 
     built=$target_dir/$target/release
     out=dist/$target
