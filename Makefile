@@ -174,7 +174,8 @@ $(CARGO_ZIGBUILD):
 ## System library: `make install PREFIX=/usr/local` (DESTDIR for staging, LIBDIR and
 ## INCLUDEDIR to override) installs liballot.so.0 (soname; liballot.so.0.1.0 behind it,
 ## liballot.so for linking), liballot.a, <includedir>/allot/allot.h, allot.pc and
-## allot-static.pc (static linking without `pkg-config --static`, e.g. for cgo).
+## allot-static.pc (static linking without `pkg-config --static`, e.g. for cgo). On Linux
+## the installed liballot.a keeps only allot_* global (scripts/hide-symbols.sh).
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
@@ -183,7 +184,7 @@ INSTALLED_LIB := $(DESTDIR)$(LIBDIR)
 install: $(CARGO_C)
 	PATH="$(dir $(CARGO_C)):$$PATH" $(CARGO) cinstall --release --prefix="$(PREFIX)" \
 	  --libdir="$(LIBDIR)" --includedir="$(INCLUDEDIR)" $(if $(DESTDIR),--destdir="$(DESTDIR)")
-	scripts/hide-symbols.sh $(HOST) "$(INSTALLED_LIB)/liballot.a" "$(INSTALLED_LIB)/liballot.a"
+	$(if $(findstring -linux-,$(HOST)),scripts/hide-symbols.sh $(HOST) "$(INSTALLED_LIB)/liballot.a" "$(INSTALLED_LIB)/liballot.a")
 	scripts/static-pc.sh "$(INSTALLED_LIB)/pkgconfig"
 	@if [ -z "$(DESTDIR)" ] && [ -w /etc/ld.so.cache ]; then ldconfig; fi
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Checks every library that scripts/dist.sh built into dist/<target>/:
 # - the shared library's dynamic symbol table and the static library's global symbols
-#   define exactly the functions of include/allot.h (Mach-O static archives: see
-#   scripts/hide-symbols.sh; there only the allot_* subset is compared);
+#   define exactly the functions of include/allot.h (Mach-O: the non-private-extern ones,
+#   see scripts/hide-symbols.sh);
 # - glibc libraries need no symbol version newer than GLIBC_2.17;
 # - the C example, built against the shared library and statically against liballot.a
 #   (flags from the target's allot.pc and allot-static.pc), runs: natively (x86_64 glibc),
@@ -25,9 +25,13 @@ trap 'rm -rf "$work"' EXIT
 expected=$(scripts/header-symbols.sh)
 passed=0 failed=0
 
-check() {  # check NAME COMMAND...: runs a check and counts it
-    local name=$1; shift
-    if "$@" >"$work/out" 2>&1; then
+check() {  # check NAME COMMAND...: runs a check (stopping at its first failing step) and counts it
+    local name=$1 status; shift
+    set +e  # a function called as a condition would run without -e: use a subshell with it
+    (set -e; "$@") >"$work/out" 2>&1
+    status=$?
+    set -e
+    if [ "$status" = 0 ]; then
         passed=$((passed + 1)); echo "ok   $name"
     else
         failed=$((failed + 1)); echo "FAIL $name"; sed 's/^/     /' "$work/out"
@@ -45,10 +49,12 @@ elf_exports() {  # elf_exports LIBDIR
     same_symbols "$work/a.syms"
 }
 
-macho_exports() {  # macho_exports LIBDIR
-    llvm-nm --no-llvm-bc -g --defined-only "$1/liballot.dylib" | awk '{print $3}' | sed 's/^_//' >"$work/dylib.syms"
+macho_exports() {  # macho_exports LIBDIR (the linker adds __mh_dylib_header and ___dso_handle)
+    llvm-nm --no-llvm-bc -g --defined-only "$1/liballot.dylib" | awk '{print substr($3, 2)}' |
+        grep -vx '_mh_dylib_header\|__dso_handle' >"$work/dylib.syms"
     same_symbols "$work/dylib.syms"
-    llvm-nm --no-llvm-bc -g --defined-only "$1/liballot.a" 2>/dev/null | awk '$3 ~ /^_allot_/ {print substr($3, 2)}' >"$work/a.syms"
+    llvm-nm --no-llvm-bc -g --defined-only -m "$1/liballot.a" | grep -v 'private external' |
+        awk 'NF >= 4 {print substr($NF, 2)}' >"$work/a.syms"
     same_symbols "$work/a.syms"
 }
 
@@ -60,12 +66,15 @@ glibc_baseline() {  # glibc_baseline LIBDIR: no symbol version newer than GLIBC_
 }
 
 macho_arch() {  # macho_arch LIBDIR ARCH-AS-FILE-NAMES-IT MIN-MACOS: file types, deployment target
-    file -L "$1/liballot.dylib" | grep -q "Mach-O 64-bit $2 dynamically linked shared library"
-    llvm-objdump --macho --private-headers "$1/liballot.dylib" | grep -Eq "^ *(minos|version) $3\$"
+    file -L "$1/liballot.dylib" >"$work/file"
+    grep "Mach-O 64-bit $2 dynamically linked shared library" "$work/file"
+    llvm-objdump --macho --private-headers "$1/liballot.dylib" >"$work/headers"
+    grep -E "^ *(minos|version) $3\$" "$work/headers"
     local member
     member=$(llvm-ar t "$1/liballot.a" | grep -m 1 '\.o$')
     (cd "$work" && llvm-ar x "$1/liballot.a" "$member")
-    file "$work/$member" | grep -q "Mach-O 64-bit $2 object"
+    file "$work/$member" >"$work/file"
+    grep "Mach-O 64-bit $2 object" "$work/file"
 }
 
 # build_demo NAME LIBDIR shared|static CC [FLAGS...]: compiles examples/c/demo.c
@@ -119,7 +128,7 @@ wheel_quickstart() {  # wheel_quickstart TARGET: fresh venv, the wheel, the quic
         "$root/examples/python/quickstart.py" "$root/examples/flags/flags.json") | tee "$work/quickstart.out"
     grep -qx 'pricing-page-experiment: control' "$work/quickstart.out"
     (cd "$work" && env -u ALLOT_LIBRARY_PATH "$work/venv/bin/python" -c \
-        'import allot._native as n; print(n.library_path)') | tee /dev/stderr | grep -q "^$work/venv/"
+        'import allot._native as n; print(n.library_path)') | tee /dev/stderr | grep "^$work/venv/" >/dev/null
 }
 
 for target in "$@"; do

@@ -4,6 +4,8 @@
 #   lib/liballot.so.0.1.0, liballot.so.0, liballot.so   (Linux; soname liballot.so.0)
 #   lib/liballot.0.dylib, liballot.dylib                 (macOS; install name @rpath/liballot.0.dylib)
 #   lib/liballot.a        (only the allot_* symbols global: scripts/hide-symbols.sh)
+# The macOS dylib is linked from that liballot.a: zig ignores the -exported_symbols_list
+# that rustc gives it, so cargo's own dylib exports every Rust symbol.
 #   lib/pkgconfig/allot.pc, allot-static.pc (relocatable: prefix=${pcfiledir}/../..)
 #   include/allot/allot.h
 # glibc targets link against glibc 2.17; musl libraries link libc dynamically (crt-static
@@ -34,9 +36,6 @@ for target in "$@"; do
         aarch64-apple-darwin) deployment=11.0 ;;
         *) echo "unsupported target $target" >&2; exit 1 ;;
     esac
-    case $target in
-        *-apple-darwin) flags+=" -Clink-arg=-Wl,-install_name,@rpath/liballot.$major.dylib" ;;
-    esac
     rustflags_var=CARGO_TARGET_$(echo "$target" | tr 'a-z-' 'A-Z_')_RUSTFLAGS
     echo "dist: building $target"
     env "$rustflags_var=$flags" ${deployment:+MACOSX_DEPLOYMENT_TARGET=$deployment} \
@@ -49,16 +48,20 @@ for target in "$@"; do
     out=dist/$target
     rm -rf "$out"
     mkdir -p "$out/lib/pkgconfig" "$out/include/allot"
+    scripts/hide-symbols.sh "$target" "$built/liballot.a" "$out/lib/liballot.a"
     case $target in
         *-apple-darwin)
-            cp "$built/liballot.dylib" "$out/lib/liballot.$major.dylib"
+            (cd "$out/lib" && llvm-ar x liballot.a allot.o)
+            cargo-zigbuild zig cc -- -target "${target%%-*}-macos.$deployment" -shared \
+                -o "$out/lib/liballot.$major.dylib" "$out/lib/allot.o" $static_libs \
+                -Wl,-install_name,@rpath/liballot.$major.dylib
+            rm "$out/lib/allot.o"
             ln -s "liballot.$major.dylib" "$out/lib/liballot.dylib" ;;
         *)
             cp "$built/liballot.so" "$out/lib/liballot.so.$version"
             ln -s "liballot.so.$version" "$out/lib/liballot.so.$major"
             ln -s "liballot.so.$major" "$out/lib/liballot.so" ;;
     esac
-    scripts/hide-symbols.sh "$target" "$built/liballot.a" "$out/lib/liballot.a"
     cp include/allot.h "$out/include/allot/allot.h"
     cat > "$out/lib/pkgconfig/allot.pc" <<PC
 prefix=\${pcfiledir}/../..

@@ -18,7 +18,7 @@ export PKG_CONFIG_PATH=$lib/pkgconfig
 
 "$make" --no-print-directory install PREFIX="$prefix"
 [ "$(readlink "$lib/liballot.so.0")" = liballot.so.0.1.0 ] || { echo "liballot.so.0 should point to liballot.so.0.1.0"; exit 1; }
-readelf -d "$lib/liballot.so.0.1.0" | grep -q 'SONAME.*\[liballot\.so\.0\]' || { echo "soname is not liballot.so.0"; exit 1; }
+readelf -d "$lib/liballot.so.0.1.0" | grep 'SONAME.*\[liballot\.so\.0\]' >/dev/null || { echo "soname is not liballot.so.0"; exit 1; }
 diff <(scripts/header-symbols.sh) <(nm -g --defined-only "$lib/liballot.a" | awk 'NF == 3 {print $3}' | sort -u)
 cmp include/allot.h "$prefix/include/allot/allot.h"
 
@@ -26,8 +26,8 @@ build_and_run() {  # build_and_run NAME SOURCE COMPILER [FLAGS...]
     local name=$1 source=$2; shift 2
     "$@" $(pkg-config --cflags allot) -o "$work/$name-shared" "$source" $(pkg-config --libs allot) -Wl,-rpath,"$lib"
     "$@" $(pkg-config --cflags allot-static) -o "$work/$name-static" "$source" $(pkg-config --libs allot-static)
-    readelf -d "$work/$name-shared" | grep -q 'NEEDED.*\[liballot\.so\.0\]'
-    if readelf -d "$work/$name-static" | grep -q 'NEEDED.*liballot'; then
+    readelf -d "$work/$name-shared" | grep 'NEEDED.*\[liballot\.so\.0\]' >/dev/null
+    if readelf -d "$work/$name-static" | grep 'NEEDED.*liballot' >/dev/null; then
         echo "$name-static depends on the shared library"; exit 1
     fi
     for kind in shared static; do
