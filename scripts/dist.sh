@@ -51,7 +51,7 @@ for target in "$@"; do
     scripts/hide-symbols.sh "$target" "$built/liballot.a" "$out/lib/liballot.a"
     case $target in
         *-apple-darwin)
-            (cd "$out/lib" && llvm-ar x liballot.a allot.o)
+            (cd "$out/lib" && python3 -m ziglang ar x liballot.a allot.o)
             cargo-zigbuild zig cc -- -target "${target%%-*}-macos.$deployment" -shared \
                 -o "$out/lib/liballot.$major.dylib" "$out/lib/allot.o" $static_libs \
                 -Wl,-install_name,@rpath/liballot.$major.dylib

@@ -10,7 +10,7 @@
 #   localize Mach-O symbols). dist.sh links liballot.dylib from this object.
 # Usage: scripts/hide-symbols.sh TARGET IN.a OUT.a   (IN and OUT may be the same file; a
 # Linux target of another architecture needs Debian's binutils-<arch>-linux-gnu; macOS
-# targets need zig (python3 -m ziglang) and llvm-ar)
+# targets need zig: python3 -m ziglang)
 set -euo pipefail
 target=$1 in=$2 out=$3
 scripts=$(cd "$(dirname "$0")" && pwd)
@@ -20,11 +20,11 @@ trap 'rm -rf "$work"' EXIT
 case $target in
     *-apple-darwin)
         mkdir "$work/objects"
-        (cd "$work/objects" && llvm-ar x "$in")
+        (cd "$work/objects" && python3 -m ziglang ar x "$in")
         python3 -m ziglang cc -target "${target%%-*}-macos" -r -o "$work/allot.o" "$work"/objects/*.o
         python3 "$scripts/macho-hide-symbols.py" "$work/allot.o" $("$scripts/header-symbols.sh" | sed 's/^/_/') >/dev/null
         rm -f "$out"
-        llvm-ar rcs "$out" "$work/allot.o"
+        python3 -m ziglang ar --format=darwin rcs "$out" "$work/allot.o"
         exit 0 ;;
     "$(uname -m)"-*) tools="" ;;
     *) tools=${target%%-*}-linux-gnu- ;;
