@@ -21,8 +21,11 @@ build:
 	$(CARGO) build --release --lib
 	@$(MAKE) --no-print-directory check-header
 
-# cbindgen writes the header into the build script's OUT_DIR; the newest one is current.
-GENERATED_HEADER = $(shell ls -t $(RELEASE_DIR)/build/allot-*/out/allot.h 2>/dev/null | head -n 1)
+# cbindgen writes the header into the OUT_DIR of the library's build script; cargo names
+# that directory (builds with other features have their own).
+GENERATED_HEADER = $(shell $(CARGO) build --release --lib --message-format=json 2>/dev/null \
+  | grep '"build-script-executed"' | grep -o '"out_dir":"[^"]*/allot-[^"]*"' \
+  | sed 's/"out_dir":"\(.*\)"/\1/')/allot.h
 
 ## Copy the freshly generated header to include/allot.h (commit the result).
 header:

@@ -93,9 +93,19 @@ char *allot_start(uint64_t client, uint32_t timeout_ms);
 // Evaluates flags locally.
 //
 // `request_json`: a NUL-terminated UTF-8 JSON object of at most 1 MiB, borrowed for the
-// call. Amplitude: `{"user": {<User fields>}, "flag_keys"?: ["…"]}` →
+// call.
+//
+// Amplitude: `{"user": {<User fields>}, "flag_keys"?: ["…"], "tracks_assignment"?: bool,
+// "tracks_exposure"?: bool, "timestamp_millis"?: N}` →
 // `{"ok": {"variants": {"<flag>": {"key", "value"?, "payload"?, "metadata"?}}}}` with every
 // evaluated variant, defaults and dependency parents included.
+//
+// Eppo: `{"flag_key", "subject_key", "subject_attributes"?: {…}, "variation_type":
+// "STRING"|"INTEGER"|"NUMERIC"|"BOOLEAN"|"JSON", "default", "details"?: bool,
+// "now"?: "<RFC 3339>"}` → `{"ok": {"value", "variation_key", "code", "allocation_key",
+// "events": [...], "details"?}}`; a batch `{"assignments": [<request>, …], <shared
+// fields>}` → `{"ok": {"assignments": [<result>, …]}}`. Evaluation problems return the
+// default with a code; only malformed requests are errors.
 //
 // Never NULL; the caller owns the result and frees it with `allot_string_free`. Lock-free
 // with respect to other evaluating threads; any number of threads may call it at once.

@@ -79,11 +79,14 @@ fn base_event(event_type: &str, user: &User, insert_id: String, now_ms: u64) -> 
     event
 }
 
-fn id_prefix(user: &User) -> String {
+/// `"<user_id> <device_id> <hash(canonical)> <day>"`.
+fn insert_id(user: &User, canonical: &str, now_ms: u64) -> String {
     format!(
-        "{} {}",
+        "{} {} {} {}",
         canonical_id(&user.user_id),
-        canonical_id(&user.device_id)
+        canonical_id(&user.device_id),
+        hash_code(canonical),
+        now_ms / DAY_MILLIS
     )
 }
 
@@ -99,12 +102,7 @@ pub fn assignment_event(
     }
     let assigned = sorted(assigned);
     let canonical = canonical_string(user, &assigned);
-    let insert_id = format!(
-        "{} {} {}",
-        id_prefix(user),
-        hash_code(&canonical),
-        now_ms / DAY_MILLIS
-    );
+    let insert_id = insert_id(user, &canonical, now_ms);
     let mut properties = Map::new();
     let mut set = Map::new();
     let mut unset = Map::new();
@@ -153,12 +151,7 @@ pub fn exposure_events(
         .map(|a| {
             let flag = a.flag_key();
             let canonical = canonical_string(user, std::slice::from_ref(a));
-            let insert_id = format!(
-                "{} {} {}",
-                id_prefix(user),
-                hash_code(&canonical),
-                now_ms / DAY_MILLIS
-            );
+            let insert_id = insert_id(user, &canonical, now_ms);
             let mut properties = Map::new();
             properties.insert("[Experiment] Flag Key".into(), flag.into());
             properties.insert("[Experiment] Variant".into(), a.variant_key().into());

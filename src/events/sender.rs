@@ -4,21 +4,19 @@
 //! overflow drops the oldest events (counted). Enqueuing never touches the network and
 //! never waits for a send: the queue's mutex is held only to push or pop.
 //!
-//! Fork safety: a forked child notices the pid change on its next enqueue, abandons the
-//! parent's queue and thread without touching them, and starts its own (empty) ones.
+//! Fork safety: the worker is a [`PerProcess`]: a forked child's next enqueue abandons the
+//! parent's queue and thread without touching them and starts its own (empty) ones.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwapOption;
 use parking_lot::{Condvar, Mutex};
 use serde_json::{json, Value};
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::process::current_pid;
+use crate::process::PerProcess;
 use crate::transport::{now_millis, ApiKey, Http, Request};
 
 /// How and where events are sent.
@@ -98,8 +96,7 @@ struct Worker {
 /// A background event sender, started on the first event of each process.
 pub struct Sender {
     settings: SenderSettings,
-    owner_pid: AtomicU32,
-    worker: ArcSwapOption<Worker>,
+    worker: PerProcess<Worker>,
     /// Events dropped because the event thread could not start, and why.
     unstarted: Mutex<(u64, Option<(Error, u64)>)>,
 }
@@ -109,8 +106,7 @@ impl Sender {
     pub fn new(settings: SenderSettings) -> Sender {
         Sender {
             settings,
-            owner_pid: AtomicU32::new(0),
-            worker: ArcSwapOption::empty(),
+            worker: PerProcess::default(),
             unstarted: Mutex::new((0, None)),
         }
     }
@@ -190,46 +186,22 @@ impl Sender {
     }
 
     fn worker_of_this_process(&self) -> Option<Arc<Worker>> {
-        if self.owner_pid.load(Ordering::Acquire) != current_pid() {
-            return None;
-        }
-        self.worker.load_full()
+        self.worker.current()
     }
 
     /// The worker of this process, started on first use (or after a fork).
     fn running(&self) -> Result<Arc<Worker>> {
-        let me = current_pid();
         loop {
-            let owner = self.owner_pid.load(Ordering::Acquire);
-            if owner == me {
-                if let Some(worker) = self.worker.load_full() {
-                    return Ok(worker);
-                }
-                // Another thread is starting it.
-                std::thread::yield_now();
-                continue;
+            self.worker.ensure(|_| self.spawn())?;
+            if let Some(worker) = self.worker.current() {
+                return Ok(worker);
             }
-            if self
-                .owner_pid
-                .compare_exchange(owner, me, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-            {
-                continue;
-            }
-            if owner != 0 {
-                // A forked child: the parent's queue may be locked and its sockets are
-                // shared. Never touch or drop them.
-                if let Some(inherited) = self.worker.swap(None) {
-                    std::mem::forget(inherited);
-                }
-            }
-            return self
-                .spawn()
-                .inspect_err(|_| self.owner_pid.store(0, Ordering::Release));
+            // Another thread is starting it.
+            std::thread::yield_now();
         }
     }
 
-    fn spawn(&self) -> Result<Arc<Worker>> {
+    fn spawn(&self) -> Result<Worker> {
         let shared = Arc::new(Shared {
             http: Http::new(
                 &self.settings.api_key,
@@ -253,25 +225,19 @@ impl Sender {
                     format!("cannot start the event thread: {e}"),
                 )
             })?;
-        let worker = Arc::new(Worker {
+        Ok(Worker {
             shared,
             thread: Mutex::new(Some(thread)),
-        });
-        self.worker.store(Some(Arc::clone(&worker)));
-        Ok(worker)
+        })
     }
 }
 
 impl Drop for Sender {
     /// Sends what is queued for at most `shutdown_timeout`, then stops the thread.
     fn drop(&mut self) {
-        let Some(worker) = self.worker.swap(None) else {
+        let Some(worker) = self.worker.take_own() else {
             return;
         };
-        if self.owner_pid.load(Ordering::Acquire) != current_pid() {
-            std::mem::forget(worker);
-            return;
-        }
         let shared = &worker.shared;
         let deadline = Instant::now() + shared.settings.shutdown_timeout;
         {

@@ -8,7 +8,7 @@
 //! process that started them; a forked child notices the pid change on its next call,
 //! forgets the parent's worker without touching it, and starts its own.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -17,7 +17,7 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use serde_json::{json, Value};
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::process::current_pid;
+use crate::process::PerProcess;
 use crate::transport::{now_millis, Http, Outcome, Request};
 
 /// What the status document reports about synchronisation; replaced whole on change.
@@ -253,9 +253,7 @@ struct Worker {
 pub struct Poller<T, X> {
     state: Arc<State<T, X>>,
     thread_name: &'static str,
-    /// The pid that owns `worker` (0: none started yet).
-    owner_pid: AtomicU32,
-    worker: ArcSwapOption<Worker>,
+    worker: PerProcess<Worker>,
 }
 
 impl<T, X> Poller<T, X>
@@ -269,8 +267,7 @@ where
         Poller {
             state,
             thread_name,
-            owner_pid: AtomicU32::new(0),
-            worker: ArcSwapOption::empty(),
+            worker: PerProcess::default(),
         }
     }
 
@@ -279,64 +276,40 @@ where
     /// `launch` is called only then, with `true` in a forked child, before the thread
     /// starts.
     pub fn ensure_running(&self, launch: impl FnOnce(bool) -> Launch) -> Result<()> {
-        let me = current_pid();
-        let owner = self.owner_pid.load(Ordering::Acquire);
-        if owner == me {
-            return Ok(());
-        }
-        if self
-            .owner_pid
-            .compare_exchange(owner, me, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            // Another thread of this process is starting it.
-            return Ok(());
-        }
-        if owner != 0 {
-            // A forked child. The parent's worker may hold locked mutexes and its sockets
-            // are shared with the parent: never touch it, never drop it.
-            if let Some(inherited) = self.worker.swap(None) {
-                std::mem::forget(inherited);
-            }
-        }
-        let Launch { http, run } = launch(owner != 0);
-        let control = Arc::new(Control {
-            stop: AtomicBool::new(false),
-            lock: Mutex::new(()),
-            changed: Condvar::new(),
-            http,
-        });
-        let state = Arc::clone(&self.state);
-        let thread_control = Arc::clone(&control);
-        let spawned = std::thread::Builder::new()
-            .name(self.thread_name.into())
-            .spawn(move || {
-                let body = std::panic::AssertUnwindSafe(|| run(&thread_control));
-                if std::panic::catch_unwind(body).is_err() {
-                    state.record_error(&Error::new(
-                        ErrorCode::Internal,
-                        "the background thread stopped after an internal error",
-                    ));
-                    state.update(|h| h.first_round_done = true);
-                }
-                thread_control.notify();
+        self.worker.ensure(|forked| {
+            let Launch { http, run } = launch(forked);
+            let control = Arc::new(Control {
+                stop: AtomicBool::new(false),
+                lock: Mutex::new(()),
+                changed: Condvar::new(),
+                http,
             });
-        match spawned {
-            Ok(thread) => {
-                self.worker.store(Some(Arc::new(Worker {
-                    control,
-                    thread: Mutex::new(Some(thread)),
-                })));
-                Ok(())
-            }
-            Err(e) => {
-                self.owner_pid.store(0, Ordering::Release);
-                Err(Error::new(
-                    ErrorCode::Internal,
-                    format!("cannot start the background thread: {e}"),
-                ))
-            }
-        }
+            let state = Arc::clone(&self.state);
+            let thread_control = Arc::clone(&control);
+            let thread = std::thread::Builder::new()
+                .name(self.thread_name.into())
+                .spawn(move || {
+                    let body = std::panic::AssertUnwindSafe(|| run(&thread_control));
+                    if std::panic::catch_unwind(body).is_err() {
+                        state.record_error(&Error::new(
+                            ErrorCode::Internal,
+                            "the background thread stopped after an internal error",
+                        ));
+                        state.update(|h| h.first_round_done = true);
+                    }
+                    thread_control.notify();
+                })
+                .map_err(|e| {
+                    Error::new(
+                        ErrorCode::Internal,
+                        format!("cannot start the background thread: {e}"),
+                    )
+                })?;
+            Ok(Worker {
+                control,
+                thread: Mutex::new(Some(thread)),
+            })
+        })
     }
 
     /// [`Poller::ensure_running`] from an evaluating or status call: a failure to
@@ -360,7 +333,7 @@ where
             if now >= deadline {
                 return false;
             }
-            match self.worker.load_full() {
+            match self.worker.current() {
                 Some(worker) => {
                     let control = &worker.control;
                     let guard = control.guard();
@@ -410,21 +383,15 @@ where
 
     /// Whether a background thread is synchronising in this process.
     pub fn running(&self) -> bool {
-        self.owner_pid.load(Ordering::Acquire) == current_pid()
-            && !self.state.health.load().unauthorized
+        self.worker.owned_here() && !self.state.health.load().unauthorized
     }
 }
 
 impl<T, X> Drop for Poller<T, X> {
     fn drop(&mut self) {
-        let Some(worker) = self.worker.swap(None) else {
+        let Some(worker) = self.worker.take_own() else {
             return;
         };
-        if self.owner_pid.load(Ordering::Acquire) != current_pid() {
-            // Inherited from the parent across a fork: not ours to stop or join.
-            std::mem::forget(worker);
-            return;
-        }
         worker.control.stop.store(true, Ordering::Release);
         worker.control.notify();
         // Interrupts a request or stream read in flight; a connect in progress ends
