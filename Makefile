@@ -1,6 +1,7 @@
 # allot: build, demo, tests and benchmarks. `make` builds the release library and
 # checks the committed header; `make demo` runs the C example on the bundled flags;
-# `make test` runs every test suite.
+# `make test` runs every test suite; `make install` installs the system library;
+# `make dist` builds every supported platform, `make test-dist` checks those builds.
 
 CARGO ?= cargo
 CC ?= cc
@@ -10,7 +11,8 @@ C_OUT := target/c
 C_FLAGS := -std=c99 -Wall -Wextra -Werror -Iinclude
 C_LINK := -L$(LIB_DIR) -lallot -Wl,-rpath,$(LIB_DIR)
 
-.PHONY: all build header check-header demo test test-rust test-c lint bench clean
+.PHONY: all build header check-header demo test test-rust test-c lint bench clean \
+	install uninstall test-install dist wheels test-dist
 
 all: build pkg-config
 
@@ -40,7 +42,7 @@ demo: build
 	$(CC) $(C_FLAGS) -o $(C_OUT)/demo examples/c/demo.c $(C_LINK)
 	$(C_OUT)/demo examples/flags/flags.json
 
-test: lint test-rust test-c test-python test-go
+test: lint test-rust test-c test-python test-go test-install
 	@echo "make test: every suite passed"
 
 test-rust:
@@ -66,7 +68,7 @@ bench:
 
 clean:
 	$(CARGO) clean
-	rm -rf $(C_OUT)
+	rm -rf $(C_OUT) dist
 
 ## Python package (bindings/python): `make wheel` builds a py3-none-<platform> wheel that
 ## bundles liballot; `make test-python` lints, installs that wheel into a fresh venv and
@@ -152,3 +154,74 @@ bench-go: build pkg-config
 	  echo "bench-go: the Go module proxy did not serve $(VENDOR_SDKS) (see target/go-bench/get.log); allot alone:"; \
 	  $(GO_ENV) $(GO) run . ; \
 	fi
+
+# Tools that take long to build live in a cache that later runs and checkouts reuse.
+TOOLS := $(HOME)/.cache/allot-tools
+CARGO_C_VERSION := 0.10.24+cargo-0.98.0
+CARGO_C := $(TOOLS)/cargo-c/bin/cargo-cinstall
+TOOLS_VENV := $(TOOLS)/venv
+CARGO_ZIGBUILD := $(TOOLS_VENV)/bin/cargo-zigbuild
+HOST := $(shell rustc -vV | sed -n 's/^host: //p')
+
+# cargo-c must match the toolchain (this version builds with rustc 1.95); the first
+# install compiles for about 15 minutes.
+$(CARGO_C):
+	@scripts/ensure-apt.sh pkg-config=pkg-config /usr/include/openssl/ssl.h=libssl-dev
+	nice $(CARGO) install cargo-c --version $(CARGO_C_VERSION) --locked --root $(TOOLS)/cargo-c
+
+# cargo-zigbuild and zig (ziglang) from PyPI: cross-linking for every dist target.
+$(CARGO_ZIGBUILD):
+	$(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/pip install -q --disable-pip-version-check cargo-zigbuild==0.24.0 ziglang==0.17.1
+
+## System library: `make install PREFIX=/usr/local` (DESTDIR for staging, LIBDIR and
+## INCLUDEDIR to override) installs liballot.so.0 (soname; liballot.so.0.1.0 behind it,
+## liballot.so for linking), liballot.a, <includedir>/allot/allot.h, allot.pc and
+## allot-static.pc (static linking without `pkg-config --static`, e.g. for cgo). On Linux
+## the installed liballot.a keeps only allot_* global (scripts/hide-symbols.sh).
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+INSTALLED_LIB := $(DESTDIR)$(LIBDIR)
+
+install: $(CARGO_C)
+	PATH="$(dir $(CARGO_C)):$$PATH" $(CARGO) cinstall --release --prefix="$(PREFIX)" \
+	  --libdir="$(LIBDIR)" --includedir="$(INCLUDEDIR)" $(if $(DESTDIR),--destdir="$(DESTDIR)")
+	$(if $(findstring -linux-,$(HOST)),scripts/hide-symbols.sh $(HOST) "$(INSTALLED_LIB)/liballot.a" "$(INSTALLED_LIB)/liballot.a")
+	scripts/static-pc.sh "$(INSTALLED_LIB)/pkgconfig"
+	@if [ -z "$(DESTDIR)" ] && [ -w /etc/ld.so.cache ]; then ldconfig; fi
+
+uninstall:
+	rm -f "$(INSTALLED_LIB)"/liballot.so* "$(INSTALLED_LIB)"/liballot*.dylib \
+	  "$(INSTALLED_LIB)/liballot.a" "$(INSTALLED_LIB)"/pkgconfig/allot*.pc \
+	  "$(DESTDIR)$(INCLUDEDIR)/allot/allot.h"
+	rmdir "$(DESTDIR)$(INCLUDEDIR)/allot" 2>/dev/null || true
+
+# Installs into a temporary prefix (cargo-c's build directory is cached) and builds the
+# C and C++ examples against it with pkg-config, shared and static.
+test-install: $(CARGO_C)
+	@scripts/ensure-apt.sh pkg-config=pkg-config readelf=binutils c++=g++
+	CARGO_TARGET_DIR=$(TOOLS)/target-install MAKE="$(MAKE)" scripts/test-install.sh
+	@echo "make install, the C and C++ examples against it, make uninstall: passed"
+
+## Every supported platform: release libraries in dist/<target>/ (lib/, include/,
+## lib/pkgconfig/allot.pc), cross-linked with zig; `make test-dist` checks them.
+DIST_TARGETS ?= x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu \
+	x86_64-unknown-linux-musl aarch64-unknown-linux-musl \
+	x86_64-apple-darwin aarch64-apple-darwin
+DIST_ENV := PATH="$(TOOLS_VENV)/bin:$$PATH" CARGO_TARGET_DIR=$(TOOLS)/target-dist
+
+dist: $(CARGO_ZIGBUILD)
+	$(if $(filter aarch64-unknown-linux-%,$(DIST_TARGETS)),@scripts/ensure-apt.sh aarch64-linux-gnu-ld=binutils-aarch64-linux-gnu)
+	$(DIST_ENV) scripts/dist.sh $(DIST_TARGETS)
+
+## Python wheels per platform (py3-none-manylinux_2_17_*, musllinux_1_2_*, macosx_*) in
+## dist/wheels/, each with only its own library from dist/.
+wheels: dist
+	$(DIST_ENV) scripts/wheels.sh $(DIST_TARGETS)
+
+test-dist: wheels
+	@scripts/ensure-apt.sh pkg-config=pkg-config file=file llvm-nm=llvm \
+	  qemu-aarch64=qemu-user aarch64-linux-gnu-gcc=gcc-aarch64-linux-gnu musl-gcc=musl-tools \
+	  /usr/aarch64-linux-gnu/include/stdio.h=libc6-dev-arm64-cross
+	$(DIST_ENV) scripts/check-dist.sh $(DIST_TARGETS)

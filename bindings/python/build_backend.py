@@ -2,7 +2,8 @@
 
 ``build_wheel`` writes ``allot-<version>-py3-none-<platform>.whl`` holding the ``allot``
 package and the native library, taken from ``$ALLOT_BUILD_LIBRARY`` or the repository's
-``target/release``. ``build_sdist`` is not offered: the library is built by cargo.
+``target/release``; ``$ALLOT_WHEEL_PLATFORM`` overrides the platform tag (``make wheels``
+builds every platform's wheel from ``dist/``). ``build_sdist`` is not offered: the library is built by cargo.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def _library() -> str:
 
 
 def _platform_tag() -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "_", sysconfig.get_platform())
+    return os.environ.get("ALLOT_WHEEL_PLATFORM") or re.sub(r"[^A-Za-z0-9]+", "_", sysconfig.get_platform())
 
 
 def _record_line(arcname: str, data: bytes) -> str:

@@ -387,9 +387,15 @@ fn trusted_roots() -> ureq::tls::RootCerts {
     ureq::tls::RootCerts::from(certs)
 }
 
-/// The certificates to trust: the platform verifier (the OS store) on macOS, Windows
-/// and Android.
-#[cfg(not(all(unix, not(target_vendor = "apple"), not(target_os = "android"))))]
+/// The certificates to trust on macOS: the bundled Mozilla roots. The OS store needs the
+/// Security framework, which the release builds cannot link without Apple's SDK.
+#[cfg(target_vendor = "apple")]
+fn trusted_roots() -> ureq::tls::RootCerts {
+    ureq::tls::RootCerts::WebPki
+}
+
+/// The certificates to trust: the platform verifier (the OS store) on Windows and Android.
+#[cfg(any(windows, target_os = "android"))]
 fn trusted_roots() -> ureq::tls::RootCerts {
     ureq::tls::RootCerts::PlatformVerifier
 }

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Builds one py3-none-<platform> wheel per TARGET into dist/wheels/ from the library that
+# scripts/dist.sh put in dist/<target>/, so that each wheel holds only its own library.
+# Usage: scripts/wheels.sh TARGET...
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p dist/wheels
+for target in "$@"; do
+    platform=$(scripts/wheel-platform.sh "$target")
+    library=dist/$target/lib/liballot.so
+    case $target in *-apple-darwin) library=dist/$target/lib/liballot.dylib ;; esac
+    rm -f dist/wheels/allot-*-"$platform".whl
+    ALLOT_BUILD_LIBRARY=$library ALLOT_WHEEL_PLATFORM=$platform \
+        "${PYTHON:-python3}" bindings/python/build_backend.py dist/wheels >/dev/null
+done
+ls dist/wheels
