@@ -128,26 +128,7 @@ fn main() {
     *body.lock().unwrap() = flags(2);
 
     for pid in children {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut wait_status = 0;
-        loop {
-            // SAFETY: waiting for our own child.
-            let done = unsafe { libc::waitpid(pid, &mut wait_status, libc::WNOHANG) };
-            if done == pid {
-                break;
-            }
-            if Instant::now() > deadline {
-                // SAFETY: killing our own child that hung.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-                panic!("child {pid} hung (deadlock?)");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        assert!(
-            libc::WIFEXITED(wait_status),
-            "child {pid} did not exit normally"
-        );
-        assert_eq!(libc::WEXITSTATUS(wait_status), 0, "child {pid} failed");
+        wait_for_child(pid);
     }
     // The parent keeps working too.
     let deadline = Instant::now() + Duration::from_secs(5);

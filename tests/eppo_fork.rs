@@ -94,25 +94,7 @@ fn main() {
     std::thread::sleep(Duration::from_millis(100));
     *body.lock().unwrap() = ufc(2);
 
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut wait_status = 0;
-    loop {
-        // SAFETY: waiting for our own child.
-        if unsafe { libc::waitpid(pid, &mut wait_status, libc::WNOHANG) } == pid {
-            break;
-        }
-        if Instant::now() > deadline {
-            // SAFETY: killing our own child that hung.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            panic!("child {pid} hung (deadlock?)");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    assert!(
-        libc::WIFEXITED(wait_status),
-        "the child did not exit normally"
-    );
-    assert_eq!(libc::WEXITSTATUS(wait_status), 0, "the child failed");
+    wait_for_child(pid);
     wait_for(handle, "v2").expect("the parent keeps polling");
     allot::ffi::allot_free(handle);
     println!("eppo fork safety: the child followed a change through its own poller");

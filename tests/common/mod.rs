@@ -114,3 +114,27 @@ pub fn wait_until(limit: std::time::Duration, mut condition: impl FnMut() -> boo
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
+
+/// Waits (up to 20 s) for a forked child to exit and asserts it exited with status 0;
+/// a child that hangs (a deadlock after fork) is killed and fails the test.
+pub fn wait_for_child(pid: libc::pid_t) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut wait_status = 0;
+    loop {
+        // SAFETY: waiting for our own child.
+        if unsafe { libc::waitpid(pid, &mut wait_status, libc::WNOHANG) } == pid {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            // SAFETY: killing our own child that hung.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("child {pid} hung (deadlock?)");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(
+        libc::WIFEXITED(wait_status),
+        "child {pid} did not exit normally"
+    );
+    assert_eq!(libc::WEXITSTATUS(wait_status), 0, "child {pid} failed");
+}
