@@ -2,17 +2,47 @@
 //! background worker that belongs to the process that started it.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Once};
 
 use arc_swap::ArcSwapOption;
 
 use crate::error::Result;
 
+/// This process's id, kept in memory: evaluating threads check it on every call, and a
+/// `getpid` system call each time would cost more than a small evaluation. A
+/// `pthread_atfork` child handler refreshes it in a forked child.
+static PID: AtomicU32 = AtomicU32::new(0);
+static FORK_HANDLER: Once = Once::new();
+
+fn getpid() -> u32 {
+    // SAFETY: getpid has no preconditions and cannot fail.
+    u32::try_from(unsafe { libc::getpid() }).unwrap_or(0)
+}
+
+extern "C" fn refresh_pid_in_child() {
+    // Runs in the child right after fork(): only async-signal-safe work (getpid, a store).
+    PID.store(getpid(), Ordering::Release);
+}
+
 /// The current process id.
 pub fn current_pid() -> u32 {
-    // SAFETY: getpid has no preconditions and cannot fail.
-    let pid = unsafe { libc::getpid() };
-    u32::try_from(pid).unwrap_or(0)
+    let pid = PID.load(Ordering::Acquire);
+    if pid != 0 {
+        return pid;
+    }
+    FORK_HANDLER.call_once(|| {
+        // SAFETY: registers a handler that only calls getpid and stores an atomic. If
+        // registration fails, the cache is not used: every call asks getpid.
+        let registered =
+            unsafe { libc::pthread_atfork(None, None, Some(refresh_pid_in_child)) } == 0;
+        if registered {
+            PID.store(getpid(), Ordering::Release);
+        }
+    });
+    match PID.load(Ordering::Acquire) {
+        0 => getpid(),
+        pid => pid,
+    }
 }
 
 /// A worker (thread, connections, locks) owned by one process. After `fork()` the
@@ -66,6 +96,18 @@ impl<W> PerProcess<W> {
         }
     }
 
+    /// The worker of this process, started with `start` if there is none yet (waiting
+    /// for another thread that is starting it).
+    pub fn get_or_start(&self, start: impl Fn(bool) -> Result<W>) -> Result<Arc<W>> {
+        loop {
+            self.ensure(&start)?;
+            if let Some(worker) = self.current() {
+                return Ok(worker);
+            }
+            std::thread::yield_now();
+        }
+    }
+
     /// The worker of this process, if one was started here.
     pub fn current(&self) -> Option<Arc<W>> {
         if self.owned_here() {
@@ -90,5 +132,28 @@ impl<W> PerProcess<W> {
             std::mem::forget(worker);
             None
         }
+    }
+}
+
+impl<W> Drop for PerProcess<W> {
+    /// A worker inherited across a fork is forgotten, never dropped; this process's own
+    /// worker is dropped normally (owners stop it first with [`PerProcess::take_own`]).
+    fn drop(&mut self) {
+        if !self.owned_here() {
+            if let Some(inherited) = self.worker.swap(None) {
+                std::mem::forget(inherited);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cached_pid_is_the_process_id() {
+        assert_eq!(current_pid(), std::process::id());
+        assert_eq!(current_pid(), std::process::id());
     }
 }

@@ -1,7 +1,6 @@
 //! The remote evaluation client: `POST {server_url}/sdk/v2/vardata?v=0` with retries.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -13,6 +12,7 @@ use super::config::RemoteSettings;
 use super::user::User;
 use crate::client::Provider;
 use crate::error::{Error, ErrorCode, Result};
+use crate::process::PerProcess;
 use crate::transport::{now_millis, Failure, Http, Outcome, Request};
 
 /// User bodies above this size cannot be cached by Amplitude's CDN (logged in debug).
@@ -31,12 +31,6 @@ struct FetchRequest {
     tracks_exposure: Option<bool>,
 }
 
-/// The connections of one process (a forked child builds its own).
-struct ProcessHttp {
-    pid: u32,
-    http: Http,
-}
-
 /// Outcome of the last fetch, for `allot_status`.
 #[derive(Default, Clone)]
 struct FetchHealth {
@@ -48,49 +42,19 @@ struct FetchHealth {
 pub struct RemoteClient {
     settings: RemoteSettings,
     started: AtomicBool,
-    http: ArcSwap<ProcessHttp>,
+    /// This process's connections (a forked child builds its own, lazily).
+    http: PerProcess<Http>,
     health: ArcSwap<FetchHealth>,
-}
-
-fn current_pid() -> u32 {
-    // SAFETY: getpid has no preconditions and cannot fail.
-    u32::try_from(unsafe { libc::getpid() }).unwrap_or(0)
 }
 
 impl RemoteClient {
     /// Builds the client; nothing is sent before `allot_fetch`.
     pub fn new(settings: RemoteSettings) -> RemoteClient {
-        let http = ProcessHttp {
-            pid: current_pid(),
-            http: new_http(&settings),
-        };
         RemoteClient {
             settings,
             started: AtomicBool::new(false),
-            http: ArcSwap::from_pointee(http),
+            http: PerProcess::default(),
             health: ArcSwap::from_pointee(FetchHealth::default()),
-        }
-    }
-
-    /// This process's connections; after a fork, fresh ones (the parent's are never
-    /// touched: they are shared with the parent and may be locked).
-    fn process_http(&self) -> Arc<ProcessHttp> {
-        let current = self.http.load_full();
-        let me = current_pid();
-        if current.pid == me {
-            return current;
-        }
-        let fresh = Arc::new(ProcessHttp {
-            pid: me,
-            http: new_http(&self.settings),
-        });
-        let previous = self.http.compare_and_swap(&current, Arc::clone(&fresh));
-        if Arc::ptr_eq(&previous, &current) {
-            // Never dropped in this process.
-            std::mem::forget(Arc::clone(&current));
-            fresh
-        } else {
-            Arc::clone(&previous)
         }
     }
 
@@ -138,8 +102,7 @@ impl RemoteClient {
         if let Some(on) = request.tracks_exposure {
             headers.push(("X-Amp-Exp-Exposure-Track", track(on)));
         }
-        let process = self.process_http();
-        let http = &process.http;
+        let http = self.http.get_or_start(|_| Ok(new_http(&self.settings)))?;
         let variants = self
             .settings
             .retry
@@ -228,15 +191,5 @@ impl Provider for RemoteClient {
             })),
         })
         .to_string())
-    }
-}
-
-impl Drop for RemoteClient {
-    fn drop(&mut self) {
-        let current = self.http.load_full();
-        if current.pid != current_pid() {
-            // The parent's connections: leave them alone.
-            std::mem::forget(current);
-        }
     }
 }

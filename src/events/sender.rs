@@ -117,7 +117,7 @@ impl Sender {
         if events.is_empty() {
             return;
         }
-        let worker = match self.running() {
+        let worker = match self.worker.get_or_start(|_| self.spawn()) {
             Ok(worker) => worker,
             Err(error) => {
                 let mut unstarted = self.unstarted.lock();
@@ -187,18 +187,6 @@ impl Sender {
 
     fn worker_of_this_process(&self) -> Option<Arc<Worker>> {
         self.worker.current()
-    }
-
-    /// The worker of this process, started on first use (or after a fork).
-    fn running(&self) -> Result<Arc<Worker>> {
-        loop {
-            self.worker.ensure(|_| self.spawn())?;
-            if let Some(worker) = self.worker.current() {
-                return Ok(worker);
-            }
-            // Another thread is starting it.
-            std::thread::yield_now();
-        }
     }
 
     fn spawn(&self) -> Result<Worker> {
