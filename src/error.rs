@@ -81,6 +81,12 @@ impl ErrorCode {
     }
 }
 
+/// The `flag_errors` code of a flag that was left out of a configuration because it
+/// does not fit the provider's model (both providers; the rest of the configuration loads).
+pub const INVALID_FLAG: &str = "invalid_flag";
+/// The `flag_errors` code of a flag key that appears more than once (the last one wins).
+pub const DUPLICATE_FLAG: &str = "duplicate_flag";
+
 /// An error: a stable code and a human-readable message (never containing secrets).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {

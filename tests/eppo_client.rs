@@ -609,6 +609,9 @@ fn a_given_configuration_without_base_url_is_served_offline() {
     assert_eq!(doc["last_error"], Value::Null);
     assert_eq!(doc["initialized"], true);
     assert_eq!(doc["flag_keys"], json!(["banner", "broken", "quiet"]));
+    // The same per-flag code as Amplitude's for a flag left out of the configuration.
+    assert_eq!(doc["flag_errors"][0]["flag_key"], "broken");
+    assert_eq!(doc["flag_errors"][0]["code"], "invalid_flag");
     let result = ok(evaluate(
         handle,
         &json!({"flag_key": "banner", "subject_key": "s", "subject_attributes": {"plan": "vip"},

@@ -9,12 +9,7 @@ use serde_json::{Map, Value};
 
 use super::condition::{Condition, RegexCache, Selector};
 use super::model;
-use crate::error::{Error, ErrorCode, Result};
-
-/// The per-flag problem code reported for a flag whose JSON does not fit the model.
-pub const INVALID_FLAG: &str = "invalid_flag";
-/// The per-flag problem code reported for a flag key that appears more than once.
-pub const DUPLICATE_FLAG: &str = "duplicate_flag";
+use crate::error::{Error, ErrorCode, Result, DUPLICATE_FLAG, INVALID_FLAG};
 
 /// A flag that could not be loaded (the rest of the configuration still loads).
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -18,7 +18,7 @@ use crate::eppo::evaluate::{self, Subject};
 use crate::eppo::events::{self, AssignmentCache};
 use crate::eppo::request::{self, AssignmentRequest, Request};
 use crate::eppo::time;
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Error, ErrorCode, Result, INVALID_FLAG};
 use crate::transport::poller::{self, Control, Launch, Polled, Poller};
 use crate::transport::{jittered, query_value, ApiKey, Http};
 
@@ -414,7 +414,7 @@ impl EppoClient {
             "flag_errors": snapshot.map_or_else(Vec::new, |s| s
                 .flag_errors
                 .iter()
-                .map(|e| json!({"flag_key": e.flag_key, "code": ErrorCode::InvalidConfig.as_str(), "message": e.message}))
+                .map(|e| json!({"flag_key": e.flag_key, "code": INVALID_FLAG, "message": e.message}))
                 .collect()),
         })
     }
