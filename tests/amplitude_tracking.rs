@@ -57,6 +57,11 @@ fn events_of(requests: &[Received]) -> Vec<Value> {
     requests
         .iter()
         .flat_map(|r| {
+            assert_eq!(
+                r.header("authorization"),
+                None,
+                "the key travels in the body only"
+            );
             let body: Value = serde_json::from_slice(&r.body).unwrap();
             assert_eq!(body["api_key"], ANALYTICS_KEY);
             body["events"].as_array().unwrap().clone()

@@ -266,7 +266,7 @@ impl EppoClient {
             MAX_RESPONSE_BYTES,
             https,
         )
-        .key_in_url();
+        .without_key_header();
         let settings = Arc::clone(&self.settings);
         let state = Arc::clone(&self.state);
         Launch {

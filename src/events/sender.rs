@@ -191,11 +191,13 @@ impl Sender {
 
     fn spawn(&self) -> Result<Worker> {
         let shared = Arc::new(Shared {
+            // The analytics API takes the key in the body only.
             http: Http::new(
                 &self.settings.api_key,
                 1 << 20,
                 self.settings.url.starts_with("https"),
-            ),
+            )
+            .without_key_header(),
             settings: self.settings.clone(),
             queue: Mutex::new(Queue {
                 backoff: self.settings.retry_min,

@@ -60,7 +60,7 @@ pub struct Request<'a> {
     /// The full URL.
     pub url: &'a str,
     /// Headers besides `Authorization` and `X-Amp-Exp-Library` (sent unless
-    /// [`Http::key_in_url`]).
+    /// [`Http::without_key_header`]).
     pub headers: Vec<(&'static str, String)>,
     /// A body to `POST`; `None` sends a `GET`.
     pub body: Option<&'a [u8]>,
@@ -186,10 +186,11 @@ impl Http {
         }
     }
 
-    /// For APIs that take the key in the URL's query (Eppo): sends neither
-    /// `Authorization` nor `X-Amp-Exp-Library`. The key (raw or query-encoded) is still
-    /// redacted from every message.
-    pub fn key_in_url(mut self) -> Http {
+    /// For APIs that take the key elsewhere — in the URL's query (Eppo) or in the body
+    /// (Amplitude's analytics API): sends neither `Authorization` nor
+    /// `X-Amp-Exp-Library`. The key (raw or query-encoded) is still redacted from every
+    /// message.
+    pub fn without_key_header(mut self) -> Http {
         self.key_header = false;
         self
     }
