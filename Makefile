@@ -1,7 +1,7 @@
-# allot: build, demo, tests and benchmarks. `make` builds the release library and
-# checks the committed header; `make demo` runs the C example on the bundled flags;
-# `make test` runs every test suite; `make install` installs the system library;
-# `make dist` builds every supported platform, `make test-dist` checks those builds.
+# allot: build, demo, tests and benchmarks. `make help` lists the targets: `make demo`
+# runs the C example on the bundled flags; `make test` is the fast, complete test of the
+# library and its bindings; `make ci` (what .ci/run calls) adds the install, platform,
+# fuzzing, sanitizer and soak checks.
 
 CARGO ?= cargo
 CC ?= cc
@@ -11,10 +11,14 @@ C_OUT := target/c
 C_FLAGS := -std=c99 -Wall -Wextra -Werror -Iinclude
 C_LINK := -L$(LIB_DIR) -lallot -Wl,-rpath,$(LIB_DIR)
 
-.PHONY: all build header check-header demo test test-rust test-c lint bench clean \
+.PHONY: all help build header check-header demo test ci test-rust test-c lint bench clean \
 	install uninstall test-install dist wheels test-dist
 
 all: build pkg-config
+
+## This list: every documented target.
+help:
+	@awk '/^## /{doc=substr($$0,4); next} /^[a-z][a-z0-9-]*:/{if(doc!=""){split($$1,t,":"); printf "  %-14s %s\n", t[1], doc}; doc=""; next} {doc=""}' $(MAKEFILE_LIST)
 
 ## Release library (target/release/liballot.{so,a}) and the header check.
 build:
@@ -42,13 +46,20 @@ demo: build
 	$(CC) $(C_FLAGS) -o $(C_OUT)/demo examples/c/demo.c $(C_LINK)
 	$(C_OUT)/demo examples/flags/flags.json
 
-test: lint test-rust test-c test-python test-go test-install
+## Every test of the library and the bindings (lint, Rust, C, Python, Go).
+test: lint test-rust test-c test-python test-go
 	@echo "make test: every suite passed"
 
+## What CI runs: make test, then the installed library and every platform's build.
+ci: test test-install test-dist
+	@echo "make ci: every check passed"
+
+## Rust unit, contract, conformance and network tests.
 test-rust:
 	$(CARGO) build --release --examples
 	$(CARGO) test --release --lib --tests
 
+## The C ABI smoke test and the C example.
 test-c: build
 	@mkdir -p $(C_OUT)
 	$(CC) $(C_FLAGS) -o $(C_OUT)/abi_smoke tests/c/abi_smoke.c $(C_LINK)
@@ -58,6 +69,7 @@ test-c: build
 	@grep -q '"pricing-page-experiment"' $(C_OUT)/demo.out || { echo "demo output lacks the experiment"; exit 1; }
 	@echo "C example and ABI smoke test passed"
 
+## cargo fmt and clippy (warnings are errors).
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
@@ -66,13 +78,14 @@ lint:
 bench:
 	$(CARGO) bench --bench evaluate --bench eppo
 
+## Remove build outputs.
 clean:
 	$(CARGO) clean
 	rm -rf $(C_OUT) dist
 
-## Python package (bindings/python): `make wheel` builds a py3-none-<platform> wheel that
-## bundles liballot; `make test-python` lints, installs that wheel into a fresh venv and
-## runs the tests from there; `make bench-python` compares with the vendors' PyPI SDKs.
+# Python package (bindings/python): `make wheel` builds a py3-none-<platform> wheel that
+# bundles liballot; `make test-python` lints, installs that wheel into a fresh venv and
+# runs the tests from there; `make bench-python` compares with the vendors' PyPI SDKs.
 PYTHON ?= python3
 PY_DIR := bindings/python
 PY_OUT := target/python
@@ -84,6 +97,7 @@ PIP_QUIET := -q --disable-pip-version-check
 
 .PHONY: wheel test-python lint-python bench-python
 
+## The Python wheel for this machine (target/python/dist).
 wheel: build
 	@rm -f $(PY_DIST)/allot-*.whl
 	$(PYTHON) $(PY_DIR)/build_backend.py $(PY_DIST)
@@ -92,10 +106,12 @@ $(PY_TOOLS)/bin/ruff:
 	$(PYTHON) -m venv $(PY_TOOLS)
 	$(PY_TOOLS)/bin/python -m pip install $(PIP_QUIET) pytest ruff
 
+## ruff check and format.
 lint-python: $(PY_TOOLS)/bin/ruff
 	$(PY_TOOLS)/bin/ruff check $(PY_DIR)
 	$(PY_TOOLS)/bin/ruff format --check $(PY_DIR)
 
+## Python tests from the installed wheel in a fresh venv.
 test-python: wheel lint-python
 	rm -rf $(PY_TEST_VENV)
 	$(PYTHON) -m venv $(PY_TEST_VENV)
@@ -105,14 +121,15 @@ test-python: wheel lint-python
 	  $(abspath $(PY_TEST_VENV))/bin/python -m pytest -q -p no:cacheprovider -rs .
 	@echo "Python tests passed (installed wheel, fresh venv)"
 
+## Python benchmarks, side by side with the vendors' SDKs.
 bench-python: wheel
 	test -x $(PY_BENCH_VENV)/bin/python || $(PYTHON) -m venv $(PY_BENCH_VENV)
 	$(PY_BENCH_VENV)/bin/python -m pip install $(PIP_QUIET) -r $(PY_DIR)/bench/requirements.txt
 	$(PY_BENCH_VENV)/bin/python -m pip install $(PIP_QUIET) --no-index --force-reinstall $(PY_DIST)/allot-*.whl
 	cd $(PY_DIR)/bench && env -u ALLOT_LIBRARY_PATH $(abspath $(PY_BENCH_VENV))/bin/python bench.py
 
-## Go bindings (bindings/go). `make` writes target/allot.pc and target/allot-static.pc,
-## pkg-config files for the build output; the Go targets point PKG_CONFIG_PATH at them.
+# Go bindings (bindings/go). `make` writes target/allot.pc and target/allot-static.pc,
+# pkg-config files for the build output; the Go targets point PKG_CONFIG_PATH at them.
 GO ?= go
 GO_DIR := bindings/go
 PC_DIR := $(abspath target)
@@ -123,6 +140,7 @@ GO_ENV := PKG_CONFIG_PATH=$(PC_DIR)$(if $(PKG_CONFIG_PATH),:$(PKG_CONFIG_PATH))
 
 .PHONY: pkg-config test-go bench-go
 
+## pkg-config files for the build tree (target/allot.pc, allot-static.pc).
 pkg-config:
 	@mkdir -p $(PC_DIR)
 	@printf 'includedir=%s\nlibdir=%s\n\nName: allot\nDescription: allot feature-flag engine (build tree)\nVersion: %s\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lallot -Wl,-rpath,$${libdir}\n' \
@@ -130,8 +148,9 @@ pkg-config:
 	@printf 'includedir=%s\nlibdir=%s\n\nName: allot-static\nDescription: allot feature-flag engine, static (build tree)\nVersion: %s\nCflags: -I$${includedir}\nLibs: $${libdir}/liballot.a $(STATIC_LIBS)\n' \
 	  "$(abspath include)" "$(LIB_DIR)" "$(ALLOT_VERSION)" > $(PC_DIR)/allot-static.pc
 
-## go vet, the race-detector run of every Go test, the RSS leak test (without the race
-## detector, which has its own memory growth) and a statically linked build.
+# go vet, the race-detector run of every Go test, the RSS leak test (without the race
+# detector, which has its own memory growth) and a statically linked build.
+## Go vet, race-detector tests, leak test and static link.
 test-go: build pkg-config
 	cd $(GO_DIR) && $(GO_ENV) $(GO) vet ./...
 	cd $(GO_DIR)/bench && $(GO_ENV) $(GO) vet .
@@ -139,12 +158,13 @@ test-go: build pkg-config
 	cd $(GO_DIR) && $(GO_ENV) $(GO) test -count=1 -run '^TestLeak' .
 	cd $(GO_DIR) && $(GO_ENV) $(GO) test -tags allot_static -count=1 -run '^TestStaticLink' .
 
-## Go benchmarks, then allot against Amplitude's and Eppo's Go SDKs on the same flags:
-## the vendor SDKs are fetched into a throw-away module file (the committed bench/go.mod
-## stays dependency-free), and the comparison prints the ratios.
+# Go benchmarks, then allot against Amplitude's and Eppo's Go SDKs on the same flags:
+# the vendor SDKs are fetched into a throw-away module file (the committed bench/go.mod
+# stays dependency-free), and the comparison prints the ratios.
 VENDOR_SDKS := github.com/amplitude/experiment-go-server@v1.8.0 github.com/Eppo-exp/golang-sdk/v6@v6.3.0
 BENCH_MOD := $(PC_DIR)/go-bench/go.mod
 
+## Go benchmarks.
 bench-go: build pkg-config
 	cd $(GO_DIR) && $(GO_ENV) $(GO) test -run '^$$' -bench . -benchmem .
 	@mkdir -p $(dir $(BENCH_MOD)) && cp $(GO_DIR)/bench/go.mod $(BENCH_MOD) && rm -f $(PC_DIR)/go-bench/go.sum
@@ -174,16 +194,17 @@ $(CARGO_ZIGBUILD):
 	$(PYTHON) -m venv $(TOOLS_VENV)
 	$(TOOLS_VENV)/bin/pip install -q --disable-pip-version-check cargo-zigbuild==0.24.0 ziglang==0.17.1
 
-## System library: `make install PREFIX=/usr/local` (DESTDIR for staging, LIBDIR and
-## INCLUDEDIR to override) installs liballot.so.0 (soname; liballot.so.0.1.0 behind it,
-## liballot.so for linking), liballot.a, <includedir>/allot/allot.h, allot.pc and
-## allot-static.pc (static linking without `pkg-config --static`, e.g. for cgo). On Linux
-## the installed liballot.a keeps only allot_* global (scripts/hide-symbols.sh).
+# System library: `make install PREFIX=/usr/local` (DESTDIR for staging, LIBDIR and
+# INCLUDEDIR to override) installs liballot.so.0 (soname; liballot.so.0.1.0 behind it,
+# liballot.so for linking), liballot.a, <includedir>/allot/allot.h, allot.pc and
+# allot-static.pc (static linking without `pkg-config --static`, e.g. for cgo). On Linux
+# the installed liballot.a keeps only allot_* global (scripts/hide-symbols.sh).
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 INSTALLED_LIB := $(DESTDIR)$(LIBDIR)
 
+## Install the system library (PREFIX, DESTDIR, LIBDIR, INCLUDEDIR).
 install: $(CARGO_C)
 	PATH="$(dir $(CARGO_C)):$$PATH" $(CARGO) cinstall --release --prefix="$(PREFIX)" \
 	  --libdir="$(LIBDIR)" --includedir="$(INCLUDEDIR)" $(if $(DESTDIR),--destdir="$(DESTDIR)")
@@ -191,6 +212,7 @@ install: $(CARGO_C)
 	scripts/static-pc.sh "$(INSTALLED_LIB)/pkgconfig"
 	@if [ -z "$(DESTDIR)" ] && [ -w /etc/ld.so.cache ]; then ldconfig; fi
 
+## Remove what make install installed.
 uninstall:
 	rm -f "$(INSTALLED_LIB)"/liballot.so* "$(INSTALLED_LIB)"/liballot*.dylib \
 	  "$(INSTALLED_LIB)/liballot.a" "$(INSTALLED_LIB)"/pkgconfig/allot*.pc \
@@ -199,27 +221,31 @@ uninstall:
 
 # Installs into a temporary prefix (cargo-c's build directory is cached) and builds the
 # C and C++ examples against it with pkg-config, shared and static.
+## make install into a temporary prefix, C/C++/Go builds against it.
 test-install: $(CARGO_C)
 	@scripts/ensure-apt.sh pkg-config=pkg-config readelf=binutils c++=g++
 	CARGO_TARGET_DIR=$(TOOLS)/target-install MAKE="$(MAKE)" scripts/test-install.sh
 	@echo "make install, the C and C++ examples against it, make uninstall: passed"
 
-## Every supported platform: release libraries in dist/<target>/ (lib/, include/,
-## lib/pkgconfig/allot.pc), cross-linked with zig; `make test-dist` checks them.
+# Every supported platform: release libraries in dist/<target>/ (lib/, include/,
+# lib/pkgconfig/allot.pc), cross-linked with zig; `make test-dist` checks them.
 DIST_TARGETS ?= x86_64-unknown-linux-gnu aarch64-unknown-linux-gnu \
 	x86_64-unknown-linux-musl aarch64-unknown-linux-musl \
 	x86_64-apple-darwin aarch64-apple-darwin
 DIST_ENV := PATH="$(TOOLS_VENV)/bin:$$PATH" CARGO_TARGET_DIR=$(TOOLS)/target-dist
 
+## Release libraries for every platform in dist/.
 dist: $(CARGO_ZIGBUILD)
 	$(if $(filter aarch64-unknown-linux-%,$(DIST_TARGETS)),@scripts/ensure-apt.sh aarch64-linux-gnu-ld=binutils-aarch64-linux-gnu)
 	$(DIST_ENV) scripts/dist.sh $(DIST_TARGETS)
 
-## Python wheels per platform (py3-none-manylinux_2_17_*, musllinux_1_2_*, macosx_*) in
-## dist/wheels/, each with only its own library from dist/.
+# Python wheels per platform (py3-none-manylinux_2_17_*, musllinux_1_2_*, macosx_*) in
+# dist/wheels/, each with only its own library from dist/.
+## Python wheels for every platform in dist/wheels/.
 wheels: dist
 	$(DIST_ENV) scripts/wheels.sh $(DIST_TARGETS)
 
+## Checks of every platform's build and wheel.
 test-dist: wheels
 	@scripts/ensure-apt.sh pkg-config=pkg-config file=file llvm-nm=llvm \
 	  qemu-aarch64=qemu-user aarch64-linux-gnu-gcc=gcc-aarch64-linux-gnu musl-gcc=musl-tools \
