@@ -4,9 +4,12 @@
  * Conventions (every function):
  * - Clients are opaque uint64_t handles from allot_init; 0 is never a valid handle.
  *   A zero, unknown or freed handle gives an "unknown_handle" error, never a crash.
- * - Every input string is NUL-terminated UTF-8 JSON, borrowed for the duration of the
- *   call only. NULL, invalid UTF-8, invalid JSON and oversized input give errors.
- *   Size caps: configuration 64 MiB, request 1 MiB.
+ * - Every input string is NUL-terminated UTF-8, borrowed for the duration of the call
+ *   only: configurations and requests are JSON documents, the cookie functions take
+ *   plain strings (an API key, a cookie value, a device id). NULL, invalid UTF-8,
+ *   invalid JSON and oversized input give errors.
+ *   Size caps: configuration 64 MiB (ALLOT_MAX_CONFIG_BYTES), any other string 1 MiB
+ *   (ALLOT_MAX_REQUEST_BYTES).
  * - Every returned char * is a JSON document owned by the caller, never NULL, freed
  *   exactly once with allot_string_free:
  *     {"ok": <result>}  or  {"error": {"code": "<code>", "message": "<text>"}}
@@ -40,14 +43,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-// One day in milliseconds: the lifetime of a de-duplication entry and the `insert_id`
-// period.
-#define DAY_MILLIS 86400000
-
-// Largest configuration document `allot_init` accepts, in bytes (64 MiB).
+// Largest configuration document `allot_init` accepts, in bytes (64 MiB); also the
+// default cap on a configuration the server sends.
 #define ALLOT_MAX_CONFIG_BYTES (64 << 20)
 
-// Largest request document `allot_evaluate` and `allot_fetch` accept, in bytes (1 MiB).
+// Largest request document `allot_evaluate` and `allot_fetch` accept, in bytes (1 MiB);
+// also the cap on every other string argument.
 #define ALLOT_MAX_REQUEST_BYTES (1 << 20)
 
 #ifdef __cplusplus

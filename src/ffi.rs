@@ -7,11 +7,15 @@ use std::time::Duration;
 
 use crate::amplitude::cookie;
 use crate::client;
-use crate::config::MAX_CONFIG_BYTES;
 use crate::error::{Error, ErrorCode, Result};
 use crate::registry;
 
-/// Largest request document `allot_evaluate` and `allot_fetch` accept, in bytes (1 MiB).
+/// Largest configuration document `allot_init` accepts, in bytes (64 MiB); also the
+/// default cap on a configuration the server sends.
+pub const MAX_CONFIG_BYTES: usize = 64 << 20;
+
+/// Largest request document `allot_evaluate` and `allot_fetch` accept, in bytes (1 MiB);
+/// also the cap on every other string argument.
 pub const MAX_REQUEST_BYTES: usize = 1 << 20;
 
 /// Runs `body`, turning a panic into an `internal` error.

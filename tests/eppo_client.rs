@@ -162,11 +162,11 @@ fn settings_have_documented_defaults_and_debug_hides_the_key() {
         for (k, v) in extra.as_object().unwrap() {
             config[k] = v.clone();
         }
-        allot::eppo::client::EppoClient::new(config.as_object().unwrap()).expect("valid config")
+        allot::internals::eppo::EppoClient::new(config.as_object().unwrap()).expect("valid config")
     };
     let client = parse(json!({}));
     let settings = client.settings();
-    assert_eq!(settings.base_url, allot::eppo::client::DEFAULT_BASE_URL);
+    assert_eq!(settings.base_url, allot::internals::eppo::DEFAULT_BASE_URL);
     assert_eq!(
         settings.poll_interval,
         Some(std::time::Duration::from_secs(30))
@@ -394,7 +394,7 @@ fn event_timestamp_defaults_to_the_system_clock() {
         .as_str()
         .unwrap()
         .to_owned();
-    let ms = allot::eppo::time::parse_rfc3339(&stamp).expect("RFC 3339 timestamp");
+    let ms = allot::internals::eppo::parse_rfc3339(&stamp).expect("RFC 3339 timestamp");
     let before_ms = before
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

@@ -13,7 +13,7 @@ use super::user::User;
 
 /// One day in milliseconds: the lifetime of a de-duplication entry and the `insert_id`
 /// period.
-pub const DAY_MILLIS: u64 = 86_400_000;
+pub(crate) const DAY_MILLIS: u64 = 86_400_000;
 
 const ASSIGNMENT_EVENT: &str = "[Experiment] Assignment";
 const EXPOSURE_EVENT: &str = "[Experiment] Exposure";
