@@ -9,12 +9,15 @@
 //! - `amplitude`: Amplitude Experiment flags: model → compiled snapshot → evaluator;
 //! - `eppo`: Eppo flags (UFC): model → compiled snapshot → assignment, details, events;
 //! - `transport`: the HTTP layer shared by networked clients;
+//! - `runtime`: background work (one thread per job per process) and its health;
 //! - `events`: delivering analytics events from a background thread;
 //! - `process`: fork detection;
+//! - `clock`: the wall clock;
 //! - `error`: errors with stable codes.
 
 pub(crate) mod amplitude;
 pub(crate) mod client;
+pub(crate) mod clock;
 pub(crate) mod config;
 pub(crate) mod eppo;
 pub(crate) mod error;
@@ -22,6 +25,7 @@ pub(crate) mod events;
 pub mod ffi;
 pub(crate) mod process;
 pub(crate) mod registry;
+pub(crate) mod runtime;
 pub(crate) mod transport;
 
 /// What the crate's own tests and benchmarks reach below the C ABI. Not a stable API:
@@ -40,10 +44,12 @@ pub mod internals {
 
     /// Eppo's compiled snapshot, assignment, settings and timestamps.
     pub mod eppo {
-        pub use crate::eppo::client::{EppoClient, DEFAULT_BASE_URL};
+        pub use crate::clock::now_millis_signed as now_ms;
+        pub use crate::eppo::client::EppoClient;
         pub use crate::eppo::compile::Snapshot;
+        pub use crate::eppo::config::DEFAULT_BASE_URL;
         pub use crate::eppo::evaluate::{assign, Subject};
         pub use crate::eppo::model::VariationType;
-        pub use crate::eppo::time::{now_ms, parse_rfc3339};
+        pub use crate::eppo::time::parse_rfc3339;
     }
 }
