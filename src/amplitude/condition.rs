@@ -2,11 +2,12 @@
 //! values pre-processed (numbers, versions, regexes, lower-cased strings) once.
 
 use std::borrow::Cow;
-use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use regex::Regex;
 use serde_json::Value;
+
+use crate::compare::{parse_number, Comparison};
 
 use super::user::{Prop, UserField};
 use super::version::Version;
@@ -69,32 +70,13 @@ pub trait Lookup {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Compare {
-    Less,
-    LessOrEqual,
-    Greater,
-    GreaterOrEqual,
-}
-
-impl Compare {
-    fn holds(self, ordering: Ordering) -> bool {
-        match self {
-            Compare::Less => ordering == Ordering::Less,
-            Compare::LessOrEqual => ordering != Ordering::Greater,
-            Compare::Greater => ordering == Ordering::Greater,
-            Compare::GreaterOrEqual => ordering != Ordering::Less,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
     Is,
     IsNot,
     Contains,
     DoesNotContain,
-    Number(Compare),
-    Version(Compare),
+    Number(Comparison),
+    Version(Comparison),
     SetIs,
     SetIsNot,
     SetContains,
@@ -113,14 +95,14 @@ impl Op {
             "is not" => Op::IsNot,
             "contains" => Op::Contains,
             "does not contain" => Op::DoesNotContain,
-            "less" => Op::Number(Compare::Less),
-            "less or equal" => Op::Number(Compare::LessOrEqual),
-            "greater" => Op::Number(Compare::Greater),
-            "greater or equal" => Op::Number(Compare::GreaterOrEqual),
-            "version less" => Op::Version(Compare::Less),
-            "version less or equal" => Op::Version(Compare::LessOrEqual),
-            "version greater" => Op::Version(Compare::Greater),
-            "version greater or equal" => Op::Version(Compare::GreaterOrEqual),
+            "less" => Op::Number(Comparison::Less),
+            "less or equal" => Op::Number(Comparison::LessOrEqual),
+            "greater" => Op::Number(Comparison::Greater),
+            "greater or equal" => Op::Number(Comparison::GreaterOrEqual),
+            "version less" => Op::Version(Comparison::Less),
+            "version less or equal" => Op::Version(Comparison::LessOrEqual),
+            "version greater" => Op::Version(Comparison::Greater),
+            "version greater or equal" => Op::Version(Comparison::GreaterOrEqual),
             "set is" => Op::SetIs,
             "set is not" => Op::SetIsNot,
             "set contains" => Op::SetContains,
@@ -300,7 +282,7 @@ impl Condition {
         self.lowered.iter().any(|f| prop.contains(f.as_str()))
     }
 
-    fn compare_strings(&self, prop: &str, cmp: Compare) -> bool {
+    fn compare_strings(&self, prop: &str, cmp: Comparison) -> bool {
         self.values.iter().any(|f| cmp.holds(prop.cmp(f.as_str())))
     }
 
@@ -355,11 +337,6 @@ fn matches_is<S: AsRef<str>>(prop: &str, values: &[S], values_have_boolean: bool
         return values.iter().any(|v| v.as_ref().eq_ignore_ascii_case(prop));
     }
     values.iter().any(|v| v.as_ref() == prop)
-}
-
-/// A finite number, or nothing (then the comparison falls back to strings).
-fn parse_number(text: &str) -> Option<f64> {
-    text.parse::<f64>().ok().filter(|n| n.is_finite())
 }
 
 /// A property as a list of strings: JSON arrays, cohort lists, and strings that hold a

@@ -10,6 +10,7 @@ use regex::Regex;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::compare::{parse_number, Comparison};
 use crate::eppo::model::{self, UfcDocument, VariationType};
 use crate::eppo::time;
 use crate::error::{Error, ErrorCode, FlagError, Result, INVALID_FLAG};
@@ -121,19 +122,6 @@ pub enum StringSet {
     Plain(HashSet<String>),
     /// MD5 digests of the strings (obfuscated format).
     Hashed(HashSet<[u8; 16]>),
-}
-
-/// A numeric or semver comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Comparison {
-    /// `GTE`.
-    Gte,
-    /// `GT`.
-    Gt,
-    /// `LTE`.
-    Lte,
-    /// `LT`.
-    Lt,
 }
 
 /// The operand of a comparison.
@@ -526,10 +514,10 @@ fn compile_condition(
         }),
         _ => {
             let comparison = match operator {
-                "GTE" => Comparison::Gte,
-                "GT" => Comparison::Gt,
-                "LTE" => Comparison::Lte,
-                _ => Comparison::Lt,
+                "GTE" => Comparison::GreaterOrEqual,
+                "GT" => Comparison::Greater,
+                "LTE" => Comparison::LessOrEqual,
+                _ => Comparison::Less,
             };
             let operand = match &value {
                 Value::Number(n) if !decoder.obfuscated => {
@@ -556,11 +544,6 @@ fn compile_condition(
         is_id,
         test,
     })
-}
-
-/// Parses a numeric string (finite numbers only).
-pub fn parse_number(text: &str) -> Option<f64> {
-    text.parse::<f64>().ok().filter(|f| f.is_finite())
 }
 
 fn string_set(
