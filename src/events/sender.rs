@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
-use parking_lot::MutexGuard;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -133,7 +132,9 @@ impl Sender {
         queue.flush_requested = true;
         control.notify_locked(&queue);
         while !(queue.events.is_empty() && queue.in_flight == 0) {
-            if control.wait_until(&mut queue, deadline) {
+            let (guard, timed_out) = control.wait_until(queue, deadline);
+            queue = guard;
+            if timed_out && !(queue.events.is_empty() && queue.in_flight == 0) {
                 let pending = queue.events.len() + queue.in_flight;
                 return Err(Error::new(
                     crate::error::ErrorCode::Timeout,
@@ -220,8 +221,7 @@ fn run(control: &Control<Queue>, settings: &SenderSettings) {
         if queue.events.is_empty() {
             queue.flush_requested = false;
             control.notify_locked(&queue);
-            let until = now + settings.flush_interval;
-            control.wait_until(&mut queue, until);
+            queue = control.wait_until(queue, now + settings.flush_interval).0;
             continue;
         }
         let urgent = queue.flush_requested || stopping.is_some();
@@ -234,7 +234,7 @@ fn run(control: &Control<Queue>, settings: &SenderSettings) {
             _ => None,
         };
         if let Some(until) = wait_until {
-            control.wait_until(&mut queue, until);
+            queue = control.wait_until(queue, until).0;
             continue;
         }
         let take = queue.events.len().min(settings.flush_queue_size.max(1));
@@ -247,9 +247,9 @@ fn run(control: &Control<Queue>, settings: &SenderSettings) {
             None => settings.request_timeout,
         };
         // The network is never touched with the queue locked.
-        let result = MutexGuard::unlocked(&mut queue, || {
-            send(control.http(), settings, &batch, timeout)
-        });
+        drop(queue);
+        let result = send(control.http(), settings, &batch, timeout);
+        queue = control.lock();
         last_send = Instant::now();
         queue.in_flight = 0;
         queue.flush_requested = false;

@@ -1,14 +1,12 @@
 //! [`Worker`]: one background thread per process for a job, with its [`Control`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex, MutexGuard};
-
 use crate::error::{Error, ErrorCode, Result};
-use crate::process::PerProcess;
+use crate::process::{lock, PerProcess};
 use crate::transport::Http;
 
 /// What a worker thread shares with its owner: the job's state `T` behind a mutex
@@ -26,12 +24,25 @@ pub struct Control<T> {
 impl<T> Control<T> {
     /// The job's state, locked.
     pub fn lock(&self) -> MutexGuard<'_, T> {
-        self.state.lock()
+        lock(&self.state)
     }
 
-    /// Waits on `guard` until woken or `deadline`; `true` when the deadline passed.
-    pub fn wait_until(&self, guard: &mut MutexGuard<'_, T>, deadline: Instant) -> bool {
-        self.changed.wait_until(guard, deadline).timed_out()
+    /// Waits on `guard` until woken or `deadline`; gives the guard back, and `true` when
+    /// the deadline passed.
+    pub fn wait_until<'g>(
+        &self,
+        guard: MutexGuard<'g, T>,
+        deadline: Instant,
+    ) -> (MutexGuard<'g, T>, bool) {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        if wait.is_zero() {
+            return (guard, true);
+        }
+        let (guard, result) = self
+            .changed
+            .wait_timeout(guard, wait)
+            .unwrap_or_else(PoisonError::into_inner);
+        (guard, result.timed_out() && Instant::now() >= deadline)
     }
 
     /// Wakes every waiter, from a thread that holds the state's lock (`guard`).
@@ -42,19 +53,19 @@ impl<T> Control<T> {
     /// Wakes every waiter: the thread's sleeps and the owner's waits. Takes the lock, so
     /// a waiter that checked a condition kept outside the state under it cannot miss it.
     pub fn wake(&self) {
-        let _guard = self.state.lock();
+        let _guard = self.lock();
         self.changed.notify_all();
     }
 
     /// Sleeps until `deadline`, a wake-up that comes with a stop, or a stop; `false`
     /// when stopped.
     pub fn sleep_until(&self, deadline: Instant) -> bool {
-        let mut guard = self.state.lock();
+        let mut guard = self.lock();
         while !self.stopped() {
             if Instant::now() >= deadline {
                 return true;
             }
-            self.changed.wait_until(&mut guard, deadline);
+            guard = self.wait_until(guard, deadline).0;
         }
         false
     }
@@ -197,7 +208,7 @@ impl<T> Worker<T> {
         let _ = control.finish_by.set(Instant::now() + grace);
         control.stop.store(true, Ordering::Release);
         control.wake();
-        let Some(thread) = running.thread.lock().take() else {
+        let Some(thread) = lock(&running.thread).take() else {
             return;
         };
         let deadline = Instant::now() + grace;
