@@ -1,9 +1,31 @@
 //! Client configuration: parsing the `allot_init` JSON and dispatching on `provider`.
 
+use std::time::Duration;
+
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorCode, Result};
+
+/// The longest duration a setting may have (a year), so that every instant and sum
+/// computed from settings stays representable: no background thread can overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// `duration` if it is at most [`MAX_DURATION`], else an `invalid_config` error naming
+/// `field`.
+pub fn bounded(duration: Duration, field: &str) -> Result<Duration> {
+    if duration <= MAX_DURATION {
+        Ok(duration)
+    } else {
+        Err(Error::new(
+            ErrorCode::InvalidConfig,
+            format!(
+                "\"{field}\" is too long: at most {} seconds (a year)",
+                MAX_DURATION.as_secs()
+            ),
+        ))
+    }
+}
 
 /// Rejects every key of `object` that is not in `allowed`, naming the field and, when one
 /// is close, the valid name the caller probably meant. `context` names the object.

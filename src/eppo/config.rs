@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use super::compile::Snapshot;
 use super::events::AssignmentCache;
 use crate::clock::now_millis_signed;
-use crate::config::{check_known_fields, parse_section};
+use crate::config::{check_known_fields, parse_section, MAX_DURATION};
 use crate::error::{Error, ErrorCode, Result};
 use crate::transport::query_value;
 
@@ -100,8 +100,14 @@ fn seconds(
             .as_f64()
             .filter(|s| if allow_zero { *s >= 0.0 } else { *s > 0.0 })
             .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .filter(|d| *d <= MAX_DURATION)
             .map(Some)
-            .ok_or_else(|| invalid(format!("\"{field}\" must be {bound} number of seconds"))),
+            .ok_or_else(|| {
+                invalid(format!(
+                    "\"{field}\" must be {bound} number of seconds, at most {} (a year)",
+                    MAX_DURATION.as_secs()
+                ))
+            }),
         Some(_) => Err(invalid(format!(
             "\"{field}\" must be {bound} number of seconds or null"
         ))),
@@ -172,7 +178,7 @@ impl Settings {
                     Some(ttl) => Some(
                         Duration::try_from_secs_f64(ttl)
                             .ok()
-                            .filter(|d| !d.is_zero())
+                            .filter(|d| !d.is_zero() && *d <= MAX_DURATION)
                             .ok_or_else(|| invalid("\"assignment_cache\".\"ttl_seconds\" must be a positive number"))?,
                     ),
                 };
