@@ -2,9 +2,9 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::thread::Thread;
 use crate::error::{Error, ErrorCode, Result};
 use crate::process::{lock, PerProcess};
 use crate::transport::Http;
@@ -109,7 +109,7 @@ pub struct Launch<T> {
 /// A running thread.
 struct Running<T> {
     control: Arc<Control<T>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    thread: Mutex<Option<Thread>>,
 }
 
 /// A job's background thread: at most one per process, started on demand, stopped and
@@ -158,27 +158,25 @@ impl<T: Send + 'static> Worker<T> {
             http,
         });
         let for_thread = Arc::clone(&control);
-        let thread = std::thread::Builder::new()
-            .name(self.name.into())
-            .spawn(move || {
-                let body = std::panic::AssertUnwindSafe(|| run(&for_thread));
-                if std::panic::catch_unwind(body).is_err() {
-                    let error = Error::new(
-                        ErrorCode::Internal,
-                        "the background thread stopped after an internal error",
-                    );
-                    // A second panic is contained too: the thread just ends.
-                    let report = std::panic::AssertUnwindSafe(|| on_panic(&for_thread, error));
-                    let _ = std::panic::catch_unwind(report);
-                }
-                for_thread.wake();
-            })
-            .map_err(|e| {
-                Error::new(
+        let thread = Thread::spawn(self.name, move || {
+            let body = std::panic::AssertUnwindSafe(|| run(&for_thread));
+            if std::panic::catch_unwind(body).is_err() {
+                let error = Error::new(
                     ErrorCode::Internal,
-                    format!("cannot start the background thread: {e}"),
-                )
-            })?;
+                    "the background thread stopped after an internal error",
+                );
+                // A second panic is contained too: the thread just ends.
+                let report = std::panic::AssertUnwindSafe(|| on_panic(&for_thread, error));
+                let _ = std::panic::catch_unwind(report);
+            }
+            for_thread.wake();
+        })
+        .map_err(|e| {
+            Error::new(
+                ErrorCode::Internal,
+                format!("cannot start the background thread: {e}"),
+            )
+        })?;
         Ok(Running {
             control,
             thread: Mutex::new(Some(thread)),
@@ -218,8 +216,7 @@ impl<T> Worker<T> {
         // Interrupts a request or stream read in flight; a connect in progress ends
         // within its own timeout.
         control.http.shutdown();
-        // A panic on the thread was already contained there; nothing to report.
-        let _ = thread.join();
+        thread.join();
     }
 }
 

@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ureq::http::header::{ETAG, IF_NONE_MATCH};
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::{Agent, Body};
 
 use super::failure::{status_failure, transport_failure, Failure};
@@ -94,7 +96,7 @@ impl Http {
             ureq::tls::RootCerts::WebPki
         };
         let build = |proxy: Option<ureq::Proxy>| {
-            Agent::config_builder()
+            let config = Agent::config_builder()
                 .http_status_as_error(false)
                 .user_agent(LIBRARY)
                 .tls_config(
@@ -103,8 +105,8 @@ impl Http {
                         .build(),
                 )
                 .proxy(proxy)
-                .build()
-                .new_agent()
+                .build();
+            Agent::with_parts(config, DefaultConnector::new(), LiteralFirst::default())
         };
         Http {
             proxies: Proxies::from_env(build),
@@ -337,4 +339,40 @@ fn trusted_roots() -> ureq::tls::RootCerts {
 #[cfg(any(windows, target_os = "android"))]
 fn trusted_roots() -> ureq::tls::RootCerts {
     ureq::tls::RootCerts::PlatformVerifier
+}
+
+/// Resolves IP-literal hosts (`127.0.0.1`, `[::1]`) in the calling thread; names go to
+/// ureq's resolver. ureq resolves on a new `std` thread whenever a timeout is set, and
+/// `std` thread starts can hang in a forked child (see `crate::runtime`): a client whose
+/// URLs name IP addresses never starts one.
+#[derive(Debug, Default)]
+struct LiteralFirst(DefaultResolver);
+
+impl Resolver for LiteralFirst {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let literal = uri.host().and_then(|host| {
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .ok()
+        });
+        let port = uri.port_u16().or_else(|| match uri.scheme_str() {
+            Some(scheme) if scheme.eq_ignore_ascii_case("https") => Some(443),
+            Some(scheme) if scheme.eq_ignore_ascii_case("http") => Some(80),
+            _ => None,
+        });
+        match (literal, port) {
+            (Some(ip), Some(port)) => {
+                let mut addrs = self.empty();
+                addrs.push(std::net::SocketAddr::new(ip, port));
+                Ok(addrs)
+            }
+            _ => self.0.resolve(uri, config, timeout),
+        }
+    }
 }
