@@ -652,3 +652,22 @@ fn every_duration_is_bounded_at_init() {
         assert_eq!(error["error"]["code"], "invalid_config", "{field}: {value}");
     }
 }
+
+#[test]
+fn base_urls_are_validated_like_amplitudes() {
+    for bad in ["http://", "https:///", "ftp://host", "host/api"] {
+        let config = json!({"provider": "eppo", "api_key": SECRET, "base_url": bad});
+        let error = init(&config).unwrap_err();
+        assert_eq!(error["error"]["code"], "invalid_config", "{bad}");
+        let amplitude = json!({"provider": "amplitude", "api_key": SECRET, "server_url": bad});
+        let error = init(&amplitude).unwrap_err();
+        assert_eq!(error["error"]["code"], "invalid_config", "{bad}");
+    }
+    for blank in [json!(""), json!("  ")] {
+        let config = json!({"provider": "eppo", "api_key": blank});
+        assert_eq!(
+            init(&config).unwrap_err()["error"]["code"],
+            "invalid_config"
+        );
+    }
+}

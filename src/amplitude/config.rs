@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::config::{bounded, check_known_fields, parse_section};
+use crate::config::{base_url as url, bounded, check_known_fields, parse_section};
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::sender::SenderSettings;
 use crate::ffi::MAX_CONFIG_BYTES;
@@ -153,15 +153,10 @@ pub struct TrackingSettings {
 impl TrackingSettings {
     fn parse(object: &Map<String, Value>, name: &str) -> Result<TrackingSettings> {
         let raw: RawTracking = parse_section(object, TRACKING_FIELDS, name)?;
-        let api_key = match raw.api_key.as_deref() {
-            Some(key) if !key.trim().is_empty() => ApiKey::new(key),
-            _ => {
-                return Err(Error::new(
-                    ErrorCode::InvalidConfig,
-                    format!("{name} needs \"api_key\" (the analytics API key)"),
-                ))
-            }
-        };
+        let api_key = ApiKey::parse(
+            raw.api_key.as_deref(),
+            &format!("{name}.\"api_key\" (the analytics API key)"),
+        )?;
         let server_url = url(
             raw.server_url.as_deref(),
             ANALYTICS_URL[zone_index(raw.server_zone.as_deref())?],
@@ -479,13 +474,10 @@ impl Settings {
 }
 
 fn required_key(key: Option<&str>, purpose: &str) -> Result<ApiKey> {
-    match key {
-        Some(key) if !key.trim().is_empty() => Ok(ApiKey::new(key)),
-        _ => Err(Error::new(
-            ErrorCode::InvalidConfig,
-            format!("\"api_key\" (the deployment key) is required for {purpose}"),
-        )),
-    }
+    ApiKey::parse(
+        key,
+        &format!("\"api_key\" (the deployment key, for {purpose})"),
+    )
 }
 
 /// 0 for `us` (the default), 1 for `eu`.
@@ -520,22 +512,6 @@ fn millis(value: Option<u64>, default: u64, name: &str) -> Result<Duration> {
 /// A number of milliseconds, zero allowed (at most a year), or the default.
 fn any_millis(value: Option<u64>, default: u64, name: &str) -> Result<Duration> {
     bounded(Duration::from_millis(value.unwrap_or(default)), name)
-}
-
-/// An `http(s)://` base URL without a trailing slash, or the default.
-fn url(value: Option<&str>, default: &str, name: &str) -> Result<String> {
-    let value = value.unwrap_or(default).trim().trim_end_matches('/');
-    let lower = value.to_ascii_lowercase();
-    let host = lower
-        .strip_prefix("https://")
-        .or_else(|| lower.strip_prefix("http://"));
-    match host {
-        Some(rest) if !rest.is_empty() => Ok(value.to_owned()),
-        _ => Err(Error::new(
-            ErrorCode::InvalidConfig,
-            format!("{name} must be an http:// or https:// URL, got \"{value}\""),
-        )),
-    }
 }
 
 #[cfg(test)]

@@ -11,9 +11,9 @@ use serde_json::{Map, Value};
 use super::compile::Snapshot;
 use super::events::AssignmentCache;
 use crate::clock::now_millis_signed;
-use crate::config::{check_known_fields, parse_section, MAX_DURATION};
+use crate::config::{base_url, check_known_fields, parse_section, MAX_DURATION};
 use crate::error::{Error, ErrorCode, Result};
-use crate::transport::query_value;
+use crate::transport::{query_value, ApiKey};
 
 /// The fields `allot_init` accepts for `"provider": "eppo"`.
 const CONFIG_FIELDS: &[&str] = &[
@@ -34,7 +34,7 @@ pub const DEFAULT_BASE_URL: &str = "https://fscdn.eppo.cloud/api";
 #[derive(Clone, PartialEq)]
 pub struct SyncSettings {
     /// The SDK key (secret).
-    pub api_key: String,
+    pub api_key: ApiKey,
     /// The API base URL, without a trailing slash.
     pub base_url: String,
     /// How often to poll for the configuration; `None` disables polling.
@@ -72,7 +72,7 @@ impl SyncSettings {
         format!(
             "{}/flag-config/v1/config?apiKey={}&sdkName=allot&sdkVersion={}",
             self.base_url,
-            query_value(&self.api_key),
+            query_value(self.api_key.expose()),
             env!("CARGO_PKG_VERSION")
         )
     }
@@ -130,17 +130,15 @@ impl Settings {
     pub fn parse(config: &Map<String, Value>) -> Result<Settings> {
         check_known_fields(config, CONFIG_FIELDS, "the Eppo configuration")?;
         let api_key = match config.get("api_key") {
-            Some(Value::String(key)) if !key.trim().is_empty() => key.clone(),
+            None | Some(Value::String(_)) => ApiKey::parse(
+                config.get("api_key").and_then(Value::as_str),
+                "\"api_key\" (the Eppo SDK key)",
+            )?,
             Some(_) => return Err(invalid("\"api_key\" must be a non-empty string")),
-            None => return Err(invalid("missing field \"api_key\" (the Eppo SDK key)")),
         };
         let base_url = match config.get("base_url") {
             None => DEFAULT_BASE_URL.to_owned(),
-            Some(Value::String(url))
-                if url.starts_with("https://") || url.starts_with("http://") =>
-            {
-                url.trim_end_matches('/').to_owned()
-            }
+            Some(Value::String(url)) => base_url(Some(url), DEFAULT_BASE_URL, "\"base_url\"")?,
             Some(_) => return Err(invalid("\"base_url\" must be an http:// or https:// URL")),
         };
         let poll_interval = seconds(config, "poll_interval_seconds", 30.0, false)?;

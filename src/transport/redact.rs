@@ -2,14 +2,23 @@
 //! [`redact`] (a key removed from a text) and [`quote`] (a server's text, redacted, then
 //! cut to a length without leaving part of a key at the cut).
 
+use crate::error::{Error, ErrorCode, Result};
+
 /// A deployment key: printed as `<redacted>` by `Debug`, read only with [`ApiKey::expose`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct ApiKey(String);
 
 impl ApiKey {
-    /// Wraps a key.
-    pub fn new(key: &str) -> ApiKey {
-        ApiKey(key.to_owned())
+    /// The one validation of every provider's keys: a string that is not blank, else an
+    /// `invalid_config` error that says which key (`what`) is missing.
+    pub fn parse(key: Option<&str>, what: &str) -> Result<ApiKey> {
+        match key {
+            Some(key) if !key.trim().is_empty() => Ok(ApiKey(key.to_owned())),
+            _ => Err(Error::new(
+                ErrorCode::InvalidConfig,
+                format!("{what} is required: a non-empty string"),
+            )),
+        }
     }
 
     /// The key itself, for the `Authorization` header and redaction only.
