@@ -47,7 +47,7 @@ pub fn create(config: &Map<String, Value>) -> Result<Client> {
                 cohorts = settings
                     .cohorts
                     .take()
-                    .map(|c| Arc::new(CohortSync::new(c, Arc::clone(&served))));
+                    .map(|c| Arc::new(CohortSync::new(*c, Arc::clone(&served))));
                 Updater::new(settings, Arc::clone(&served), cohorts.clone())
             });
             Ok(Arc::new(LocalClient {

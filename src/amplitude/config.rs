@@ -266,7 +266,7 @@ pub struct SyncSettings {
     /// Log to stderr.
     pub debug: bool,
     /// Cohort sync (`cohort_sync`), when configured.
-    pub cohorts: Option<CohortSettings>,
+    pub cohorts: Option<Box<CohortSettings>>,
 }
 
 /// Remote evaluation settings.
@@ -470,7 +470,9 @@ impl Settings {
                 cohorts: raw
                     .cohort_sync
                     .as_ref()
-                    .map(|c| CohortSettings::parse(c, zone, max_response_bytes, raw.debug))
+                    .map(|c| {
+                        CohortSettings::parse(c, zone, max_response_bytes, raw.debug).map(Box::new)
+                    })
                     .transpose()?,
             }),
             tracking,

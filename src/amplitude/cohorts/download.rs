@@ -96,7 +96,9 @@ pub fn download(
             Ok((status @ (401 | 403), _)) => {
                 return Err(Error::new(
                     ErrorCode::Unauthorized,
-                    format!("cohort {id}: the server rejected the api_key and secret_key (HTTP {status})"),
+                    format!(
+                    "cohort {id}: the server rejected the api_key and secret_key (HTTP {status})"
+                ),
                 ))
             }
             Ok((status, body)) => {

@@ -49,7 +49,7 @@ impl Members {
     }
 
     /// How many distinct members.
-    pub fn len(&self) -> usize {
+    pub fn count(&self) -> usize {
         self.ends.len()
     }
 
@@ -95,7 +95,10 @@ impl Builder {
             slots: vec![0; capacity],
         };
         let mask = capacity - 1;
-        let (bytes, ends) = (std::mem::take(&mut self.bytes), std::mem::take(&mut self.ends));
+        let (bytes, ends) = (
+            std::mem::take(&mut self.bytes),
+            std::mem::take(&mut self.ends),
+        );
         members.bytes.reserve_exact(bytes.len());
         let mut start = 0;
         for end in ends {
@@ -156,7 +159,7 @@ mod tests {
     fn finds_members_and_only_members() {
         let ids: Vec<String> = (0..10_000).map(|i| format!("user-{i}")).collect();
         let members = Members::new(ids.iter().map(String::as_str)).unwrap();
-        assert_eq!(members.len(), 10_000);
+        assert_eq!(members.count(), 10_000);
         assert!(ids.iter().all(|id| members.contains(id)));
         assert!(!members.contains("user-10000"));
         assert!(!members.contains(""));
@@ -169,7 +172,7 @@ mod tests {
     fn reads_json_with_duplicates_and_escapes() {
         let members: Members =
             serde_json::from_str(r#"["a", "b\u00e9", "a", "", "c\"d"]"#).unwrap();
-        assert_eq!(members.len(), 4);
+        assert_eq!(members.count(), 4);
         for id in ["a", "bé", "", "c\"d"] {
             assert!(members.contains(id), "{id}");
         }

@@ -60,7 +60,11 @@ impl Targets {
 
     /// Every targeted cohort id, sorted and distinct.
     pub fn ids(&self) -> BTreeSet<&str> {
-        self.by_type.values().flatten().map(String::as_str).collect()
+        self.by_type
+            .values()
+            .flatten()
+            .map(String::as_str)
+            .collect()
     }
 
     /// The cohort ids of `group_type`.

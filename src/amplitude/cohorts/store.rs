@@ -122,7 +122,7 @@ impl Store {
                                 .unwrap_or_else(|| USER_GROUP_TYPE.to_owned()),
                         ),
                         size: downloaded.size,
-                        member_count: Some(downloaded.member_ids.len()),
+                        member_count: Some(downloaded.member_ids.count()),
                         last_modified: Some(downloaded.last_modified),
                         health: Health::default(),
                         members: Some(Arc::new(downloaded.member_ids)),

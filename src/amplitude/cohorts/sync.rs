@@ -95,7 +95,8 @@ impl CohortSync {
     /// restart after a fork is logged; the memberships held keep serving.
     pub fn follow_fork(&self) {
         if let Err(error) = self.ensure_running() {
-            self.job.log(&format!("cannot restart the cohort thread: {error}"));
+            self.job
+                .log(&format!("cannot restart the cohort thread: {error}"));
         }
     }
 
@@ -113,7 +114,9 @@ impl CohortSync {
         if !missing.is_empty() && !self.closed.load(Ordering::Acquire) {
             match self.worker.get_or_start(|forked| self.launch(forked)) {
                 Ok(control) => self.job.load(&control, missing),
-                Err(error) => self.job.log(&format!("cannot start the cohort thread: {error}")),
+                Err(error) => self
+                    .job
+                    .log(&format!("cannot start the cohort thread: {error}")),
             }
         }
         self.job.warn_missing(targets);
@@ -183,7 +186,10 @@ impl Job {
             while let Some((id, held)) = cohorts.get(next.fetch_add(1, Ordering::Relaxed)) {
                 let outcome = match download(control, control.http(), &self.settings, id, *held) {
                     Ok(Some(cohort)) => {
-                        self.log(&format!("cohort {id}: {} members loaded", cohort.member_ids.len()));
+                        self.log(&format!(
+                            "cohort {id}: {} members loaded",
+                            cohort.member_ids.count()
+                        ));
                         Loaded::Cohort(cohort)
                     }
                     Ok(None) => Loaded::NotModified,
@@ -199,7 +205,7 @@ impl Job {
         };
         let threads = self.settings.max_concurrent.min(cohorts.len());
         let outcomes: Vec<(String, Loaded)> = std::thread::scope(|scope| {
-            let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(&work)).collect();
+            let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
             let mut all = work();
             for helper in helpers {
                 // A helper's panic loses its outcomes only; they are retried next round.
@@ -245,7 +251,10 @@ impl Job {
     /// Writes a debug line to stderr when `debug` is on (never with a key).
     fn log(&self, message: &str) {
         if self.settings.debug {
-            eprintln!("[allot] amplitude cohorts: {}", self.settings.redact(message));
+            eprintln!(
+                "[allot] amplitude cohorts: {}",
+                self.settings.redact(message)
+            );
         }
     }
 }
