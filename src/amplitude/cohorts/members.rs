@@ -19,6 +19,8 @@ pub struct Members {
     ends: Vec<u32>,
     /// Open addressing, linear probing: 0 is empty, `i + 1` is id `i`.
     slots: Vec<u32>,
+    /// How many distinct ids.
+    distinct: usize,
 }
 
 impl Members {
@@ -34,11 +36,17 @@ impl Members {
 
     /// Whether `id` is a member.
     pub fn contains(&self, id: &str) -> bool {
+        self.contains_hashed(&Key::new(id))
+    }
+
+    /// Whether `key` is a member (its hash computed once for many cohorts).
+    pub fn contains_hashed(&self, key: &Key<'_>) -> bool {
         if self.ends.is_empty() {
             return false;
         }
+        let id = key.id;
         let mask = self.slots.len() - 1;
-        let mut slot = murmur3_32(id.as_bytes(), 0) as usize & mask;
+        let mut slot = key.hash as usize & mask;
         loop {
             match self.slots[slot] {
                 0 => return false,
@@ -50,7 +58,7 @@ impl Members {
 
     /// How many distinct members.
     pub fn count(&self) -> usize {
-        self.ends.len()
+        self.distinct
     }
 
     fn id(&self, index: usize) -> &str {
@@ -64,7 +72,23 @@ impl Members {
 
 impl fmt::Debug for Members {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Members({} ids)", self.ends.len())
+        write!(f, "Members({} ids)", self.distinct)
+    }
+}
+
+/// An id with its hash, to look it up in many cohorts.
+pub struct Key<'a> {
+    id: &'a str,
+    hash: u32,
+}
+
+impl Key<'_> {
+    /// Hashes `id`.
+    pub fn new(id: &str) -> Key<'_> {
+        Key {
+            id,
+            hash: murmur3_32(id.as_bytes(), 0),
+        }
     }
 }
 
@@ -84,27 +108,24 @@ impl Builder {
         Ok(())
     }
 
-    fn finish(mut self) -> Members {
+    fn finish(self) -> Members {
         // Load factor between 1/3 and 2/3.
         let capacity = (self.ends.len() + self.ends.len() / 2 + 1)
             .next_power_of_two()
             .max(8);
         let mut members = Members {
-            bytes: String::new(),
-            ends: Vec::with_capacity(self.ends.len()),
+            bytes: self.bytes,
+            ends: self.ends,
             slots: vec![0; capacity],
+            distinct: 0,
         };
+        members.bytes.shrink_to_fit();
+        members.ends.shrink_to_fit();
         let mask = capacity - 1;
-        let (bytes, ends) = (
-            std::mem::take(&mut self.bytes),
-            std::mem::take(&mut self.ends),
-        );
-        members.bytes.reserve_exact(bytes.len());
-        let mut start = 0;
-        for end in ends {
-            let id = &bytes[start..end as usize];
-            start = end as usize;
+        for index in 0..members.ends.len() {
+            let id = members.id(index);
             let mut slot = murmur3_32(id.as_bytes(), 0) as usize & mask;
+            // A duplicate keeps its bytes but gets no slot: only its first copy is found.
             let duplicate = loop {
                 match members.slots[slot] {
                     0 => break false,
@@ -113,13 +134,11 @@ impl Builder {
                 }
             };
             if !duplicate {
-                members.bytes.push_str(id);
-                // Fits: never longer than the buffer the builder checked.
-                members.ends.push(members.bytes.len() as u32);
-                members.slots[slot] = members.ends.len() as u32;
+                // Fits: the builder checked that every offset fits in a u32.
+                members.slots[slot] = index as u32 + 1;
+                members.distinct += 1;
             }
         }
-        members.ends.shrink_to_fit();
         members
     }
 }

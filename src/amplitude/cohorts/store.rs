@@ -9,7 +9,7 @@ use arc_swap::ArcSwap;
 use serde::Serialize;
 
 use super::download::{Downloaded, USER_GROUP_TYPE};
-use super::members::Members;
+use super::members::{Key, Members};
 use super::Targets;
 use crate::amplitude::user::User;
 use crate::error::Error;
@@ -61,10 +61,13 @@ impl Memberships {
 
     /// Whether `member` is in cohort `id` of `group_type` (a cohort whose group type
     /// differs counts as not containing it, as in the vendor's storage).
-    fn contains(&self, id: &str, group_type: &str, member: &str) -> bool {
+    fn contains(&self, id: &str, group_type: &str, member: &Key<'_>) -> bool {
         self.cohorts.get(id).is_some_and(|cohort| {
             cohort.group_type.as_deref() == Some(group_type)
-                && cohort.members.as_ref().is_some_and(|m| m.contains(member))
+                && cohort
+                    .members
+                    .as_ref()
+                    .is_some_and(|m| m.contains_hashed(member))
         })
     }
 
@@ -163,12 +166,15 @@ impl Store {
 pub fn enrich(user: &mut User, targets: &Targets, index: &Memberships) {
     let user_id = user.user_id.as_ref().and_then(|v| v.as_str());
     user.cohort_ids = Some(match user_id {
-        Some(user_id) => targets
-            .of_type(USER_GROUP_TYPE)
-            .iter()
-            .filter(|id| index.contains(id, USER_GROUP_TYPE, user_id))
-            .cloned()
-            .collect(),
+        Some(user_id) => {
+            let key = Key::new(user_id);
+            targets
+                .of_type(USER_GROUP_TYPE)
+                .iter()
+                .filter(|id| index.contains(id, USER_GROUP_TYPE, &key))
+                .cloned()
+                .collect()
+        }
         None => Vec::new(),
     });
     user.group_cohort_ids = None;
@@ -183,9 +189,10 @@ pub fn enrich(user: &mut User, targets: &Targets, index: &Memberships) {
         if name.is_empty() || ids.is_empty() {
             continue;
         }
+        let key = Key::new(name);
         let member_of = ids
             .iter()
-            .filter(|id| index.contains(id, group_type, name))
+            .filter(|id| index.contains(id, group_type, &key))
             .cloned()
             .collect();
         by_group
