@@ -94,20 +94,25 @@ PY_TOOLS := .venv
 PY_TEST_VENV := $(PY_OUT)/test-venv
 PY_BENCH_VENV := $(PY_OUT)/bench-venv
 PIP_QUIET := -q --disable-pip-version-check
+PY_TOOLS_READY := $(PY_TOOLS)/.tools-ready
+PY_BUILD_WHEEL := $(abspath $(PY_TOOLS))/bin/python -m pip wheel $(PIP_QUIET) --no-deps --no-build-isolation
 
 .PHONY: wheel test-python lint-python bench-python
 
 ## The Python wheel for this machine (target/python/dist).
-wheel: build
+wheel: build $(PY_TOOLS_READY)
 	@rm -f $(PY_DIST)/allot-*.whl
-	$(PYTHON) $(PY_DIR)/build_backend.py $(PY_DIST)
+	$(PY_BUILD_WHEEL) -w $(PY_DIST) $(PY_DIR)
 
-$(PY_TOOLS)/bin/ruff:
+# The tools venv: pytest, ruff, and hatchling (the wheel's build backend, used without
+# build isolation so that building a wheel needs no download).
+$(PY_TOOLS_READY):
 	$(PYTHON) -m venv $(PY_TOOLS)
-	$(PY_TOOLS)/bin/python -m pip install $(PIP_QUIET) pytest ruff
+	$(PY_TOOLS)/bin/python -m pip install $(PIP_QUIET) pytest ruff hatchling
+	touch $@
 
 ## ruff check and format.
-lint-python: $(PY_TOOLS)/bin/ruff
+lint-python: $(PY_TOOLS_READY)
 	$(PY_TOOLS)/bin/ruff check $(PY_DIR)
 	$(PY_TOOLS)/bin/ruff format --check $(PY_DIR)
 
@@ -242,8 +247,8 @@ dist: $(CARGO_ZIGBUILD)
 # Python wheels per platform (py3-none-manylinux_2_17_*, musllinux_1_2_*, macosx_*) in
 # dist/wheels/, each with only its own library from dist/.
 ## Python wheels for every platform in dist/wheels/.
-wheels: dist
-	$(DIST_ENV) scripts/wheels.sh $(DIST_TARGETS)
+wheels: dist $(PY_TOOLS_READY)
+	$(DIST_ENV) PY_BUILD_WHEEL="$(PY_BUILD_WHEEL)" scripts/wheels.sh $(DIST_TARGETS)
 
 ## Checks of every platform's build and wheel.
 test-dist: wheels

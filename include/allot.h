@@ -59,7 +59,7 @@ extern "C" {
 // `config_json`: a NUL-terminated UTF-8 JSON object of at most 64 MiB, borrowed for the
 // duration of the call. `{"provider": "amplitude", "mode": "local" | "remote",
 // "api_key": "…", "flags": [ … ] | "flags_path": "…", "server_url"?, "server_zone"?, …}`;
-// see the README for every field.
+// see docs/amplitude.md and docs/eppo.md for every field.
 //
 // Returns a non-zero handle on success. On failure returns 0 and, when `error_json` is
 // not NULL, stores in `*error_json` a `{"error": {"code", "message"}}` document that the
