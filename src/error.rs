@@ -86,6 +86,9 @@ impl ErrorCode {
 pub const INVALID_FLAG: &str = "invalid_flag";
 /// The `flag_errors` code of a flag key that appears more than once (the last one wins).
 pub const DUPLICATE_FLAG: &str = "duplicate_flag";
+/// The `flag_errors` code of a loaded Amplitude flag with a regex the `regex` crate rejects
+/// (look-around, backreferences, bad syntax): that pattern never matches.
+pub const UNSUPPORTED_REGEX: &str = "unsupported_regex";
 
 /// An error: a stable code and a human-readable message (never containing secrets).
 #[derive(Debug, Clone, PartialEq, Eq)]
