@@ -168,7 +168,10 @@ fn allot_agrees_with_amplitudes_javascript_engine_or_documents_why() {
     let mut by_choice: BTreeMap<&str, usize> = BTreeMap::new();
     let mut several = 0;
     for (reason, n) in &totals.documented {
-        let choices: Vec<&str> = reason.split([' ', '+', '|']).filter(|c| !c.is_empty()).collect();
+        let choices: Vec<&str> = reason
+            .split([' ', '+', '|'])
+            .filter(|c| !c.is_empty())
+            .collect();
         if choices.len() > 1 {
             several += n;
         }
