@@ -528,3 +528,24 @@ fn eight_threads_evaluate_while_memberships_swap() {
     assert!(dave[0] + dave[1] >= 80);
     allot::ffi::allot_free(handle);
 }
+
+#[test]
+fn a_hanging_cohort_server_delays_the_flags_but_not_free() {
+    let cohort_srv = Server::start(|_| Reply::Hang);
+    let flags = Arc::new(Mutex::new(json!([user_flag("user-flag", &["c-user"])])));
+    let flag_srv = flag_server(&flags);
+    let mut config = config(&flag_srv, &cohort_srv, json!({}));
+    config["cohort_sync"]["cohort_request_timeout_millis"] = json!(30_000);
+    let handle = init_ok(&config);
+    // The flags wait for their cohorts: start times out.
+    assert_eq!(error_code(&start(handle, 300)), "timeout");
+    assert_eq!(ok(status(handle))["initialized"], false);
+    // Freeing interrupts the download in flight instead of waiting for its timeout.
+    let begun = std::time::Instant::now();
+    allot::ffi::allot_free(handle);
+    assert!(
+        begun.elapsed() < Duration::from_secs(5),
+        "allot_free waited {:?} for a hanging download",
+        begun.elapsed()
+    );
+}
