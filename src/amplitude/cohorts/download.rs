@@ -46,8 +46,8 @@ pub struct Downloaded {
 }
 
 /// Downloads cohort `id` on `control`'s thread; `held` is the `lastModified` of the copy
-/// held. `Ok(None)`: not modified. Waits between tries end early on a stop (then the
-/// error is `internal` and is not recorded by callers that check for the stop).
+/// held. `Ok(None)`: not modified. Waits between tries end early on a stop (an
+/// `internal` error that callers drop when they see the stop).
 pub fn download(
     control: &Control<()>,
     http: &Http,
@@ -127,7 +127,10 @@ pub fn download(
             }
         }
         if !control.sleep_until(Instant::now() + delay) {
-            return Err(Error::new(ErrorCode::Internal, "stopped"));
+            return Err(Error::new(
+                ErrorCode::Internal,
+                format!("cohort {id}: the download was interrupted by a stop"),
+            ));
         }
         delay = (delay * 2).min(MAX_RETRY_DELAY);
     }

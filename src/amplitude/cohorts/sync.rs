@@ -16,7 +16,7 @@ use super::store::{enrich, Cohort, Loaded, Store};
 use super::Targets;
 use crate::amplitude::sync::Served;
 use crate::amplitude::user::User;
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Error, Result};
 use crate::runtime::{Control, Launch, Worker};
 use crate::transport::Http;
 
@@ -205,7 +205,15 @@ impl Job {
         };
         let threads = self.settings.max_concurrent.min(cohorts.len());
         let outcomes: Vec<(String, Loaded)> = std::thread::scope(|scope| {
-            let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+            // A helper that cannot be started leaves its share to the others.
+            let helpers: Vec<_> = (1..threads)
+                .filter_map(|_| {
+                    std::thread::Builder::new()
+                        .name("allot-amplitude-cohort-download".into())
+                        .spawn_scoped(scope, work)
+                        .ok()
+                })
+                .collect();
             let mut all = work();
             for helper in helpers {
                 // A helper's panic loses its outcomes only; they are retried next round.
@@ -242,9 +250,6 @@ impl Job {
 
     fn redact(&self, mut error: Error) -> Error {
         error.message = self.settings.redact(&error.message);
-        if error.code == ErrorCode::Internal && error.message == "stopped" {
-            error.message = "the download was interrupted by a stop".to_owned();
-        }
         error
     }
 
