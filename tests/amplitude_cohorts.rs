@@ -549,3 +549,43 @@ fn a_hanging_cohort_server_delays_the_flags_but_not_free() {
         begun.elapsed()
     );
 }
+
+#[test]
+fn downloads_run_concurrently_up_to_the_bound() {
+    let in_flight = Arc::new(AtomicU64::new(0));
+    let most = Arc::new(AtomicU64::new(0));
+    let (now, peak) = (Arc::clone(&in_flight), Arc::clone(&most));
+    let cohort_srv = Server::start(move |request: &Received| {
+        let running = now.fetch_add(1, Ordering::SeqCst) + 1;
+        peak.fetch_max(running, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(100));
+        now.fetch_sub(1, Ordering::SeqCst);
+        let id = request.path().trim_start_matches(COHORT_PATH);
+        Reply::text(
+            200,
+            json!({"cohortId": id, "groupType": "User", "lastModified": 1, "size": 1,
+                   "memberIds": [format!("member-of-{id}")]})
+            .to_string(),
+        )
+    });
+    let ids: Vec<String> = (0..8).map(|i| format!("c{i}")).collect();
+    let flags = Arc::new(Mutex::new(Value::Array(
+        ids.iter()
+            .map(|id| user_flag(&format!("flag-{id}"), &[id.as_str()]))
+            .collect(),
+    )));
+    let flag_srv = flag_server(&flags);
+    let handle = init_ok(&config(
+        &flag_srv,
+        &cohort_srv,
+        json!({"max_concurrent_downloads": 3}),
+    ));
+    ok(start(handle, 10_000));
+    assert_eq!(most.load(Ordering::SeqCst), 3);
+    for id in &ids {
+        let got = variants(handle, json!({"user_id": format!("member-of-{id}")}));
+        assert_eq!(got[&format!("flag-{id}")], "on");
+        assert_eq!(got.values().filter(|v| *v == "on").count(), 1);
+    }
+    allot::ffi::allot_free(handle);
+}
