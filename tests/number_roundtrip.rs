@@ -8,6 +8,7 @@ mod common;
 
 use std::ffi::{c_char, CStr, CString};
 
+use common::server::{Reply, Server};
 use common::{init_raw, ok, start};
 use serde_json::Value;
 
@@ -258,4 +259,59 @@ fn eppo_reads_attributes_and_values_correctly_rounded() {
     assert_eq!(exact(&eppo_numeric(halfway)), 1.0);
     let pi = eppo_numeric(above_half);
     assert_eq!(exact(&pi).to_bits(), exact(PI).to_bits(), "{pi}");
+}
+
+/// Calls `allot_fetch` with raw request text; the raw answer text.
+fn fetch_text(handle: u64, request: &str) -> String {
+    let c = CString::new(request).unwrap();
+    let ptr: *mut c_char = unsafe { allot::ffi::allot_fetch(handle, c.as_ptr()) };
+    assert!(!ptr.is_null());
+    let text = unsafe { CStr::from_ptr(ptr) }.to_str().unwrap().to_owned();
+    unsafe { allot::ffi::allot_string_free(ptr) };
+    text
+}
+
+#[test]
+fn fetched_configurations_and_remote_answers_are_read_correctly_rounded() {
+    // The halfway case is the double 1; the next literal is the double after it.
+    let halfway = "1.00000000000000011102230246251565404236316680908203125";
+    let above = "1.00000000000000011102230246251565404236316680908203126";
+    let flags = format!(
+        r#"[{{"key":"f","variants":{{"on":{{"key":"on","value":{halfway},"payload":{above}}}}},
+            "segments":[{{"variant":"on"}}]}}]"#
+    );
+    let remote = format!(r#"{{"f":{{"key":"on","value":{halfway},"payload":{above}}}}}"#);
+    let server = Server::start(move |request| {
+        if request.path().starts_with("/sdk/v2/flags") {
+            Reply::text(200, flags.clone())
+        } else {
+            Reply::text(200, remote.clone())
+        }
+    });
+    let check = |answer: &str| {
+        assert_eq!(exact(literal_after(answer, "value")), 1.0, "{answer}");
+        assert_eq!(
+            exact(literal_after(answer, "payload")),
+            1.0000000000000002,
+            "{answer}"
+        );
+    };
+
+    let local = init_raw(&format!(
+        r#"{{"provider":"amplitude","api_key":"k","server_url":"{}"}}"#,
+        server.url()
+    ))
+    .unwrap();
+    ok(start(local, 5000));
+    check(&evaluate_text(local, r#"{"user":{"user_id":"u"}}"#));
+    allot::ffi::allot_free(local);
+
+    let remote = init_raw(&format!(
+        r#"{{"provider":"amplitude","mode":"remote","api_key":"k","server_url":"{}"}}"#,
+        server.url()
+    ))
+    .unwrap();
+    ok(start(remote, 0));
+    check(&fetch_text(remote, r#"{"user":{"user_id":"u"}}"#));
+    allot::ffi::allot_free(remote);
 }

@@ -38,7 +38,7 @@ function allotNumberText(literal) {
 }
 
 /** serde_json's text of a double (shortest round-trip digits). */
-export function doubleText(x) {
+function doubleText(x) {
   if (x === 0) return Object.is(x, -0) ? '-0.0' : '0.0';
   const sign = x < 0 ? '-' : '';
   const [mantissa, exponent] = Math.abs(x).toExponential().split('e');

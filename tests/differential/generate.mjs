@@ -3,7 +3,7 @@
 // and dependencies (results read by children, chains, missing parents, flag_keys subsets).
 // Numbers are `Num` literals, so allot is sent exactly the text JavaScript parses.
 
-import { num } from './exact_json.mjs';
+import { Num, num } from './exact_json.mjs';
 
 /** mulberry32: a small seeded generator (same sequence on every machine). */
 function rng(seed) {
@@ -56,6 +56,7 @@ const OBJECTS = [
   { 'ü': 'x', z: [num('0.1')] },
 ];
 const ANY = [...NUMBERS, ...STRINGS, ...VERSIONS, ...LISTS, ...OBJECTS, true, false, null];
+const SCALARS = ANY.filter((v) => v instanceof Num || (v !== null && typeof v !== 'object'));
 
 // Filter values (always strings) per operator family.
 const NUMBER_TEXTS = [
@@ -173,7 +174,7 @@ function user(r, i) {
   if (r.chance(0.1)) delete u.user_id;
   if (r.chance(0.1)) delete u.device_id;
   u.version = locationValue(r, ['context', 'user', 'version']);
-  u.country = r.pick(ANY.filter((v) => v !== null && typeof v !== 'object' || v?.literal));
+  u.country = r.pick(SCALARS);
   const props = {};
   if (r.chance(0.9)) props.p = r.pick(ANY);
   if (r.chance(0.7)) props.o = { q: r.pick(ANY) };
@@ -225,13 +226,25 @@ export function generatedSuites(seed) {
   }
   // Dependencies: children read their parents' results; chains; a missing parent.
   const parents = flags.map((f) => f.key);
+  const children = () => flags.filter((f) => f.key.startsWith('child')).map((f) => f.key);
+  const paths = [['key'], ['key'], ['value'], ['payload'], ['payload', 'n'], ['metadata', 'default'],
+    ['metadata', 'segmentName'], ['metadata', 'flagVersion']];
+  const tests = [
+    ['is', ['on', 'treatment', 'off', 'true', '(none)', 'Segment 0', '1']],
+    ['is not', ['on', 'off']],
+    ['set contains any', ['on', 'treatment']],
+    ['less', ['10', '30']],
+    ['regex match', ['^o', 'ment$']],
+  ];
   for (let k = 0; k < 60; k++) {
-    const parent = k % 10 === 9 ? 'no-such-flag' : r.pick(k > 20 && r.chance(0.5) ? flags.filter((f) => f.key.startsWith('child')).map((f) => f.key) : parents);
-    const path = r.pick([['key'], ['key'], ['value'], ['payload'], ['payload', 'n'], ['metadata', 'default'], ['metadata', 'segmentName'], ['metadata', 'flagVersion']]);
-    const [op, pool] = r.pick([['is', ['on', 'treatment', 'off', 'true', '(none)', 'Segment 0', '1']], ['is not', ['on', 'off']], ['set contains any', ['on', 'treatment']], ['less', ['10', '30']], ['regex match', ['^o', 'ment$']]]);
-    const segment = { conditions: [[{ selector: ['result', parent, ...path], op, values: r.sample(pool, 1 + r.int(2)) }]], variant: 'on' };
+    // Every tenth child depends on a flag that does not exist; later ones on children.
+    let parent = r.pick(k > 20 && r.chance(0.5) ? children() : parents);
+    if (k % 10 === 9) parent = 'no-such-flag';
+    const [op, pool] = r.pick(tests);
+    const selector = ['result', parent, ...r.pick(paths)];
+    const condition = { selector, op, values: r.sample(pool, 1 + r.int(2)) };
     const dependencies = r.chance(0.2) ? [parent, r.pick(parents)] : [parent];
-    flags.push(flag(r, key('child'), [segment], { dependencies }));
+    flags.push(flag(r, key('child'), [{ conditions: [[condition]], variant: 'on' }], { dependencies }));
   }
 
   const allKeys = flags.map((f) => f.key);

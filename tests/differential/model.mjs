@@ -1,8 +1,9 @@
-// allot's documented choices (docs/amplitude.md, "Differences from the JavaScript
+// allot's documented choices (docs/amplitude.md, "Differences from Amplitude's JavaScript
 // engine"), each applied to Amplitude's own EvaluationEngine as a switchable override.
-// With every choice on, the model must give exactly what allot gives; the oracle runs it
-// once more without each choice, so a difference from the plain engine is attributed to
-// the choices that explain it. Anything the model does not explain is a defect.
+// With every choice on, the model must give exactly what allot gives; the oracle also
+// runs it without each choice and with each choice alone, so a difference from the plain
+// engine is attributed to the choices that explain it. With no choice on it must be the
+// plain engine. Anything the model does not explain is a defect.
 
 import { Num, compareCodePoints, parse, write } from './exact_json.mjs';
 
