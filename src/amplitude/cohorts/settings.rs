@@ -150,3 +150,39 @@ impl CohortSettings {
         redact(&text, self.api_key.expose())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str, zone: usize) -> Result<CohortSettings> {
+        let object = crate::config::parse_document(text).unwrap();
+        CohortSettings::parse(&object, zone, 1 << 20, false)
+    }
+
+    #[test]
+    fn defaults_urls_and_secrets() {
+        let settings = parse(r#"{"api_key": "proj-api", "secret_key": "proj-secret"}"#, 1).unwrap();
+        assert_eq!(settings.server_url, COHORT_URL[1]);
+        assert_eq!(settings.max_cohort_size, 2_147_483_647);
+        assert_eq!(settings.polling_interval, Duration::from_millis(60_000));
+        assert_eq!(
+            settings.cohort_url("a b", Some(7)),
+            "https://cohort-v2.lab.eu.amplitude.com/sdk/v1/cohort/a%20b?maxCohortSize=2147483647&lastModified=7"
+        );
+        // base64("proj-api:proj-secret")
+        assert_eq!(
+            settings.authorization(),
+            "Basic cHJvai1hcGk6cHJvai1zZWNyZXQ="
+        );
+        let printed = format!("{settings:?}");
+        assert!(
+            !printed.contains("proj-secret") && !printed.contains("proj-api"),
+            "{printed}"
+        );
+        assert_eq!(
+            settings.redact("proj-api proj-secret cHJvai1hcGk6cHJvai1zZWNyZXQ="),
+            "<redacted> <redacted> <redacted>"
+        );
+    }
+}
