@@ -589,3 +589,53 @@ fn downloads_run_concurrently_up_to_the_bound() {
     }
     allot::ffi::allot_free(handle);
 }
+
+#[test]
+fn gzipped_cohorts_load_and_oversized_ones_fail_alone() {
+    let gzip = |bytes: &[u8]| {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    };
+    let cohort_srv = Server::start(move |request: &Received| {
+        let id = request.path().trim_start_matches(COHORT_PATH);
+        // "huge" is over the client's max_response_bytes once decompressed.
+        let members: Vec<String> = match id {
+            "huge" => (0..5_000).map(|i| format!("member-{i:06}")).collect(),
+            _ => vec!["alice".into()],
+        };
+        let body = json!({"cohortId": id, "groupType": "User", "lastModified": 1,
+                          "size": members.len(), "memberIds": members})
+        .to_string();
+        assert!(request.header("accept-encoding").unwrap().contains("gzip"));
+        Reply::Full {
+            status: 200,
+            headers: vec![("Content-Encoding".into(), "gzip".into())],
+            body: gzip(body.as_bytes()),
+        }
+    });
+    let flags = Arc::new(Mutex::new(json!([
+        user_flag("small-flag", &["small"]),
+        user_flag("huge-flag", &["huge"]),
+    ])));
+    let flag_srv = flag_server(&flags);
+    let mut config = config(&flag_srv, &cohort_srv, json!({}));
+    config["max_response_bytes"] = json!(20_000);
+    let handle = init_ok(&config);
+    ok(start(handle, 10_000));
+    let alice = variants(handle, json!({"user_id": "alice"}));
+    assert_eq!(alice["small-flag"], "on");
+    let doc = ok(status(handle));
+    let huge = &doc["cohort_sync"]["cohorts"]["huge"];
+    assert_eq!(huge["last_error"]["code"], "invalid_response", "{huge}");
+    assert!(huge["last_error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("20000-byte limit"));
+    assert_eq!(
+        variants(handle, json!({"user_id": "member-000001"}))["huge-flag"],
+        "off"
+    );
+    allot::ffi::allot_free(handle);
+}
