@@ -639,3 +639,47 @@ fn gzipped_cohorts_load_and_oversized_ones_fail_alone() {
     );
     allot::ffi::allot_free(handle);
 }
+
+#[test]
+fn streamed_flags_load_their_cohorts_before_they_are_served() {
+    let plans: Plans = Arc::default();
+    let mut slow = CohortPlan::new("User", &["alice"]);
+    slow.delay = Duration::from_millis(200);
+    plans.lock().unwrap().insert("c-user".into(), slow);
+    let cohort_srv = cohort_server(&plans);
+    let first = json!([user_flag("user-flag", &["c-user"])]).to_string();
+    let stream_srv = Server::start(move |request: &Received| match request.path() {
+        "/sdk/stream/v1/flags" => Reply::Stream {
+            first: Some(first.clone()),
+        },
+        _ => Reply::text(503, ""),
+    });
+    let mut config = config(&stream_srv, &cohort_srv, json!({}));
+    config["stream_updates"] = json!(true);
+    config["stream_server_url"] = json!(stream_srv.url());
+    let handle = init_ok(&config);
+    ok(start(handle, 10_000));
+    assert_eq!(ok(status(handle))["source"], "stream");
+    assert_eq!(
+        variants(handle, json!({"user_id": "alice"}))["user-flag"],
+        "on"
+    );
+    // A pushed configuration with a new cohort is served only with it.
+    let mut slow_new = CohortPlan::new("User", &["bob"]);
+    slow_new.delay = Duration::from_millis(200);
+    plans.lock().unwrap().insert("c-new".into(), slow_new);
+    stream_srv.broadcast(
+        &json!([
+            user_flag("user-flag", &["c-user"]),
+            user_flag("new-flag", &["c-new"])
+        ])
+        .to_string(),
+    );
+    let mut seen = None;
+    assert!(wait_until(Duration::from_secs(10), || {
+        seen = variants(handle, json!({"user_id": "bob"})).remove("new-flag");
+        seen.is_some()
+    }));
+    assert_eq!(seen.as_deref(), Some("on"), "served before its cohort");
+    allot::ffi::allot_free(handle);
+}
