@@ -7,9 +7,12 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize as _, Serialize};
 use serde_json::{Map, Value};
 
+use super::cohorts::Targets;
 use super::condition::{Condition, RegexCache, Selector};
 use super::model;
-use crate::error::{Error, ErrorCode, FlagError, Result, DUPLICATE_FLAG, INVALID_FLAG};
+use crate::error::{
+    Error, ErrorCode, FlagError, Result, DUPLICATE_FLAG, INVALID_FLAG, UNSUPPORTED_REGEX,
+};
 
 /// An immutable, compiled flag configuration. Evaluation only reads it.
 #[derive(Debug)]
@@ -19,6 +22,8 @@ pub struct Snapshot {
     /// Every flag, parents first (the order used when no keys are requested).
     pub(super) all_order: Vec<usize>,
     errors: Vec<FlagError>,
+    /// The cohorts the flags target.
+    cohorts: Targets,
 }
 
 #[derive(Debug)]
@@ -84,6 +89,8 @@ impl Snapshot {
     pub fn compile(raw_flags: &[Value]) -> Result<Snapshot> {
         let mut errors = Vec::new();
         let mut parsed: Vec<model::Flag> = Vec::with_capacity(raw_flags.len());
+        // Each parsed flag's position in the configuration array.
+        let mut positions: Vec<usize> = Vec::with_capacity(raw_flags.len());
         let mut index = HashMap::with_capacity(raw_flags.len());
         for (position, raw) in raw_flags.iter().enumerate() {
             let flag_key = raw.get("key").and_then(Value::as_str).map(str::to_owned);
@@ -97,9 +104,11 @@ impl Snapshot {
                             message: "flag key appears more than once; the last one is used".into(),
                         });
                         parsed[earlier] = flag;
+                        positions[earlier] = position;
                     } else {
                         index.insert(flag.key.clone(), parsed.len());
                         parsed.push(flag);
+                        positions.push(position);
                     }
                 }
                 Err(e) => errors.push(FlagError {
@@ -115,11 +124,20 @@ impl Snapshot {
             .iter()
             .map(|flag| compile_flag(flag, &index, &mut regexes))
             .collect();
+        for (flag, &position) in flags.iter().zip(&positions) {
+            errors.extend(flag.rejected_patterns().map(|(pattern, reason)| FlagError {
+                flag_key: Some(flag.key.clone()),
+                index: Some(position),
+                code: UNSUPPORTED_REGEX,
+                message: format!("regex {pattern:?} never matches: {reason}"),
+            }));
+        }
         let mut snapshot = Snapshot {
             flags,
             index,
             all_order: Vec::new(),
             errors,
+            cohorts: Targets::of(&parsed),
         };
         let all: Vec<usize> = (0..snapshot.flags.len()).collect();
         snapshot.all_order = snapshot.parents_first(&all).map_err(|cycle| {
@@ -138,6 +156,11 @@ impl Snapshot {
     /// Flags that could not be loaded.
     pub fn errors(&self) -> &[FlagError] {
         &self.errors
+    }
+
+    /// The cohorts the flags target.
+    pub fn cohort_targets(&self) -> &Targets {
+        &self.cohorts
     }
 
     /// Number of loaded flags.
@@ -202,6 +225,22 @@ impl Snapshot {
             }
         }
         Ok(order)
+    }
+}
+
+impl CompiledFlag {
+    /// The flag's distinct regex patterns that never match, with the reason.
+    fn rejected_patterns(&self) -> impl Iterator<Item = (&str, String)> {
+        let mut seen: Vec<&str> = Vec::new();
+        self.segments
+            .iter()
+            .flat_map(|s| s.conditions.iter().flatten().flatten())
+            .flat_map(Condition::rejected_patterns)
+            .filter(move |(pattern, _)| {
+                let new = !seen.contains(pattern);
+                seen.push(pattern);
+                new
+            })
     }
 }
 

@@ -201,6 +201,19 @@ impl Http {
         }
     }
 
+    /// Sends one request and returns its status and whole body (at most the size cap),
+    /// whatever the status: for APIs whose statuses mean more than success or failure.
+    pub fn send_any(&self, request: &Request<'_>) -> Result<(u16, Vec<u8>), Failure> {
+        let mut response = self
+            .call(request, Budget::Whole(request.timeout))
+            .map_err(|f| self.clean(f))?;
+        let status = response.status().as_u16();
+        let bytes = self
+            .read_body(response.body_mut(), request)
+            .map_err(|f| self.clean(f))?;
+        Ok((status, bytes))
+    }
+
     /// Opens a server-sent events stream: `connect_timeout` bounds connecting and the
     /// response headers, `read_timeout` every later read (a silent stream then fails with
     /// `timeout`).

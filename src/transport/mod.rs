@@ -15,6 +15,6 @@ pub mod retry;
 pub mod sse;
 
 pub use failure::{io_code, Failure};
-pub use http::{Http, Outcome, Request};
+pub use http::{Http, Outcome, Request, LIBRARY};
 pub use redact::{query_value, redact, ApiKey};
 pub use retry::{jittered, RetryPolicy};
