@@ -14,6 +14,7 @@ use super::remote::RemoteClient;
 use super::sync::{Feed, Health, Source, State, Sync};
 use super::tracking::{TrackOptions, Trackers};
 use crate::client::{Client, Provider};
+use crate::config::read_config_file;
 use crate::error::{Error, ErrorCode, Result};
 use crate::transport::now_millis;
 
@@ -30,12 +31,7 @@ pub fn create(config: &Map<String, Value>) -> Result<Client> {
                 Bootstrap::None => None,
                 Bootstrap::Flags(flags) => Some(Snapshot::compile(&flags)?),
                 Bootstrap::Path(path) => {
-                    let text = std::fs::read_to_string(&path).map_err(|e| {
-                        Error::new(
-                            ErrorCode::InvalidConfig,
-                            format!("cannot read flags_path \"{path}\": {e}"),
-                        )
-                    })?;
+                    let text = read_config_file(&path, "flags_path")?;
                     Some(Snapshot::from_json(&text)?)
                 }
             };

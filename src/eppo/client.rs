@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::client::{Client, Provider};
-use crate::config::{check_known_fields, parse_section};
+use crate::config::{check_known_fields, parse_section, read_config_file};
 use crate::eppo::compile::Snapshot;
 use crate::eppo::details::{self, DetailsInput};
 use crate::eppo::evaluate::{self, Subject};
@@ -19,6 +19,7 @@ use crate::eppo::events::{self, AssignmentCache};
 use crate::eppo::request::{self, AssignmentRequest, Request};
 use crate::eppo::time;
 use crate::error::{Error, ErrorCode, Result, INVALID_FLAG};
+use crate::ffi::MAX_RESULT_BYTES;
 use crate::transport::poller::{self, Control, Launch, Polled, Poller};
 use crate::transport::{jittered, query_value, ApiKey, Http};
 
@@ -224,11 +225,7 @@ impl EppoClient {
                 ))
             }
             (None, Some(Value::String(path))) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    invalid(format!(
-                        "\"configuration_path\": cannot read \"{path}\": {e}"
-                    ))
-                })?;
+                let text = read_config_file(path, "configuration_path")?;
                 Some(Snapshot::from_json(&text, time::now_ms()))
             }
             (None, Some(_)) => return Err(invalid("\"configuration_path\" must be a string")),
@@ -299,6 +296,9 @@ impl EppoClient {
                         out.push(',');
                     }
                     self.write_result(&mut out, snapshot, request)?;
+                    if out.len() > MAX_RESULT_BYTES {
+                        return Err(result_too_large(i + 1, requests.len()));
+                    }
                 }
                 out.push_str("]}");
             }
@@ -418,6 +418,19 @@ impl EppoClient {
                 .collect()),
         })
     }
+}
+
+/// The error for a batch whose result outgrew [`MAX_RESULT_BYTES`] after `written` of
+/// `total` items.
+fn result_too_large(written: usize, total: usize) -> Error {
+    Error::new(
+        ErrorCode::InputTooLarge,
+        format!(
+            "the result of this batch would exceed {MAX_RESULT_BYTES} bytes (reached after \
+             {written} of {total} assignments); send fewer assignments or a smaller \
+             \"default\" / \"subject_attributes\""
+        ),
+    )
 }
 
 /// Fetches the configuration at once, then every `poll_interval` minus a random jitter
