@@ -7,6 +7,7 @@
 //! - [`config`]: configuration parsing helpers shared by providers;
 //! - [`amplitude`]: Amplitude Experiment flags: model → compiled snapshot → evaluator;
 //! - [`eppo`]: Eppo flags (UFC): model → compiled snapshot → assignment, details, events;
+//! - [`pattern`]: condition regexes with bounded compiled size and match input;
 //! - [`transport`]: the HTTP layer shared by networked clients;
 //! - [`events`]: delivering analytics events from a background thread;
 //! - [`process`]: fork detection;
@@ -19,6 +20,7 @@ pub mod eppo;
 pub mod error;
 pub mod events;
 pub mod ffi;
+pub mod pattern;
 pub mod process;
 pub mod registry;
 pub mod transport;

@@ -7,9 +7,10 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize as _, Serialize};
 use serde_json::{Map, Value};
 
-use super::condition::{Condition, RegexCache, Selector};
+use super::condition::{Condition, Selector};
 use super::model;
 use crate::error::{Error, ErrorCode, Result, DUPLICATE_FLAG, INVALID_FLAG};
+use crate::pattern::Patterns;
 
 /// A flag that could not be loaded (the rest of the configuration still loads).
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -96,23 +97,23 @@ impl Snapshot {
     /// [`Snapshot::errors`]; a dependency cycle rejects the whole configuration.
     pub fn compile(raw_flags: &[Value]) -> Result<Snapshot> {
         let mut errors = Vec::new();
-        let mut parsed: Vec<model::Flag> = Vec::with_capacity(raw_flags.len());
-        let mut index = HashMap::with_capacity(raw_flags.len());
+        let mut parsed: Vec<(usize, model::Flag)> = Vec::with_capacity(raw_flags.len());
+        let mut seen = HashMap::with_capacity(raw_flags.len());
         for (position, raw) in raw_flags.iter().enumerate() {
             let flag_key = raw.get("key").and_then(Value::as_str).map(str::to_owned);
             match model::Flag::deserialize(raw) {
                 Ok(flag) => {
-                    if let Some(&earlier) = index.get(&flag.key) {
+                    if let Some(&earlier) = seen.get(&flag.key) {
                         errors.push(FlagError {
                             flag_key,
                             index: position,
                             code: DUPLICATE_FLAG,
                             message: "flag key appears more than once; the last one is used".into(),
                         });
-                        parsed[earlier] = flag;
+                        parsed[earlier] = (position, flag);
                     } else {
-                        index.insert(flag.key.clone(), parsed.len());
-                        parsed.push(flag);
+                        seen.insert(flag.key.clone(), parsed.len());
+                        parsed.push((position, flag));
                     }
                 }
                 Err(e) => errors.push(FlagError {
@@ -123,10 +124,30 @@ impl Snapshot {
                 }),
             }
         }
-        let mut regexes = RegexCache::default();
-        let flags: Vec<CompiledFlag> = parsed
+        // Flags whose regexes exceed the size caps are left out before indexing, so that
+        // the index (and every `result` selector) names loaded flags only.
+        let mut patterns = Patterns::default();
+        let mut loaded = Vec::with_capacity(parsed.len());
+        for (position, flag) in parsed {
+            match compile_patterns(&flag, &mut patterns) {
+                Ok(()) => loaded.push(flag),
+                Err(message) => errors.push(FlagError {
+                    flag_key: Some(flag.key),
+                    index: position,
+                    code: INVALID_FLAG,
+                    message,
+                }),
+            }
+        }
+        errors.sort_by_key(|e| e.index);
+        let index: HashMap<String, usize> = loaded
             .iter()
-            .map(|flag| compile_flag(flag, &index, &mut regexes))
+            .enumerate()
+            .map(|(i, flag)| (flag.key.clone(), i))
+            .collect();
+        let flags: Vec<CompiledFlag> = loaded
+            .iter()
+            .map(|flag| compile_flag(flag, &index, &patterns))
             .collect();
         let mut snapshot = Snapshot {
             flags,
@@ -167,25 +188,27 @@ impl Snapshot {
         const NEW: u8 = 0;
         const ON_PATH: u8 = 1;
         const DONE: u8 = 2;
-        let mut state = vec![NEW; self.flags.len()];
+        // Only the flags reached are visited: evaluating a few flags of a large
+        // configuration costs time in proportion to them, not to the configuration.
+        let mut state: HashMap<usize, u8> = HashMap::with_capacity(start.len());
         let mut order = Vec::with_capacity(start.len());
         // An explicit stack of (flag, next dependency to visit): deep chains cannot
         // overflow the thread's stack.
         let mut stack: Vec<(usize, usize)> = Vec::new();
         for &root in start {
-            if state[root] != NEW {
+            if state.contains_key(&root) {
                 continue;
             }
-            state[root] = ON_PATH;
+            state.insert(root, ON_PATH);
             stack.push((root, 0));
             while let Some(top) = stack.last_mut() {
                 let (flag, next) = *top;
                 match self.flags[flag].dependencies.get(next) {
                     Some(&parent) => {
                         top.1 += 1;
-                        match state[parent] {
+                        match state.get(&parent).copied().unwrap_or(NEW) {
                             NEW => {
-                                state[parent] = ON_PATH;
+                                state.insert(parent, ON_PATH);
                                 stack.push((parent, 0));
                             }
                             ON_PATH => {
@@ -200,7 +223,7 @@ impl Snapshot {
                         }
                     }
                     None => {
-                        state[flag] = DONE;
+                        state.insert(flag, DONE);
                         order.push(flag);
                         stack.pop();
                     }
@@ -211,10 +234,31 @@ impl Snapshot {
     }
 }
 
+/// Compiles the regexes of a flag's `regex` conditions into `patterns`; `Err` names one
+/// that is too large.
+fn compile_patterns(
+    flag: &model::Flag,
+    patterns: &mut Patterns,
+) -> std::result::Result<(), String> {
+    let conditions = flag
+        .segments
+        .iter()
+        .filter_map(|segment| segment.conditions.as_ref())
+        .flatten()
+        .flatten()
+        .filter(|c| Condition::uses_regex(&c.op));
+    for condition in conditions {
+        for value in &condition.values {
+            patterns.compile(value)?;
+        }
+    }
+    Ok(())
+}
+
 fn compile_flag(
     flag: &model::Flag,
     index: &HashMap<String, usize>,
-    regexes: &mut RegexCache,
+    patterns: &Patterns,
 ) -> CompiledFlag {
     let variant_keys: Vec<&String> = flag.variants.keys().collect();
     let variant_index = |key: &str| variant_keys.iter().position(|k| k.as_str() == key);
@@ -241,7 +285,7 @@ fn compile_flag(
                                     Selector::compile(&c.selector, index),
                                     &c.op,
                                     &c.values,
-                                    regexes,
+                                    patterns,
                                 )
                             })
                             .collect()

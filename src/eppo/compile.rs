@@ -6,13 +6,13 @@ use std::collections::{HashMap, HashSet};
 
 use base64::Engine as _;
 use md5::{Digest, Md5};
-use regex::Regex;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::eppo::model::{self, UfcDocument, VariationType};
 use crate::eppo::time;
 use crate::error::{Error, ErrorCode, Result};
+use crate::pattern::{Pattern, Patterns};
 
 /// A loaded configuration. Immutable; readers share it through an `Arc`.
 pub struct Snapshot {
@@ -110,10 +110,11 @@ pub enum Attribute {
 
 /// The test of a condition, with its operand pre-processed.
 pub enum Test {
-    /// `MATCHES`; `None` when the regex is invalid (the condition is then false).
-    Matches(Option<Regex>),
+    /// `MATCHES`; `None` when the regex is invalid (the condition is then false). A regex
+    /// over the size caps of [`crate::pattern`] makes the whole flag invalid instead.
+    Matches(Option<Pattern>),
     /// `NOT_MATCHES`; `None` when the regex is invalid (the condition is then false).
-    NotMatches(Option<Regex>),
+    NotMatches(Option<Pattern>),
     /// `ONE_OF`.
     OneOf(StringSet),
     /// `NOT_ONE_OF`.
@@ -281,10 +282,11 @@ impl Snapshot {
         let decoder = Decoder { obfuscated };
         let mut flags = HashMap::with_capacity(doc.flags.len());
         let mut flag_errors = Vec::new();
+        let mut patterns = Patterns::default();
         for (key, raw) in doc.flags {
             let compiled = model::Flag::deserialize(raw)
                 .map_err(|e| e.to_string())
-                .and_then(|flag| compile_flag(flag, &decoder));
+                .and_then(|flag| compile_flag(flag, &decoder, &mut patterns));
             if let Err(message) = &compiled {
                 flag_errors.push(FlagError {
                     flag_key: key.clone(),
@@ -334,7 +336,11 @@ impl Snapshot {
     }
 }
 
-fn compile_flag(flag: model::Flag, decoder: &Decoder) -> std::result::Result<Flag, String> {
+fn compile_flag(
+    flag: model::Flag,
+    decoder: &Decoder,
+    patterns: &mut Patterns,
+) -> std::result::Result<Flag, String> {
     if flag.total_shards == 0 {
         return Err("totalShards must be positive".to_owned());
     }
@@ -353,7 +359,9 @@ fn compile_flag(flag: model::Flag, decoder: &Decoder) -> std::result::Result<Fla
     let allocations = flag
         .allocations
         .into_iter()
-        .map(|allocation| compile_allocation(allocation, &variations, &mut salts, decoder))
+        .map(|allocation| {
+            compile_allocation(allocation, &variations, &mut salts, decoder, patterns)
+        })
         .collect::<std::result::Result<_, _>>()?;
     Ok(Flag {
         enabled: flag.enabled,
@@ -437,6 +445,7 @@ fn compile_allocation(
     variations: &[Variation],
     salts: &mut Salts,
     decoder: &Decoder,
+    patterns: &mut Patterns,
 ) -> std::result::Result<Allocation, String> {
     let key = decoder.text(&allocation.key)?;
     let instant = |field: &str, raw: Option<String>| -> std::result::Result<Option<i64>, String> {
@@ -452,7 +461,7 @@ fn compile_allocation(
         .rules
         .unwrap_or_default()
         .into_iter()
-        .map(|rule| compile_rule(rule, decoder))
+        .map(|rule| compile_rule(rule, decoder, patterns))
         .collect::<std::result::Result<_, _>>()
         .map_err(|e| format!("allocation \"{key}\": {e}"))?;
     let splits = allocation
@@ -471,7 +480,11 @@ fn compile_allocation(
     })
 }
 
-fn compile_rule(rule: model::Rule, decoder: &Decoder) -> std::result::Result<Rule, String> {
+fn compile_rule(
+    rule: model::Rule,
+    decoder: &Decoder,
+    patterns: &mut Patterns,
+) -> std::result::Result<Rule, String> {
     let display = json!({
         "conditions": rule
             .conditions
@@ -482,7 +495,7 @@ fn compile_rule(rule: model::Rule, decoder: &Decoder) -> std::result::Result<Rul
     let conditions = rule
         .conditions
         .into_iter()
-        .map(|c| compile_condition(c, decoder))
+        .map(|c| compile_condition(c, decoder, patterns))
         .collect::<std::result::Result<_, _>>()?;
     Ok(Rule {
         conditions,
@@ -493,6 +506,7 @@ fn compile_rule(rule: model::Rule, decoder: &Decoder) -> std::result::Result<Rul
 fn compile_condition(
     condition: model::Condition,
     decoder: &Decoder,
+    patterns: &mut Patterns,
 ) -> std::result::Result<Condition, String> {
     let (attribute, is_id, operator) = if decoder.obfuscated {
         let hash = parse_hex_digest(&condition.attribute)?;
@@ -517,8 +531,8 @@ fn compile_condition(
         )),
     };
     let test = match operator {
-        "MATCHES" => Test::Matches(Regex::new(&string_operand(&value)?).ok()),
-        "NOT_MATCHES" => Test::NotMatches(Regex::new(&string_operand(&value)?).ok()),
+        "MATCHES" => Test::Matches(patterns.compile(&string_operand(&value)?)?),
+        "NOT_MATCHES" => Test::NotMatches(patterns.compile(&string_operand(&value)?)?),
         "ONE_OF" => Test::OneOf(string_set(&value, decoder, operator)?),
         "NOT_ONE_OF" => Test::NotOneOf(string_set(&value, decoder, operator)?),
         "IS_NULL" => Test::IsNull(match (&value, decoder.obfuscated) {
