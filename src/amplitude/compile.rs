@@ -2,6 +2,7 @@
 //! resolved, conditions pre-processed, variants indexed, metadata merged and results
 //! pre-serialized, dependency order known and cycles rejected.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize as _, Serialize};
@@ -61,8 +62,9 @@ pub(super) struct CompiledSegment {
     /// The segment's own variant, when it names one of the flag's variants.
     pub(super) variant: Option<usize>,
     pub(super) metadata: Map<String, Value>,
-    /// Per variant of the flag: the JSON of the result this segment gives with it.
-    pub(super) results: Vec<Box<str>>,
+    /// `(variant, JSON of the result this segment gives with it)`, by variant, for the
+    /// variants the segment can give (see [`CompiledFlag::result_json`]).
+    pub(super) results: Vec<(usize, Box<str>)>,
 }
 
 #[derive(Debug)]
@@ -145,9 +147,10 @@ impl Snapshot {
             .enumerate()
             .map(|(i, flag)| (flag.key.clone(), i))
             .collect();
+        let mut result_budget = RESULT_BUDGET_BYTES;
         let flags: Vec<CompiledFlag> = loaded
             .iter()
-            .map(|flag| compile_flag(flag, &index, &patterns))
+            .map(|flag| compile_flag(flag, &index, &patterns, &mut result_budget))
             .collect();
         let mut snapshot = Snapshot {
             flags,
@@ -255,13 +258,41 @@ fn compile_patterns(
     Ok(())
 }
 
+/// The most bytes of results prepared at compile time for one configuration (64 MiB);
+/// results past it are written at evaluation time instead.
+const RESULT_BUDGET_BYTES: usize = 64 << 20;
+
+impl CompiledFlag {
+    /// The JSON of the result `segment` gives with `variant`: prepared at compile time,
+    /// or written now when the configuration's budget for prepared results ran out.
+    pub(super) fn result_json<'a>(
+        &'a self,
+        segment: &'a CompiledSegment,
+        variant: usize,
+    ) -> Cow<'a, str> {
+        match segment.results.binary_search_by_key(&variant, |(v, _)| *v) {
+            Ok(i) => Cow::Borrowed(&segment.results[i].1),
+            Err(_) => {
+                let v = &self.variants[variant];
+                Cow::Owned(result_json(v, [&self.metadata, &segment.metadata, &v.metadata]).into())
+            }
+        }
+    }
+}
+
 fn compile_flag(
     flag: &model::Flag,
     index: &HashMap<String, usize>,
     patterns: &Patterns,
+    result_budget: &mut usize,
 ) -> CompiledFlag {
-    let variant_keys: Vec<&String> = flag.variants.keys().collect();
-    let variant_index = |key: &str| variant_keys.iter().position(|k| k.as_str() == key);
+    let variant_positions: HashMap<&str, usize> = flag
+        .variants
+        .keys()
+        .enumerate()
+        .map(|(i, key)| (key.as_str(), i))
+        .collect();
+    let variant_index = |key: &str| variant_positions.get(key).copied();
     let variants: Vec<CompiledVariant> = flag
         .variants
         .iter()
@@ -314,13 +345,30 @@ fn compile_flag(
         })
         .collect();
     let metadata = flag.metadata.clone().unwrap_or_default();
+    // Only the variants a segment can give get a prepared result (a segment names one
+    // variant and its bucket a few), and only while the configuration's budget lasts.
     let segments = segments
         .into_iter()
         .map(|mut segment: CompiledSegment| {
-            segment.results = variants
+            let mut reachable: Vec<usize> = segment
+                .bucket
                 .iter()
-                .map(|v| result_json(v, [&metadata, &segment.metadata, &v.metadata]))
+                .flat_map(|bucket| &bucket.allocations)
+                .flat_map(|allocation| &allocation.distributions)
+                .filter_map(|&(_, variant)| variant)
+                .chain(segment.variant)
                 .collect();
+            reachable.sort_unstable();
+            reachable.dedup();
+            for variant in reachable {
+                let v = &variants[variant];
+                let json = result_json(v, [&metadata, &segment.metadata, &v.metadata]);
+                if json.len() > *result_budget {
+                    break;
+                }
+                *result_budget -= json.len();
+                segment.results.push((variant, json));
+            }
             segment
         })
         .collect();
@@ -368,4 +416,31 @@ fn result_json(variant: &CompiledVariant, layers: [&Map<String, Value>; 3]) -> B
     serde_json::to_string(&result)
         .unwrap_or_default()
         .into_boxed_str()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_past_the_budget_are_written_at_evaluation_time() {
+        let flag: model::Flag = serde_json::from_value(serde_json::json!({
+            "key": "f", "metadata": {"flagType": "release"},
+            "variants": {"a": {"key": "a", "value": 1}, "b": {"key": "b", "metadata": {"x": 2}}},
+            "segments": [{"variant": "b", "metadata": {"segmentName": "s"}}]
+        }))
+        .unwrap();
+        let index = HashMap::from([("f".to_owned(), 0)]);
+        let patterns = Patterns::default();
+        let mut unlimited = usize::MAX;
+        let prepared = compile_flag(&flag, &index, &patterns, &mut unlimited);
+        let written = compile_flag(&flag, &index, &patterns, &mut 0);
+        let segment = &prepared.segments[0];
+        // Only the segment's own variant ("b", index 1) is prepared.
+        assert_eq!(segment.results.len(), 1);
+        assert!(written.segments[0].results.is_empty());
+        let expected = r#"{"key":"b","metadata":{"flagType":"release","segmentName":"s","x":2}}"#;
+        assert_eq!(prepared.result_json(segment, 1), expected);
+        assert_eq!(written.result_json(&written.segments[0], 1), expected);
+    }
 }

@@ -317,7 +317,7 @@ impl<'s> Evaluation<'s> {
             first = false;
             out.push_str(&flag.key_json);
             out.push(':');
-            out.push_str(&flag.segments[hit.segment].results[hit.variant]);
+            out.push_str(&flag.result_json(&flag.segments[hit.segment], hit.variant));
         }
         out.push_str("}}");
         out
