@@ -355,7 +355,7 @@ fn compile_flag(
         )?);
     }
     variations.sort_by(|a, b| a.key.cmp(&b.key));
-    let mut salts = Vec::new();
+    let mut salts = Salts::default();
     let allocations = flag
         .allocations
         .into_iter()
@@ -369,7 +369,7 @@ fn compile_flag(
         variations,
         allocations,
         total_shards: flag.total_shards,
-        salts: salts.into_iter().map(|(_, salted)| salted).collect(),
+        salts: salts.states,
     })
 }
 
@@ -437,8 +437,13 @@ fn integral(n: &serde_json::Number) -> Option<i64> {
     (f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64).then_some(f as i64)
 }
 
-/// Distinct salts of a flag with their salted MD5 states, in order of appearance.
-type Salts = Vec<(String, Md5)>;
+/// Distinct salts of a flag: their salted MD5 states in order of appearance, and each
+/// salt's position there.
+#[derive(Default)]
+struct Salts {
+    states: Vec<Md5>,
+    index: HashMap<String, usize>,
+}
 
 fn compile_allocation(
     allocation: model::Allocation,
@@ -616,22 +621,25 @@ fn compile_split(
     decoder: &Decoder,
 ) -> std::result::Result<Split, String> {
     let variation_key = decoder.text(&split.variation_key)?;
-    let variation = variations.iter().position(|v| v.key == variation_key);
+    // `variations` is sorted by key: the first with this key, in logarithmic time.
+    let first = variations.partition_point(|v| v.key < variation_key);
+    let variation = variations
+        .get(first)
+        .filter(|v| v.key == variation_key)
+        .map(|_| first);
     let shards = split
         .shards
         .into_iter()
         .map(|shard| {
             let salt = decoder.text(&shard.salt)?;
-            let index = match salts.iter().position(|(known, _)| *known == salt) {
-                Some(index) => index,
-                None => {
-                    let mut salted = Md5::new();
-                    salted.update(salt.as_bytes());
-                    salted.update(b"-");
-                    salts.push((salt, salted));
-                    salts.len() - 1
-                }
-            };
+            let next = salts.states.len();
+            let index = *salts.index.entry(salt).or_insert_with_key(|salt| {
+                let mut salted = Md5::new();
+                salted.update(salt.as_bytes());
+                salted.update(b"-");
+                salts.states.push(salted);
+                next
+            });
             Ok(Shard {
                 salt: index,
                 ranges: shard.ranges.iter().map(|r| (r.start, r.end)).collect(),
