@@ -14,7 +14,7 @@ use crate::client::{Client, Provider};
 use crate::config::{check_known_fields, parse_section, read_config_file};
 use crate::eppo::compile::Snapshot;
 use crate::eppo::details::{self, DetailsInput};
-use crate::eppo::evaluate::{self, Subject};
+use crate::eppo::evaluate::{self, SubjectAttributes};
 use crate::eppo::events::{self, AssignmentCache};
 use crate::eppo::request::{self, AssignmentRequest, Request};
 use crate::eppo::time;
@@ -288,14 +288,22 @@ impl EppoClient {
         let snapshot = guard.as_deref();
         let mut out = String::with_capacity(512);
         match request {
-            Request::Single(request) => self.write_result(&mut out, snapshot, &request)?,
+            Request::Single(request) => {
+                let attributes = SubjectAttributes::new(request.subject_attributes);
+                self.write_result(&mut out, snapshot, &request, &attributes)?
+            }
             Request::Batch(requests) => {
                 out.push_str("{\"assignments\":[");
+                // Items that inherit the shared attributes share their lookup too.
+                let mut attributes = SubjectAttributes::new(&empty);
                 for (i, request) in requests.iter().enumerate() {
                     if i > 0 {
                         out.push(',');
                     }
-                    self.write_result(&mut out, snapshot, request)?;
+                    if !attributes.is_of(request.subject_attributes) {
+                        attributes = SubjectAttributes::new(request.subject_attributes);
+                    }
+                    self.write_result(&mut out, snapshot, request, &attributes)?;
                     if out.len() > MAX_RESULT_BYTES {
                         return Err(result_too_large(i + 1, requests.len()));
                     }
@@ -306,23 +314,22 @@ impl EppoClient {
         Ok(out)
     }
 
-    /// Writes `{"value", "variation_key", "code", "allocation_key", "events", "details"?}`.
+    /// Writes `{"value", "variation_key", "code", "allocation_key", "events", "details"?}`
+    /// (`attributes` are the request's `subject_attributes`).
     fn write_result(
         &self,
         out: &mut String,
         snapshot: Option<&Snapshot>,
         request: &AssignmentRequest<'_>,
+        attributes: &SubjectAttributes<'_>,
     ) -> Result<()> {
         let now_ms = request.now_ms.unwrap_or_else(time::now_ms);
-        let subject = Subject {
-            key: request.subject_key,
-            attributes: request.subject_attributes,
-        };
         let mut trace = Vec::new();
-        let assignment = evaluate::assign(
+        let assignment = evaluate::assign_to(
             snapshot,
             request.flag_key,
-            subject,
+            request.subject_key,
+            attributes,
             request.variation_type,
             now_ms,
             request.details.then_some(&mut trace),
