@@ -14,10 +14,10 @@ use crate::registry;
 /// Largest request document `allot_evaluate` and `allot_fetch` accept, in bytes (1 MiB).
 pub const MAX_REQUEST_BYTES: usize = 1 << 20;
 
-/// Largest result `allot_evaluate` writes, in bytes (64 MiB): a request whose answer would
-/// be larger (such as an Eppo batch repeating a large `default` or `subject_attributes`
-/// in every item) is refused with `input_too_large` instead.
-pub const MAX_RESULT_BYTES: usize = 64 << 20;
+/// Largest result an Eppo `allot_evaluate` batch writes, in bytes (16 MiB): a batch whose
+/// answer would be larger (each item repeats its `default` or, in its event,
+/// `subject_attributes`) is refused with `input_too_large` instead.
+pub const MAX_RESULT_BYTES: usize = 16 << 20;
 
 /// Runs `body`, turning a panic into an `internal` error.
 fn guarded<T>(body: impl FnOnce() -> Result<T>) -> Result<T> {
