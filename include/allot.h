@@ -6,7 +6,8 @@
  *   A zero, unknown or freed handle gives an "unknown_handle" error, never a crash.
  * - Every input string is NUL-terminated UTF-8 JSON, borrowed for the duration of the
  *   call only. NULL, invalid UTF-8, invalid JSON and oversized input give errors.
- *   Size caps: configuration 64 MiB, request 1 MiB.
+ *   Size caps: configuration (and configuration file) 64 MiB, request 1 MiB, Eppo batch
+ *   result 16 MiB.
  * - Every returned char * is a JSON document owned by the caller, never NULL, freed
  *   exactly once with allot_string_free:
  *     {"ok": <result>}  or  {"error": {"code": "<code>", "message": "<text>"}}
@@ -50,6 +51,25 @@
 // Largest request document `allot_evaluate` and `allot_fetch` accept, in bytes (1 MiB).
 #define ALLOT_MAX_REQUEST_BYTES (1 << 20)
 
+// Largest result an Eppo `allot_evaluate` batch writes, in bytes (16 MiB): a batch whose
+// answer would be larger (each item repeats its `default` or, in its event,
+// `subject_attributes`) is refused with `input_too_large` instead.
+#define ALLOT_MAX_RESULT_BYTES (16 << 20)
+
+// Largest compiled size of one pattern, in bytes (1 MiB; `\w{17}` fits, `\w{100}`,
+// 5.6 MB with Unicode word characters, does not).
+#define ALLOT_MAX_PATTERN_BYTES (1 << 20)
+
+// Largest total compiled size of the distinct patterns of one configuration (16 MiB). A
+// pattern refused for its size counts the size it was allowed to reach (compiling it
+// that far took the time), so the time to compile a configuration's patterns is bounded
+// too.
+#define ALLOT_MAX_CONFIG_PATTERN_BYTES (16 << 20)
+
+// Values longer than this (in bytes, 8 KiB) match no pattern: matching costs time in
+// proportion to the value's length times the pattern's size.
+#define ALLOT_MAX_MATCH_INPUT_BYTES (8 << 10)
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -59,7 +79,11 @@ extern "C" {
 // `config_json`: a NUL-terminated UTF-8 JSON object of at most 64 MiB, borrowed for the
 // duration of the call. `{"provider": "amplitude", "mode": "local" | "remote",
 // "api_key": "…", "flags": [ … ] | "flags_path": "…", "server_url"?, "server_zone"?, …}`;
-// see the README for every field.
+// see the README for every field. `flags_path` / `configuration_path` must name a regular
+// file of at most 64 MiB (`input_too_large` beyond; a FIFO, device or directory is
+// `invalid_config`, read without blocking). A flag whose regex compiles to more than
+// 1 MiB, or past the configuration's 16 MiB budget for compiled patterns, is left out and
+// listed in `flag_errors` (`invalid_flag`).
 //
 // Returns a non-zero handle on success. On failure returns 0 and, when `error_json` is
 // not NULL, stores in `*error_json` a `{"error": {"code", "message"}}` document that the
@@ -104,8 +128,12 @@ char *allot_start(uint64_t client, uint32_t timeout_ms);
 // "STRING"|"INTEGER"|"NUMERIC"|"BOOLEAN"|"JSON", "default", "details"?: bool,
 // "now"?: "<RFC 3339>"}` → `{"ok": {"value", "variation_key", "code", "allocation_key",
 // "events": [...], "details"?}}`; a batch `{"assignments": [<request>, …], <shared
-// fields>}` → `{"ok": {"assignments": [<result>, …]}}`. Evaluation problems return the
-// default with a code; only malformed requests are errors.
+// fields>}` → `{"ok": {"assignments": [<result>, …]}}`; a batch whose result would exceed
+// 16 MiB is `input_too_large`, and `now` must lie in the years 0001–9999 (UTC).
+// Evaluation problems return the default with a code; only malformed requests are errors.
+// Regex conditions (both providers) do not search values longer than 8 KiB: such a value
+// matches no pattern. Cost is linear in the request and the flags evaluated (with their
+// dependencies), not in the whole configuration.
 //
 // Never NULL; the caller owns the result and frees it with `allot_string_free`. Lock-free
 // with respect to other evaluating threads; any number of threads may call it at once.

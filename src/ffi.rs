@@ -105,7 +105,11 @@ unsafe fn read_str<'a>(ptr: *const c_char, name: &str, max_bytes: usize) -> Resu
 /// `config_json`: a NUL-terminated UTF-8 JSON object of at most 64 MiB, borrowed for the
 /// duration of the call. `{"provider": "amplitude", "mode": "local" | "remote",
 /// "api_key": "…", "flags": [ … ] | "flags_path": "…", "server_url"?, "server_zone"?, …}`;
-/// see the README for every field.
+/// see the README for every field. `flags_path` / `configuration_path` must name a regular
+/// file of at most 64 MiB (`input_too_large` beyond; a FIFO, device or directory is
+/// `invalid_config`, read without blocking). A flag whose regex compiles to more than
+/// 1 MiB, or past the configuration's 16 MiB budget for compiled patterns, is left out and
+/// listed in `flag_errors` (`invalid_flag`).
 ///
 /// Returns a non-zero handle on success. On failure returns 0 and, when `error_json` is
 /// not NULL, stores in `*error_json` a `{"error": {"code", "message"}}` document that the
@@ -178,8 +182,12 @@ pub extern "C" fn allot_start(client: u64, timeout_ms: u32) -> *mut c_char {
 /// "STRING"|"INTEGER"|"NUMERIC"|"BOOLEAN"|"JSON", "default", "details"?: bool,
 /// "now"?: "<RFC 3339>"}` → `{"ok": {"value", "variation_key", "code", "allocation_key",
 /// "events": [...], "details"?}}`; a batch `{"assignments": [<request>, …], <shared
-/// fields>}` → `{"ok": {"assignments": [<result>, …]}}`. Evaluation problems return the
-/// default with a code; only malformed requests are errors.
+/// fields>}` → `{"ok": {"assignments": [<result>, …]}}`; a batch whose result would exceed
+/// 16 MiB is `input_too_large`, and `now` must lie in the years 0001–9999 (UTC).
+/// Evaluation problems return the default with a code; only malformed requests are errors.
+/// Regex conditions (both providers) do not search values longer than 8 KiB: such a value
+/// matches no pattern. Cost is linear in the request and the flags evaluated (with their
+/// dependencies), not in the whole configuration.
 ///
 /// Never NULL; the caller owns the result and frees it with `allot_string_free`. Lock-free
 /// with respect to other evaluating threads; any number of threads may call it at once.
