@@ -6,8 +6,8 @@
  *   A zero, unknown or freed handle gives an "unknown_handle" error, never a crash.
  * - Every input string is NUL-terminated UTF-8 JSON, borrowed for the duration of the
  *   call only. NULL, invalid UTF-8, invalid JSON and oversized input give errors.
- *   Size caps: configuration (and configuration file) 64 MiB, request 1 MiB, Eppo batch
- *   result 16 MiB.
+ *   Size caps: configuration (and configuration file) 64 MiB, request 1 MiB, one
+ *   evaluation's output (Eppo batch result, Amplitude exposure events) 16 MiB.
  * - Every returned char * is a JSON document owned by the caller, never NULL, freed
  *   exactly once with allot_string_free:
  *     {"ok": <result>}  or  {"error": {"code": "<code>", "message": "<text>"}}
@@ -51,9 +51,10 @@
 // Largest request document `allot_evaluate` and `allot_fetch` accept, in bytes (1 MiB).
 #define ALLOT_MAX_REQUEST_BYTES (1 << 20)
 
-// Largest result an Eppo `allot_evaluate` batch writes, in bytes (16 MiB): a batch whose
-// answer would be larger (each item repeats its `default` or, in its event,
-// `subject_attributes`) is refused with `input_too_large` instead.
+// Largest output of one `allot_evaluate` call, in bytes (16 MiB): an Eppo batch whose
+// result would be larger (each item repeats its `default` and, in its event,
+// `subject_attributes`), or an Amplitude request whose exposure events would repeat the
+// user's ids and context more, is refused with `input_too_large` instead.
 #define ALLOT_MAX_RESULT_BYTES (16 << 20)
 
 // Largest compiled size of one pattern, in bytes (1 MiB; `\w{17}` fits, `\w{100}`,

@@ -14,9 +14,10 @@ use crate::registry;
 /// Largest request document `allot_evaluate` and `allot_fetch` accept, in bytes (1 MiB).
 pub const MAX_REQUEST_BYTES: usize = 1 << 20;
 
-/// Largest result an Eppo `allot_evaluate` batch writes, in bytes (16 MiB): a batch whose
-/// answer would be larger (each item repeats its `default` or, in its event,
-/// `subject_attributes`) is refused with `input_too_large` instead.
+/// Largest output of one `allot_evaluate` call, in bytes (16 MiB): an Eppo batch whose
+/// result would be larger (each item repeats its `default` and, in its event,
+/// `subject_attributes`), or an Amplitude request whose exposure events would repeat the
+/// user's ids and context more, is refused with `input_too_large` instead.
 pub const MAX_RESULT_BYTES: usize = 16 << 20;
 
 /// Runs `body`, turning a panic into an `internal` error.

@@ -189,6 +189,32 @@ fn an_obfuscated_batch_hashes_shared_attribute_names_once() {
     assert_eq!(answer["assignments"][99_999]["value"], "on");
 }
 
+#[test]
+fn exposure_events_cannot_multiply_a_long_user_id() {
+    let flags: Vec<Value> = (0..1_000)
+        .map(|i| json!({"key": format!("f{i}"), "variants": {"on": {"key": "on"}}, "segments": [{"variant": "on"}]}))
+        .collect();
+    let dead = "http://127.0.0.1:9";
+    let handle = init_ok(&json!({
+        "provider": "amplitude", "api_key": "k", "flags": flags,
+        "exposure_config": {"api_key": "k", "server_url": dead, "send_evaluated_props": true}
+    }));
+    ok(start(handle, 0));
+    // 1,000 exposure events, each repeating a 900 KB user_id: ~4 GB if built.
+    let request =
+        json!({"user": {"user_id": "u".repeat(900_000)}, "tracks_exposure": true}).to_string();
+    let answer = bounded("1,000 exposures of a 900 KB user_id", 512, || {
+        evaluate_raw(handle, &request)
+    });
+    assert_eq!(error_code(&answer), "input_too_large", "{answer:.300}");
+    // Without tracking the same user evaluates.
+    let untracked = json!({"user": {"user_id": "u".repeat(900_000)}}).to_string();
+    assert_eq!(
+        ok(evaluate_raw(handle, &untracked))["variants"]["f0"]["key"],
+        "on"
+    );
+}
+
 // 2. Set operators on a large list property.
 
 #[test]

@@ -111,7 +111,7 @@ impl Provider for LocalClient {
         };
         let now = request.timestamp_millis.unwrap_or_else(now_millis);
         self.trackers
-            .track(&request.user, &evaluation, options, now);
+            .track(&request.user, &evaluation, options, now)?;
         Ok(evaluation.to_json())
     }
 
