@@ -6,9 +6,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorCode, Result};
-
-/// Largest configuration document `allot_init` accepts, in bytes (64 MiB).
-pub const MAX_CONFIG_BYTES: usize = 64 << 20;
+use crate::ffi::MAX_CONFIG_BYTES;
 
 /// Reads a configuration file (`flags_path`, `configuration_path`) as UTF-8 text without
 /// ever blocking or reading without bound: only a regular file of at most

@@ -49,7 +49,17 @@ pub struct Patterns {
 }
 
 /// What compiling a pattern gave.
-pub type Compiled = std::result::Result<Option<Pattern>, String>;
+#[derive(Debug, Clone)]
+pub enum Compiled {
+    /// A usable pattern.
+    Usable(Pattern),
+    /// Not a pattern the `regex` syntax accepts (look-around, backreferences, bad
+    /// syntax), with the reason: it never matches, as documented for both providers.
+    Unsupported(String),
+    /// Over [`MAX_PATTERN_BYTES`] or the configuration's remaining budget, with a
+    /// message: the flag that uses it is rejected.
+    TooBig(String),
+}
 
 impl Default for Patterns {
     fn default() -> Self {
@@ -61,17 +71,14 @@ impl Default for Patterns {
 }
 
 impl Patterns {
-    /// Compiles `pattern` (once per configuration): `Ok(Some)` when it compiled,
-    /// `Ok(None)` when it is not a valid pattern (it then never matches, as documented
-    /// for both providers), `Err(message)` when it exceeds [`MAX_PATTERN_BYTES`] or the
-    /// configuration's remaining budget (the flag that uses it is then rejected).
+    /// Compiles `pattern`, once per configuration.
     pub fn compile(&mut self, pattern: &str) -> Compiled {
         if let Some(compiled) = self.compiled.get(pattern) {
             return compiled.clone();
         }
         let limit = MAX_PATTERN_BYTES.min(self.remaining);
         if limit == 0 {
-            return Err(self.too_big(pattern));
+            return Compiled::TooBig(self.too_big(pattern));
         }
         let config = meta::Config::new()
             .match_kind(MatchKind::LeftmostFirst)
@@ -85,14 +92,14 @@ impl Patterns {
         let compiled = match built {
             Ok(regex) if regex.memory_usage() <= self.remaining => {
                 self.remaining -= regex.memory_usage();
-                Ok(Some(Pattern(Arc::new(regex))))
+                Compiled::Usable(Pattern(Arc::new(regex)))
             }
-            Err(e) if e.size_limit().is_none() => Ok(None),
+            Err(e) if e.size_limit().is_none() => Compiled::Unsupported(unsupported_reason(&e)),
             // Too large for this pattern's cap or for what is left of the budget.
             _ => {
-                let error = self.too_big(pattern);
+                let message = self.too_big(pattern);
                 self.remaining -= limit;
-                Err(error)
+                Compiled::TooBig(message)
             }
         };
         self.compiled.insert(pattern.to_owned(), compiled.clone());
@@ -102,7 +109,10 @@ impl Patterns {
     /// A pattern compiled earlier by [`Patterns::compile`]; `None` when it was invalid,
     /// too large, or never compiled.
     pub fn get(&self, pattern: &str) -> Option<Pattern> {
-        self.compiled.get(pattern)?.clone().ok().flatten()
+        match self.compiled.get(pattern)? {
+            Compiled::Usable(pattern) => Some(pattern.clone()),
+            Compiled::Unsupported(_) | Compiled::TooBig(_) => None,
+        }
     }
 
     fn too_big(&self, pattern: &str) -> String {
@@ -120,25 +130,60 @@ impl Patterns {
     }
 }
 
+/// Why the syntax rejects a pattern: the last line of the parser's message (which points
+/// at the pattern above it), such as "look-around, including look-ahead and look-behind,
+/// is not supported".
+fn unsupported_reason(error: &meta::BuildError) -> String {
+    let message = match error.syntax_error() {
+        Some(syntax) => syntax.to_string(),
+        None => error.to_string(),
+    };
+    let last = message.lines().last().unwrap_or_default();
+    last.trim_start_matches("error: ").to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn usable(compiled: Compiled) -> Pattern {
+        match compiled {
+            Compiled::Usable(pattern) => pattern,
+            other => panic!("expected a usable pattern, got {other:?}"),
+        }
+    }
+
+    fn unsupported(compiled: Compiled) -> String {
+        match compiled {
+            Compiled::Unsupported(reason) => reason,
+            other => panic!("expected an unsupported pattern, got {other:?}"),
+        }
+    }
+
+    fn too_big(compiled: Compiled) -> String {
+        match compiled {
+            Compiled::TooBig(message) => message,
+            other => panic!("expected a refused pattern, got {other:?}"),
+        }
+    }
+
     #[test]
     fn compiles_valid_patterns_and_searches_anywhere() {
         let mut patterns = Patterns::default();
-        let pattern = patterns.compile(r"^\w+@example\.com$").unwrap().unwrap();
+        let pattern = usable(patterns.compile(r"^\w+@example\.com$"));
         assert!(pattern.is_match("ana_1@example.com"));
         assert!(!pattern.is_match("ana@example.org"));
-        let anywhere = patterns.compile("b+").unwrap().unwrap();
+        let anywhere = usable(patterns.compile("b+"));
         assert!(anywhere.is_match("abbbc"));
     }
 
     #[test]
     fn invalid_patterns_never_match_and_huge_ones_are_refused() {
         let mut patterns = Patterns::default();
-        assert!(patterns.compile("(").unwrap().is_none());
-        let message = patterns.compile(r"\w{100}").unwrap_err();
+        let reason = unsupported(patterns.compile("(?=a)a"));
+        assert!(reason.contains("look-around"), "{reason}");
+        assert!(patterns.get("(?=a)a").is_none());
+        let message = too_big(patterns.compile(r"\w{100}"));
         assert!(message.contains("compiles to more than"), "{message}");
     }
 
@@ -147,7 +192,7 @@ mod tests {
         let mut patterns = Patterns::default();
         let refused = (0..10_000)
             .map(|i| patterns.compile(&format!(r"\w{{5}}{i}")))
-            .position(|compiled| compiled.is_err())
+            .position(|compiled| matches!(compiled, Compiled::TooBig(_)))
             .expect("the budget must run out");
         assert!(refused > 10, "only {refused} patterns fit");
         assert!(patterns.remaining < MAX_PATTERN_BYTES);
@@ -157,17 +202,17 @@ mod tests {
     fn refused_patterns_use_up_the_budget() {
         let mut patterns = Patterns::default();
         for i in 0..(MAX_CONFIG_PATTERN_BYTES / MAX_PATTERN_BYTES) {
-            let message = patterns.compile(&format!(r"\w{{100}}{i}")).unwrap_err();
+            let message = too_big(patterns.compile(&format!(r"\w{{100}}{i}")));
             assert!(message.contains("compiles to more than"), "{message}");
         }
-        let message = patterns.compile("a").unwrap_err();
+        let message = too_big(patterns.compile("a"));
         assert!(message.contains("budget"), "{message}");
     }
 
     #[test]
     fn long_values_match_nothing() {
         let mut patterns = Patterns::default();
-        let pattern = patterns.compile("a").unwrap().unwrap();
+        let pattern = usable(patterns.compile("a"));
         assert!(pattern.is_match(&"a".repeat(MAX_MATCH_INPUT_BYTES)));
         assert!(!pattern.is_match(&"a".repeat(MAX_MATCH_INPUT_BYTES + 1)));
     }

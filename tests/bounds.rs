@@ -154,8 +154,13 @@ fn eppo_events_cannot_multiply_shared_subject_attributes_beyond_the_output_cap()
 
 #[test]
 fn an_obfuscated_batch_hashes_shared_attribute_names_once() {
-    use allot::eppo::compile::{md5, md5_hex};
-    let hex = |text: &str| md5_hex(&md5(text.as_bytes()), &mut [0; 32]).to_owned();
+    use md5::{Digest, Md5};
+    let hex = |text: &str| {
+        Md5::digest(text.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
     // base64 of "on", "a" and "x".
     let flag = json!({
         "key": hex("f"), "enabled": true, "variationType": "STRING", "totalShards": 10000,

@@ -3,28 +3,17 @@
 //! pre-serialized, dependency order known and cycles rejected.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize as _, Serialize};
 use serde_json::{Map, Value};
 
 use super::condition::{Condition, Selector};
 use super::model;
-use crate::error::{Error, ErrorCode, Result, DUPLICATE_FLAG, INVALID_FLAG};
-use crate::pattern::Patterns;
-
-/// A flag that could not be loaded (the rest of the configuration still loads).
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct FlagError {
-    /// The flag's key, when it could be read.
-    pub flag_key: Option<String>,
-    /// The flag's position in the configuration array.
-    pub index: usize,
-    /// `invalid_flag` or `duplicate_flag`.
-    pub code: &'static str,
-    /// What is wrong.
-    pub message: String,
-}
+use crate::error::{
+    Error, ErrorCode, FlagError, Result, DUPLICATE_FLAG, INVALID_FLAG, UNSUPPORTED_REGEX,
+};
+use crate::pattern::{Compiled, Patterns};
 
 /// An immutable, compiled flag configuration. Evaluation only reads it.
 #[derive(Debug)]
@@ -99,7 +88,9 @@ impl Snapshot {
     /// [`Snapshot::errors`]; a dependency cycle rejects the whole configuration.
     pub fn compile(raw_flags: &[Value]) -> Result<Snapshot> {
         let mut errors = Vec::new();
-        let mut parsed: Vec<(usize, model::Flag)> = Vec::with_capacity(raw_flags.len());
+        let mut parsed: Vec<model::Flag> = Vec::with_capacity(raw_flags.len());
+        // Each parsed flag's position in the configuration array.
+        let mut positions: Vec<usize> = Vec::with_capacity(raw_flags.len());
         let mut seen = HashMap::with_capacity(raw_flags.len());
         for (position, raw) in raw_flags.iter().enumerate() {
             let flag_key = raw.get("key").and_then(Value::as_str).map(str::to_owned);
@@ -108,19 +99,21 @@ impl Snapshot {
                     if let Some(&earlier) = seen.get(&flag.key) {
                         errors.push(FlagError {
                             flag_key,
-                            index: position,
+                            index: Some(position),
                             code: DUPLICATE_FLAG,
                             message: "flag key appears more than once; the last one is used".into(),
                         });
-                        parsed[earlier] = (position, flag);
+                        parsed[earlier] = flag;
+                        positions[earlier] = position;
                     } else {
                         seen.insert(flag.key.clone(), parsed.len());
-                        parsed.push((position, flag));
+                        parsed.push(flag);
+                        positions.push(position);
                     }
                 }
                 Err(e) => errors.push(FlagError {
                     flag_key,
-                    index: position,
+                    index: Some(position),
                     code: INVALID_FLAG,
                     message: e.to_string(),
                 }),
@@ -130,12 +123,20 @@ impl Snapshot {
         // the index (and every `result` selector) names loaded flags only.
         let mut patterns = Patterns::default();
         let mut loaded = Vec::with_capacity(parsed.len());
-        for (position, flag) in parsed {
+        for (flag, position) in parsed.into_iter().zip(positions) {
             match compile_patterns(&flag, &mut patterns) {
-                Ok(()) => loaded.push(flag),
+                Ok(unsupported) => {
+                    errors.extend(unsupported.into_iter().map(|(pattern, reason)| FlagError {
+                        flag_key: Some(flag.key.clone()),
+                        index: Some(position),
+                        code: UNSUPPORTED_REGEX,
+                        message: format!("regex {pattern:?} never matches: {reason}"),
+                    }));
+                    loaded.push(flag);
+                }
                 Err(message) => errors.push(FlagError {
                     flag_key: Some(flag.key),
-                    index: position,
+                    index: Some(position),
                     code: INVALID_FLAG,
                     message,
                 }),
@@ -180,6 +181,13 @@ impl Snapshot {
     /// Number of loaded flags.
     pub fn flag_count(&self) -> usize {
         self.flags.len()
+    }
+
+    /// Every loaded flag's key, sorted.
+    pub fn flag_keys(&self) -> Vec<&str> {
+        let mut keys: Vec<&str> = self.flags.iter().map(|f| f.key.as_str()).collect();
+        keys.sort_unstable();
+        keys
     }
 
     /// Orders `start` and their ancestors parents first (a depth-first walk from each,
@@ -237,25 +245,35 @@ impl Snapshot {
     }
 }
 
-/// Compiles the regexes of a flag's `regex` conditions into `patterns`; `Err` names one
-/// that is too large.
+/// Compiles the regexes of a flag's `regex` conditions into `patterns`: the distinct
+/// patterns the syntax rejects (they never match) with the reason, or `Err` naming one
+/// that is too large (the flag is then left out).
 fn compile_patterns(
     flag: &model::Flag,
     patterns: &mut Patterns,
-) -> std::result::Result<(), String> {
-    let conditions = flag
+) -> std::result::Result<Vec<(String, String)>, String> {
+    let values = flag
         .segments
         .iter()
         .filter_map(|segment| segment.conditions.as_ref())
         .flatten()
         .flatten()
-        .filter(|c| Condition::uses_regex(&c.op));
-    for condition in conditions {
-        for value in &condition.values {
-            patterns.compile(value)?;
+        .filter(|c| Condition::uses_regex(&c.op))
+        .flat_map(|c| &c.values);
+    let mut unsupported: Vec<(String, String)> = Vec::new();
+    let mut reported: HashSet<&str> = HashSet::new();
+    for value in values {
+        match patterns.compile(value) {
+            Compiled::Usable(_) => {}
+            Compiled::Unsupported(reason) => {
+                if reported.insert(value) {
+                    unsupported.push((value.clone(), reason));
+                }
+            }
+            Compiled::TooBig(message) => return Err(message),
         }
     }
-    Ok(())
+    Ok(unsupported)
 }
 
 /// The most bytes of results prepared at compile time for one configuration (64 MiB);

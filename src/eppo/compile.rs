@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 
 use crate::eppo::model::{self, UfcDocument, VariationType};
 use crate::eppo::time;
-use crate::error::{Error, ErrorCode, Result};
-use crate::pattern::{Pattern, Patterns};
+use crate::error::{Error, ErrorCode, FlagError, Result, INVALID_FLAG};
+use crate::pattern::{Compiled, Pattern, Patterns};
 
 /// A loaded configuration. Immutable; readers share it through an `Arc`.
 pub struct Snapshot {
@@ -26,15 +26,6 @@ pub struct Snapshot {
     pub fetched_at: String,
     /// Flags that failed to compile; each evaluates to the default.
     pub flag_errors: Vec<FlagError>,
-}
-
-/// A flag that failed to compile.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FlagError {
-    /// The flag key as it appears in the configuration (MD5 hex when obfuscated).
-    pub flag_key: String,
-    /// What was wrong.
-    pub message: String,
 }
 
 /// A compiled flag.
@@ -289,7 +280,9 @@ impl Snapshot {
                 .and_then(|flag| compile_flag(flag, &decoder, &mut patterns));
             if let Err(message) = &compiled {
                 flag_errors.push(FlagError {
-                    flag_key: key.clone(),
+                    flag_key: Some(key.clone()),
+                    index: None,
+                    code: INVALID_FLAG,
                     message: message.clone(),
                 });
             }
@@ -536,8 +529,8 @@ fn compile_condition(
         )),
     };
     let test = match operator {
-        "MATCHES" => Test::Matches(patterns.compile(&string_operand(&value)?)?),
-        "NOT_MATCHES" => Test::NotMatches(patterns.compile(&string_operand(&value)?)?),
+        "MATCHES" => Test::Matches(usable(patterns.compile(&string_operand(&value)?))?),
+        "NOT_MATCHES" => Test::NotMatches(usable(patterns.compile(&string_operand(&value)?))?),
         "ONE_OF" => Test::OneOf(string_set(&value, decoder, operator)?),
         "NOT_ONE_OF" => Test::NotOneOf(string_set(&value, decoder, operator)?),
         "IS_NULL" => Test::IsNull(match (&value, decoder.obfuscated) {
@@ -582,6 +575,16 @@ fn compile_condition(
         is_id,
         test,
     })
+}
+
+/// A compiled regex operand: `None` when the syntax rejects it (the condition is then
+/// false), `Err` when it is too large (the flag is then invalid).
+fn usable(compiled: Compiled) -> std::result::Result<Option<Pattern>, String> {
+    match compiled {
+        Compiled::Usable(pattern) => Ok(Some(pattern)),
+        Compiled::Unsupported(_) => Ok(None),
+        Compiled::TooBig(message) => Err(message),
+    }
 }
 
 /// Parses a numeric string (finite numbers only).
