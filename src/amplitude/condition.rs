@@ -448,3 +448,62 @@ pub fn coerce_string(prop: Prop<'_>) -> Cow<'_, str> {
         Prop::List(list) => Cow::Owned(serde_json::to_string(list).unwrap_or_default()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A target whose every selector reads one value.
+    struct Only(Value);
+
+    impl Lookup for Only {
+        fn lookup(&self, _: &Selector) -> Prop<'_> {
+            Prop::Json(&self.0)
+        }
+    }
+
+    fn holds(op: &str, values: &[&str], prop: Value) -> bool {
+        let values: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+        Condition::compile(Selector::Nothing, op, &values, &Patterns::default())
+            .matches(&Only(prop))
+    }
+
+    #[test]
+    fn comparisons_hold_when_they_hold_for_some_value() {
+        assert!(holds("less", &["1", "20", "5"], json!(10)));
+        assert!(!holds("less", &["1", "5", "10"], json!(10)));
+        assert!(holds("less or equal", &["1", "10"], json!(10)));
+        assert!(holds("greater", &["30", "9", "50"], json!(10)));
+        assert!(!holds("greater", &["10", "30"], json!(10)));
+        assert!(holds("greater or equal", &["-0", "7"], json!(0)));
+        assert!(holds("less or equal", &["0"], json!("-0")));
+        assert!(holds(
+            "version less",
+            &["1.0.0", "2.0.0-beta"],
+            json!("1.9.9")
+        ));
+        assert!(!holds(
+            "version greater",
+            &["1.2.3", "2.0.0"],
+            json!("1.2.3")
+        ));
+        // Not numbers: strings compare.
+        assert!(holds("less", &["a", "c"], json!("b")));
+        assert!(!holds("greater", &["b", "c"], json!("b")));
+    }
+
+    #[test]
+    fn sets_compare_booleans_case_insensitively_except_set_is() {
+        assert!(holds(
+            "set contains",
+            &["TRUE", "x"],
+            json!(["true", "x", "y"])
+        ));
+        assert!(holds("set contains any", &["False"], json!([false])));
+        assert!(!holds("set is", &["TRUE", "x"], json!(["true", "x"])));
+        assert!(holds("set is", &["x", "y"], json!(["y", "x", "y"])));
+        assert!(holds("is", &["True"], json!(true)));
+        assert!(!holds("is", &["true"], json!("yes")));
+    }
+}
