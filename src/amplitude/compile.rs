@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::{Deserialize as _, Serialize};
 use serde_json::{Map, Value};
 
+use super::cohorts::Targets;
 use super::condition::{Condition, Selector};
 use super::model;
 use crate::error::{
@@ -23,6 +24,8 @@ pub struct Snapshot {
     /// Every flag, parents first (the order used when no keys are requested).
     pub(super) all_order: Vec<usize>,
     errors: Vec<FlagError>,
+    /// The cohorts the flags target.
+    cohorts: Targets,
 }
 
 #[derive(Debug)]
@@ -158,6 +161,7 @@ impl Snapshot {
             index,
             all_order: Vec::new(),
             errors,
+            cohorts: Targets::of(&loaded),
         };
         let all: Vec<usize> = (0..snapshot.flags.len()).collect();
         snapshot.all_order = snapshot.parents_first(&all).map_err(|cycle| {
@@ -176,6 +180,11 @@ impl Snapshot {
     /// Flags that could not be loaded.
     pub fn errors(&self) -> &[FlagError] {
         &self.errors
+    }
+
+    /// The cohorts the flags target.
+    pub fn cohort_targets(&self) -> &Targets {
+        &self.cohorts
     }
 
     /// Number of loaded flags.
