@@ -19,6 +19,9 @@ pub mod eppo;
 pub mod error;
 pub mod events;
 pub mod ffi;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod process;
 pub mod registry;
 pub mod transport;
