@@ -3,7 +3,7 @@
 in ../shared/conformance, including inputs near the 1 MiB request cap.
 
 Usage: scripts/fuzz-seeds.py [SHARED_DIR] [CORPUS_DIR]. Existing seeds are rewritten; what
-the fuzzer added to a corpus is kept.
+the fuzzer added to a corpus is kept. Seeds larger than 128 KiB go to CORPUS_DIR/_large/.
 """
 
 import base64
@@ -18,6 +18,8 @@ SHARED = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shar
 CORPUS = pathlib.Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT / "fuzz" / "corpus"
 CONFORMANCE = SHARED / "conformance"
 MIB = 1 << 20
+# Larger seeds are run, not mutated (scripts/fuzz.sh).
+LARGE = 128 << 10
 
 
 def load(relative):
@@ -29,13 +31,20 @@ def dump(value):
 
 
 def write(target, seeds):
-    directory = CORPUS / target
-    directory.mkdir(parents=True, exist_ok=True)
-    for old in directory.glob("seed-*"):
-        old.unlink()
+    """Seeds up to LARGE bytes go to the corpus the fuzzer mutates, larger ones to
+    _large/<target>/, which scripts/fuzz.sh runs once each (mutating 1 MiB inputs would
+    make every execution slow)."""
+    directories = [CORPUS / target, CORPUS / "_large" / target]
+    for directory in directories:
+        directory.mkdir(parents=True, exist_ok=True)
+        for old in directory.glob("seed-*"):
+            old.unlink()
     for index, seed in enumerate(seeds):
+        directory = directories[len(seed) > LARGE]
         (directory / f"seed-{index:04d}").write_bytes(seed)
-    print(f"{target}: {len(seeds)} seeds, largest {max(map(len, seeds))} bytes")
+    large = sum(len(seed) > LARGE for seed in seeds)
+    print(f"{target}: {len(seeds)} seeds ({large} larger than {LARGE} bytes), "
+          f"largest {max(map(len, seeds))} bytes")
 
 
 def padded(document, key, size):
@@ -174,6 +183,11 @@ ufc_bodies += [dump({**ufc, "flags": {key: flag}}) for key, flag in ufc["flags"]
 obfuscated_bodies = [dump(ufc_obfuscated), dump({**ufc_obfuscated, "format": "SERVER"})]
 obfuscated_bodies += [dump({**ufc_obfuscated, "flags": {key: flag}})
                       for key, flag in ufc_obfuscated["flags"].items()]
+big_obfuscated = dict(ufc_obfuscated["flags"])
+while len(dump(big_obfuscated)) < MIB:
+    for key, flag in ufc_obfuscated["flags"].items():
+        big_obfuscated[hashlib.md5(f"{key}-{len(big_obfuscated)}".encode()).hexdigest()] = flag
+obfuscated_bodies.append(dump({**ufc_obfuscated, "flags": big_obfuscated}))
 
 
 # Server-sent events: two leading bytes choose the event cap and the read size.

@@ -30,7 +30,15 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     }
     let cookie = c_string(cookie.as_bytes());
     // SAFETY: a valid C string.
-    let user = envelope(&checked(unsafe { ffi::allot_cookie_parse(cookie.as_ptr(), new_format) }));
-    assert_eq!(user["ok"]["device_id"], device_id, "cookie did not round-trip");
-    assert!(user["ok"].get("user_id").is_none(), "a generated cookie has no user id");
+    let user = envelope(&checked(unsafe {
+        ffi::allot_cookie_parse(cookie.as_ptr(), new_format)
+    }));
+    assert_eq!(
+        user["ok"]["device_id"], device_id,
+        "cookie did not round-trip"
+    );
+    assert!(
+        user["ok"].get("user_id").is_none(),
+        "a generated cookie has no user id"
+    );
 });

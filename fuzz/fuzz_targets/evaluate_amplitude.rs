@@ -11,15 +11,24 @@ use serde_json::json;
 fn client() -> u64 {
     static CLIENT: OnceLock<u64> = OnceLock::new();
     *CLIENT.get_or_init(|| {
-        init_ok(&json!({"provider": "amplitude", "mode": "local", "api_key": "fuzz-key",
+        init_ok(
+            &json!({"provider": "amplitude", "mode": "local", "api_key": "fuzz-key",
             "flags": amplitude_flags(), "assignment_config": tracking_config(),
-            "exposure_config": tracking_config()}))
+            "exposure_config": tracking_config()}),
+        )
     })
 }
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let request = c_string(data);
     let first = evaluate(client(), &request);
-    assert_eq!(first, evaluate(client(), &request), "allot_evaluate is not deterministic");
-    assert!(fetch(client(), &request).contains("\"unsupported\""));
+    assert_eq!(
+        first,
+        evaluate(client(), &request),
+        "allot_evaluate is not deterministic"
+    );
+    assert!(
+        fetch(client(), &request).starts_with("{\"error\""),
+        "allot_fetch answered a local client"
+    );
 });

@@ -27,9 +27,18 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     };
     let cap = [1, 2, 7, 64, 4096, 1 << 20][usize::from(*cap) % 6];
     let piece = usize::from(*piece % 32) + 1;
-    let whole = sse_items(*stream, cap);
-    let pieces = sse_items(Pieces { data: stream, piece }, cap);
-    assert_eq!(whole, pieces, "reading in {piece}-byte pieces changed the events");
+    let whole = sse_items(stream, cap);
+    let pieces = sse_items(
+        Pieces {
+            data: stream,
+            piece,
+        },
+        cap,
+    );
+    assert_eq!(
+        whole, pieces,
+        "reading in {piece}-byte pieces changed the events"
+    );
     for item in &whole {
         match item {
             SseItem::Data(event) => assert!(event.len() <= cap, "event over the cap"),

@@ -25,9 +25,16 @@ fn known_codes() -> &'static [&'static str] {
             .0;
         let codes: Vec<&str> = list
             .lines()
-            .filter_map(|line| line.trim_start_matches([' ', '*']).split_whitespace().next())
+            .filter_map(|line| {
+                line.trim_start_matches([' ', '*'])
+                    .split_whitespace()
+                    .next()
+            })
             .collect();
-        assert!(codes.len() >= 10, "error codes not found in include/allot.h");
+        assert!(
+            codes.len() >= 10,
+            "error codes not found in include/allot.h"
+        );
         codes
     })
 }
@@ -66,7 +73,10 @@ pub fn envelope(text: &str) -> Value {
         assert_ne!(code, "internal", "internal error: {message}");
         assert!(!message.is_empty(), "empty error message");
     } else {
-        assert!(object.contains_key("ok"), "envelope is ok or error: {text:.300}");
+        assert!(
+            object.contains_key("ok"),
+            "envelope is ok or error: {text:.300}"
+        );
     }
     value
 }
@@ -85,7 +95,10 @@ pub fn init(config: &CStr) -> Result<u64, String> {
     let handle = unsafe { ffi::allot_init(config.as_ptr(), &mut error) };
     if handle == 0 {
         let text = checked(error);
-        assert!(text.starts_with("{\"error\""), "allot_init failed without an error");
+        assert!(
+            text.starts_with("{\"error\""),
+            "allot_init failed without an error"
+        );
         Err(text)
     } else {
         assert!(error.is_null(), "error_json must be NULL on success");
@@ -132,7 +145,13 @@ pub fn amplitude_flags() -> Value {
     let mut flags = shared_json("conformance/amplitude/generated_corpus.json")["flags"].clone();
     let fixture = shared_json("conformance/amplitude/dependencies_fixture.json");
     let list = flags.as_array_mut().expect("flags array");
-    list.extend(fixture["flags"].as_array().expect("fixture flags").iter().cloned());
+    list.extend(
+        fixture["flags"]
+            .as_array()
+            .expect("fixture flags")
+            .iter()
+            .cloned(),
+    );
     flags
 }
 
@@ -189,7 +208,10 @@ fn answer(mut stream: TcpStream, body: &str) -> std::io::Result<()> {
             }
         }
     }
-    std::io::copy(&mut reader.by_ref().take(length as u64), &mut std::io::sink())?;
+    std::io::copy(
+        &mut reader.by_ref().take(length as u64),
+        &mut std::io::sink(),
+    )?;
     write!(
         stream,
         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
