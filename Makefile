@@ -1,7 +1,8 @@
 # allot: build, demo, tests and benchmarks. `make help` lists the targets: `make demo`
 # runs the C example on the bundled flags; `make test` is the fast, complete test of the
-# library and its bindings; `make ci` (what .ci/run calls) adds the install, platform,
-# fuzzing, sanitizer and soak checks.
+# library and its bindings; `make ci` (what .ci/run calls) adds the differential suite
+# against Amplitude's JavaScript engine and the install, platform, fuzzing, sanitizer and
+# soak checks.
 
 CARGO ?= cargo
 CC ?= cc
@@ -12,13 +13,14 @@ C_FLAGS := -std=c99 -Wall -Wextra -Werror -Iinclude
 C_LINK := -L$(LIB_DIR) -lallot -Wl,-rpath,$(LIB_DIR)
 
 .PHONY: all help build header check-header demo test ci test-rust test-c lint bench clean \
-	install uninstall test-install dist wheels test-dist fuzz fuzz-smoke test-sanitize soak soak-smoke
+	install uninstall test-install dist wheels test-dist test-differential fuzz fuzz-smoke \
+	test-sanitize soak soak-smoke
 
 all: build pkg-config
 
 ## This list: every documented target.
 help:
-	@awk '/^## /{doc=substr($$0,4); next} /^[a-z][a-z0-9-]*:/{if(doc!=""){split($$1,t,":"); printf "  %-14s %s\n", t[1], doc}; doc=""; next} {doc=""}' $(MAKEFILE_LIST)
+	@awk '/^## /{doc=substr($$0,4); next} /^[a-z][a-z0-9-]*:/{if(doc!=""){split($$1,t,":"); printf "  %-18s %s\n", t[1], doc}; doc=""; next} {doc=""}' $(MAKEFILE_LIST)
 
 ## Release library (target/release/liballot.{so,a}) and the header check.
 build:
@@ -50,14 +52,28 @@ demo: build
 test: lint test-rust test-c test-python test-go
 	@echo "make test: every suite passed"
 
-## What CI runs: make test, the installed library, every platform's build, fuzz, sanitizers, soak.
-ci: test test-install test-dist fuzz-smoke test-sanitize soak-smoke
+## What CI runs: make test, the differential suite, install, platforms, fuzz, sanitizers, soak.
+ci: test test-differential test-install test-dist fuzz-smoke test-sanitize soak-smoke
 	@echo "make ci: every check passed"
 
 ## Rust unit, contract, conformance and network tests.
 test-rust:
 	$(CARGO) build --release --examples
 	$(CARGO) test --release --lib --tests
+
+# Amplitude's JavaScript engine as oracle: npm installs the pinned packages of
+# tests/differential/package-lock.json into target/node-oracle, the oracle writes its
+# cases and answers to target/differential, and tests/differential.rs compares allot's
+# answers through the C ABI (docs/amplitude.md lists the documented differences).
+NODE_ORACLE := target/node-oracle
+
+## Differential suite against Amplitude's JavaScript engine (installs it from npm).
+test-differential:
+	@mkdir -p $(NODE_ORACLE)
+	cp tests/differential/package.json tests/differential/package-lock.json $(NODE_ORACLE)/
+	cd $(NODE_ORACLE) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	node tests/differential/oracle.mjs $(NODE_ORACLE) ../shared target/differential
+	$(CARGO) test --release --test differential -- --nocapture
 
 ## The C ABI smoke test and the C example.
 test-c: build
@@ -94,20 +110,25 @@ PY_TOOLS := .venv
 PY_TEST_VENV := $(PY_OUT)/test-venv
 PY_BENCH_VENV := $(PY_OUT)/bench-venv
 PIP_QUIET := -q --disable-pip-version-check
+PY_TOOLS_READY := $(PY_TOOLS)/.tools-ready
+PY_BUILD_WHEEL := $(abspath $(PY_TOOLS))/bin/python -m pip wheel $(PIP_QUIET) --no-deps --no-build-isolation
 
 .PHONY: wheel test-python lint-python bench-python
 
 ## The Python wheel for this machine (target/python/dist).
-wheel: build
+wheel: build $(PY_TOOLS_READY)
 	@rm -f $(PY_DIST)/allot-*.whl
-	$(PYTHON) $(PY_DIR)/build_backend.py $(PY_DIST)
+	$(PY_BUILD_WHEEL) -w $(PY_DIST) $(PY_DIR)
 
-$(PY_TOOLS)/bin/ruff:
+# The tools venv: pytest, ruff, and hatchling (the wheel's build backend, used without
+# build isolation so that building a wheel needs no download).
+$(PY_TOOLS_READY):
 	$(PYTHON) -m venv $(PY_TOOLS)
-	$(PY_TOOLS)/bin/python -m pip install $(PIP_QUIET) pytest ruff
+	$(PY_TOOLS)/bin/python -m pip install $(PIP_QUIET) pytest ruff hatchling
+	touch $@
 
 ## ruff check and format.
-lint-python: $(PY_TOOLS)/bin/ruff
+lint-python: $(PY_TOOLS_READY)
 	$(PY_TOOLS)/bin/ruff check $(PY_DIR)
 	$(PY_TOOLS)/bin/ruff format --check $(PY_DIR)
 
@@ -242,8 +263,8 @@ dist: $(CARGO_ZIGBUILD)
 # Python wheels per platform (py3-none-manylinux_2_17_*, musllinux_1_2_*, macosx_*) in
 # dist/wheels/, each with only its own library from dist/.
 ## Python wheels for every platform in dist/wheels/.
-wheels: dist
-	$(DIST_ENV) scripts/wheels.sh $(DIST_TARGETS)
+wheels: dist $(PY_TOOLS_READY)
+	$(DIST_ENV) PY_BUILD_WHEEL="$(PY_BUILD_WHEEL)" scripts/wheels.sh $(DIST_TARGETS)
 
 ## Checks of every platform's build and wheel.
 test-dist: wheels

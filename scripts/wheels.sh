@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds one py3-none-<platform> wheel per TARGET into dist/wheels/ from the library that
 # scripts/dist.sh put in dist/<target>/, so that each wheel holds only its own library.
+# PY_BUILD_WHEEL is the wheel-building command (make passes pip wheel with hatchling).
 # Usage: scripts/wheels.sh TARGET...
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,6 @@ for target in "$@"; do
     case $target in *-apple-darwin) library=dist/$target/lib/liballot.dylib ;; esac
     rm -f dist/wheels/allot-*-"$platform".whl
     ALLOT_BUILD_LIBRARY=$library ALLOT_WHEEL_PLATFORM=$platform \
-        "${PYTHON:-python3}" bindings/python/build_backend.py dist/wheels >/dev/null
+        $PY_BUILD_WHEEL -w dist/wheels bindings/python >/dev/null
 done
 ls dist/wheels

@@ -86,9 +86,38 @@ impl ErrorCode {
 pub const INVALID_FLAG: &str = "invalid_flag";
 /// The `flag_errors` code of a flag key that appears more than once (the last one wins).
 pub const DUPLICATE_FLAG: &str = "duplicate_flag";
+/// The `flag_errors` code of a loaded Amplitude flag with a regex the `regex` crate rejects
+/// (look-around, backreferences, bad syntax): that pattern never matches.
+pub const UNSUPPORTED_REGEX: &str = "unsupported_regex";
+
+impl serde::Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// A flag that was left out of a configuration (the rest still loads), both providers, or
+/// an Amplitude flag that loaded with a regex that never matches:
+/// `{"flag_key", "index"?, "code", "message"}` in the status document's `flag_errors`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FlagError {
+    /// The flag's key, when it could be read.
+    pub flag_key: Option<String>,
+    /// The flag's position, for configurations that list flags in an array.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+    /// [`INVALID_FLAG`], [`DUPLICATE_FLAG`] or [`UNSUPPORTED_REGEX`].
+    pub code: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
 
 /// An error: a stable code and a human-readable message (never containing secrets).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serialized as `{"code", "message"}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Error {
     /// The stable code.
     pub code: ErrorCode,
@@ -114,11 +143,6 @@ impl Error {
             Category::Data | Category::Io => shape_code,
         };
         Error::new(code, format!("{what}: {err}"))
-    }
-
-    /// Serializes the error as the `{"code", "message"}` object of the error envelope.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({"code": self.code.as_str(), "message": self.message})
     }
 }
 

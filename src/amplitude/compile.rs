@@ -9,20 +9,9 @@ use serde_json::{Map, Value};
 
 use super::condition::{Condition, RegexCache, Selector};
 use super::model;
-use crate::error::{Error, ErrorCode, Result, DUPLICATE_FLAG, INVALID_FLAG};
-
-/// A flag that could not be loaded (the rest of the configuration still loads).
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct FlagError {
-    /// The flag's key, when it could be read.
-    pub flag_key: Option<String>,
-    /// The flag's position in the configuration array.
-    pub index: usize,
-    /// `invalid_flag` or `duplicate_flag`.
-    pub code: &'static str,
-    /// What is wrong.
-    pub message: String,
-}
+use crate::error::{
+    Error, ErrorCode, FlagError, Result, DUPLICATE_FLAG, INVALID_FLAG, UNSUPPORTED_REGEX,
+};
 
 /// An immutable, compiled flag configuration. Evaluation only reads it.
 #[derive(Debug)]
@@ -97,6 +86,8 @@ impl Snapshot {
     pub fn compile(raw_flags: &[Value]) -> Result<Snapshot> {
         let mut errors = Vec::new();
         let mut parsed: Vec<model::Flag> = Vec::with_capacity(raw_flags.len());
+        // Each parsed flag's position in the configuration array.
+        let mut positions: Vec<usize> = Vec::with_capacity(raw_flags.len());
         let mut index = HashMap::with_capacity(raw_flags.len());
         for (position, raw) in raw_flags.iter().enumerate() {
             let flag_key = raw.get("key").and_then(Value::as_str).map(str::to_owned);
@@ -105,19 +96,21 @@ impl Snapshot {
                     if let Some(&earlier) = index.get(&flag.key) {
                         errors.push(FlagError {
                             flag_key,
-                            index: position,
+                            index: Some(position),
                             code: DUPLICATE_FLAG,
                             message: "flag key appears more than once; the last one is used".into(),
                         });
                         parsed[earlier] = flag;
+                        positions[earlier] = position;
                     } else {
                         index.insert(flag.key.clone(), parsed.len());
                         parsed.push(flag);
+                        positions.push(position);
                     }
                 }
                 Err(e) => errors.push(FlagError {
                     flag_key,
-                    index: position,
+                    index: Some(position),
                     code: INVALID_FLAG,
                     message: e.to_string(),
                 }),
@@ -128,6 +121,14 @@ impl Snapshot {
             .iter()
             .map(|flag| compile_flag(flag, &index, &mut regexes))
             .collect();
+        for (flag, &position) in flags.iter().zip(&positions) {
+            errors.extend(flag.rejected_patterns().map(|(pattern, reason)| FlagError {
+                flag_key: Some(flag.key.clone()),
+                index: Some(position),
+                code: UNSUPPORTED_REGEX,
+                message: format!("regex {pattern:?} never matches: {reason}"),
+            }));
+        }
         let mut snapshot = Snapshot {
             flags,
             index,
@@ -156,6 +157,13 @@ impl Snapshot {
     /// Number of loaded flags.
     pub fn flag_count(&self) -> usize {
         self.flags.len()
+    }
+
+    /// Every loaded flag's key, sorted.
+    pub fn flag_keys(&self) -> Vec<&str> {
+        let mut keys: Vec<&str> = self.flags.iter().map(|f| f.key.as_str()).collect();
+        keys.sort_unstable();
+        keys
     }
 
     /// Orders `start` and their ancestors parents first (a depth-first walk from each,
@@ -208,6 +216,22 @@ impl Snapshot {
             }
         }
         Ok(order)
+    }
+}
+
+impl CompiledFlag {
+    /// The flag's distinct regex patterns that never match, with the reason.
+    fn rejected_patterns(&self) -> impl Iterator<Item = (&str, String)> {
+        let mut seen: Vec<&str> = Vec::new();
+        self.segments
+            .iter()
+            .flat_map(|s| s.conditions.iter().flatten().flatten())
+            .flat_map(Condition::rejected_patterns)
+            .filter(move |(pattern, _)| {
+                let new = !seen.contains(pattern);
+                seen.push(pattern);
+                new
+            })
     }
 }
 

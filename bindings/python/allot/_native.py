@@ -24,7 +24,7 @@ logger = logging.getLogger("allot")
 
 
 class AllotError(Exception):
-    """An error reported by liballot. ``code`` is the stable error code (see the README),
+    """An error reported by liballot. ``code`` is the stable error code (see docs/c-api.md),
     ``message`` the library's explanation."""
 
     code: str = "internal"

@@ -397,3 +397,27 @@ def test_assignment_config_sends_assignment_events(flag_server):
     assert event["user_id"] == "u1"
     assert event["event_properties"]["tracked.variant"] == "on"
     client.stop()
+
+
+def test_configs_send_only_what_the_caller_set(monkeypatch):
+    """The library owns every default: a setting reaches it only when the caller gave it,
+    even when the value equals the documented default; the signatures keep the vendors'
+    defaults."""
+    import inspect
+
+    monkeypatch.delenv("ALLOT_AMPLITUDE_SERVER_URL", raising=False)
+    monkeypatch.delenv("ALLOT_EPPO_BASE_URL", raising=False)
+    assert LocalEvaluationConfig()._to_json("k") == {"provider": "amplitude", "mode": "local", "api_key": "k"}
+    explicit = LocalEvaluationConfig(flag_config_polling_interval_millis=30000, server_url="http://127.0.0.1:9")
+    assert explicit._to_json("k")["flag_config_polling_interval_millis"] == 30000
+    assert explicit._to_json("k")["server_url"] == "http://127.0.0.1:9"
+    later = LocalEvaluationConfig()
+    later.stream_flag_conn_timeout = 1500
+    assert later._to_json("k")["stream_flag_conn_timeout"] == 1500
+    remote = RemoteEvaluationConfig()._to_json("k")
+    assert remote == {"provider": "amplitude", "mode": "remote", "api_key": "k"}
+    assert RemoteEvaluationConfig(fetch_retries=0)._to_json("k")["fetch_retries"] == 0
+    assert Config(api_key="k")._to_json() == {"provider": "eppo", "api_key": "k"}
+    default_url = inspect.signature(Config).parameters["base_url"].default
+    assert Config(api_key="k", base_url=default_url)._to_json()["base_url"] == default_url
+    assert inspect.signature(LocalEvaluationConfig).parameters["flag_config_polling_interval_millis"].default == 30000

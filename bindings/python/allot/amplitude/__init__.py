@@ -23,6 +23,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from .. import _native
 from .._fork import register_fork_child
 from .._native import AllotError
+from .._settings import Settings
 
 __all__ = [
     "AmplitudeCookie",
@@ -271,7 +272,7 @@ def _request(user: Any, flag_keys: Optional[List[str]]) -> bytes:
     return ('{"user":' + _encode_json(fields) + "}").encode()
 
 
-class AssignmentConfig:
+class AssignmentConfig(Settings):
     """Automatic assignment tracking: ``api_key`` is the analytics API key (not the
     deployment key); ``cache_capacity`` bounds the de-duplication cache. Other keyword
     arguments (Analytics SDK options) are passed to the native library as given."""
@@ -284,11 +285,12 @@ class AssignmentConfig:
     def _to_json(self) -> Dict[str, Any]:
         doc = dict(self.options)
         doc["api_key"] = self.api_key
-        doc["cache_capacity"] = self.cache_capacity
+        if self.given("cache_capacity"):
+            doc["cache_capacity"] = self.cache_capacity
         return doc
 
 
-class LocalEvaluationConfig:
+class LocalEvaluationConfig(Settings):
     """Configuration of :class:`LocalEvaluationClient`, with the Amplitude SDK's names and
     defaults. allot adds ``flags`` (the flag configuration array, inline) and
     ``flags_path`` (a file holding it) for evaluation without a flag server."""
@@ -324,31 +326,20 @@ class LocalEvaluationConfig:
 
     def _to_json(self, api_key: str) -> Dict[str, Any]:
         doc: Dict[str, Any] = {"provider": "amplitude", "mode": "local", "api_key": api_key}
-        if self.debug:
-            doc["debug"] = True
-        if self.flags is not None:
-            doc["flags"] = self.flags
-        if self.flags_path is not None:
-            doc["flags_path"] = str(self.flags_path)
-        # Network settings: the library's defaults equal the SDK's, so only what the user
-        # changed is sent (a default server_url then follows server_zone). With bootstrap
-        # flags and no server setting the client is offline.
-        offline = self.flags is not None or self.flags_path is not None
-        if self.server_zone != ServerZone.US:
+        # Only what the caller set is sent: the library owns every default (a default
+        # server_url follows server_zone; with bootstrap flags and no server the client is
+        # offline).
+        for name in _LOCAL_SETTINGS:
+            if self.given(name) and getattr(self, name) is not None:
+                doc[name] = getattr(self, name)
+        if "flags_path" in doc:
+            doc["flags_path"] = str(doc["flags_path"])
+        if self.given("server_zone"):
             doc["server_zone"] = _zone(self.server_zone)
-        server_url = _server_url(self.server_url, use_env=not offline)
+        offline = self.flags is not None or self.flags_path is not None
+        server_url = _server_url(self, use_env=not offline)
         if server_url is not None:
             doc["server_url"] = server_url
-        if self.flag_config_polling_interval_millis != 30000:
-            doc["flag_config_polling_interval_millis"] = self.flag_config_polling_interval_millis
-        if self.flag_config_poller_request_timeout_millis != 10000:
-            doc["flag_config_poller_request_timeout_millis"] = self.flag_config_poller_request_timeout_millis
-        if self.stream_updates:
-            doc["stream_updates"] = True
-        if self.stream_server_url not in (DEFAULT_STREAM_URL, None):
-            doc["stream_server_url"] = self.stream_server_url
-        if self.stream_flag_conn_timeout != 1500:
-            doc["stream_flag_conn_timeout"] = self.stream_flag_conn_timeout
         if self.assignment_config is not None:
             doc["assignment_config"] = self.assignment_config._to_json()
         if self.cohort_sync_config is not None:
@@ -356,7 +347,20 @@ class LocalEvaluationConfig:
         return doc
 
 
-class RemoteEvaluationConfig:
+#: The local settings sent to the library as given (the others are converted).
+_LOCAL_SETTINGS = (
+    "debug",
+    "flags",
+    "flags_path",
+    "flag_config_polling_interval_millis",
+    "flag_config_poller_request_timeout_millis",
+    "stream_updates",
+    "stream_server_url",
+    "stream_flag_conn_timeout",
+)
+
+
+class RemoteEvaluationConfig(Settings):
     """Configuration of :class:`RemoteEvaluationClient`, with the Amplitude SDK's names
     and defaults."""
 
@@ -385,25 +389,28 @@ class RemoteEvaluationConfig:
         self.server_zone = server_zone
 
     def _to_json(self, api_key: str) -> Dict[str, Any]:
-        doc: Dict[str, Any] = {
-            "provider": "amplitude",
-            "mode": "remote",
-            "api_key": api_key,
-            "fetch_timeout_millis": self.fetch_timeout_millis,
-            "fetch_retries": self.fetch_retries,
-            "fetch_retry_backoff_min_millis": self.fetch_retry_backoff_min_millis,
-            "fetch_retry_backoff_max_millis": self.fetch_retry_backoff_max_millis,
-            "fetch_retry_backoff_scalar": self.fetch_retry_backoff_scalar,
-            "fetch_retry_timeout_millis": self.fetch_retry_timeout_millis,
-        }
-        if self.debug:
-            doc["debug"] = True
-        if self.server_zone != ServerZone.US:
+        doc: Dict[str, Any] = {"provider": "amplitude", "mode": "remote", "api_key": api_key}
+        for name in _REMOTE_SETTINGS:
+            if self.given(name) and getattr(self, name) is not None:
+                doc[name] = getattr(self, name)
+        if self.given("server_zone"):
             doc["server_zone"] = _zone(self.server_zone)
-        server_url = _server_url(self.server_url)
+        server_url = _server_url(self)
         if server_url is not None:
             doc["server_url"] = server_url
         return doc
+
+
+#: The remote settings sent to the library as given.
+_REMOTE_SETTINGS = (
+    "debug",
+    "fetch_timeout_millis",
+    "fetch_retries",
+    "fetch_retry_backoff_min_millis",
+    "fetch_retry_backoff_max_millis",
+    "fetch_retry_backoff_scalar",
+    "fetch_retry_timeout_millis",
+)
 
 
 #: The older SDK's name for the remote configuration (``Experiment.initialize_remote(key, Config())``).
@@ -415,8 +422,9 @@ Config = RemoteEvaluationConfig
 SERVER_URL_ENV = "ALLOT_AMPLITUDE_SERVER_URL"
 
 
-def _server_url(configured: Optional[str], use_env: bool = True) -> Optional[str]:
-    if configured not in (DEFAULT_SERVER_URL, None):
+def _server_url(config: Settings, use_env: bool = True) -> Optional[str]:
+    configured: Optional[str] = getattr(config, "server_url", None)
+    if config.given("server_url") and configured is not None:
         return configured
     return (os.environ.get(SERVER_URL_ENV) or None) if use_env else None
 

@@ -6,6 +6,7 @@ import json
 import os
 from typing import Any, Dict, Optional, Union
 
+from .._settings import Settings
 from .assignment_logger import AssignmentLogger
 
 DEFAULT_BASE_URL = "https://fscdn.eppo.cloud/api"
@@ -24,7 +25,7 @@ class Configuration:
         self.flags_configuration: str = flags_configuration
 
 
-class Config:
+class Config(Settings):
     """The Eppo client configuration, with the SDK's names and defaults."""
 
     def __init__(
@@ -50,15 +51,15 @@ class Config:
         self.initial_configuration = initial_configuration
 
     def _to_json(self) -> Dict[str, Any]:
+        # Only what the caller set is sent: the library owns every default.
         doc: Dict[str, Any] = {"provider": "eppo", "api_key": self.api_key}
-        if self.base_url not in (DEFAULT_BASE_URL, None):
+        if self.given("base_url") and self.base_url is not None:
             doc["base_url"] = self.base_url
         elif os.environ.get(BASE_URL_ENV):
             doc["base_url"] = os.environ[BASE_URL_ENV]
-        if self.poll_interval_seconds != 30:
-            doc["poll_interval_seconds"] = self.poll_interval_seconds
-        if self.poll_jitter_seconds != 3:
-            doc["poll_jitter_seconds"] = self.poll_jitter_seconds
+        for name in ("poll_interval_seconds", "poll_jitter_seconds"):
+            if self.given(name):
+                doc[name] = getattr(self, name)
         if self.initial_configuration is not None:
             conf = self.initial_configuration
             text = conf.flags_configuration if isinstance(conf, Configuration) else conf
