@@ -17,5 +17,5 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     std::fs::write(path(), data).expect("write the flags file");
     let config = json!({"provider": "amplitude", "mode": "local", "api_key": "fuzz-key",
                         "flags_path": path()});
-    allot_fuzz::init_twice(&allot_fuzz::c_string(config.to_string().as_bytes()));
+    allot_fuzz::init_twice(&allot_fuzz::c_string(config.to_string().as_bytes()), true);
 });

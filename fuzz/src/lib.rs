@@ -275,24 +275,42 @@ pub fn amplitude_request() -> &'static CStr {
     })
 }
 
-/// What a client answers to the fixed requests (evaluation and status' flag errors),
-/// normalized for comparison.
-fn probe(handle: u64) -> Value {
+/// What a client built from a fuzzed document reports, normalized for comparison: its
+/// status' flag errors and, when `started`, its answers to the fixed requests (Amplitude
+/// and Eppo requests alike: a request for the other provider is an error).
+fn probe(handle: u64, started: bool) -> Value {
+    let flag_errors = status(handle)["ok"]["flag_errors"].clone();
+    if !started {
+        return flag_errors;
+    }
     let amplitude = envelope(&evaluate(handle, amplitude_request()));
     let mut eppo = envelope(&evaluate(handle, eppo_batch_request()));
     without_timestamps(&mut eppo);
-    let status = status(handle);
-    json!({"amplitude": amplitude, "eppo": eppo, "flag_errors": status["ok"]["flag_errors"]})
+    json!({"amplitude": amplitude, "eppo": eppo, "flag_errors": flag_errors})
+}
+
+/// `allot_start` on a client that has no server (it loads at once), checked.
+fn start_offline(handle: u64) {
+    let answer = envelope(&checked(ffi::allot_start(handle, 0)));
+    assert!(
+        answer.get("ok").is_some(),
+        "an offline client did not start: {answer}"
+    );
 }
 
 /// `allot_init` twice on the same document: both fail with the same error, or both
-/// succeed and answer the fixed requests the same way. The clients are never started,
-/// so nothing is fetched or sent.
-pub fn init_twice(config: &CStr) {
+/// succeed and report the same. With `offline` (a document that names no server), both
+/// clients are started and must answer the fixed requests the same way; otherwise they
+/// are never started, so nothing is fetched from a fuzzed URL.
+pub fn init_twice(config: &CStr, offline: bool) {
     match (init(config), init(config)) {
         (Err(first), Err(second)) => assert_eq!(first, second, "allot_init is not deterministic"),
         (Ok(first), Ok(second)) => {
-            let answers = (probe(first), probe(second));
+            if offline {
+                start_offline(first);
+                start_offline(second);
+            }
+            let answers = (probe(first, offline), probe(second, offline));
             ffi::allot_free(first);
             ffi::allot_free(second);
             assert_eq!(answers.0, answers.1, "two clients from one document differ");
@@ -301,22 +319,24 @@ pub fn init_twice(config: &CStr) {
     }
 }
 
-/// The init targets: any configuration document. Documents naming a file are skipped
-/// (a path such as /dev/stdin would block the fuzzer, not allot's parser); the body
-/// targets read their configurations from files.
+/// The init targets: any configuration document, parsed and compiled (never started:
+/// the body targets evaluate what compiles). Documents naming a file are skipped (a path
+/// such as /dev/stdin would block the fuzzer, not allot's parser); the body targets read
+/// their configurations from files.
 pub fn init_target(data: &[u8]) {
     if data.windows(5).any(|w| w == b"_path") {
         return;
     }
-    init_twice(&c_string(data));
+    init_twice(&c_string(data), false);
 }
 
-/// The UFC targets: a configuration body as Eppo's server would send it.
+/// The UFC targets: a configuration body as Eppo's server would send it, compiled,
+/// started offline and evaluated.
 pub fn ufc_target(data: &[u8]) {
     // The transport hands the compiler text; a body that is not UTF-8 never gets there.
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
     let config = json!({"provider": "eppo", "api_key": "fuzz-key", "initial_configuration": text});
-    init_twice(&c_string(config.to_string().as_bytes()));
+    init_twice(&c_string(config.to_string().as_bytes()), true);
 }
