@@ -294,10 +294,11 @@ fuzz: $(CARGO_FUZZ)
 fuzz-smoke: $(CARGO_FUZZ)
 	PATH="$(dir $(CARGO_FUZZ)):$$PATH" scripts/fuzz.sh $(FUZZ_SMOKE_SECONDS)
 
-## The C stress program under AddressSanitizer + LeakSanitizer and valgrind.
+## The C stress program under AddressSanitizer + LeakSanitizer, ThreadSanitizer, valgrind.
 test-sanitize: build
 	@scripts/ensure-apt.sh valgrind=valgrind
 	$(ENSURE_NIGHTLY)
+	rustup component add rust-src --toolchain nightly
 	CC=$(CC) scripts/sanitize.sh
 
 # The chaos soak (tests/soak.rs): a hostile flag and analytics server on 127.0.0.1 while

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The C stress program (tests/c/stress.c) under AddressSanitizer + LeakSanitizer (the
 # library built by nightly rustc with -Zsanitizer=address, the program by cc with
-# -fsanitize=address) and under valgrind memcheck (the normal release build). Each must
-# report zero errors and zero definitely lost bytes.
-# Usage: scripts/sanitize.sh   (CC, ASAN_CYCLES, VALGRIND_CYCLES, ALLOT_SHARED)
+# -fsanitize=address), under ThreadSanitizer (the library and std rebuilt with
+# -Zsanitizer=thread -Zbuild-std, linked with rustc's TSan runtime: GCC's is too old for
+# LLVM's instrumentation) and under valgrind memcheck (the normal release build). Each
+# must report zero errors, zero races and zero definitely lost bytes.
+# Usage: scripts/sanitize.sh   (CC, ASAN_CYCLES, TSAN_CYCLES, VALGRIND_CYCLES, ALLOT_SHARED)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cc=${CC:-cc}
@@ -23,6 +25,16 @@ $cc -std=c11 -Wall -Wextra -Werror -Iinclude -g -O1 -fsanitize=address -fno-omit
 ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0:detect_stack_use_after_return=1 \
     "$out/stress-asan" "$flags" "$ufc" "${ASAN_CYCLES:-2000}" 400
 
+echo "== ThreadSanitizer"
+RUSTFLAGS="-Zsanitizer=thread -Cforce-frame-pointers=yes" CARGO_TARGET_DIR=target/tsan \
+    cargo +nightly build -Zbuild-std --release --lib --target "$host"
+tsan_runtime=$(rustc +nightly --print sysroot)/lib/rustlib/$host/lib/librustc-nightly_rt.tsan.a
+$cc -std=c11 -Wall -Wextra -Werror -Iinclude -g -O1 -o "$out/stress-tsan" tests/c/stress.c \
+    "target/tsan/$host/release/liballot.a" -Wl,--whole-archive "$tsan_runtime" \
+    -Wl,--no-whole-archive -lstdc++ $static_libs
+TSAN_OPTIONS=halt_on_error=1 \
+    "$out/stress-tsan" "$flags" "$ufc" "${TSAN_CYCLES:-200}" 100
+
 echo "== valgrind memcheck"
 $cc -std=c11 -Wall -Wextra -Werror -Iinclude -g -O1 -o "$out/stress" tests/c/stress.c \
     -Ltarget/release -lallot -Wl,-rpath,"$(pwd)/target/release" -lpthread
@@ -31,4 +43,4 @@ valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite 
     "$out/stress" "$flags" "$ufc" "${VALGRIND_CYCLES:-200}" 40 || { tail -n 40 "$out/valgrind.log"; exit 1; }
 # --errors-for-leak-kinds=definite makes a definite leak an error (exit status 99).
 grep -E "ERROR SUMMARY|definitely lost|no leaks are possible" "$out/valgrind.log"
-echo "sanitizers: AddressSanitizer, LeakSanitizer and valgrind found nothing"
+echo "sanitizers: AddressSanitizer, LeakSanitizer, ThreadSanitizer and valgrind found nothing"
