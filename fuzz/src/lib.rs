@@ -165,11 +165,13 @@ pub fn tracking_config() -> Value {
            "shutdown_timeout_millis": 10})
 }
 
-/// Removes every `timestamp` member (Eppo events carry the time of the call).
+/// Removes the members that carry the clock: Eppo events' `timestamp` (the time of the
+/// call) and details' `configFetchedAt` (the time the client loaded its configuration).
 pub fn without_timestamps(value: &mut Value) {
     match value {
         Value::Object(map) => {
             map.remove("timestamp");
+            map.remove("configFetchedAt");
             map.values_mut().for_each(without_timestamps);
         }
         Value::Array(items) => items.iter_mut().for_each(without_timestamps),
