@@ -8,6 +8,7 @@
 //! - `config`: configuration parsing helpers shared by providers;
 //! - `amplitude`: Amplitude Experiment flags: model → compiled snapshot → evaluator;
 //! - `eppo`: Eppo flags (UFC): model → compiled snapshot → assignment, details, events;
+//! - `pattern`: condition regexes with bounded compiled size and match input;
 //! - `transport`: the HTTP layer shared by networked clients;
 //! - `runtime`: background work (one thread per job per process) and its health;
 //! - `events`: delivering analytics events from a background thread;
@@ -26,6 +27,7 @@ pub mod ffi;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub(crate) mod pattern;
 pub(crate) mod process;
 pub(crate) mod registry;
 pub(crate) mod runtime;
@@ -39,6 +41,9 @@ pub mod internals {
 
     /// Amplitude's compiled snapshot, evaluation and events.
     pub mod amplitude {
+        pub use crate::amplitude::cohorts::download::Downloaded;
+        pub use crate::amplitude::cohorts::members::Members;
+        pub use crate::amplitude::cohorts::store::{enrich, Loaded, Store};
         pub use crate::amplitude::compile::Snapshot;
         pub use crate::amplitude::evaluate::{murmur3_32, Assigned};
         pub use crate::amplitude::events::{assignment_event, exposure_events, hash_code};
