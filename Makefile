@@ -279,6 +279,8 @@ FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 15
 CARGO_FUZZ_VERSION := 0.13.2
 CARGO_FUZZ := $(TOOLS)/cargo-fuzz/bin/cargo-fuzz
+# The instrumented builds live in the tools cache, which later runs and checkouts reuse.
+FUZZ_ENV := PATH="$(dir $(CARGO_FUZZ)):$$PATH" CARGO_TARGET_DIR=$(TOOLS)/target-fuzz
 
 # Nightly Rust (cargo-fuzz and -Zsanitizer need it) and cargo-fuzz, built once.
 ENSURE_NIGHTLY := rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
@@ -288,18 +290,18 @@ $(CARGO_FUZZ):
 
 ## Every fuzz target for FUZZ_SECONDS (default 60) each.
 fuzz: $(CARGO_FUZZ)
-	PATH="$(dir $(CARGO_FUZZ)):$$PATH" scripts/fuzz.sh $(FUZZ_SECONDS)
+	$(FUZZ_ENV) scripts/fuzz.sh $(FUZZ_SECONDS)
 
 ## Every fuzz target briefly (FUZZ_SMOKE_SECONDS, default 15).
 fuzz-smoke: $(CARGO_FUZZ)
-	PATH="$(dir $(CARGO_FUZZ)):$$PATH" scripts/fuzz.sh $(FUZZ_SMOKE_SECONDS)
+	$(FUZZ_ENV) scripts/fuzz.sh $(FUZZ_SMOKE_SECONDS)
 
 ## The C stress program under AddressSanitizer + LeakSanitizer, ThreadSanitizer, valgrind.
 test-sanitize: build
 	@scripts/ensure-apt.sh valgrind=valgrind
 	$(ENSURE_NIGHTLY)
 	rustup component add rust-src --toolchain nightly
-	CC=$(CC) scripts/sanitize.sh
+	CC=$(CC) SANITIZER_TARGET_DIR=$(TOOLS)/target-sanitize scripts/sanitize.sh
 
 # The chaos soak (tests/soak.rs): a hostile flag and analytics server on 127.0.0.1 while
 # 8 threads evaluate; SOAK_SECONDS of chaos.
