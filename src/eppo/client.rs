@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value};
 
 use crate::client::{Client, Provider};
 use crate::config::{check_known_fields, parse_section};
+use crate::eppo::bandit;
 use crate::eppo::compile::Snapshot;
 use crate::eppo::details::{self, DetailsInput};
 use crate::eppo::evaluate::{self, Subject};
@@ -142,7 +143,8 @@ fn seconds(
 impl EppoClient {
     /// Validates the configuration and loads `initial_configuration` / `configuration_path`.
     pub fn new(config: &Map<String, Value>) -> Result<EppoClient> {
-        check_known_fields(config, CONFIG_FIELDS, "the Eppo configuration")?;
+        let fields = [CONFIG_FIELDS, bandit::config::FIELDS].concat();
+        check_known_fields(config, &fields, "the Eppo configuration")?;
         let api_key = match config.get("api_key") {
             Some(Value::String(key)) if !key.trim().is_empty() => key.clone(),
             Some(_) => return Err(invalid("\"api_key\" must be a non-empty string")),
@@ -235,6 +237,10 @@ impl EppoClient {
             (None, None) => None,
         }
         .transpose()?;
+        let snapshot = match bandit::config::initial_models(config, snapshot.is_some())? {
+            Some(models) => snapshot.map(|s| s.with_bandit_models(Arc::new(models))),
+            None => snapshot,
+        };
         let offline = snapshot.is_some() && !config.contains_key("base_url");
         let state = Arc::new(State::default());
         state.snapshot.store(snapshot.map(Arc::new));
@@ -284,6 +290,10 @@ impl EppoClient {
 
     /// Evaluates a request document and writes the `ok` payload.
     fn evaluate_document(&self, text: &str) -> Result<String> {
+        if bandit::request::is_bandit_request(text) {
+            let guard = self.state.snapshot.load();
+            return bandit::request::evaluate(text, guard.as_deref(), self.cache.as_ref());
+        }
         let document = request::parse_document(text)?;
         let empty = Map::new();
         let request = document.resolve(&empty)?;
@@ -399,6 +409,8 @@ impl EppoClient {
         let snapshot = guard.as_deref();
         let health = self.state.health.load();
         let started = self.started.load(Ordering::Acquire);
+        let (bandit_keys, bandit_errors) =
+            snapshot.map_or_else(|| (json!([]), json!([])), Snapshot::bandit_status);
         json!({
             "provider": "eppo",
             "started": started,
@@ -416,6 +428,8 @@ impl EppoClient {
                 .iter()
                 .map(|e| json!({"flag_key": e.flag_key, "code": INVALID_FLAG, "message": e.message}))
                 .collect()),
+            "bandit_keys": bandit_keys,
+            "bandit_errors": bandit_errors,
         })
     }
 }

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use crate::eppo::evaluate::Matched;
 
 /// The `metaData` member of every event.
-const META_DATA: &str = concat!(
+pub const META_DATA: &str = concat!(
     "{\"sdkName\":\"allot\",\"sdkVersion\":\"",
     env!("CARGO_PKG_VERSION"),
     "\",\"coreVersion\":\"",

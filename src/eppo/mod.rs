@@ -8,7 +8,8 @@
 //! - [`events`]: assignment events and their deduplication cache;
 //! - [`request`]: the `allot_evaluate` request;
 //! - [`client`]: the [`crate::client::Provider`] behind an `allot_init` handle;
-//! - [`time`]: RFC 3339 parsing and formatting.
+//! - [`time`]: RFC 3339 parsing and formatting;
+//! - [`bandit`]: contextual bandits (models, action selection, bandit events).
 //!
 //! # C ABI shapes
 //!
@@ -44,6 +45,7 @@
 //! "last_error": {"code", "message", "at"}|null, "polling", "flag_errors": [{"flag_key",
 //! "code", "message"}]}`. See `docs/eppo.md`.
 
+pub mod bandit;
 pub mod client;
 pub mod compile;
 pub mod details;
