@@ -16,13 +16,21 @@ BASE_URL_ENV = "ALLOT_EPPO_BASE_URL"
 
 
 class Configuration:
-    """A Universal Flag Configuration given up front: ``flags_configuration`` is the JSON
-    text (bytes or str) served by ``/flag-config/v1/config``."""
+    """A configuration given up front: ``flags_configuration`` is the JSON text (bytes or
+    str) served by ``/flag-config/v1/config``, ``bandits_configuration`` the bandit models
+    served by ``/flag-config/v1/bandits``."""
 
-    def __init__(self, flags_configuration: Union[bytes, str]) -> None:
+    def __init__(
+        self,
+        flags_configuration: Union[bytes, str],
+        bandits_configuration: Union[bytes, str, None] = None,
+    ) -> None:
         if isinstance(flags_configuration, bytes):
             flags_configuration = flags_configuration.decode("utf-8")
+        if isinstance(bandits_configuration, bytes):
+            bandits_configuration = bandits_configuration.decode("utf-8")
         self.flags_configuration: str = flags_configuration
+        self.bandits_configuration: Optional[str] = bandits_configuration
 
 
 class Config(Settings):
@@ -66,6 +74,9 @@ class Config(Settings):
             if isinstance(text, (dict, list)):
                 text = json.dumps(text)
             doc["initial_configuration"] = text
+            bandits = getattr(conf, "bandits_configuration", None)
+            if bandits is not None:
+                doc["initial_bandits"] = bandits
         return doc
 
     def __repr__(self) -> str:
