@@ -439,6 +439,18 @@ impl EppoClient {
 /// when polling is off.
 fn poll_loop(control: &Control, settings: &EppoSettings, state: &State) {
     let url = settings.config_url();
+    let bandits_url = bandit::sync::bandits_url(&settings.base_url, &settings.api_key);
+    let compile = |text: &str| {
+        let served = state.snapshot.load();
+        let http = control.http();
+        bandit::sync::attach_models(
+            compile(text)?,
+            served.as_deref(),
+            http,
+            &bandits_url,
+            REQUEST_TIMEOUT,
+        )
+    };
     loop {
         let polled = control.poll(state, &url, REQUEST_TIMEOUT, compile, |_| {});
         if matches!(polled, Polled::Stopped) || state.health.load().unauthorized {

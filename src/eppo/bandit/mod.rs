@@ -7,7 +7,8 @@
 //!   [`crate::eppo::compile::Snapshot`] so that flags and models are swapped together;
 //! - [`evaluate`]: the pure evaluation ([`evaluate::bandit_action`]);
 //! - [`events`]: the bandit event;
-//! - [`request`]: the bandit request of `allot_evaluate` and its result.
+//! - [`request`]: the bandit request of `allot_evaluate` and its result;
+//! - [`sync`]: fetching the models with the flags when the referenced versions change.
 
 pub mod compile;
 pub mod config;
@@ -15,3 +16,4 @@ pub mod evaluate;
 pub mod events;
 pub mod model;
 pub mod request;
+pub mod sync;
