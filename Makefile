@@ -76,7 +76,7 @@ lint:
 
 ## Criterion benchmarks (figures quoted in the README).
 bench:
-	$(CARGO) bench --bench evaluate --bench eppo
+	$(CARGO) bench --bench evaluate --bench eppo --bench eppo_bandit
 
 ## Remove build outputs.
 clean:
