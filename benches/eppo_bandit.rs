@@ -8,10 +8,8 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use allot::eppo::bandit::compile::BanditModels;
-use allot::eppo::bandit::evaluate::{bandit_action, Action, ContextAttributes};
-use allot::eppo::compile::Snapshot;
-use allot::eppo::evaluate::Subject;
+use allot::internals::eppo::bandit::{bandit_action, Action, BanditModels, ContextAttributes};
+use allot::internals::eppo::{now_ms, Snapshot, Subject};
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::{json, Map, Value};
 
@@ -57,7 +55,7 @@ fn rust_api(c: &mut Criterion) {
             attributes: ContextAttributes::from_dict(attributes.as_object().unwrap()).unwrap(),
         })
         .collect();
-    let now = allot::eppo::time::now_ms();
+    let now = now_ms();
     let subject = Subject {
         key: "alice",
         attributes: &dict,

@@ -60,9 +60,6 @@ pub struct BanditsDocument {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Bandit {
-    /// The model's name (e.g. `"falcon"`).
-    #[serde(default)]
-    pub model_name: Option<String>,
     /// The model version, reported in bandit events.
     pub model_version: String,
     /// The model's parameters.

@@ -21,6 +21,7 @@ use crate::eppo::details::{self, DetailsInput};
 use crate::eppo::evaluate::Subject;
 use crate::eppo::events::{self, AssignmentCache};
 use crate::eppo::model::VariationType;
+use crate::clock::now_millis_signed;
 use crate::eppo::time;
 use crate::error::{Error, ErrorCode, Result};
 
@@ -97,7 +98,7 @@ pub fn evaluate(
     let request: BanditRequest<'_> = serde_json::from_str(text)
         .map_err(|e| Error::from_json(&e, "bandit request", ErrorCode::InvalidArgument))?;
     let now_ms = match request.now.as_deref() {
-        None => time::now_ms(),
+        None => now_millis_signed(),
         Some(text) => time::parse_rfc3339(text).ok_or_else(|| {
             invalid(
                 "bandit request: \"now\" must be an RFC 3339 date-time such as \"2024-01-31T12:00:00Z\""
