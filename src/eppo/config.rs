@@ -2,8 +2,8 @@
 //! given at init.
 
 use std::fmt;
-use std::sync::Arc;
 use std::num::NonZeroUsize;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;

@@ -95,7 +95,13 @@ fn poll_loop(control: &PollControl, settings: &SyncSettings, served: &Served) {
     let compile = |text: &str| {
         let current = served.snapshot.load();
         let http = control.http();
-        bandit::sync::attach_models(compile(text)?, current.as_deref(), http, &bandits_url, REQUEST_TIMEOUT)
+        bandit::sync::attach_models(
+            compile(text)?,
+            current.as_deref(),
+            http,
+            &bandits_url,
+            REQUEST_TIMEOUT,
+        )
     };
     loop {
         let polled = poller::poll(control, served, &url, REQUEST_TIMEOUT, compile);

@@ -14,6 +14,7 @@ use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::clock::now_millis_signed;
 use crate::eppo::bandit::evaluate::{bandit_action, Action, ContextAttributes};
 use crate::eppo::bandit::events::{write_bandit_event, write_number, BanditEventInput};
 use crate::eppo::compile::Snapshot;
@@ -21,7 +22,6 @@ use crate::eppo::details::{self, DetailsInput};
 use crate::eppo::evaluate::Subject;
 use crate::eppo::events::{self, AssignmentCache};
 use crate::eppo::model::VariationType;
-use crate::clock::now_millis_signed;
 use crate::eppo::time;
 use crate::error::{Error, ErrorCode, Result};
 
