@@ -101,6 +101,18 @@ def test_a_raising_logger_and_bad_input_never_break_the_call():
     assert (bad.variation, bad.action) == ("default", None)
 
 
+def test_non_finite_numbers_score_as_missing_values():
+    recorder = Recorder()
+    client = conformance_client(recorder)
+    actions = {"nike": {"brand_affinity": float("nan")}, "adidas": {"brand_affinity": 1.0}}
+    for subject in ({"account_age": float("inf"), "country": "USA"}, {"country": "USA"}):
+        result = client.get_bandit_action("banner_bandit_flag", "bob", subject, actions, "default")
+        assert result.variation == "banner_bandit"
+        assert result.action is not None
+    with_inf, without = recorder.bandits
+    assert (with_inf["action"], with_inf["actionProbability"]) == (without["action"], without["actionProbability"])
+
+
 def test_context_attributes_split_as_the_vendor_does():
     attributes = ContextAttributes.from_dict({"age": 30, "score": 1.5, "tier": "gold", "vip": False, "gone": None})
     assert attributes.numeric_attributes == {"age": 30.0, "score": 1.5}

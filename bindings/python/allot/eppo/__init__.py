@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import weakref
 from json.encoder import encode_basestring_ascii as _quote  # type: ignore[attr-defined]
@@ -56,6 +57,17 @@ logger = logging.getLogger("allot")
 _MISSING: Any = object()
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _loads = json.JSONDecoder().decode
+_dumps_finite = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite number replaced by ``None`` (JSON cannot
+    carry them; Eppo scores them as missing values)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
 
 
 class EvaluationResult:
@@ -308,7 +320,11 @@ class EppoClient:
             }
             if details:
                 request["details"] = True
-            text = _native.evaluate_raw(self._id, _dumps(request).encode("utf-8")).decode("utf-8")
+            try:
+                body = _dumps_finite(request)
+            except ValueError:  # NaN or infinite numbers: missing values, as Eppo scores them
+                body = _dumps_finite(_finite(request))
+            text = _native.evaluate_raw(self._id, body.encode("utf-8")).decode("utf-8")
             doc = _loads(text)
             result = doc.get("ok")
             if result is None:
