@@ -74,14 +74,14 @@ impl EppoClient {
 
     /// Evaluates a request document and writes the `ok` payload.
     fn evaluate_document(&self, text: &str) -> Result<String> {
-        if bandit::request::is_bandit_request(text) {
-            let guard = self.served.snapshot.load();
-            return bandit::request::evaluate(text, guard.as_deref(), self.cache.as_ref());
+        let guard = self.served.snapshot.load();
+        if let Some(result) = bandit::request::evaluate(text, guard.as_deref(), self.cache.as_ref())
+        {
+            return result;
         }
         let document = request::parse_document(text)?;
         let empty = Map::new();
         let request = document.resolve(&empty)?;
-        let guard = self.served.snapshot.load();
         let snapshot = guard.as_deref();
         let mut out = String::with_capacity(512);
         match request {

@@ -43,15 +43,15 @@ struct BanditRequest<'a> {
     now: Option<Cow<'a, str>>,
 }
 
-/// Whether a request document is a bandit request: it has a top-level `actions` member.
-pub fn is_bandit_request(text: &str) -> bool {
+/// Whether a request document has a top-level `actions` member (read only to explain an
+/// unparsable request).
+fn has_actions(text: &str) -> bool {
     #[derive(Deserialize)]
     struct Probe {
         #[serde(default)]
         actions: Option<IgnoredAny>,
     }
-    text.contains("\"actions\"")
-        && serde_json::from_str::<Probe>(text).is_ok_and(|probe| probe.actions.is_some())
+    serde_json::from_str::<Probe>(text).is_ok_and(|probe| probe.actions.is_some())
 }
 
 fn invalid(message: String) -> Error {
@@ -89,14 +89,32 @@ fn context<'a>(
     })
 }
 
-/// Evaluates a bandit request against `snapshot` and returns the `ok` payload.
+/// Evaluates `text` against `snapshot` when it is a bandit request (it has a top-level
+/// `actions` member) and returns the `ok` payload; `None` for any other request.
 pub fn evaluate(
     text: &str,
     snapshot: Option<&Snapshot>,
     cache: Option<&AssignmentCache>,
+) -> Option<Result<String>> {
+    if !text.contains("\"actions\"") {
+        return None;
+    }
+    match serde_json::from_str::<BanditRequest<'_>>(text) {
+        Ok(request) => Some(evaluate_request(&request, snapshot, cache)),
+        Err(e) if has_actions(text) => Some(Err(Error::from_json(
+            &e,
+            "bandit request",
+            ErrorCode::InvalidArgument,
+        ))),
+        Err(_) => None,
+    }
+}
+
+fn evaluate_request(
+    request: &BanditRequest<'_>,
+    snapshot: Option<&Snapshot>,
+    cache: Option<&AssignmentCache>,
 ) -> Result<String> {
-    let request: BanditRequest<'_> = serde_json::from_str(text)
-        .map_err(|e| Error::from_json(&e, "bandit request", ErrorCode::InvalidArgument))?;
     let now_ms = match request.now.as_deref() {
         None => now_millis_signed(),
         Some(text) => time::parse_rfc3339(text).ok_or_else(|| {
