@@ -37,7 +37,8 @@
 //! `allocation_key` are set only when `code` is `MATCH`. A batch `{"assignments": [<request>,
 //! …], <any request field>}` (top-level fields are inherited by items that omit them) →
 //! `{"assignments": [<result>, …]}`. Malformed requests are `invalid_json` /
-//! `invalid_argument` errors.
+//! `invalid_argument` errors. A request with `actions` is a bandit request (see
+//! [`bandit::request`]); `allot_init` also takes `initial_bandits` / `bandits_path`.
 //!
 //! Assignment event: `{"featureFlag", "allocation", "experiment": "<flag>-<allocation>",
 //! "variation", "subject", "subjectAttributes", "timestamp", "metaData": {"sdkName": "allot",
