@@ -340,3 +340,28 @@ fn status_lists_bandits() {
     assert_eq!(status["bandit_errors"], json!([]));
     allot::ffi::allot_free(handle);
 }
+
+#[test]
+fn links_from_bandit_references_alone_work_and_a_null_version_loads() {
+    let flags = json!({
+        "flags": {"f": {"key": "f", "enabled": true, "variationType": "STRING",
+            "variations": {"b": {"key": "b", "value": "b"}},
+            "allocations": [{"key": "all", "splits": [{"variationKey": "b", "shards": []}]}],
+            "totalShards": 10000}},
+        "banditReferences": {"b": {"modelVersion": null, "flagVariations": [
+            {"key": "b", "flagKey": "f", "allocationKey": "all", "variationKey": "b", "variationValue": "b"}]}},
+    });
+    let handle = init_ok(&json!({
+        "provider": "eppo", "api_key": "k", "initial_configuration": flags,
+        "initial_bandits": {"bandits": {"b": linear_model(1.0, 0.0)}},
+    }));
+    ok(start(handle, 0));
+    let result = ok(evaluate(
+        handle,
+        &json!({"flag_key": "f", "subject_key": "s", "actions": {"hi": {}, "lo": {}}, "default": "d"}),
+    ));
+    assert_eq!(result["bandit_key"], "b", "{result}");
+    assert!(result["action"].is_string(), "{result}");
+    assert_eq!(result["bandit_events"][0]["modelVersion"], "v1");
+    allot::ffi::allot_free(handle);
+}

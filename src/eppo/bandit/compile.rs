@@ -17,8 +17,8 @@ use crate::error::{Error, ErrorCode, Result, INVALID_BANDIT};
 pub struct BanditLinks {
     /// Flag key → the flag's bandit variations.
     by_flag: HashMap<Box<str>, Vec<Link>>,
-    /// Bandit key → the referenced model version (`banditReferences`).
-    references: BTreeMap<String, String>,
+    /// Bandit key → the referenced model version (`banditReferences`; `None`: any).
+    references: BTreeMap<String, Option<String>>,
 }
 
 impl BanditLinks {
@@ -89,9 +89,13 @@ impl BanditLinks {
             return false;
         }
         self.references.is_empty()
-            || self.references.iter().any(|(key, version)| {
-                !matches!(models.get(key), Some(Ok(model)) if model.model_version == *version)
-            })
+            || self
+                .references
+                .iter()
+                .any(|(key, version)| match models.get(key) {
+                    Some(Ok(model)) => version.as_ref().is_some_and(|v| *v != model.model_version),
+                    _ => true,
+                })
     }
 }
 

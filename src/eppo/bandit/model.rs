@@ -38,8 +38,9 @@ pub struct BanditVariation {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BanditReference {
-    /// The model version the flags configuration was published with.
-    pub model_version: String,
+    /// The model version the flags configuration was published with (`null`: any).
+    #[serde(default)]
+    pub model_version: Option<String>,
     /// The variations that are this bandit.
     #[serde(default)]
     pub flag_variations: Vec<BanditVariation>,
