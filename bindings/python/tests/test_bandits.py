@@ -113,6 +113,16 @@ def test_non_finite_numbers_score_as_missing_values():
     assert (with_inf["action"], with_inf["actionProbability"]) == (without["action"], without["actionProbability"])
 
 
+def test_configuration_lists_its_flags_and_bandits():
+    flags = shared("conformance", "eppo", "bandit-flags-v1.json").read_bytes()
+    models = shared("conformance", "eppo", "bandit-models-v1.json").read_bytes()
+    configuration = Configuration(flags_configuration=flags, bandits_configuration=models)
+    assert configuration.get_bandit_keys() == {"banner_bandit", "car_bandit", "cold_start_bandit"}
+    assert "car_bandit_flag" in configuration.get_flag_keys()
+    assert configuration.get_bandits_configuration() == models
+    assert Configuration(flags_configuration=flags).get_bandit_keys() == set()
+
+
 def test_context_attributes_split_as_the_vendor_does():
     attributes = ContextAttributes.from_dict({"age": 30, "score": 1.5, "tier": "gold", "vip": False, "gone": None})
     assert attributes.numeric_attributes == {"age": 30.0, "score": 1.5}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Optional, Set, Union
 
 from .._settings import Settings
 from .assignment_logger import AssignmentLogger
@@ -31,6 +31,24 @@ class Configuration:
             bandits_configuration = bandits_configuration.decode("utf-8")
         self.flags_configuration: str = flags_configuration
         self.bandits_configuration: Optional[str] = bandits_configuration
+
+    def get_flags_configuration(self) -> bytes:
+        """The flags configuration's JSON text."""
+        return self.flags_configuration.encode("utf-8")
+
+    def get_bandits_configuration(self) -> Optional[bytes]:
+        """The bandit models' JSON text, if given."""
+        return None if self.bandits_configuration is None else self.bandits_configuration.encode("utf-8")
+
+    def get_flag_keys(self) -> Set[str]:
+        """The keys of the flags configuration's flags."""
+        return set(json.loads(self.flags_configuration).get("flags", {}))
+
+    def get_bandit_keys(self) -> Set[str]:
+        """The keys of the bandit models given."""
+        if self.bandits_configuration is None:
+            return set()
+        return set(json.loads(self.bandits_configuration).get("bandits", {}))
 
 
 class Config(Settings):
