@@ -91,7 +91,7 @@ lint:
 
 ## Criterion benchmarks (figures quoted in the README).
 bench:
-	$(CARGO) bench --bench evaluate --bench eppo --bench eppo_bandit
+	$(CARGO) bench --bench evaluate --bench eppo --bench eppo_bandit --bench cohorts
 
 ## Remove build outputs.
 clean:
@@ -131,12 +131,12 @@ lint-python: $(PY_TOOLS_READY)
 	$(PY_TOOLS)/bin/ruff check $(PY_DIR)
 	$(PY_TOOLS)/bin/ruff format --check $(PY_DIR)
 
-## Python tests from the installed wheel in a fresh venv (with eppo-server-sdk, the
-## oracle of the bandit differential test).
+## Python tests from the installed wheel in a fresh venv (with the vendors' SDKs of
+## tests/requirements.txt, the oracles of the differential tests).
 test-python: wheel lint-python
 	rm -rf $(PY_TEST_VENV)
 	$(PYTHON) -m venv $(PY_TEST_VENV)
-	$(PY_TEST_VENV)/bin/python -m pip install $(PIP_QUIET) pytest eppo-server-sdk==4.4.1
+	$(PY_TEST_VENV)/bin/python -m pip install $(PIP_QUIET) -r $(PY_DIR)/tests/requirements.txt
 	$(PY_TEST_VENV)/bin/python -m pip install $(PIP_QUIET) --no-index $(PY_DIST)/allot-*.whl
 	cd $(PY_DIR)/tests && env -u ALLOT_LIBRARY_PATH ALLOT_TEST_INSTALLED=1 \
 	  $(abspath $(PY_TEST_VENV))/bin/python -m pytest -q -p no:cacheprovider -rs .
