@@ -1,9 +1,81 @@
 //! Client configuration: parsing the `allot_init` JSON and dispatching on `provider`.
 
-use serde::de::DeserializeOwned;
+use std::io::Read;
+use std::time::Duration;
+
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::ffi::MAX_CONFIG_BYTES;
+
+/// Reads a configuration file (`flags_path`, `configuration_path`) as UTF-8 text without
+/// ever blocking or reading without bound: only a regular file of at most
+/// [`MAX_CONFIG_BYTES`] is read (a FIFO, a device such as `/dev/zero` or a directory is
+/// `invalid_config`; a larger file is `input_too_large`). `field` names the setting in
+/// messages.
+pub fn read_config_file(path: &str, field: &str) -> Result<String> {
+    let fail = |detail: String| {
+        Error::new(
+            ErrorCode::InvalidConfig,
+            format!("\"{field}\": cannot read \"{path}\": {detail}"),
+        )
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // Opening a FIFO for reading blocks until a writer appears, unless non-blocking.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path).map_err(|e| fail(e.to_string()))?;
+    let metadata = file.metadata().map_err(|e| fail(e.to_string()))?;
+    if !metadata.is_file() {
+        return Err(fail("not a regular file".to_owned()));
+    }
+    if metadata.len() > MAX_CONFIG_BYTES as u64 {
+        return Err(too_large(path, field, metadata.len()));
+    }
+    // The file may grow while it is read: never read past the cap.
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    file.take(MAX_CONFIG_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(e.to_string()))?;
+    if bytes.len() > MAX_CONFIG_BYTES {
+        return Err(too_large(path, field, bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        fail(format!(
+            "not UTF-8 (at byte {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
+fn too_large(path: &str, field: &str, len: u64) -> Error {
+    Error::new(
+        ErrorCode::InputTooLarge,
+        format!("\"{field}\": \"{path}\" is {len} bytes; the limit is {MAX_CONFIG_BYTES} bytes"),
+    )
+}
+
+/// The longest duration a setting may have (a year), so that every instant and sum
+/// computed from settings stays representable: no background thread can overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// `duration` if it is at most [`MAX_DURATION`], else an `invalid_config` error naming
+/// `field`.
+pub fn bounded(duration: Duration, field: &str) -> Result<Duration> {
+    if duration <= MAX_DURATION {
+        Ok(duration)
+    } else {
+        Err(Error::new(
+            ErrorCode::InvalidConfig,
+            format!(
+                "\"{field}\" is too long: at most {} seconds (a year)",
+                MAX_DURATION.as_secs()
+            ),
+        ))
+    }
+}
 
 /// Rejects every key of `object` that is not in `allowed`, naming the field and, when one
 /// is close, the valid name the caller probably meant. `context` names the object.
@@ -34,15 +106,34 @@ pub fn check_known_fields(
 }
 
 /// Checks the fields of `object` against `allowed`, then deserializes it into `T`
-/// (wrong types become `invalid_config` errors that say which field).
-pub fn parse_section<T: DeserializeOwned>(
-    object: &Map<String, Value>,
+/// straight from the borrowed document, without copying it (wrong types become
+/// `invalid_config` errors that say which field).
+pub fn parse_section<'de, T: Deserialize<'de>>(
+    object: &'de Map<String, Value>,
     allowed: &[&str],
     context: &str,
 ) -> Result<T> {
     check_known_fields(object, allowed, context)?;
-    serde_json::from_value(Value::Object(object.clone()))
+    T::deserialize(object)
         .map_err(|e| Error::new(ErrorCode::InvalidConfig, format!("{context}: {e}")))
+}
+
+/// A base URL, the one validation of every provider's URL settings: `http://` or
+/// `https://` and a host, trimmed, without a trailing slash; `default` when absent.
+/// Anything else is an `invalid_config` error naming `name`.
+pub fn base_url(value: Option<&str>, default: &str, name: &str) -> Result<String> {
+    let value = value.unwrap_or(default).trim().trim_end_matches('/');
+    let lower = value.to_ascii_lowercase();
+    let host = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"));
+    match host {
+        Some(rest) if !rest.is_empty() => Ok(value.to_owned()),
+        _ => Err(Error::new(
+            ErrorCode::InvalidConfig,
+            format!("{name} must be an http:// or https:// URL, got \"{value}\""),
+        )),
+    }
 }
 
 /// Parses the configuration document into its top-level JSON object.
@@ -104,6 +195,20 @@ mod tests {
             "{}",
             err.message
         );
+    }
+
+    #[test]
+    fn base_urls_need_a_scheme_and_a_host() {
+        assert_eq!(
+            base_url(Some(" https://h.example/api/ "), "x", "u").unwrap(),
+            "https://h.example/api"
+        );
+        assert_eq!(base_url(None, "http://d", "u").unwrap(), "http://d");
+        for bad in ["http://", "https:///", "ftp://h", "h.example", ""] {
+            let err = base_url(Some(bad), "x", "base_url").unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidConfig, "{bad}");
+            assert!(err.message.contains("base_url"), "{}", err.message);
+        }
     }
 
     #[test]

@@ -8,21 +8,25 @@
 //! - `config`: configuration parsing helpers shared by providers;
 //! - `amplitude`: Amplitude Experiment flags: model → compiled snapshot → evaluator;
 //! - `eppo`: Eppo flags (UFC): model → compiled snapshot → assignment, details, events;
+//! - `pattern`: condition regexes with bounded compiled size and match input;
 //! - `transport`: the HTTP layer shared by networked clients;
 //! - `runtime`: background work (one thread per job per process) and its health;
 //! - `events`: delivering analytics events from a background thread;
 //! - `process`: fork detection;
 //! - `clock`: the wall clock;
+//! - `compare`: what both providers' conditions share;
 //! - `error`: errors with stable codes.
 
 pub(crate) mod amplitude;
 pub(crate) mod client;
 pub(crate) mod clock;
+pub(crate) mod compare;
 pub(crate) mod config;
 pub(crate) mod eppo;
 pub(crate) mod error;
 pub(crate) mod events;
 pub mod ffi;
+pub(crate) mod pattern;
 pub(crate) mod process;
 pub(crate) mod registry;
 pub(crate) mod runtime;

@@ -5,6 +5,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::config::read_config_file;
 use crate::eppo::bandit::compile::BanditModels;
 use crate::error::{Error, ErrorCode, Result};
 
@@ -36,9 +37,7 @@ pub fn initial_models(
             ))
         }
         (None, Some(Value::String(path))) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| invalid(format!("\"bandits_path\": cannot read \"{path}\": {e}")))?;
-            BanditModels::from_json(&text)?
+            BanditModels::from_json(&read_config_file(path, "bandits_path")?)?
         }
         (None, Some(_)) => return Err(invalid("\"bandits_path\" must be a string")),
     };
