@@ -92,7 +92,7 @@ lint:
 
 ## Criterion benchmarks (figures quoted in the README).
 bench:
-	$(CARGO) bench --bench evaluate --bench eppo --bench cohorts
+	$(CARGO) bench --bench evaluate --bench eppo --bench eppo_bandit --bench cohorts
 
 ## Remove build outputs.
 clean:
@@ -132,7 +132,8 @@ lint-python: $(PY_TOOLS_READY)
 	$(PY_TOOLS)/bin/ruff check $(PY_DIR)
 	$(PY_TOOLS)/bin/ruff format --check $(PY_DIR)
 
-## Python tests from the installed wheel in a fresh venv.
+## Python tests from the installed wheel in a fresh venv (with the vendors' SDKs of
+## tests/requirements.txt, the oracles of the differential tests).
 test-python: wheel lint-python
 	rm -rf $(PY_TEST_VENV)
 	$(PYTHON) -m venv $(PY_TEST_VENV)

@@ -129,6 +129,16 @@ char *allot_start(uint64_t client, uint32_t timeout_ms);
 // matches no pattern. Cost is linear in the request and the flags evaluated (with their
 // dependencies), not in the whole configuration.
 //
+// Eppo bandit (a request with `actions`): `{"flag_key", "subject_key",
+// "subject_attributes"?: <attributes>, "actions": {"<action key>": <attributes>, …},
+// "default": "<string>", "details"?: bool, "now"?}`, where `<attributes>` is a plain
+// object (numbers are numeric attributes, strings and booleans categorical, nulls missing)
+// or `{"numeric_attributes": {…}, "categorical_attributes": {…}}` → `{"ok": {"variation",
+// "action": "…"|null, "code", "bandit_key", "action_probability", "optimality_gap",
+// "events": [<assignment event>], "bandit_events": [<bandit event>], "details"?}}`. The
+// flag is assigned as a STRING flag; when the variation served is a bandit with a model
+// and actions are given, the bandit chooses an action. See docs/eppo.md.
+//
 // Never NULL; the caller owns the result and frees it with `allot_string_free`. Any
 // number of threads may call it at once; they share no lock, except for a few map
 // operations when recording events (Amplitude tracking, Eppo `assignment_cache`). Those

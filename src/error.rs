@@ -84,6 +84,9 @@ impl ErrorCode {
 /// The `flag_errors` code of a flag that was left out of a configuration because it
 /// does not fit the provider's model (both providers; the rest of the configuration loads).
 pub const INVALID_FLAG: &str = "invalid_flag";
+/// The `bandit_errors` code of an Eppo bandit model that does not fit the model schema
+/// (the other models and every flag load).
+pub const INVALID_BANDIT: &str = "invalid_bandit";
 /// The `flag_errors` code of a flag key that appears more than once (the last one wins).
 pub const DUPLICATE_FLAG: &str = "duplicate_flag";
 /// The `flag_errors` code of a loaded Amplitude flag with a regex the `regex` crate rejects

@@ -61,5 +61,11 @@ pub mod internals {
         pub use crate::eppo::evaluate::{assign, Subject};
         pub use crate::eppo::model::VariationType;
         pub use crate::eppo::time::parse_rfc3339;
+
+        /// Contextual bandits: models and action selection.
+        pub mod bandit {
+            pub use crate::eppo::bandit::compile::BanditModels;
+            pub use crate::eppo::bandit::evaluate::{bandit_action, Action, ContextAttributes};
+        }
     }
 }

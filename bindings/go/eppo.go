@@ -72,6 +72,11 @@ type EppoConfig struct {
 	// ConfigurationPath is a file holding such a document (read when the client is
 	// created).
 	ConfigurationPath string
+	// InitialBandits is a bandit models JSON document (what Eppo serves at
+	// /flag-config/v1/bandits) served with InitialConfiguration or ConfigurationPath.
+	InitialBandits json.RawMessage
+	// BanditsPath is a file holding such a document.
+	BanditsPath string
 	// AssignmentCache, when set, deduplicates assignment events.
 	AssignmentCache *AssignmentCacheConfig
 	// ErrorLog receives the panics recovered from AssignmentLogger; default log.Default().
@@ -86,6 +91,8 @@ type eppoConfigDoc struct {
 	PollJitter           *float64        `json:"poll_jitter_seconds,omitempty"`
 	InitialConfiguration json.RawMessage `json:"initial_configuration,omitempty"`
 	ConfigurationPath    string          `json:"configuration_path,omitempty"`
+	InitialBandits       json.RawMessage `json:"initial_bandits,omitempty"`
+	BanditsPath          string          `json:"bandits_path,omitempty"`
 	AssignmentCache      *cacheDoc       `json:"assignment_cache,omitempty"`
 }
 
@@ -119,6 +126,8 @@ func NewEppoClient(cfg EppoConfig) (*EppoClient, error) {
 		BaseURL:              cfg.BaseURL,
 		InitialConfiguration: cfg.InitialConfiguration,
 		ConfigurationPath:    cfg.ConfigurationPath,
+		InitialBandits:       cfg.InitialBandits,
+		BanditsPath:          cfg.BanditsPath,
 	}
 	switch {
 	case cfg.DisablePolling:

@@ -5,8 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
+use super::bandit;
 use super::compile::Snapshot;
 use super::config::{Settings, SyncSettings};
 use super::details::{self, DetailsInput};
@@ -74,10 +75,14 @@ impl EppoClient {
 
     /// Evaluates a request document and writes the `ok` payload.
     fn evaluate_document(&self, text: &str) -> Result<String> {
+        let guard = self.served.snapshot.load();
+        if let Some(result) = bandit::request::evaluate(text, guard.as_deref(), self.cache.as_ref())
+        {
+            return result;
+        }
         let document = request::parse_document(text)?;
         let empty = Map::new();
         let request = document.resolve(&empty)?;
-        let guard = self.served.snapshot.load();
         let snapshot = guard.as_deref();
         let mut out = String::with_capacity(512);
         match request {
@@ -216,6 +221,10 @@ impl EppoClient {
                 .and_then(time::parse_rfc3339)
                 .into(),
         );
+        let (bandit_keys, bandit_errors) =
+            snapshot.map_or_else(|| (json!([]), json!([])), Snapshot::bandit_status);
+        extra.insert("bandit_keys".into(), bandit_keys);
+        extra.insert("bandit_errors".into(), bandit_errors);
         let started = self.started.load(Ordering::Acquire);
         LocalStatus {
             provider: "eppo",

@@ -3,6 +3,7 @@
 //! pre-hashed, and the obfuscated (`CLIENT`) format decoded into the same form.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use base64::Engine as _;
 use md5::{Digest, Md5};
@@ -10,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::compare::{parse_number, Comparison};
+use crate::eppo::bandit::compile::{BanditLinks, BanditModels};
 use crate::eppo::model::{self, UfcDocument, VariationType};
 use crate::eppo::time;
 use crate::error::{Error, ErrorCode, FlagError, Result, INVALID_FLAG};
@@ -27,6 +29,10 @@ pub struct Snapshot {
     pub fetched_at: String,
     /// Flags that failed to compile; each evaluates to the default.
     pub flag_errors: Vec<FlagError>,
+    /// Which flag variations are bandits.
+    pub bandit_links: BanditLinks,
+    /// The bandit models served with these flags.
+    pub bandit_models: Arc<BanditModels>,
 }
 
 /// A compiled flag.
@@ -245,7 +251,8 @@ impl Snapshot {
 
     /// Compiles a UFC document. The document's shape errors fail; a bad flag is isolated
     /// (listed in [`Snapshot::flag_errors`] and evaluated to the default).
-    pub fn from_value(value: Value, fetched_at_ms: i64) -> Result<Snapshot> {
+    pub fn from_value(mut value: Value, fetched_at_ms: i64) -> Result<Snapshot> {
+        let bandit_links = BanditLinks::take_from(&mut value)?;
         let doc = UfcDocument::deserialize(value)
             .map_err(|e| Error::new(ErrorCode::InvalidConfig, format!("UFC configuration: {e}")))?;
         let obfuscated = match doc.format.as_deref() {
@@ -284,6 +291,8 @@ impl Snapshot {
             published_at: doc.created_at,
             fetched_at: time::format_rfc3339(fetched_at_ms),
             flag_errors,
+            bandit_links,
+            bandit_models: Arc::default(),
         })
     }
 

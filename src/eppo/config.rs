@@ -3,11 +3,13 @@
 
 use std::fmt;
 use std::num::NonZeroUsize;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::bandit;
 use super::compile::Snapshot;
 use super::events::AssignmentCache;
 use crate::clock::now_millis_signed;
@@ -128,7 +130,8 @@ pub struct Settings {
 impl Settings {
     /// Validates the configuration and loads `initial_configuration` / `configuration_path`.
     pub fn parse(config: &Map<String, Value>) -> Result<Settings> {
-        check_known_fields(config, CONFIG_FIELDS, "the Eppo configuration")?;
+        let fields = [CONFIG_FIELDS, bandit::config::FIELDS].concat();
+        check_known_fields(config, &fields, "the Eppo configuration")?;
         let api_key = match config.get("api_key") {
             None | Some(Value::String(_)) => ApiKey::parse(
                 config.get("api_key").and_then(Value::as_str),
@@ -216,6 +219,10 @@ impl Settings {
                 (None, None) => None,
             }
             .transpose()?;
+        let snapshot = match bandit::config::initial_models(config, snapshot.is_some())? {
+            Some(models) => snapshot.map(|s| s.with_bandit_models(Arc::new(models))),
+            None => snapshot,
+        };
         let offline = snapshot.is_some() && !config.contains_key("base_url");
         Ok(Settings {
             sync: SyncSettings {

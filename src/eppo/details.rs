@@ -33,9 +33,9 @@ pub struct EvaluationDetails<'a> {
     pub variation_key: Option<&'a str>,
     /// That variation's value.
     pub variation_value: Option<&'a Value>,
-    /// Always null: allot evaluates no bandits.
+    /// The bandit of a bandit request's variation (null otherwise).
     pub bandit_key: Option<&'a str>,
-    /// Always null: allot evaluates no bandits.
+    /// The action a bandit request chose (null otherwise).
     pub bandit_action: Option<&'a str>,
     /// The rule that matched, as configured.
     pub matched_rule: Option<&'a Value>,

@@ -13,7 +13,7 @@ use crate::eppo::evaluate::Matched;
 use crate::process::{lock, PerProcess};
 
 /// The `metaData` member of every event.
-const META_DATA: &str = concat!(
+pub const META_DATA: &str = concat!(
     "{\"sdkName\":\"allot\",\"sdkVersion\":\"",
     env!("CARGO_PKG_VERSION"),
     "\",\"coreVersion\":\"",

@@ -10,7 +10,8 @@
 //! - [`config`]: the `allot_init` configuration;
 //! - [`client`]: the [`crate::client::Provider`] behind an `allot_init` handle;
 //! - [`sync`]: keeping the configuration current (polling);
-//! - [`time`]: RFC 3339 parsing and formatting.
+//! - [`time`]: RFC 3339 parsing and formatting;
+//! - [`bandit`]: contextual bandits (models, action selection, bandit events).
 //!
 //! # C ABI shapes
 //!
@@ -36,7 +37,8 @@
 //! `allocation_key` are set only when `code` is `MATCH`. A batch `{"assignments": [<request>,
 //! …], <any request field>}` (top-level fields are inherited by items that omit them) →
 //! `{"assignments": [<result>, …]}`. Malformed requests are `invalid_json` /
-//! `invalid_argument` errors.
+//! `invalid_argument` errors. A request with `actions` is a bandit request (see
+//! [`bandit::request`]); `allot_init` also takes `initial_bandits` / `bandits_path`.
 //!
 //! Assignment event: `{"featureFlag", "allocation", "experiment": "<flag>-<allocation>",
 //! "variation", "subject", "subjectAttributes", "timestamp", "metaData": {"sdkName": "allot",
@@ -46,6 +48,7 @@
 //! `"published_at"` (the configuration's `createdAt`, ms since the epoch). See
 //! `docs/eppo.md`.
 
+pub mod bandit;
 pub mod client;
 pub mod compile;
 pub mod config;

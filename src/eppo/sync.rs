@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::bandit;
 use super::compile::Snapshot;
 use super::config::SyncSettings;
 use crate::clock::now_millis_signed;
@@ -86,6 +87,18 @@ impl Updater {
 /// when polling is off.
 fn poll_loop(control: &PollControl, settings: &SyncSettings, served: &Served) {
     let url = settings.config_url();
+    let bandits_url = bandit::sync::bandits_url(&settings.base_url, settings.api_key.expose());
+    let compile = |text: &str| {
+        let current = served.snapshot.load();
+        let http = control.http();
+        bandit::sync::attach_models(
+            compile(text)?,
+            current.as_deref(),
+            http,
+            &bandits_url,
+            REQUEST_TIMEOUT,
+        )
+    };
     loop {
         let polled = poller::poll(control, served, &url, REQUEST_TIMEOUT, compile);
         if matches!(polled, Polled::Stopped) || served.progress.load().unauthorized {

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import weakref
 from json.encoder import encode_basestring_ascii as _quote  # type: ignore[attr-defined]
@@ -37,12 +38,14 @@ from .._fork import register_fork_child
 from .._native import AllotError, AllotTimeoutError, NotStartedError
 from .assignment_logger import AssignmentLogger
 from .config import ClientConfig, Config, Configuration
+from .context import ContextAttributes, attributes_json
 
 __all__ = [
     "AssignmentLogger",
     "ClientConfig",
     "Config",
     "Configuration",
+    "ContextAttributes",
     "EppoClient",
     "EvaluationResult",
     "get_instance",
@@ -54,15 +57,27 @@ logger = logging.getLogger("allot")
 _MISSING: Any = object()
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _loads = json.JSONDecoder().decode
+_dumps_finite = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite number replaced by ``None`` (JSON cannot
+    carry them; Eppo scores them as missing values)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
 
 
 class EvaluationResult:
-    """What ``*_assignment_details`` return: the ``variation`` (value), ``action``
-    (bandits; always ``None`` here) and the ``evaluation_details`` document."""
+    """What ``*_assignment_details`` and the bandit methods return: the ``variation``
+    (value), the bandit's ``action`` (``None`` outside bandits) and the
+    ``evaluation_details`` document (``None`` unless details were asked for)."""
 
     __slots__ = ("variation", "action", "evaluation_details")
 
-    def __init__(self, variation: Any, action: Optional[str], evaluation_details: Any) -> None:
+    def __init__(self, variation: Any, action: Optional[str] = None, evaluation_details: Any = None) -> None:
         self.variation = variation
         self.action = action
         self.evaluation_details = evaluation_details
@@ -133,6 +148,8 @@ class EppoClient:
         self._config = config
         self._assignment_logger = config.assignment_logger or AssignmentLogger()
         self._logs = type(self._assignment_logger).log_assignment is not AssignmentLogger.log_assignment
+        logs_bandits = getattr(type(self._assignment_logger), "log_bandit_action", AssignmentLogger.log_bandit_action)
+        self._logs_bandits = logs_bandits is not AssignmentLogger.log_bandit_action
         self._is_graceful_mode = bool(config.is_graceful_mode)
         self._id = _native.init(config._to_json())
         self._finalizer = weakref.finalize(self, _native.free, self._id)
@@ -281,6 +298,87 @@ class EppoClient:
         self, flag_key: str, subject_key: str, subject_attributes: Optional[Dict[str, Any]], default: Any
     ) -> EvaluationResult:
         return self._details("JSON", flag_key, subject_key, subject_attributes, default)
+
+    # -- bandits ----------------------------------------------------------------------
+
+    def _bandit(
+        self,
+        flag_key: str,
+        subject_key: str,
+        subject_context: Any,
+        actions: Dict[str, Any],
+        default: str,
+        details: bool,
+    ) -> EvaluationResult:
+        try:
+            request = {
+                "flag_key": flag_key,
+                "subject_key": subject_key,
+                "subject_attributes": attributes_json(subject_context),
+                "actions": {key: attributes_json(value) for key, value in actions.items()},
+                "default": default,
+            }
+            if details:
+                request["details"] = True
+            try:
+                body = _dumps_finite(request)
+            except ValueError:  # NaN or infinite numbers: missing values, as Eppo scores them
+                body = _dumps_finite(_finite(request))
+            text = _native.evaluate_raw(self._id, body.encode("utf-8")).decode("utf-8")
+            doc = _loads(text)
+            result = doc.get("ok")
+            if result is None:
+                raise _native.error_from(doc.get("error"))
+        except NotStartedError:
+            logger.debug("allot: Eppo client not initialized; returning the default")
+            return EvaluationResult(default, None, None)
+        except (AllotError, TypeError, ValueError) as e:
+            if not self._is_graceful_mode:
+                raise
+            logger.error("allot: bandit action of %r failed, returning the default: %s", flag_key, e)
+            return EvaluationResult(default, None, None)
+        for events, log in (
+            (result.get("events"), self._logs and self._assignment_logger.log_assignment),
+            (result.get("bandit_events"), self._logs_bandits and self._assignment_logger.log_bandit_action),
+        ):
+            if not (log and events):
+                continue
+            for event in events:
+                try:
+                    log(event)
+                except Exception:  # noqa: BLE001 - a logger never breaks an evaluation
+                    logger.exception("allot: the assignment logger raised; event dropped")
+        return EvaluationResult(result["variation"], result["action"], result.get("details"))
+
+    def get_bandit_action(
+        self,
+        flag_key: str,
+        subject_key: str,
+        subject_context: Any,
+        actions: Dict[str, Any],
+        default: str,
+    ) -> EvaluationResult:
+        """Assigns the STRING flag ``flag_key``; when the variation is a bandit, the bandit
+        chooses one of ``actions`` (action key → ``ContextAttributes`` or attribute
+        dictionary) for the subject (``subject_context``: the same). Returns
+        ``BanditResult(variation, action)``; the assignment event goes to
+        ``log_assignment``, the bandit event to ``log_bandit_action``."""
+        return self._bandit(flag_key, subject_key, subject_context, actions, default, False)
+
+    def get_bandit_action_details(
+        self,
+        flag_key: str,
+        subject_key: str,
+        subject_context: Any,
+        actions: Dict[str, Any],
+        default: str,
+    ) -> EvaluationResult:
+        """As :meth:`get_bandit_action`, with the ``evaluation_details`` document."""
+        return self._bandit(flag_key, subject_key, subject_context, actions, default, True)
+
+    def get_bandit_keys(self) -> Set[str]:
+        """The keys of the bandit models being served."""
+        return set(self.status().get("bandit_keys", ()))
 
     # -- state -----------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Optional, Set, Union
 
 from .._settings import Settings
 from .assignment_logger import AssignmentLogger
@@ -16,13 +16,39 @@ BASE_URL_ENV = "ALLOT_EPPO_BASE_URL"
 
 
 class Configuration:
-    """A Universal Flag Configuration given up front: ``flags_configuration`` is the JSON
-    text (bytes or str) served by ``/flag-config/v1/config``."""
+    """A configuration given up front: ``flags_configuration`` is the JSON text (bytes or
+    str) served by ``/flag-config/v1/config``, ``bandits_configuration`` the bandit models
+    served by ``/flag-config/v1/bandits``."""
 
-    def __init__(self, flags_configuration: Union[bytes, str]) -> None:
+    def __init__(
+        self,
+        flags_configuration: Union[bytes, str],
+        bandits_configuration: Union[bytes, str, None] = None,
+    ) -> None:
         if isinstance(flags_configuration, bytes):
             flags_configuration = flags_configuration.decode("utf-8")
+        if isinstance(bandits_configuration, bytes):
+            bandits_configuration = bandits_configuration.decode("utf-8")
         self.flags_configuration: str = flags_configuration
+        self.bandits_configuration: Optional[str] = bandits_configuration
+
+    def get_flags_configuration(self) -> bytes:
+        """The flags configuration's JSON text."""
+        return self.flags_configuration.encode("utf-8")
+
+    def get_bandits_configuration(self) -> Optional[bytes]:
+        """The bandit models' JSON text, if given."""
+        return None if self.bandits_configuration is None else self.bandits_configuration.encode("utf-8")
+
+    def get_flag_keys(self) -> Set[str]:
+        """The keys of the flags configuration's flags."""
+        return set(json.loads(self.flags_configuration).get("flags", {}))
+
+    def get_bandit_keys(self) -> Set[str]:
+        """The keys of the bandit models given."""
+        if self.bandits_configuration is None:
+            return set()
+        return set(json.loads(self.bandits_configuration).get("bandits", {}))
 
 
 class Config(Settings):
@@ -66,6 +92,9 @@ class Config(Settings):
             if isinstance(text, (dict, list)):
                 text = json.dumps(text)
             doc["initial_configuration"] = text
+            bandits = getattr(conf, "bandits_configuration", None)
+            if bandits is not None:
+                doc["initial_bandits"] = bandits
         return doc
 
     def __repr__(self) -> str:
