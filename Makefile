@@ -89,6 +89,7 @@ test-c: build
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --release --all-targets -- -D warnings
+	$(CARGO) clippy --release --lib --features fuzzing -- -D warnings
 
 ## Criterion benchmarks (figures quoted in the README).
 bench:

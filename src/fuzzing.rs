@@ -2,6 +2,7 @@
 //! Everything else the targets reach goes through the C ABI in [`crate::ffi`].
 
 use std::io::Read;
+use std::time::Duration;
 
 use crate::transport::sse::{Event, EventReader};
 
@@ -16,15 +17,17 @@ pub enum SseItem {
     Error(&'static str),
 }
 
-/// Reads `input` to its end (or its first error) with events capped at `max_event_bytes`.
+/// Reads `input` to its end (or its first error) with events capped at `max_event_bytes`
+/// (no maximum age, and a keep-alive long enough that in-memory input never times out).
 pub fn sse_items(input: impl Read, max_event_bytes: usize) -> Vec<SseItem> {
-    let mut reader = EventReader::new(input, max_event_bytes);
+    let keepalive = Duration::from_secs(3600);
+    let mut reader = EventReader::new(input, max_event_bytes, keepalive, None);
     let mut items = Vec::new();
     loop {
         match reader.next_event() {
             Ok(Some(Event::Data(data))) => items.push(SseItem::Data(data)),
             Ok(Some(Event::Comment)) => items.push(SseItem::Comment),
-            Ok(None) => return items,
+            Ok(None | Some(Event::MaxAge)) => return items,
             Err(err) => {
                 items.push(SseItem::Error(err.code.as_str()));
                 return items;
