@@ -22,6 +22,10 @@ pub struct Thread {
     finished: Arc<AtomicBool>,
 }
 
+// SAFETY: a pthread_t names a thread of the process and may be joined from any thread;
+// it is a pointer on musl and macOS (an integer on glibc), which alone makes it !Send.
+unsafe impl Send for Thread {}
+
 type Body = Box<dyn FnOnce() + Send>;
 
 struct Start {
