@@ -261,8 +261,11 @@ def _fresh_singletons():
 
     for client in list(amplitude._local_instances.values()):
         client.stop()
+        client._handle.close()
     for client in list(amplitude._remote_instances.values()):
         client.close()
+    amplitude._local_instances.clear()
+    amplitude._remote_instances.clear()
     if eppo._instance is not None:
-        eppo._instance.shutdown()
+        eppo._instance._finalizer()
         eppo._instance = None

@@ -1,0 +1,5 @@
+"""``amplitude_experiment.assignment``."""
+
+from .. import AssignmentConfig
+
+__all__ = ["AssignmentConfig"]

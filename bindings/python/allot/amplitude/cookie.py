@@ -1,0 +1,5 @@
+"""``amplitude_experiment.cookie``."""
+
+from . import AmplitudeCookie
+
+__all__ = ["AmplitudeCookie"]

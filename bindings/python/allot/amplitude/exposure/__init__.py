@@ -1,0 +1,5 @@
+"""``amplitude_experiment.exposure``."""
+
+from .. import ExposureConfig
+
+__all__ = ["ExposureConfig"]

@@ -1,0 +1,5 @@
+"""``amplitude_experiment.factory``."""
+
+from . import Experiment
+
+__all__ = ["Experiment"]
