@@ -15,6 +15,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+pytest.register_assert_rewrite("differential")
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent.parent
 SHARED = Path(os.environ.get("ALLOT_SHARED_DIR", REPO.parent / "shared"))

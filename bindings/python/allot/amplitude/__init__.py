@@ -63,6 +63,9 @@ EU_SERVER_URL = "https://flag.lab.eu.amplitude.com"
 DEFAULT_STREAM_URL = "https://stream.lab.amplitude.com"
 EU_STREAM_SERVER_URL = "https://stream.lab.eu.amplitude.com"
 REMOTE_EU_SERVER_URL = "https://api.lab.eu.amplitude.com"
+#: The SDK's group type of user cohorts, and the de-duplication period of events.
+USER_GROUP_TYPE = "User"
+DAY_MILLIS = 86400000
 DEFAULT_COHORT_SYNC_URL = "https://cohort-v2.lab.amplitude.com"
 EU_COHORT_SYNC_URL = "https://cohort-v2.lab.eu.amplitude.com"
 
@@ -366,6 +369,25 @@ class _EventConfig(Settings):
         self.ingestion_metadata = kw.get("ingestion_metadata")
         self.event_log_level = kw.get("event_log_level")
         self._kw = set(kw)
+
+    def is_valid(self) -> bool:
+        """The Analytics SDK's check: an API key, positive flush sizes, a valid
+        ``min_id_length``."""
+        return (
+            bool(self.api_key)
+            and self.flush_queue_size > 0
+            and self.flush_interval_millis > 0
+            and (self.is_min_id_length_valid())
+        )
+
+    def is_min_id_length_valid(self) -> bool:
+        """``min_id_length`` is unset or a positive integer."""
+        return self.min_id_length is None or (isinstance(self.min_id_length, int) and self.min_id_length > 0)
+
+    def get_storage(self) -> Any:
+        """The storage of the given ``storage_provider`` (allot queues events in the
+        library: ``None`` without a provider)."""
+        return None if self.storage_provider is None else self.storage_provider.get_storage()
 
     def _to_json(self) -> Dict[str, Any]:
         doc: Dict[str, Any] = {"api_key": self.api_key}
@@ -739,7 +761,16 @@ class LocalEvaluationClient:
         Raises the library's error (``AllotError`` with ``.code``) when the first fetch
         fails."""
         timeout = int(self.config.flag_config_poller_request_timeout_millis) + 1000
-        status = _native.start(self._id, timeout)
+        try:
+            status = _native.start(self._id, timeout)
+        except AllotError as e:
+            # As the SDK: a warning, then the failure (an HTTP status is a plain Exception).
+            self.logger.warning(f"Error while updating flags: {e}")
+            if e.code in ("http_status", "unauthorized"):
+                raise _native.HttpStatusError(e.code, e.message) from None
+            if e.code == "invalid_response":
+                raise _FetchInvalidResponse(e.code, e.message) from None
+            raise
         self.logger.debug(f"[Experiment] local evaluation client started: {status}")
 
     def evaluate_v2(

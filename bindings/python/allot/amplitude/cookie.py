@@ -1,5 +1,5 @@
 """``amplitude_experiment.cookie``."""
 
-from . import AmplitudeCookie
+from . import AmplitudeCookie, User
 
-__all__ = ["AmplitudeCookie"]
+__all__ = ["AmplitudeCookie", "User"]

@@ -1,5 +1,11 @@
 """``amplitude_experiment.factory``."""
 
-from . import Experiment
+from . import Experiment, LocalEvaluationClient, LocalEvaluationConfig, RemoteEvaluationClient, RemoteEvaluationConfig
 
-__all__ = ["Experiment"]
+__all__ = [
+    "Experiment",
+    "LocalEvaluationClient",
+    "LocalEvaluationConfig",
+    "RemoteEvaluationClient",
+    "RemoteEvaluationConfig",
+]

@@ -12,6 +12,9 @@ class AssignmentLogger:
     ``metaData`` and the split's ``extraLogging`` entries. The default does nothing; an
     exception raised here is logged under the ``eppo`` logger, never raised."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
     def log_assignment(self, event: Dict[str, Any]) -> None:
         pass
 

@@ -1,5 +1,5 @@
 """``amplitude_experiment.assignment``."""
 
-from .. import AssignmentConfig
+from .. import DAY_MILLIS, AssignmentConfig
 
-__all__ = ["AssignmentConfig"]
+__all__ = ["DAY_MILLIS", "AssignmentConfig"]

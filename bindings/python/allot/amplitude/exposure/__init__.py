@@ -1,5 +1,5 @@
 """``amplitude_experiment.exposure``."""
 
-from .. import ExposureConfig
+from .. import DAY_MILLIS, ExposureConfig
 
-__all__ = ["ExposureConfig"]
+__all__ = ["DAY_MILLIS", "ExposureConfig"]

@@ -1,5 +1,5 @@
 """``amplitude_experiment.local.client``."""
 
-from .. import EvaluateOptions, LocalEvaluationClient, LocalEvaluationConfig, User, Variant
+from .. import USER_GROUP_TYPE, EvaluateOptions, LocalEvaluationClient, LocalEvaluationConfig, User, Variant
 
-__all__ = ["EvaluateOptions", "LocalEvaluationClient", "LocalEvaluationConfig", "User", "Variant"]
+__all__ = ["USER_GROUP_TYPE", "EvaluateOptions", "LocalEvaluationClient", "LocalEvaluationConfig", "User", "Variant"]
