@@ -75,7 +75,7 @@ def test_fetch_options_on_the_wire() -> None:
             options_cls(flagKeys=[]),
             None,
         ):
-            rec.step("fetch_v2", lambda: client.fetch_v2(user, options))
+            rec.step("fetch_v2", lambda options=options: client.fetch_v2(user, options))
 
     both(scenario, remote_variants)
 
@@ -170,7 +170,7 @@ def test_dependency_fixture_cases() -> None:
         client.start()
         for case in data["cases"]:
             keys = case.get("flag_keys")
-            rec.step(case.get("name", ""), lambda: client.evaluate_v2(sdk.User(**case["user"]), keys))
+            rec.step(case.get("name", ""), lambda c=case, k=keys: client.evaluate_v2(sdk.User(**c["user"]), k))
         client.stop()
 
     both(scenario, setup, requests=False)
@@ -182,7 +182,7 @@ def test_configuration_objects() -> None:
 
         for name in ("local.config", "remote.config"):
             module = importlib.import_module(f"{sdk.__name__}.{name}")
-            rec.step(name, lambda: (module.DEFAULT_SERVER_URL, module.EU_SERVER_URL))
+            rec.step(name, lambda m=module: (m.DEFAULT_SERVER_URL, m.EU_SERVER_URL))
         eu = sdk.LocalEvaluationConfig(server_zone=sdk.ServerZone.EU)
         rec.step("eu local", lambda: (eu.server_url, eu.stream_server_url, eu.logger.name, eu.logger.level))
         remote = sdk.RemoteEvaluationConfig(server_zone=sdk.ServerZone.EU, debug=True)

@@ -283,9 +283,8 @@ class EppoClient:
             if result is None or result.get("variation_key") is None:
                 return None
             return _typed_value(variation_type, result["value"])
-        if variation_type == "INTEGER" and type(default) is bool:
-            default = int(default)  # the SDK converts the default to an integer
-        result = self._assign(variation_type, flag_key, subject_key, attributes, default)
+        sent = int(default) if variation_type == "INTEGER" and type(default) is bool else default
+        result = self._assign(variation_type, flag_key, subject_key, attributes, sent)
         if result is None or result.get("variation_key") is None:
             return default
         return _typed_value(variation_type, result["value"])
@@ -430,7 +429,8 @@ class EppoClient:
             except _native.UnauthorizedError as e:
                 logger.warning(f"failed to load the configuration: {e}")
                 return
-            except AllotError:
+            except AllotError as e:
+                logger.warning(f"failed to fetch the configuration: {e}")
                 time.sleep(min(chunk, 50.0) / 1000.0)
 
     def set_is_graceful_mode(self, is_graceful_mode: bool) -> None:
@@ -458,7 +458,7 @@ def _typed_value(variation_type: str, value: Any) -> Any:
     return value
 
 
-_VALUE_TYPES = {"STRING": "STRING", "INTEGER": "NUMERIC", "NUMERIC": "NUMERIC", "BOOLEAN": "BOOLEAN", "JSON": "JSON"}
+_VALUE_TYPES = {"STRING": "STRING", "INTEGER": "INTEGER", "NUMERIC": "NUMERIC", "BOOLEAN": "BOOLEAN", "JSON": "JSON"}
 
 
 def _vendor_details(details: Dict[str, Any], variation_type: str) -> Dict[str, Any]:
@@ -471,6 +471,11 @@ def _vendor_details(details: Dict[str, Any], variation_type: str) -> Dict[str, A
     if doc.get("variationKey") is not None and not (isinstance(value, dict) and set(value) == {"type", "value"}):
         if variation_type == "NUMERIC" and type(value) is int:
             value = float(value)
+        elif variation_type == "JSON" and isinstance(value, str):
+            try:
+                value = _loads(value)
+            except ValueError:
+                pass
         doc["variationValue"] = {"type": _VALUE_TYPES.get(variation_type, variation_type), "value": value}
     if "allocations" not in doc:
         allocations = list(doc.get("unmatchedAllocations") or [])

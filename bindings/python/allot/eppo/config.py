@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from typing import Any, Dict, Optional, Set, Union
 
@@ -30,6 +31,7 @@ class Configuration:
             if not isinstance(flags, dict):
                 raise TypeError("flags is not an object")
         except (ValueError, KeyError, TypeError) as e:
+            logging.getLogger("eppo").warning(f"failed to compile flag configuration: {e}")
             raise ValueError(f"argument 'flags_configuration': not a flags configuration ({e})") from None
         self._flags: bytes = flags_configuration
         self._bandits = bandits_configuration
