@@ -866,6 +866,20 @@ fn remote_fetch_reports_attempts_and_fails_fast_on_4xx() {
 }
 
 #[test]
+fn remote_fetch_retries_an_unreadable_answer() {
+    // As Amplitude's Python SDK: an answer that is not variants JSON is retried.
+    let server = remote_server(vec![(200, "<html>".into()), (200, VARIANTS.into())]);
+    let handle = init_ok(&remote_config(
+        &server.url(),
+        json!({"fetch_retries": 1, "fetch_retry_backoff_min_millis": 1}),
+    ));
+    let answer = ok(fetch(handle, &json!({"user": {"user_id": "u1"}})));
+    assert_eq!(answer["variants"]["alpha"]["key"], "on");
+    assert_eq!(server.requests().len(), 2);
+    allot::ffi::allot_free(handle);
+}
+
+#[test]
 fn remote_fetch_honours_the_first_and_retry_timeouts() {
     let server = Server::start(|_r: &Received| Reply::Hang);
     let handle = init_ok(&remote_config(
