@@ -322,10 +322,14 @@ fn evaluated_props_are_sent_when_asked() {
     );
     ok(evaluate(
         handle,
-        &json!({"user": {"user_id": "u", "country": "Canada", "os": "iOS", "version": "2.1"}}),
+        &json!({"user": {"user_id": "u", "country": "Canada", "os": "iOS", "version": "2.1",
+                         "user_properties": {"plan": "pro"}}}),
     ));
     ok(take(allot::ffi::allot_flush(handle, 5_000)));
     let event = &events_of(&server.requests())[0];
+    // As the SDK: the user's properties sit beside $set/$unset.
+    assert_eq!(event["user_properties"]["plan"], "pro");
+    assert!(event["user_properties"]["$set"].is_object());
     assert_eq!(event["country"], "Canada");
     assert_eq!(event["os_name"], "iOS");
     assert_eq!(event["app_version"], "2.1");

@@ -28,12 +28,14 @@ impl Tracker {
         }
     }
 
-    /// Queues the events not seen within a day. Never waits for the network.
-    fn track(&self, user: &User, events: Vec<(String, Value)>, now_ms: u64) {
-        let fresh: Vec<Value> = events
+    /// Queues the events of a key not seen within a day. Never waits for the network.
+    fn track(&self, user: &User, key: String, events: Vec<Value>, now_ms: u64) {
+        if events.is_empty() || !self.dedup.first_time(&key, now_ms) {
+            return;
+        }
+        let events = events
             .into_iter()
-            .filter(|(key, _)| self.dedup.first_time(key, now_ms))
-            .map(|(_, mut event)| {
+            .map(|mut event| {
                 if self.send_evaluated_props {
                     add_user_context(&mut event, user);
                 }
@@ -41,7 +43,7 @@ impl Tracker {
             })
             .collect();
         // A failure to start the event thread is reported by the sender's stats.
-        self.sender.enqueue(fresh);
+        self.sender.enqueue(events);
     }
 }
 
@@ -69,6 +71,14 @@ fn add_user_context(event: &mut Value, user: &User) {
     }
     if let Some(ip) = user.ip_address.as_ref().filter(|v| !v.is_null()) {
         event.insert("ip".into(), ip.clone());
+    }
+    // As the SDK: the user's properties beside `$set`/`$unset`.
+    if let (Some(properties), Some(Value::Object(target))) =
+        (&user.user_properties, event.get_mut("user_properties"))
+    {
+        for (name, value) in properties {
+            target.entry(name.clone()).or_insert_with(|| value.clone());
+        }
     }
 }
 
@@ -117,16 +127,14 @@ impl Trackers {
         }
         let assigned: Vec<_> = evaluation.assigned().collect();
         if let Some(tracker) = assignment {
-            tracker.track(
-                user,
-                assignment_event(user, &assigned, now_ms)
-                    .into_iter()
-                    .collect(),
-                now_ms,
-            );
+            if let Some((key, event)) = assignment_event(user, &assigned, now_ms) {
+                tracker.track(user, key, vec![event], now_ms);
+            }
         }
         if let Some(tracker) = exposure {
-            tracker.track(user, exposure_events(user, &assigned, now_ms), now_ms);
+            if let Some((key, events)) = exposure_events(user, &assigned, now_ms) {
+                tracker.track(user, key, events, now_ms);
+            }
         }
     }
 

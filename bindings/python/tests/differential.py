@@ -5,7 +5,7 @@ log records (logger name and level, WARNING and above), requests on the wire and
 
 Normalisations (the documented identity fields): the ``library`` field of users and
 events, ``X-Amp-Exp-Library``/``User-Agent`` headers, the SDK name and versions in Eppo's
-query and ``metaData``, timestamps, insert ids and unset (``null``) user fields."""
+query and ``metaData``, timestamps and unset (``null``) user fields."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ HEADERS = ("authorization", "content-type", "x-amp-exp-track", "x-amp-exp-exposu
 #: Query parameters that name the SDK (allot names itself).
 IDENTITY_QUERY = ("sdkName", "sdkVersion", "coreVersion")
 #: Event and user fields that identify the sender or the moment.
-IDENTITY_FIELDS = ("library", "timestamp", "time", "insert_id", "uuid", "metaData", "event_id", "session_id")
+IDENTITY_FIELDS = ("library", "timestamp", "time", "uuid", "metaData", "event_id", "session_id")
 
 #: Builtin exception classes an SDK's exception is compared by (most specific first).
 BUILTIN_KINDS = (TimeoutError, ConnectionError, PermissionError, TypeError, KeyError, ValueError, RuntimeError)

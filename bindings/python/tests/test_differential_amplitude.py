@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import json
 import threading
 import warnings
 from typing import Any, Dict, List
@@ -209,3 +211,36 @@ def test_deviation_empty_flag_keys_mean_all_flags() -> None:
     vendor, ours = run(scenario, VENDOR, local_flags), run(scenario, ALLOT, local_flags)
     assert vendor.steps == [("an empty set", "returns", {"list": []})]
     assert ours.steps == [("an empty set", "returns", {"list": [["str", "all"], ["str", "premium"]]})]
+
+
+@pytest.mark.parametrize("send_evaluated_props", [False, True])
+def test_assignment_and_exposure_events_on_the_wire(send_evaluated_props: bool) -> None:
+    def scenario(sdk, server, rec):
+        endpoint = server.url + "/2/httpapi"
+        config = sdk.LocalEvaluationConfig(
+            server_url=server.url,
+            assignment_config=sdk.AssignmentConfig(
+                api_key="analytics-a", server_url=endpoint, send_evaluated_props=send_evaluated_props
+            ),
+            exposure_config=importlib.import_module(sdk.__name__ + ".exposure").ExposureConfig(
+                api_key="analytics-e", server_url=endpoint
+            ),
+        )
+        client = sdk.LocalEvaluationClient("key", config)
+        client.start()
+        options = importlib.import_module(sdk.__name__ + ".local.evaluate_options").EvaluateOptions
+        user = sdk.User(user_id="u", device_id="d", country="NL", platform="web", user_properties={"premium": True})
+        rec.step("assigned", lambda: sorted(client.evaluate_v2(user)))
+        rec.step("again (de-duplicated)", lambda: sorted(client.evaluate_v2(user)))
+        rec.step("exposed", lambda: sorted(client.evaluate_v2(user, ["all"], options(tracks_exposure=True))))
+        rec.step("stop", lambda: client.stop(5.0))
+
+    def uploads(observed):
+        return sorted(
+            (json.dumps(r["body"], sort_keys=True) for r in observed.requests if r["path"] == "/2/httpapi"),
+        )
+
+    vendor, ours = run(scenario, VENDOR, local_flags), run(scenario, ALLOT, local_flags)
+    assert ours.steps == vendor.steps
+    assert ours.logs == vendor.logs
+    assert uploads(ours) == uploads(vendor)
