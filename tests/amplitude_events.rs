@@ -8,7 +8,7 @@ use allot::amplitude::evaluate::Assigned;
 use allot::amplitude::events::{assignment_event, exposure_events, hash_code, DAY_MILLIS};
 use allot::amplitude::user::User;
 use common::shared_json;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const NOW: u64 = 1_700_000_000_123;
 /// The `library` field: allot names itself where the SDK writes `amplitude-python/<version>`.
