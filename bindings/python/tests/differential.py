@@ -68,14 +68,11 @@ def typed(value: Any) -> Any:
 def _details(details: Any) -> Any:
     if not isinstance(details, dict):
         return details
-    # Timestamps differ by nature; the description is wording; per-allocation rule and
-    # split traces need a library trace allot does not produce yet (docs/python.md).
-    drop = ("timestamp", "configFetchedAt", "configPublishedAt", "flagEvaluationDescription", "allocations")
+    # Timestamps differ by nature; the description is wording.
+    drop = ("timestamp", "configFetchedAt", "configPublishedAt", "flagEvaluationDescription")
     # allot's own keys (kept beside the vendor's) are left out of the comparison.
     extra = ("matchedRule", "matchedAllocation", "unmatchedAllocations", "unevaluatedAllocations")
-    out = {k: v for k, v in details.items() if k not in drop + extra}
-    out["has allocations"] = "allocations" in details
-    return out
+    return {k: v for k, v in details.items() if k not in drop + extra}
 
 
 def strip_identity(doc: Any) -> Any:

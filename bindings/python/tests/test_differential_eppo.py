@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import threading
-from typing import Any, Dict
+from typing import Any, Dict, List, Tuple
 
 import pytest
 from differential import Recorder, compare, run, sdk_modules, typed
 
-from conftest import FlagServer, eppo_flag
+from conftest import FlagServer, eppo_flag, load_json, shared
 
 pytest.importorskip("eppo_client")
 
@@ -196,3 +196,97 @@ def test_older_convention_matches_the_sdk_with_none_for_the_default() -> None:
         client.shutdown()
 
     compare(run(vendor_side, VENDOR, serve), run(allot_side, ALLOT, serve))
+
+
+def _cases() -> List[Tuple[str, str, Any, str, Dict[str, Any]]]:
+    """The Eppo test data's cases: (flag, method, default, subject key, attributes)."""
+    methods = {"STRING": "string", "INTEGER": "integer", "NUMERIC": "numeric", "BOOLEAN": "boolean", "JSON": "json"}
+    out = []
+    for path in sorted(shared("conformance", "eppo", "tests").glob("*.json")):
+        case = load_json(path)
+        method = methods[case["variationType"]]
+        default = float(case["defaultValue"]) if method == "numeric" else case["defaultValue"]
+        for subject in case["subjects"]:
+            out.append(
+                (case["flag"], method, default, subject["subjectKey"], _attributes(subject["subjectAttributes"]))
+            )
+    return out
+
+
+def _conformance(flags_file: str, details: bool, only: str = ""):
+    text = shared("conformance", "eppo", flags_file).read_bytes()
+    cases = [c for c in _cases() if not only or c[0] == only]
+
+    def scenario(sdk, server, rec):
+        config = sdk.ClientConfig(
+            api_key="k",
+            base_url="http://127.0.0.1:9",
+            assignment_logger=Logger(sdk, rec).logger,
+            initial_configuration=sdk.Configuration(flags_configuration=text),
+        )
+        client = sdk.init(config)
+        for flag, method, default, key, attributes in cases:
+            args = (flag, key, attributes, default)
+            rec.step(f"{flag} {key}", lambda m=method, a=args: getattr(client, f"get_{m}_assignment")(*a))
+            if details and flag != INVALID_VALUE_FLAG:
+                rec.step("details", lambda m=method, a=args: getattr(client, f"get_{m}_assignment_details")(*a))
+        client.shutdown()
+
+    return scenario
+
+
+#: A flag whose INTEGER variation holds 3.1415926 (see the deviation test below).
+INVALID_VALUE_FLAG = "invalid-value-flag"
+
+
+def test_conformance_subjects_assignments_and_details() -> None:
+    """Every subject of the shared Eppo test data, typed call and details call: values,
+    types, details (rules, conditions, splits, shards) and events."""
+    both(_conformance("flags-v1.json", details=True), requests=False)
+
+
+def test_deviation_obfuscated_configurations_are_served() -> None:
+    """docs/python.md, row "obfuscated configurations": the SDK serves the defaults for
+    an obfuscated configuration; allot serves what the plain one assigns."""
+    plain = run(_conformance("flags-v1.json", details=False), VENDOR, serve)
+    vendor = run(_conformance("flags-v1-obfuscated.json", details=False), VENDOR, serve)
+    ours = run(_conformance("flags-v1-obfuscated.json", details=False), ALLOT, serve)
+    assert ours.steps == plain.steps
+    assert vendor.steps != plain.steps
+    defaults = [typed(c[2]) for c in _cases()]
+    assert sum(s[2] == d for s, d in zip(vendor.steps, defaults)) > sum(
+        s[2] == d for s, d in zip(plain.steps, defaults)
+    )
+
+
+def test_deviation_invalid_variation_value_is_an_assignment_error() -> None:
+    """docs/python.md, row "canonical evaluation semantics": Eppo's shared test data
+    reports an INTEGER variation holding 3.1415926 as ASSIGNMENT_ERROR with its value;
+    eppo-server-sdk 4.4.1 as UNEXPECTED_CONFIGURATION_ERROR without it. Both return
+    the default."""
+
+    def scenario(sdk, server, rec):
+        _conformance("flags-v1.json", details=False, only=INVALID_VALUE_FLAG)(sdk, server, rec)
+        client = sdk.init(
+            sdk.ClientConfig(
+                api_key="k",
+                base_url="http://127.0.0.1:9",
+                assignment_logger=sdk.AssignmentLogger(),
+                initial_configuration=sdk.Configuration(
+                    flags_configuration=shared("conformance", "eppo", "flags-v1.json").read_bytes()
+                ),
+            )
+        )
+        result = client.get_integer_assignment_details(INVALID_VALUE_FLAG, "alice", {"country": "US"}, 42)
+        rec.step("code", lambda: result.evaluation_details["flagEvaluationCode"])
+        client.shutdown()
+
+    vendor, ours = run(scenario, VENDOR, serve), run(scenario, ALLOT, serve)
+    assert ours.steps[:-1] == vendor.steps[:-1]
+    assert vendor.steps[-1] == ("code", "returns", ["str", "UNEXPECTED_CONFIGURATION_ERROR"])
+    assert ours.steps[-1] == ("code", "returns", ["str", "ASSIGNMENT_ERROR"])
+
+
+def _attributes(attributes: Dict[str, Any]) -> Dict[str, Any]:
+    """The SDK takes scalar attributes only (the test cases have none other)."""
+    return {k: v for k, v in attributes.items() if v is None or isinstance(v, (str, int, float, bool))}

@@ -462,13 +462,11 @@ _VALUE_TYPES = {"STRING": "STRING", "INTEGER": "INTEGER", "NUMERIC": "NUMERIC", 
 
 
 def _vendor_details(details: Dict[str, Any], variation_type: str) -> Dict[str, Any]:
-    """The library's details document in the shape of eppo-server-sdk 4.x: a
-    ``banditEvaluationCode``, ``variationValue`` as ``{type, value}`` and every allocation
-    in ``allocations`` (allot's own keys stay)."""
+    """The library's details document with ``variationValue`` as ``{type, value}``, as
+    eppo-server-sdk 4.x gives it (allot's own keys stay)."""
     doc = dict(details)
-    doc.setdefault("banditEvaluationCode", None)
     value = doc.get("variationValue")
-    if doc.get("variationKey") is not None and not (isinstance(value, dict) and set(value) == {"type", "value"}):
+    if doc.get("variationKey") is not None and value is not None:
         if variation_type == "NUMERIC" and type(value) is int:
             value = float(value)
         elif variation_type == "JSON" and isinstance(value, str):
@@ -477,15 +475,6 @@ def _vendor_details(details: Dict[str, Any], variation_type: str) -> Dict[str, A
             except ValueError:
                 pass
         doc["variationValue"] = {"type": _VALUE_TYPES.get(variation_type, variation_type), "value": value}
-    if "allocations" not in doc:
-        allocations = list(doc.get("unmatchedAllocations") or [])
-        if doc.get("matchedAllocation"):
-            allocations.append(doc["matchedAllocation"])
-        allocations.extend(doc.get("unevaluatedAllocations") or [])
-        doc["allocations"] = sorted(
-            ({**a, "evaluatedRules": [], "evaluatedSplits": []} for a in allocations),
-            key=lambda a: a.get("orderPosition", 0),
-        )
     return doc
 
 
