@@ -1,5 +1,6 @@
-//! Generates the C header from the Rust source with cbindgen into `$OUT_DIR/allot.h`.
-//! `make header` copies it to `include/allot.h`; a test checks the two are identical.
+//! Generates the C header from the C ABI (`src/ffi.rs`, and nothing else, so that no
+//! internal item reaches the header) with cbindgen into `$OUT_DIR/allot.h`. `make header`
+//! copies it to `include/allot.h`; a test checks the two are identical.
 
 use std::env;
 use std::path::PathBuf;
@@ -8,12 +9,12 @@ fn main() {
     let crate_dir =
         PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("allot.h");
-    println!("cargo:rerun-if-changed=src");
+    println!("cargo:rerun-if-changed=src/ffi.rs");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml"))
         .expect("cbindgen.toml is valid");
     match cbindgen::Builder::new()
-        .with_crate(&crate_dir)
+        .with_src(crate_dir.join("src/ffi.rs"))
         .with_config(config)
         .generate()
     {

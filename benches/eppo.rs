@@ -5,9 +5,9 @@ use std::ffi::{CStr, CString};
 use std::hint::black_box;
 use std::path::PathBuf;
 
-use allot::eppo::compile::Snapshot;
-use allot::eppo::evaluate::{assign, Subject};
-use allot::eppo::model::VariationType;
+use allot::internals::eppo::Snapshot;
+use allot::internals::eppo::VariationType;
+use allot::internals::eppo::{assign, Subject};
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::{json, Map, Value};
 
@@ -62,7 +62,7 @@ fn c_abi(c: &mut Criterion) {
 fn rust_api(c: &mut Criterion) {
     let text = std::fs::read_to_string(flags_path()).expect("read flags-v1.json");
     let snapshot = Snapshot::from_json(&text, 0).expect("compile flags-v1.json");
-    let now = allot::eppo::time::now_ms();
+    let now = allot::internals::eppo::now_ms();
     let mut attributes = Map::new();
     attributes.insert("country".into(), Value::from("US"));
     attributes.insert("age".into(), Value::from(30));

@@ -4,8 +4,8 @@
 use std::ffi::{c_char, CStr, CString};
 use std::hint::black_box;
 
-use allot::amplitude::compile::Snapshot;
 use allot::ffi;
+use allot::internals::amplitude::Snapshot;
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::{json, Value};
 

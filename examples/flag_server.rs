@@ -24,8 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use allot::amplitude::compile::Snapshot;
-use allot::amplitude::user::User;
+use allot::internals::amplitude::{Snapshot, User};
 use base64::Engine as _;
 use serde_json::Value;
 use server::{Received, Reply, Server};

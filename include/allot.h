@@ -4,9 +4,12 @@
  * Conventions (every function):
  * - Clients are opaque uint64_t handles from allot_init; 0 is never a valid handle.
  *   A zero, unknown or freed handle gives an "unknown_handle" error, never a crash.
- * - Every input string is NUL-terminated UTF-8 JSON, borrowed for the duration of the
- *   call only. NULL, invalid UTF-8, invalid JSON and oversized input give errors.
- *   Size caps: configuration 64 MiB, request 1 MiB.
+ * - Every input string is NUL-terminated UTF-8, borrowed for the duration of the call
+ *   only: configurations and requests are JSON documents, the cookie functions take
+ *   plain strings (an API key, a cookie value, a device id). NULL, invalid UTF-8,
+ *   invalid JSON and oversized input give errors.
+ *   Size caps: configuration 64 MiB (ALLOT_MAX_CONFIG_BYTES), any other string 1 MiB
+ *   (ALLOT_MAX_REQUEST_BYTES).
  * - Every returned char * is a JSON document owned by the caller, never NULL, freed
  *   exactly once with allot_string_free:
  *     {"ok": <result>}  or  {"error": {"code": "<code>", "message": "<text>"}}
@@ -40,14 +43,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-// One day in milliseconds: the lifetime of a de-duplication entry and the `insert_id`
-// period.
-#define DAY_MILLIS 86400000
-
-// Largest configuration document `allot_init` accepts, in bytes (64 MiB).
+// Largest configuration document `allot_init` accepts, in bytes (64 MiB); also the
+// default cap on a configuration the server sends.
 #define ALLOT_MAX_CONFIG_BYTES (64 << 20)
 
-// Largest request document `allot_evaluate` and `allot_fetch` accept, in bytes (1 MiB).
+// Largest request document `allot_evaluate` and `allot_fetch` accept, in bytes (1 MiB);
+// also the cap on every other string argument.
 #define ALLOT_MAX_REQUEST_BYTES (1 << 20)
 
 #ifdef __cplusplus
@@ -125,14 +126,16 @@ char *allot_evaluate(uint64_t client, const char *request_json);
 // `request_json` must be NULL or a NUL-terminated string valid for the duration of the call.
 char *allot_fetch(uint64_t client, const char *request_json);
 
-// Describes the client. Local: `{"ok": {"provider", "mode", "started", "initialized",
-// "flag_count", "source": "bootstrap"|"poll"|"stream"|null, "last_success_at": <ms since
-// the epoch>|null, "last_error": {"code", "message", "at"}|null, "etag", "server_url",
-// "stream_server_url", "polling", "streaming", "flag_errors": [{"flag_key", "index",
-// "code", "message"}]}}`. Remote: `{"ok": {"provider", "mode", "started", "server_url",
-// "last_success_at", "last_error"}}`. Eppo: `{"ok": {"provider", "started",
-// "initialized", "flag_count", "configFetchedAt", "configPublishedAt", "environment",
-// "last_success_at", "last_error", "polling", "flag_errors"}}`. Keys never appear in it.
+// Describes the client. A local client (Amplitude `"mode": "local"` and Eppo, the same
+// shape): `{"ok": {"provider", "mode": "local", "started", "initialized", "flag_count",
+// "flag_keys": [<sorted keys>], "source": "bootstrap"|"poll"|"stream"|null, "loaded_at":
+// <ms since the epoch>|null, "last_success_at": <ms>|null, "last_error": {"code",
+// "message", "at"}|null, "etag", "server_url", "stream_server_url", "polling",
+// "streaming", "flag_errors": [{"flag_key", "index"?, "code", "message"}], …}}`;
+// Amplitude adds `"assignment_events"` and `"exposure_events"` (see `allot_flush`), Eppo
+// `"environment"` and `"published_at"` (ms). A remote client: `{"ok": {"provider",
+// "mode": "remote", "started", "server_url", "last_success_at", "last_error"}}`. Keys
+// never appear in it.
 //
 // Never NULL; the caller owns the result and frees it with `allot_string_free`.
 // Thread-safe.
@@ -141,7 +144,8 @@ char *allot_status(uint64_t client);
 // Sends the client's queued analytics events (Amplitude `assignment_config` /
 // `exposure_config`), waiting at most `timeout_ms` milliseconds.
 //
-// Returns `{"ok": {"assignment_events": {"queued", "sent", "dropped", "last_error"} | null,
+// Returns `{"ok": {"assignment_events": {"queued", "sent", "dropped", "last_success_at",
+// "last_error"} | null,
 // "exposure_events": … | null}}` once the queues are empty, or a `timeout` error with
 // the number of events still queued (they stay queued). Clients without event tracking
 // answer `{"ok": {}}` at once. Never NULL; the caller owns the result and frees it with

@@ -5,9 +5,6 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorCode, Result};
 
-/// Largest configuration document `allot_init` accepts, in bytes (64 MiB).
-pub const MAX_CONFIG_BYTES: usize = 64 << 20;
-
 /// Rejects every key of `object` that is not in `allowed`, naming the field and, when one
 /// is close, the valid name the caller probably meant. `context` names the object.
 pub fn check_known_fields(

@@ -87,8 +87,33 @@ pub const INVALID_FLAG: &str = "invalid_flag";
 /// The `flag_errors` code of a flag key that appears more than once (the last one wins).
 pub const DUPLICATE_FLAG: &str = "duplicate_flag";
 
+impl serde::Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// A flag that was left out of a configuration (the rest still loads), both providers:
+/// `{"flag_key", "index"?, "code", "message"}` in the status document's `flag_errors`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FlagError {
+    /// The flag's key, when it could be read.
+    pub flag_key: Option<String>,
+    /// The flag's position, for configurations that list flags in an array.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+    /// [`INVALID_FLAG`] or [`DUPLICATE_FLAG`].
+    pub code: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
 /// An error: a stable code and a human-readable message (never containing secrets).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serialized as `{"code", "message"}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Error {
     /// The stable code.
     pub code: ErrorCode,
@@ -114,11 +139,6 @@ impl Error {
             Category::Data | Category::Io => shape_code,
         };
         Error::new(code, format!("{what}: {err}"))
-    }
-
-    /// Serializes the error as the `{"code", "message"}` object of the error envelope.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({"code": self.code.as_str(), "message": self.message})
     }
 }
 

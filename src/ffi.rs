@@ -7,11 +7,15 @@ use std::time::Duration;
 
 use crate::amplitude::cookie;
 use crate::client;
-use crate::config::MAX_CONFIG_BYTES;
 use crate::error::{Error, ErrorCode, Result};
 use crate::registry;
 
-/// Largest request document `allot_evaluate` and `allot_fetch` accept, in bytes (1 MiB).
+/// Largest configuration document `allot_init` accepts, in bytes (64 MiB); also the
+/// default cap on a configuration the server sends.
+pub const MAX_CONFIG_BYTES: usize = 64 << 20;
+
+/// Largest request document `allot_evaluate` and `allot_fetch` accept, in bytes (1 MiB);
+/// also the cap on every other string argument.
 pub const MAX_REQUEST_BYTES: usize = 1 << 20;
 
 /// Runs `body`, turning a panic into an `internal` error.
@@ -39,7 +43,7 @@ fn envelope(result: Result<String>) -> String {
             out.push('}');
             out
         }
-        Err(err) => serde_json::json!({ "error": err.to_json() }).to_string(),
+        Err(err) => serde_json::json!({ "error": err }).to_string(),
     }
 }
 
@@ -210,14 +214,16 @@ pub unsafe extern "C" fn allot_fetch(client: u64, request_json: *const c_char) -
     })
 }
 
-/// Describes the client. Local: `{"ok": {"provider", "mode", "started", "initialized",
-/// "flag_count", "source": "bootstrap"|"poll"|"stream"|null, "last_success_at": <ms since
-/// the epoch>|null, "last_error": {"code", "message", "at"}|null, "etag", "server_url",
-/// "stream_server_url", "polling", "streaming", "flag_errors": [{"flag_key", "index",
-/// "code", "message"}]}}`. Remote: `{"ok": {"provider", "mode", "started", "server_url",
-/// "last_success_at", "last_error"}}`. Eppo: `{"ok": {"provider", "started",
-/// "initialized", "flag_count", "configFetchedAt", "configPublishedAt", "environment",
-/// "last_success_at", "last_error", "polling", "flag_errors"}}`. Keys never appear in it.
+/// Describes the client. A local client (Amplitude `"mode": "local"` and Eppo, the same
+/// shape): `{"ok": {"provider", "mode": "local", "started", "initialized", "flag_count",
+/// "flag_keys": [<sorted keys>], "source": "bootstrap"|"poll"|"stream"|null, "loaded_at":
+/// <ms since the epoch>|null, "last_success_at": <ms>|null, "last_error": {"code",
+/// "message", "at"}|null, "etag", "server_url", "stream_server_url", "polling",
+/// "streaming", "flag_errors": [{"flag_key", "index"?, "code", "message"}], …}}`;
+/// Amplitude adds `"assignment_events"` and `"exposure_events"` (see `allot_flush`), Eppo
+/// `"environment"` and `"published_at"` (ms). A remote client: `{"ok": {"provider",
+/// "mode": "remote", "started", "server_url", "last_success_at", "last_error"}}`. Keys
+/// never appear in it.
 ///
 /// Never NULL; the caller owns the result and frees it with `allot_string_free`.
 /// Thread-safe.
@@ -229,7 +235,8 @@ pub extern "C" fn allot_status(client: u64) -> *mut c_char {
 /// Sends the client's queued analytics events (Amplitude `assignment_config` /
 /// `exposure_config`), waiting at most `timeout_ms` milliseconds.
 ///
-/// Returns `{"ok": {"assignment_events": {"queued", "sent", "dropped", "last_error"} | null,
+/// Returns `{"ok": {"assignment_events": {"queued", "sent", "dropped", "last_success_at",
+/// "last_error"} | null,
 /// "exposure_events": … | null}}` once the queues are empty, or a `timeout` error with
 /// the number of events still queued (they stay queued). Clients without event tracking
 /// answer `{"ok": {}}` at once. Never NULL; the caller owns the result and frees it with

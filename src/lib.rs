@@ -1,24 +1,55 @@
 //! allot: one native engine for feature flags and experiments.
 //!
-//! Architecture, one module per layer:
+//! The public surface is the C ABI, [`ffi`]; everything else is internal. Architecture,
+//! one module per layer:
 //! - [`ffi`]: the C ABI (`allot_*` exports), JSON in and out, panics and bad input caught;
-//! - [`registry`]: opaque `u64` handles for clients;
-//! - [`client`]: the provider-independent client interface and construction;
-//! - [`config`]: configuration parsing helpers shared by providers;
-//! - [`amplitude`]: Amplitude Experiment flags: model → compiled snapshot → evaluator;
-//! - [`eppo`]: Eppo flags (UFC): model → compiled snapshot → assignment, details, events;
-//! - [`transport`]: the HTTP layer shared by networked clients;
-//! - [`events`]: delivering analytics events from a background thread;
-//! - [`process`]: fork detection;
-//! - [`error`]: errors with stable codes.
+//! - `registry`: opaque `u64` handles for clients;
+//! - `client`: the provider-independent client interface and construction;
+//! - `config`: configuration parsing helpers shared by providers;
+//! - `amplitude`: Amplitude Experiment flags: model → compiled snapshot → evaluator;
+//! - `eppo`: Eppo flags (UFC): model → compiled snapshot → assignment, details, events;
+//! - `transport`: the HTTP layer shared by networked clients;
+//! - `runtime`: background work (one thread per job per process) and its health;
+//! - `events`: delivering analytics events from a background thread;
+//! - `process`: fork detection;
+//! - `clock`: the wall clock;
+//! - `error`: errors with stable codes.
 
-pub mod amplitude;
-pub mod client;
-pub mod config;
-pub mod eppo;
-pub mod error;
-pub mod events;
+pub(crate) mod amplitude;
+pub(crate) mod client;
+pub(crate) mod clock;
+pub(crate) mod config;
+pub(crate) mod eppo;
+pub(crate) mod error;
+pub(crate) mod events;
 pub mod ffi;
-pub mod process;
-pub mod registry;
-pub mod transport;
+pub(crate) mod process;
+pub(crate) mod registry;
+pub(crate) mod runtime;
+pub(crate) mod transport;
+
+/// What the crate's own tests and benchmarks reach below the C ABI. Not a stable API:
+/// users call the [`ffi`] functions (or a binding).
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::error::{Error, ErrorCode};
+
+    /// Amplitude's compiled snapshot, evaluation and events.
+    pub mod amplitude {
+        pub use crate::amplitude::compile::Snapshot;
+        pub use crate::amplitude::evaluate::{murmur3_32, Assigned};
+        pub use crate::amplitude::events::{assignment_event, exposure_events, hash_code};
+        pub use crate::amplitude::user::User;
+    }
+
+    /// Eppo's compiled snapshot, assignment, settings and timestamps.
+    pub mod eppo {
+        pub use crate::clock::now_millis_signed as now_ms;
+        pub use crate::eppo::client::EppoClient;
+        pub use crate::eppo::compile::Snapshot;
+        pub use crate::eppo::config::DEFAULT_BASE_URL;
+        pub use crate::eppo::evaluate::{assign, Subject};
+        pub use crate::eppo::model::VariationType;
+        pub use crate::eppo::time::parse_rfc3339;
+    }
+}

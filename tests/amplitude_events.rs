@@ -3,10 +3,13 @@
 
 mod common;
 
-use allot::amplitude::compile::Snapshot;
-use allot::amplitude::evaluate::Assigned;
-use allot::amplitude::events::{assignment_event, exposure_events, hash_code, DAY_MILLIS};
-use allot::amplitude::user::User;
+use allot::internals::amplitude::Assigned;
+use allot::internals::amplitude::Snapshot;
+use allot::internals::amplitude::{assignment_event, exposure_events, hash_code};
+
+/// One day in milliseconds: the `insert_id` period.
+const DAY_MILLIS: u64 = 86_400_000;
+use allot::internals::amplitude::User;
 use common::shared_json;
 use serde_json::json;
 

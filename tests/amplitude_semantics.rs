@@ -432,7 +432,7 @@ fn bucketed_flag(alloc: [u64; 2], distributions: Value, segment_variant: &str) -
 #[test]
 fn bucketing_uses_murmur3_allocation_and_distribution() {
     let user_id = "user-42";
-    let hash = allot::amplitude::evaluate::murmur3_32(format!("s/{user_id}").as_bytes(), 0);
+    let hash = allot::internals::amplitude::murmur3_32(format!("s/{user_id}").as_bytes(), 0);
     let (allocation, distribution) = (u64::from(hash % 100), u64::from(hash / 100));
     // Distribution split exactly at the user's value: the user is in the upper half.
     let split = json!([{"variant": "off", "range": [0, distribution]}, {"variant": "on", "range": [distribution, 42949673]}]);

@@ -162,11 +162,11 @@ fn settings_have_documented_defaults_and_debug_hides_the_key() {
         for (k, v) in extra.as_object().unwrap() {
             config[k] = v.clone();
         }
-        allot::eppo::client::EppoClient::new(config.as_object().unwrap()).expect("valid config")
+        allot::internals::eppo::EppoClient::new(config.as_object().unwrap()).expect("valid config")
     };
     let client = parse(json!({}));
     let settings = client.settings();
-    assert_eq!(settings.base_url, allot::eppo::client::DEFAULT_BASE_URL);
+    assert_eq!(settings.base_url, allot::internals::eppo::DEFAULT_BASE_URL);
     assert_eq!(
         settings.poll_interval,
         Some(std::time::Duration::from_secs(30))
@@ -202,8 +202,18 @@ fn lifecycle_status_and_start_without_configuration() {
     assert_eq!(after["started"], true);
     assert_eq!(after["flag_count"], 3);
     assert_eq!(after["environment"], "Staging");
-    assert_eq!(after["configPublishedAt"], "2024-04-30T08:00:00.000Z");
-    assert!(after["configFetchedAt"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(after["mode"], "local");
+    assert_eq!(after["source"], "bootstrap");
+    assert_eq!(
+        after["published_at"].as_i64(),
+        allot::internals::eppo::parse_rfc3339("2024-04-30T08:00:00.000Z")
+    );
+    assert!(after["loaded_at"].as_u64().unwrap() > 0);
+    // Same shape as Amplitude: the keys of the configuration served.
+    assert_eq!(
+        after["flag_keys"].as_array().unwrap().len(),
+        after["flag_count"].as_u64().unwrap() as usize
+    );
     assert_eq!(after["flag_errors"].as_array().unwrap().len(), 1);
     assert_eq!(after["flag_errors"][0]["flag_key"], "broken");
     assert!(!after.to_string().contains(SECRET));
@@ -221,7 +231,7 @@ fn lifecycle_status_and_start_without_configuration() {
         (state["started"].clone(), state["initialized"].clone()),
         (json!(false), json!(false))
     );
-    assert_eq!(state["configFetchedAt"], Value::Null);
+    assert_eq!(state["loaded_at"], Value::Null);
     let envelope = start(bare, 5_000);
     assert_eq!(error_code(&envelope), "network", "{envelope}");
     assert!(!envelope.to_string().contains(SECRET));
@@ -394,7 +404,7 @@ fn event_timestamp_defaults_to_the_system_clock() {
         .as_str()
         .unwrap()
         .to_owned();
-    let ms = allot::eppo::time::parse_rfc3339(&stamp).expect("RFC 3339 timestamp");
+    let ms = allot::internals::eppo::parse_rfc3339(&stamp).expect("RFC 3339 timestamp");
     let before_ms = before
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -561,7 +571,10 @@ fn details_report_the_whole_document() {
     assert_eq!(details["subjectKey"], "s");
     assert_eq!(details["subjectAttributes"], json!({"plan": "free"}));
     assert_eq!(details["timestamp"], "2024-05-01T12:00:00.000Z");
-    assert_eq!(details["configFetchedAt"], state["configFetchedAt"]);
+    assert_eq!(
+        allot::internals::eppo::parse_rfc3339(details["configFetchedAt"].as_str().unwrap()),
+        state["loaded_at"].as_i64()
+    );
     assert_eq!(details["configPublishedAt"], "2024-04-30T08:00:00.000Z");
     assert_eq!(details["environmentName"], "Staging");
     assert_eq!(details["variationKey"], "red");

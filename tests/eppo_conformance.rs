@@ -155,7 +155,10 @@ fn both_formats_load_every_flag_and_report_the_environment() {
             ufc["flags"].as_object().unwrap().len()
         );
         assert_eq!(status["environment"], ufc["environment"]["name"]);
-        assert_eq!(status["configPublishedAt"], ufc["createdAt"]);
+        assert_eq!(
+            status["published_at"].as_i64(),
+            allot::internals::eppo::parse_rfc3339(ufc["createdAt"].as_str().unwrap())
+        );
         assert_eq!(status["flag_errors"], json!([]), "{file}");
         unsafe_free(handle);
     }

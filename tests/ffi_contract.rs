@@ -236,7 +236,7 @@ fn every_error_code_is_documented_in_the_header_and_readme() {
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/include/allot.h")).unwrap();
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    for code in allot::error::ErrorCode::ALL {
+    for code in allot::internals::ErrorCode::ALL {
         let name = code.as_str();
         assert!(
             header.contains(&format!(" {name} ")),
@@ -297,4 +297,60 @@ fn eight_threads_evaluate_one_handle_while_another_is_reinitialized() {
     }
     stop.store(true, Ordering::Relaxed);
     assert!(churn.join().expect("the re-initializing thread failed") > 0);
+}
+
+#[test]
+fn the_header_declares_only_allot_names() {
+    let header =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/include/allot.h")).unwrap();
+    // Strip comments, then collect every #define name and every declared function name.
+    let mut code = String::new();
+    let mut rest = header.as_str();
+    while let Some(start) = rest.find("/*") {
+        code.push_str(&rest[..start]);
+        rest = rest[start..]
+            .split_once("*/")
+            .map_or("", |(_, after)| after);
+    }
+    code.push_str(rest);
+    let mut names = Vec::new();
+    let mut declarations = String::new();
+    for line in code.lines().map(str::trim) {
+        if let Some(define) = line.strip_prefix("#define ") {
+            names.push(define.split_whitespace().next().unwrap().to_owned());
+        } else if !(line.starts_with('#')
+            || line.starts_with("//")
+            || line.starts_with("extern \"C\"")
+            || line.starts_with('}'))
+        {
+            declarations.push_str(line);
+            declarations.push('\n');
+        }
+    }
+    // Every remaining statement declares a function: its name is the word before `(`.
+    for statement in declarations.split(';').map(str::trim) {
+        if statement.is_empty() {
+            continue;
+        }
+        let open = statement
+            .find('(')
+            .unwrap_or_else(|| panic!("not a function: {statement}"));
+        let name = statement[..open]
+            .trim_end()
+            .rsplit(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .next()
+            .unwrap();
+        names.push(name.to_owned());
+    }
+    assert!(names.iter().any(|n| n == "allot_init"), "{names:?}");
+    assert!(
+        names.iter().any(|n| n == "ALLOT_MAX_CONFIG_BYTES"),
+        "{names:?}"
+    );
+    for name in &names {
+        assert!(
+            name.starts_with("allot_") || name.starts_with("ALLOT_"),
+            "include/allot.h declares {name}, which is not part of the allot_/ALLOT_ API"
+        );
+    }
 }

@@ -5,17 +5,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::compile::Snapshot;
 use super::config::{Bootstrap, Settings};
 use super::evaluate::EvaluateRequest;
 use super::remote::RemoteClient;
-use super::sync::{Feed, Health, Source, State, Sync};
+use super::sync::{Served, Updater};
 use super::tracking::{TrackOptions, Trackers};
 use crate::client::{Client, Provider};
+use crate::clock::now_millis;
 use crate::error::{Error, ErrorCode, Result};
-use crate::transport::now_millis;
+use crate::transport::poller::LocalStatus;
 
 /// Builds an Amplitude client from its configuration object.
 pub fn create(config: &Map<String, Value>) -> Result<Client> {
@@ -39,43 +40,33 @@ pub fn create(config: &Map<String, Value>) -> Result<Client> {
                     Some(Snapshot::from_json(&text)?)
                 }
             };
-            let state = Arc::new(State::default());
-            if let Some(snapshot) = snapshot {
-                state.snapshot.store(Some(Arc::new(snapshot)));
-                state.health.store(Arc::new(Health {
-                    extra: Feed {
-                        source: Some(Source::Bootstrap),
-                        streaming: false,
-                    },
-                    ..Health::default()
-                }));
-            }
-            let sync = sync.map(|settings| Sync::new(settings, Arc::clone(&state)));
+            let served = Arc::new(Served::new(snapshot));
+            let updater = sync.map(|settings| Updater::new(settings, Arc::clone(&served)));
             Ok(Arc::new(LocalClient {
                 started: AtomicBool::new(false),
-                state,
-                sync,
+                served,
+                updater,
                 trackers: Trackers::new(*tracking),
             }))
         }
     }
 }
 
-/// A local evaluation client: the current snapshot, swapped whole on every update, and
-/// its synchronisation (`None` when offline), and its event tracking.
+/// A local evaluation client: the current snapshot, swapped whole on every update, its
+/// updater (`None` when offline), and its event tracking.
 struct LocalClient {
     started: AtomicBool,
-    state: Arc<State>,
-    sync: Option<Sync>,
+    served: Arc<Served>,
+    updater: Option<Updater>,
     trackers: Trackers,
 }
 
 impl LocalClient {
     /// Restarts the background thread after a fork (a no-op otherwise).
     fn follow_fork(&self) {
-        if let Some(sync) = &self.sync {
+        if let Some(updater) = &self.updater {
             if self.started.load(Ordering::Acquire) {
-                sync.follow_fork();
+                updater.follow_fork();
             }
         }
     }
@@ -83,15 +74,15 @@ impl LocalClient {
 
 impl Provider for LocalClient {
     fn start(&self, timeout: Duration) -> Result<String> {
-        let Some(sync) = &self.sync else {
+        let Some(updater) = &self.updater else {
             // Offline: the bootstrap configuration is all there is.
             self.started.store(true, Ordering::Release);
             return self.status();
         };
-        sync.ensure_running()?;
+        updater.ensure_running()?;
         self.started.store(true, Ordering::Release);
         // Fetched, or bootstrapped (served until a fetch succeeds).
-        sync.await_configuration(timeout)?;
+        updater.await_configuration(timeout)?;
         self.status()
     }
 
@@ -104,7 +95,7 @@ impl Provider for LocalClient {
         }
         self.follow_fork();
         let request = EvaluateRequest::parse(request_json)?;
-        let snapshot = self.state.snapshot.load();
+        let snapshot = self.served.snapshot.load();
         let Some(snapshot) = snapshot.as_deref() else {
             return Ok("{\"variants\":{}}".to_owned());
         };
@@ -133,28 +124,21 @@ impl Provider for LocalClient {
 
     fn status(&self) -> Result<String> {
         self.follow_fork();
-        let snapshot = self.state.snapshot.load();
-        let health = self.state.health.load();
-        let settings = self.sync.as_ref().map(Sync::settings);
-        let mut status = json!({
-            "provider": "amplitude",
-            "mode": "local",
-            "started": self.started.load(Ordering::Acquire),
-            "initialized": snapshot.is_some(),
-            "flag_count": snapshot.as_ref().map_or(0, |s| s.flag_count()),
-            "source": health.extra.source.map(Source::as_str),
-            "last_success_at": health.last_success_at,
-            "last_error": health.last_error_json(),
-            "etag": health.etag,
-            "server_url": settings.map(|s| s.server_url.as_str()),
-            "stream_server_url": settings.and_then(|s| s.stream.as_ref()).map(|s| s.server_url.as_str()),
-            "polling": self.sync.as_ref().is_some_and(Sync::running),
-            "streaming": health.extra.streaming,
-            "flag_errors": snapshot.as_ref().map_or(&[][..], |s| s.errors()),
-        });
-        if let Value::Object(fields) = &mut status {
-            fields.extend(self.trackers.status());
-        }
-        Ok(status.to_string())
+        let snapshot = self.served.snapshot.load();
+        let progress = self.served.progress.load();
+        let settings = self.updater.as_ref().map(Updater::settings);
+        let status = LocalStatus {
+            provider: "amplitude",
+            started: self.started.load(Ordering::Acquire),
+            snapshot: snapshot.as_deref().map(|s| (s.flag_keys(), s.errors())),
+            progress: &progress,
+            server_url: settings.map(|s| s.server_url.as_str()),
+            stream_server_url: settings
+                .and_then(|s| s.stream.as_ref())
+                .map(|s| s.server_url.as_str()),
+            polling: self.updater.as_ref().is_some_and(Updater::running),
+            extra: self.trackers.status(),
+        };
+        status.to_json()
     }
 }

@@ -9,20 +9,7 @@ use serde_json::{Map, Value};
 
 use super::condition::{Condition, RegexCache, Selector};
 use super::model;
-use crate::error::{Error, ErrorCode, Result, DUPLICATE_FLAG, INVALID_FLAG};
-
-/// A flag that could not be loaded (the rest of the configuration still loads).
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct FlagError {
-    /// The flag's key, when it could be read.
-    pub flag_key: Option<String>,
-    /// The flag's position in the configuration array.
-    pub index: usize,
-    /// `invalid_flag` or `duplicate_flag`.
-    pub code: &'static str,
-    /// What is wrong.
-    pub message: String,
-}
+use crate::error::{Error, ErrorCode, FlagError, Result, DUPLICATE_FLAG, INVALID_FLAG};
 
 /// An immutable, compiled flag configuration. Evaluation only reads it.
 #[derive(Debug)]
@@ -105,7 +92,7 @@ impl Snapshot {
                     if let Some(&earlier) = index.get(&flag.key) {
                         errors.push(FlagError {
                             flag_key,
-                            index: position,
+                            index: Some(position),
                             code: DUPLICATE_FLAG,
                             message: "flag key appears more than once; the last one is used".into(),
                         });
@@ -117,7 +104,7 @@ impl Snapshot {
                 }
                 Err(e) => errors.push(FlagError {
                     flag_key,
-                    index: position,
+                    index: Some(position),
                     code: INVALID_FLAG,
                     message: e.to_string(),
                 }),
@@ -156,6 +143,13 @@ impl Snapshot {
     /// Number of loaded flags.
     pub fn flag_count(&self) -> usize {
         self.flags.len()
+    }
+
+    /// Every loaded flag's key, sorted.
+    pub fn flag_keys(&self) -> Vec<&str> {
+        let mut keys: Vec<&str> = self.flags.iter().map(|f| f.key.as_str()).collect();
+        keys.sort_unstable();
+        keys
     }
 
     /// Orders `start` and their ancestors parents first (a depth-first walk from each,

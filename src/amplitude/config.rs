@@ -6,9 +6,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::config::{check_known_fields, parse_section, MAX_CONFIG_BYTES};
+use crate::config::{check_known_fields, parse_section};
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::sender::SenderSettings;
+use crate::ffi::MAX_CONFIG_BYTES;
 use crate::transport::ApiKey;
 
 /// Fields every mode accepts.

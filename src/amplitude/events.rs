@@ -8,12 +8,14 @@ use lru::LruCache;
 use parking_lot::Mutex;
 use serde_json::{json, Map, Value};
 
+use crate::process::PerProcess;
+
 use super::evaluate::Assigned;
 use super::user::User;
 
 /// One day in milliseconds: the lifetime of a de-duplication entry and the `insert_id`
 /// period.
-pub const DAY_MILLIS: u64 = 86_400_000;
+pub(crate) const DAY_MILLIS: u64 = 86_400_000;
 
 /// The `library` field of every event: allot identifies itself where the SDK writes
 /// `amplitude-python/<version>`.
@@ -191,25 +193,35 @@ pub fn exposure_events(
 }
 
 /// De-duplication: an LRU of canonical strings whose entries live one day.
-#[derive(Debug)]
+///
+/// Fork safety: the LRU belongs to one process. A forked child starts with an empty one
+/// and never touches the parent's lock, which a parent's thread may have held at the
+/// fork (the child may then send an event the parent already sent that day).
 pub struct Dedup {
-    seen: Mutex<LruCache<String, u64>>,
+    capacity: NonZeroUsize,
+    seen: PerProcess<Mutex<LruCache<String, u64>>>,
 }
 
 impl Dedup {
     /// An empty filter holding at most `capacity` entries (at least one).
     pub fn new(capacity: usize) -> Dedup {
         Dedup {
-            seen: Mutex::new(LruCache::new(
-                NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN),
-            )),
+            capacity: NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN),
+            seen: PerProcess::default(),
         }
     }
 
     /// Whether an event with this key should be sent now: true the first time, and again
     /// once the previous entry is a day old.
     pub fn first_time(&self, key: &str, now_ms: u64) -> bool {
-        let mut seen = self.seen.lock();
+        let capacity = self.capacity;
+        let Ok(seen) = self
+            .seen
+            .get_or_start(|_| Ok(Mutex::new(LruCache::new(capacity))))
+        else {
+            return true;
+        };
+        let mut seen = seen.lock();
         if let Some(&at) = seen.get(key) {
             if now_ms.saturating_sub(at) < DAY_MILLIS {
                 return false;

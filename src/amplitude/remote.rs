@@ -6,14 +6,15 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use base64::Engine as _;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::config::RemoteSettings;
 use super::user::User;
 use crate::client::Provider;
 use crate::error::{Error, ErrorCode, Result};
 use crate::process::PerProcess;
-use crate::transport::{now_millis, Failure, Http, Outcome, Request};
+use crate::runtime::Health;
+use crate::transport::{Failure, Http, Outcome, Request};
 
 /// User bodies above this size cannot be cached by Amplitude's CDN (logged in debug).
 const CACHEABLE_USER_BYTES: usize = 8 * 1024;
@@ -31,20 +32,13 @@ struct FetchRequest {
     tracks_exposure: Option<bool>,
 }
 
-/// Outcome of the last fetch, for `allot_status`.
-#[derive(Default, Clone)]
-struct FetchHealth {
-    last_success_at: Option<u64>,
-    last_error: Option<(Error, u64)>,
-}
-
 /// A remote evaluation client.
 pub struct RemoteClient {
     settings: RemoteSettings,
     started: AtomicBool,
     /// This process's connections (a forked child builds its own, lazily).
     http: PerProcess<Http>,
-    health: ArcSwap<FetchHealth>,
+    health: ArcSwap<Health>,
 }
 
 impl RemoteClient {
@@ -54,20 +48,16 @@ impl RemoteClient {
             settings,
             started: AtomicBool::new(false),
             http: PerProcess::default(),
-            health: ArcSwap::from_pointee(FetchHealth::default()),
+            health: ArcSwap::from_pointee(Health::default()),
         }
     }
 
     fn record(&self, result: &Result<String>) {
-        let at = now_millis();
         self.health.rcu(|h| {
-            let mut next = FetchHealth::clone(h);
+            let mut next = Health::clone(h);
             match result {
-                Ok(_) => {
-                    next.last_success_at = Some(at);
-                    next.last_error = None;
-                }
-                Err(error) => next.last_error = Some((error.clone(), at)),
+                Ok(_) => next.succeeded(),
+                Err(error) => next.failed(error),
             }
             next
         });
@@ -177,19 +167,24 @@ impl Provider for RemoteClient {
     }
 
     fn status(&self) -> Result<String> {
+        #[derive(serde::Serialize)]
+        struct RemoteStatus<'a> {
+            provider: &'static str,
+            mode: &'static str,
+            started: bool,
+            server_url: &'a str,
+            #[serde(flatten)]
+            health: &'a Health,
+        }
         let health = self.health.load();
-        Ok(json!({
-            "provider": "amplitude",
-            "mode": "remote",
-            "started": self.started.load(Ordering::Acquire),
-            "server_url": self.settings.server_url,
-            "last_success_at": health.last_success_at,
-            "last_error": health.last_error.as_ref().map(|(error, at)| json!({
-                "code": error.code.as_str(),
-                "message": error.message,
-                "at": at,
-            })),
-        })
-        .to_string())
+        let status = RemoteStatus {
+            provider: "amplitude",
+            mode: "remote",
+            started: self.started.load(Ordering::Acquire),
+            server_url: &self.settings.server_url,
+            health: &health,
+        };
+        serde_json::to_string(&status)
+            .map_err(|e| Error::new(ErrorCode::Internal, format!("serializing the status: {e}")))
     }
 }

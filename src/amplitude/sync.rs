@@ -2,7 +2,7 @@
 //! process, see [`crate::transport::poller`]) that polls the flag endpoint, or follows
 //! the stream and polls while it is down. Every update is compiled completely before the
 //! snapshot is swapped whole; every failure keeps the last good snapshot and is recorded
-//! in [`Health`].
+//! in the [`poller::Progress`].
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,61 +10,28 @@ use std::time::Instant;
 use super::compile::Snapshot;
 use super::config::SyncSettings;
 use crate::error::{Error, ErrorCode, Result};
-use crate::transport::poller::{self, Control, Launch, Polled, Poller};
+use crate::transport::poller::{self, PollControl, PollLoop, Polled, Poller, Source};
 use crate::transport::sse::{Event, EventReader};
 use crate::transport::{jittered, Http};
 
-/// Where the configuration being served came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    /// `flags` / `flags_path` at init.
-    Bootstrap,
-    /// A poll of the flag endpoint.
-    Poll,
-    /// An event of the stream.
-    Stream,
-}
-
-impl Source {
-    /// The status document's name of the source.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Bootstrap => "bootstrap",
-            Source::Poll => "poll",
-            Source::Stream => "stream",
-        }
-    }
-}
-
-/// What only Amplitude's health tracks.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Feed {
-    /// Where the served configuration came from.
-    pub source: Option<Source>,
-    /// A stream is connected.
-    pub streaming: bool,
-}
-
-/// What the status document reports about synchronisation.
-pub type Health = poller::Health<Feed>;
-
 /// The state shared by the client, its evaluating threads and its worker.
-pub type State = poller::State<Snapshot, Feed>;
+pub type Served = poller::Served<Snapshot>;
 
-/// The synchronisation of one local client.
-pub struct Sync {
+/// Keeps one local client's flags current: polling, streaming, and restarting both in
+/// a forked child.
+pub struct Updater {
     settings: Arc<SyncSettings>,
-    state: Arc<State>,
-    poller: Poller<Snapshot, Feed>,
+    served: Arc<Served>,
+    poller: Poller<Snapshot>,
 }
 
-impl Sync {
-    /// Prepares synchronisation; nothing runs before [`Sync::ensure_running`].
-    pub fn new(settings: SyncSettings, state: Arc<State>) -> Sync {
-        Sync {
+impl Updater {
+    /// Prepares synchronisation; nothing runs before [`Updater::ensure_running`].
+    pub fn new(settings: SyncSettings, served: Arc<Served>) -> Updater {
+        Updater {
             settings: Arc::new(settings),
-            poller: Poller::new(Arc::clone(&state), "allot-amplitude-sync"),
-            state,
+            poller: Poller::new(Arc::clone(&served), "allot-amplitude-sync"),
+            served,
         }
     }
 
@@ -75,9 +42,9 @@ impl Sync {
 
     /// The background thread, its connections and the loop it runs; after a fork, the
     /// inherited stream is forgotten first.
-    fn launch(&self, forked: bool) -> Launch {
+    fn launch(&self, forked: bool) -> (Http, PollLoop) {
         if forked {
-            self.state.update(|h| h.extra.streaming = false);
+            self.served.update(|p| p.streaming = false);
             log(
                 &self.settings,
                 "fork detected: restarting the background thread",
@@ -91,16 +58,14 @@ impl Sync {
                 .is_some_and(|s| s.server_url.starts_with("https"));
         let context = Context {
             settings: Arc::clone(&self.settings),
-            state: Arc::clone(&self.state),
+            served: Arc::clone(&self.served),
         };
-        Launch {
-            http: Http::new(
-                &self.settings.api_key,
-                self.settings.max_response_bytes,
-                https,
-            ),
-            run: Box::new(move |control| context.sync_loop(control)),
-        }
+        let http = Http::new(
+            &self.settings.api_key,
+            self.settings.max_response_bytes,
+            https,
+        );
+        (http, Box::new(move |control| context.sync_loop(control)))
     }
 
     /// Starts the worker if this process has none: the first call, or the first call in
@@ -132,7 +97,7 @@ impl Sync {
 /// What the worker thread owns.
 struct Context {
     settings: Arc<SyncSettings>,
-    state: Arc<State>,
+    served: Arc<Served>,
 }
 
 /// How a stream connection ended.
@@ -146,12 +111,12 @@ enum StreamEnd {
 }
 
 impl Context {
-    fn sync_loop(&self, control: &Control) {
+    fn sync_loop(&self, control: &PollControl) {
         let start = Instant::now();
         let mut next_poll = start;
         let mut next_stream = start;
         loop {
-            if control.stopped() || self.state.health.load().unauthorized {
+            if control.stopped() || self.served.progress.load().unauthorized {
                 return;
             }
             if let Some(stream) = &self.settings.stream {
@@ -161,10 +126,10 @@ impl Context {
                         StreamEnd::Recycle => continue,
                         StreamEnd::Failed(error) => {
                             log(&self.settings, &format!("stream down: {error}"));
-                            self.state.update(|h| h.extra.streaming = false);
-                            self.state.record_error(&error);
+                            self.served.update(|p| p.streaming = false);
+                            self.served.record_error(&error);
                             if error.code == ErrorCode::Unauthorized {
-                                control.notify();
+                                control.wake();
                                 return;
                             }
                             next_stream = Instant::now()
@@ -189,13 +154,13 @@ impl Context {
     }
 
     /// One poll of the flag endpoint.
-    fn poll(&self, control: &Control) {
-        let polled = control.poll(
-            &self.state,
+    fn poll(&self, control: &PollControl) {
+        let polled = poller::poll(
+            control,
+            &self.served,
             &self.settings.flags_url,
             self.settings.request_timeout,
             compile,
-            |h| h.extra.source = Some(Source::Poll),
         );
         match polled {
             Polled::NotModified => log(&self.settings, "poll: not modified"),
@@ -208,7 +173,7 @@ impl Context {
     /// Logs the size of the configuration just loaded.
     fn loaded(&self, source: Source) {
         let count = self
-            .state
+            .served
             .snapshot
             .load()
             .as_ref()
@@ -220,7 +185,7 @@ impl Context {
     }
 
     /// Connects the stream and applies its events until it ends.
-    fn follow_stream(&self, control: &Control) -> StreamEnd {
+    fn follow_stream(&self, control: &PollControl) -> StreamEnd {
         let Some(stream) = &self.settings.stream else {
             return StreamEnd::Stopped;
         };
@@ -240,7 +205,7 @@ impl Context {
         let mut events = EventReader::new(reader, max_event);
         let recycle_at =
             Instant::now() + jittered(stream.max_connection, stream.max_connection_jitter);
-        self.state.update(|h| h.extra.streaming = true);
+        self.served.update(|p| p.streaming = true);
         log(&self.settings, "stream connected");
         loop {
             let event = events.next_event();
@@ -251,17 +216,16 @@ impl Context {
                 Ok(Some(Event::Data(data))) if !data.trim().is_empty() => {
                     match compile(&data) {
                         Ok(snapshot) => {
-                            self.state
-                                .install(snapshot, |h| h.extra.source = Some(Source::Stream));
+                            self.served.install(snapshot, Source::Stream, |_| {});
                             self.loaded(Source::Stream);
                         }
                         Err(error) => {
                             log(&self.settings, &format!("update failed: {error}"));
-                            self.state.record_error(&error);
+                            self.served.record_error(&error);
                         }
                     }
-                    self.state.update(|h| h.first_round_done = true);
-                    control.notify();
+                    self.served.update(|p| p.first_round_done = true);
+                    control.wake();
                 }
                 Ok(Some(_)) => {}
                 Ok(None) => {

@@ -152,8 +152,9 @@ impl Trackers {
     /// `{"assignment_events": stats|null, "exposure_events": stats|null}` for the status.
     pub fn status(&self) -> Map<String, Value> {
         let stats = |t: &Option<Tracker>| {
-            t.as_ref()
-                .map_or(Value::Null, |t| t.sender.stats().to_json())
+            t.as_ref().map_or(Value::Null, |t| {
+                serde_json::to_value(t.sender.stats()).unwrap_or_default()
+            })
         };
         let mut map = Map::new();
         map.insert("assignment_events".into(), stats(&self.assignment));

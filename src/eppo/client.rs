@@ -1,105 +1,32 @@
-//! The Eppo client behind an `allot_init` handle: configuration, lifecycle, polling of
-//! the configuration endpoint, and the JSON-in/JSON-out evaluation path.
+//! The Eppo client behind an `allot_init` handle: lifecycle, the JSON-in/JSON-out
+//! evaluation path and the status document.
 
-use std::fmt;
-use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
+use super::compile::Snapshot;
+use super::config::{Settings, SyncSettings};
+use super::details::{self, DetailsInput};
+use super::evaluate::{self, Subject};
+use super::events::{self, AssignmentCache};
+use super::request::{self, AssignmentRequest, Request};
+use super::sync::{Served, Updater};
+use super::time;
 use crate::client::{Client, Provider};
-use crate::config::{check_known_fields, parse_section};
-use crate::eppo::compile::Snapshot;
-use crate::eppo::details::{self, DetailsInput};
-use crate::eppo::evaluate::{self, Subject};
-use crate::eppo::events::{self, AssignmentCache};
-use crate::eppo::request::{self, AssignmentRequest, Request};
-use crate::eppo::time;
-use crate::error::{Error, ErrorCode, Result, INVALID_FLAG};
-use crate::transport::poller::{self, Control, Launch, Polled, Poller};
-use crate::transport::{jittered, query_value, ApiKey, Http};
-
-/// The fields `allot_init` accepts for `"provider": "eppo"`.
-const CONFIG_FIELDS: &[&str] = &[
-    "provider",
-    "api_key",
-    "base_url",
-    "poll_interval_seconds",
-    "poll_jitter_seconds",
-    "initial_configuration",
-    "configuration_path",
-    "assignment_cache",
-];
-
-/// Eppo's default API base URL.
-pub const DEFAULT_BASE_URL: &str = "https://fscdn.eppo.cloud/api";
-
-/// Each configuration request's time budget (connecting, sending, the whole answer).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The largest configuration accepted from the server.
-const MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
-
-/// The snapshot being served and the polling health (nothing Eppo-specific in it).
-type State = poller::State<Snapshot, ()>;
-
-/// The validated Eppo configuration. Its `Debug` output never shows the API key.
-#[derive(Clone, PartialEq)]
-pub struct EppoSettings {
-    /// The SDK key (secret).
-    pub api_key: String,
-    /// The API base URL, without a trailing slash.
-    pub base_url: String,
-    /// How often to poll for the configuration; `None` disables polling.
-    pub poll_interval: Option<Duration>,
-    /// The largest random amount subtracted from each poll interval.
-    pub poll_jitter: Duration,
-    /// Serve the given configuration without any network: a configuration was given
-    /// (`initial_configuration` / `configuration_path`) and no `base_url`.
-    pub offline: bool,
-}
-
-impl fmt::Debug for EppoSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EppoSettings")
-            .field("api_key", &"<redacted>")
-            .field("base_url", &self.base_url)
-            .field("poll_interval", &self.poll_interval)
-            .field("poll_jitter", &self.poll_jitter)
-            .finish()
-    }
-}
-
-/// `assignment_cache`: `{"capacity": N, "ttl_seconds"?: N}`.
-#[derive(Deserialize)]
-struct CacheConfig {
-    capacity: usize,
-    #[serde(default)]
-    ttl_seconds: Option<f64>,
-}
-
-impl EppoSettings {
-    /// `{base_url}/flag-config/v1/config?apiKey=…&sdkName=allot&sdkVersion=…` (secret:
-    /// it holds the key).
-    fn config_url(&self) -> String {
-        format!(
-            "{}/flag-config/v1/config?apiKey={}&sdkName=allot&sdkVersion={}",
-            self.base_url,
-            query_value(&self.api_key),
-            env!("CARGO_PKG_VERSION")
-        )
-    }
-}
+use crate::clock::now_millis_signed;
+use crate::error::{Error, ErrorCode, Result};
+use crate::transport::poller::{LocalStatus, Progress};
 
 /// An Eppo client: immutable settings, a swappable configuration snapshot that evaluating
-/// threads read without locking, its poller, and the optional assignment cache.
+/// threads read without locking, its updater (`None` when offline), and the optional
+/// assignment cache.
 pub struct EppoClient {
-    settings: Arc<EppoSettings>,
-    state: Arc<State>,
-    poller: Poller<Snapshot, ()>,
+    settings: Arc<SyncSettings>,
+    served: Arc<Served>,
+    updater: Option<Updater>,
     started: AtomicBool,
     cache: Option<AssignmentCache>,
 }
@@ -109,176 +36,38 @@ pub fn create(config: &Map<String, Value>) -> Result<Client> {
     Ok(Arc::new(EppoClient::new(config)?))
 }
 
-fn invalid(message: impl Into<String>) -> Error {
-    Error::new(ErrorCode::InvalidConfig, message)
-}
-
-fn seconds(
-    config: &Map<String, Value>,
-    field: &str,
-    default: f64,
-    allow_zero: bool,
-) -> Result<Option<Duration>> {
-    let bound = if allow_zero {
-        "a non-negative"
-    } else {
-        "a positive"
-    };
-    match config.get(field) {
-        None => Ok(Some(Duration::from_secs_f64(default))),
-        Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_f64()
-            .filter(|s| if allow_zero { *s >= 0.0 } else { *s > 0.0 })
-            .and_then(|s| Duration::try_from_secs_f64(s).ok())
-            .map(Some)
-            .ok_or_else(|| invalid(format!("\"{field}\" must be {bound} number of seconds"))),
-        Some(_) => Err(invalid(format!(
-            "\"{field}\" must be {bound} number of seconds or null"
-        ))),
-    }
-}
-
 impl EppoClient {
     /// Validates the configuration and loads `initial_configuration` / `configuration_path`.
     pub fn new(config: &Map<String, Value>) -> Result<EppoClient> {
-        check_known_fields(config, CONFIG_FIELDS, "the Eppo configuration")?;
-        let api_key = match config.get("api_key") {
-            Some(Value::String(key)) if !key.trim().is_empty() => key.clone(),
-            Some(_) => return Err(invalid("\"api_key\" must be a non-empty string")),
-            None => return Err(invalid("missing field \"api_key\" (the Eppo SDK key)")),
-        };
-        let base_url = match config.get("base_url") {
-            None => DEFAULT_BASE_URL.to_owned(),
-            Some(Value::String(url))
-                if url.starts_with("https://") || url.starts_with("http://") =>
-            {
-                url.trim_end_matches('/').to_owned()
-            }
-            Some(_) => return Err(invalid("\"base_url\" must be an http:// or https:// URL")),
-        };
-        let poll_interval = seconds(config, "poll_interval_seconds", 30.0, false)?;
-        let explicit_jitter = config.contains_key("poll_jitter_seconds");
-        let poll_jitter = match seconds(config, "poll_jitter_seconds", 3.0, true)? {
-            Some(jitter) => jitter,
-            None => {
-                return Err(invalid(
-                    "\"poll_jitter_seconds\" must be a non-negative number of seconds",
-                ))
-            }
-        };
-        let poll_jitter = match poll_interval {
-            Some(interval) if poll_jitter > interval && explicit_jitter => {
-                return Err(invalid(
-                    "\"poll_jitter_seconds\" must not exceed \"poll_interval_seconds\"",
-                ))
-            }
-            Some(interval) => poll_jitter.min(interval),
-            None => poll_jitter,
-        };
-        let cache = match config.get("assignment_cache") {
-            None | Some(Value::Null) => None,
-            Some(Value::Object(section)) => {
-                let section: CacheConfig = parse_section(
-                    section,
-                    &["capacity", "ttl_seconds"],
-                    "\"assignment_cache\"",
-                )?;
-                let capacity = NonZeroUsize::new(section.capacity).ok_or_else(|| {
-                    invalid("\"assignment_cache\".\"capacity\" must be at least 1")
-                })?;
-                let ttl = match section.ttl_seconds {
-                    None => None,
-                    Some(ttl) => Some(
-                        Duration::try_from_secs_f64(ttl)
-                            .ok()
-                            .filter(|d| !d.is_zero())
-                            .ok_or_else(|| invalid("\"assignment_cache\".\"ttl_seconds\" must be a positive number"))?,
-                    ),
-                };
-                Some(AssignmentCache::new(capacity, ttl))
-            }
-            Some(_) => {
-                return Err(invalid(
-                    "\"assignment_cache\" must be an object {\"capacity\": N, \"ttl_seconds\"?: N}",
-                ))
-            }
-        };
-        let snapshot = match (
-            config.get("initial_configuration"),
-            config.get("configuration_path"),
-        ) {
-            (Some(_), Some(_)) => {
-                return Err(invalid(
-                    "\"initial_configuration\" and \"configuration_path\" are exclusive; give one",
-                ))
-            }
-            (Some(Value::Object(ufc)), None) => Some(Snapshot::from_value(
-                Value::Object(ufc.clone()),
-                time::now_ms(),
-            )),
-            (Some(Value::String(text)), None) => Some(Snapshot::from_json(text, time::now_ms())),
-            (Some(_), None) => {
-                return Err(invalid(
-                    "\"initial_configuration\" must be a UFC JSON object (or its JSON text)",
-                ))
-            }
-            (None, Some(Value::String(path))) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    invalid(format!(
-                        "\"configuration_path\": cannot read \"{path}\": {e}"
-                    ))
-                })?;
-                Some(Snapshot::from_json(&text, time::now_ms()))
-            }
-            (None, Some(_)) => return Err(invalid("\"configuration_path\" must be a string")),
-            (None, None) => None,
-        }
-        .transpose()?;
-        let offline = snapshot.is_some() && !config.contains_key("base_url");
-        let state = Arc::new(State::default());
-        state.snapshot.store(snapshot.map(Arc::new));
+        let Settings {
+            sync,
+            cache,
+            bootstrap,
+        } = Settings::parse(config)?;
+        let settings = Arc::new(sync);
+        let served = Arc::new(Served::new(bootstrap));
+        let updater =
+            (!settings.offline).then(|| Updater::new(Arc::clone(&settings), Arc::clone(&served)));
         Ok(EppoClient {
-            settings: Arc::new(EppoSettings {
-                api_key,
-                base_url,
-                poll_interval,
-                poll_jitter,
-                offline,
-            }),
-            poller: Poller::new(Arc::clone(&state), "allot-eppo-poll"),
-            state,
+            settings,
+            served,
+            updater,
             started: AtomicBool::new(false),
             cache,
         })
     }
 
     /// The validated settings.
-    pub fn settings(&self) -> &EppoSettings {
+    pub fn settings(&self) -> &SyncSettings {
         &self.settings
-    }
-
-    /// The polling thread's connections and loop (the same in a forked child).
-    fn launch(&self) -> Launch {
-        let https = self.settings.base_url.starts_with("https");
-        let http = Http::new(
-            &ApiKey::new(&self.settings.api_key),
-            MAX_RESPONSE_BYTES,
-            https,
-        )
-        .without_key_header();
-        let settings = Arc::clone(&self.settings);
-        let state = Arc::clone(&self.state);
-        Launch {
-            http,
-            run: Box::new(move |control| poll_loop(control, &settings, &state)),
-        }
     }
 
     /// Restarts the polling thread in a forked child (a no-op otherwise).
     fn follow_fork(&self) {
-        if self.started.load(Ordering::Acquire) && !self.settings.offline {
-            self.poller.follow_fork(|_| self.launch());
+        if let Some(updater) = &self.updater {
+            if self.started.load(Ordering::Acquire) {
+                updater.follow_fork();
+            }
         }
     }
 
@@ -287,7 +76,7 @@ impl EppoClient {
         let document = request::parse_document(text)?;
         let empty = Map::new();
         let request = document.resolve(&empty)?;
-        let guard = self.state.snapshot.load();
+        let guard = self.served.snapshot.load();
         let snapshot = guard.as_deref();
         let mut out = String::with_capacity(512);
         match request {
@@ -313,7 +102,7 @@ impl EppoClient {
         snapshot: Option<&Snapshot>,
         request: &AssignmentRequest<'_>,
     ) -> Result<()> {
-        let now_ms = request.now_ms.unwrap_or_else(time::now_ms);
+        let now_ms = request.now_ms.unwrap_or_else(now_millis_signed);
         let subject = Subject {
             key: request.subject_key,
             attributes: request.subject_attributes,
@@ -394,82 +183,58 @@ impl EppoClient {
         Ok(())
     }
 
-    fn status_json(&self) -> Value {
-        let guard = self.state.snapshot.load();
+    /// The status document (see [`LocalStatus`]) with Eppo's `"environment"` and
+    /// `"published_at"` (ms since the epoch) of the configuration served.
+    fn status_json(&self) -> Result<String> {
+        let guard = self.served.snapshot.load();
         let snapshot = guard.as_deref();
-        let health = self.state.health.load();
+        // The configuration records when it was loaded (its details' `configFetchedAt`).
+        let mut progress = Progress::clone(&self.served.progress.load());
+        progress.loaded_at = snapshot
+            .and_then(|s| time::parse_rfc3339(&s.fetched_at))
+            .and_then(|ms| u64::try_from(ms).ok());
+        let mut extra = Map::new();
+        extra.insert(
+            "environment".into(),
+            snapshot.and_then(|s| s.environment.clone()).into(),
+        );
+        extra.insert(
+            "published_at".into(),
+            snapshot
+                .and_then(|s| s.published_at.as_deref())
+                .and_then(time::parse_rfc3339)
+                .into(),
+        );
         let started = self.started.load(Ordering::Acquire);
-        json!({
-            "provider": "eppo",
-            "started": started,
-            "initialized": snapshot.is_some(),
-            "flag_count": snapshot.map_or(0, Snapshot::flag_count),
-            "configFetchedAt": snapshot.map(|s| s.fetched_at.as_str()),
-            "configPublishedAt": snapshot.and_then(|s| s.published_at.as_deref()),
-            "environment": snapshot.and_then(|s| s.environment.as_deref()),
-            "last_success_at": health.last_success_at,
-            "last_error": health.last_error_json(),
-            "polling": started && !self.settings.offline && self.settings.poll_interval.is_some() && self.poller.running(),
-            "flag_keys": snapshot.map_or_else(Vec::new, Snapshot::flag_keys),
-            "flag_errors": snapshot.map_or_else(Vec::new, |s| s
-                .flag_errors
-                .iter()
-                .map(|e| json!({"flag_key": e.flag_key, "code": INVALID_FLAG, "message": e.message}))
-                .collect()),
-        })
-    }
-}
-
-/// Fetches the configuration at once, then every `poll_interval` minus a random jitter
-/// of up to `poll_jitter`, until stopped, after `unauthorized`, or after the one fetch
-/// when polling is off.
-fn poll_loop(control: &Control, settings: &EppoSettings, state: &State) {
-    let url = settings.config_url();
-    loop {
-        let polled = control.poll(state, &url, REQUEST_TIMEOUT, compile, |_| {});
-        if matches!(polled, Polled::Stopped) || state.health.load().unauthorized {
-            return;
+        LocalStatus {
+            provider: "eppo",
+            started,
+            snapshot: snapshot.map(|s| (s.flag_keys(), s.flag_errors.as_slice())),
+            progress: &progress,
+            server_url: self
+                .updater
+                .as_ref()
+                .map(|_| self.settings.base_url.as_str()),
+            stream_server_url: None,
+            polling: started && self.updater.as_ref().is_some_and(Updater::running),
+            extra,
         }
-        let Some(interval) = settings.poll_interval else {
-            return;
-        };
-        // `jittered` spreads both ways: centre it half a jitter below the interval.
-        let half = settings.poll_jitter / 2;
-        if !control.sleep_until(Instant::now() + jittered(interval - half, half)) {
-            return;
-        }
+        .to_json()
     }
-}
-
-/// Compiles a configuration sent by the server; a document that does not load is
-/// `invalid_response`.
-fn compile(text: &str) -> Result<Snapshot> {
-    Snapshot::from_json(text, time::now_ms()).map_err(|e| {
-        Error::new(
-            ErrorCode::InvalidResponse,
-            format!("the server sent an unusable configuration: {}", e.message),
-        )
-    })
 }
 
 impl Provider for EppoClient {
     fn start(&self, timeout: Duration) -> Result<String> {
-        if !self.settings.offline {
-            self.poller.ensure_running(|_| self.launch())?;
+        if let Some(updater) = &self.updater {
+            updater.ensure_running()?;
         }
         self.started.store(true, Ordering::Release);
-        if self.state.snapshot.load().is_none() {
-            let retry = match self.settings.poll_interval {
-                Some(interval) => {
-                    format!("the client keeps polling every {} ms", interval.as_millis())
-                }
-                None => {
-                    "the client fetches only once (\"poll_interval_seconds\" is null)".to_owned()
-                }
-            };
-            self.poller.await_configuration(timeout, &retry)?;
+        if let Some(updater) = self.updater.as_ref() {
+            if self.served.snapshot.load().is_none() {
+                updater.await_configuration(timeout)?;
+            }
         }
-        Ok(self.status_json().to_string())
+        self.status_json()
     }
 
     fn evaluate(&self, request_json: &str) -> Result<String> {
@@ -492,6 +257,6 @@ impl Provider for EppoClient {
 
     fn status(&self) -> Result<String> {
         self.follow_fork();
-        Ok(self.status_json().to_string())
+        self.status_json()
     }
 }

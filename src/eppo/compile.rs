@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::eppo::model::{self, UfcDocument, VariationType};
 use crate::eppo::time;
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Error, ErrorCode, FlagError, Result, INVALID_FLAG};
 
 /// A loaded configuration. Immutable; readers share it through an `Arc`.
 pub struct Snapshot {
@@ -26,15 +26,6 @@ pub struct Snapshot {
     pub fetched_at: String,
     /// Flags that failed to compile; each evaluates to the default.
     pub flag_errors: Vec<FlagError>,
-}
-
-/// A flag that failed to compile.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FlagError {
-    /// The flag key as it appears in the configuration (MD5 hex when obfuscated).
-    pub flag_key: String,
-    /// What was wrong.
-    pub message: String,
 }
 
 /// A compiled flag.
@@ -287,7 +278,9 @@ impl Snapshot {
                 .and_then(|flag| compile_flag(flag, &decoder));
             if let Err(message) = &compiled {
                 flag_errors.push(FlagError {
-                    flag_key: key.clone(),
+                    flag_key: Some(key.clone()),
+                    index: None,
+                    code: INVALID_FLAG,
                     message: message.clone(),
                 });
             }

@@ -1003,7 +1003,7 @@ mod tests {
         let failed: Vec<_> = snapshot
             .flag_errors
             .iter()
-            .map(|e| e.flag_key.as_str())
+            .filter_map(|e| e.flag_key.as_deref())
             .collect();
         assert_eq!(
             failed,

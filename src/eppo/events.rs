@@ -10,6 +10,7 @@ use parking_lot::Mutex;
 use serde_json::{Map, Value};
 
 use crate::eppo::evaluate::Matched;
+use crate::process::PerProcess;
 
 /// The `metaData` member of every event.
 const META_DATA: &str = concat!(
@@ -101,10 +102,18 @@ pub fn write_event(
     out.push('}');
 }
 
+/// The cache's entries: `(flag, subject)` → the logged `(allocation, variation)` and when.
+type Entries = LruCache<String, (String, String, Instant)>;
+
 /// Remembers the last logged `(allocation, variation)` of each `(flag, subject)` so that a
 /// repeated assignment produces no event. An LRU of bounded capacity, with an optional TTL.
+///
+/// Fork safety: the LRU belongs to one process. A forked child starts with an empty one
+/// and never touches the parent's lock, which a parent's thread may have held at the
+/// fork (the child may then log an assignment the parent already logged).
 pub struct AssignmentCache {
-    entries: Mutex<LruCache<String, (String, String, Instant)>>,
+    capacity: NonZeroUsize,
+    entries: PerProcess<Mutex<Entries>>,
     ttl: Option<Duration>,
 }
 
@@ -112,7 +121,8 @@ impl AssignmentCache {
     /// A cache of at most `capacity` subjects-and-flags; entries older than `ttl` are ignored.
     pub fn new(capacity: NonZeroUsize, ttl: Option<Duration>) -> Self {
         AssignmentCache {
-            entries: Mutex::new(LruCache::new(capacity)),
+            capacity,
+            entries: PerProcess::default(),
             ttl,
         }
     }
@@ -128,7 +138,14 @@ impl AssignmentCache {
         // Length-prefixed so that no two (flag, subject) pairs share a key.
         let key = format!("{}:{flag_key}{subject_key}", flag_key.len());
         let now = Instant::now();
-        let mut entries = self.entries.lock();
+        let capacity = self.capacity;
+        let Ok(entries) = self
+            .entries
+            .get_or_start(|_| Ok(Mutex::new(LruCache::new(capacity))))
+        else {
+            return true;
+        };
+        let mut entries = entries.lock();
         if let Some((logged_allocation, logged_variation, at)) = entries.get(&key) {
             let fresh = self.ttl.map_or(true, |ttl| now.duration_since(*at) < ttl);
             if fresh && logged_allocation == allocation && logged_variation == variation {

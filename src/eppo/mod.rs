@@ -7,7 +7,9 @@
 //! - [`details`]: the evaluation-details document;
 //! - [`events`]: assignment events and their deduplication cache;
 //! - [`request`]: the `allot_evaluate` request;
+//! - [`config`]: the `allot_init` configuration;
 //! - [`client`]: the [`crate::client::Provider`] behind an `allot_init` handle;
+//! - [`sync`]: keeping the configuration current (polling);
 //! - [`time`]: RFC 3339 parsing and formatting.
 //!
 //! # C ABI shapes
@@ -39,16 +41,18 @@
 //! Assignment event: `{"featureFlag", "allocation", "experiment": "<flag>-<allocation>",
 //! "variation", "subject", "subjectAttributes", "timestamp", "metaData": {"sdkName": "allot",
 //! "sdkVersion", "coreVersion"}, …extraLogging}` (extraLogging keys that would shadow these
-//! fields are dropped). `allot_status`: `{"provider": "eppo", "started", "initialized",
-//! "flag_count", "configFetchedAt", "configPublishedAt", "environment", "last_success_at",
-//! "last_error": {"code", "message", "at"}|null, "polling", "flag_errors": [{"flag_key",
-//! "code", "message"}]}`. See `docs/eppo.md`.
+//! fields are dropped). `allot_status`: the local status document of every provider (see
+//! `allot_status` in `src/ffi.rs`) with `"provider": "eppo"`, plus `"environment"` and
+//! `"published_at"` (the configuration's `createdAt`, ms since the epoch). See
+//! `docs/eppo.md`.
 
 pub mod client;
 pub mod compile;
+pub mod config;
 pub mod details;
 pub mod evaluate;
 pub mod events;
 pub mod model;
 pub mod request;
+pub mod sync;
 pub mod time;

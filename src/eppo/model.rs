@@ -64,7 +64,9 @@ pub struct Environment {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Flag {
-    /// The flag key.
+    /// The flag key: required by the UFC schema (a flag without one is malformed);
+    /// evaluation uses the key of the `flags` map.
+    #[allow(dead_code)]
     pub key: String,
     /// A disabled flag always serves the default.
     pub enabled: bool,

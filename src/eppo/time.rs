@@ -1,7 +1,5 @@
 //! RFC 3339 timestamps as milliseconds since the Unix epoch (UTC), with the `time` crate.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use time::format_description::well_known::Rfc3339;
 use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
@@ -10,14 +8,6 @@ use time::OffsetDateTime;
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ`, as Eppo writes timestamps.
 const MILLIS_UTC: &[BorrowedFormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-
-/// Milliseconds since the Unix epoch according to the system clock.
-pub fn now_ms() -> i64 {
-    match SystemTime::now().duration_since(UNIX_EPOCH) {
-        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
-        Err(e) => i64::try_from(e.duration().as_millis()).map_or(i64::MIN, |ms| -ms),
-    }
-}
 
 /// Parses an RFC 3339 date-time (`2024-04-17T19:40:53.716Z`, `2024-04-17T21:40:53+02:00`)
 /// into milliseconds since the Unix epoch. Fractions beyond milliseconds are truncated.

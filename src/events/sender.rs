@@ -4,20 +4,22 @@
 //! overflow drops the oldest events (counted). Enqueuing never touches the network and
 //! never waits for a send: the queue's mutex is held only to push or pop.
 //!
-//! Fork safety: the worker is a [`PerProcess`]: a forked child's next enqueue abandons the
-//! parent's queue and thread without touching them and starts its own (empty) ones.
+//! Fork safety: the queue lives in the sender's [`Worker`], which belongs to one process:
+//! a forked child's next enqueue abandons the parent's queue and thread without touching
+//! them and starts its own (empty) ones.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use arc_swap::ArcSwapOption;
+use parking_lot::MutexGuard;
+use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::error::{Error, ErrorCode, Result};
-use crate::process::PerProcess;
-use crate::transport::{now_millis, ApiKey, Http, Request};
+use crate::error::{Error, Result};
+use crate::runtime::{Control, Health, Launch, Worker};
+use crate::transport::{ApiKey, Http, Request};
 
 /// How and where events are sent.
 #[derive(Debug, Clone)]
@@ -42,8 +44,9 @@ pub struct SenderSettings {
     pub shutdown_timeout: Duration,
 }
 
-/// Counters for the status document.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Counters for the status document: `{"queued", "sent", "dropped", "last_success_at",
+/// "last_error"}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SenderStats {
     /// Events waiting to be sent (including a batch in flight).
     pub queued: usize,
@@ -51,54 +54,31 @@ pub struct SenderStats {
     pub sent: u64,
     /// Events dropped: queue overflow, rejected by the server, or unsent at shutdown.
     pub dropped: u64,
-    /// The last send failure and when (ms since the epoch); cleared by a success.
-    pub last_error: Option<(Error, u64)>,
+    /// The last send.
+    #[serde(flatten)]
+    pub health: Health,
 }
 
-impl SenderStats {
-    /// The status document's `{"queued", "sent", "dropped", "last_error"}`.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "queued": self.queued,
-            "sent": self.sent,
-            "dropped": self.dropped,
-            "last_error": self.last_error.as_ref().map(|(e, at)| json!({
-                "code": e.code.as_str(), "message": e.message, "at": at
-            })),
-        })
-    }
-}
-
+/// The sender thread's state, shared with enqueuing threads.
 #[derive(Default)]
 struct Queue {
     events: VecDeque<Value>,
     in_flight: usize,
     /// Send now, whatever the interval or backoff (one attempt).
     flush_requested: bool,
-    stopping: Option<Instant>,
     retry_at: Option<Instant>,
     backoff: Duration,
     stats: SenderStats,
 }
 
-struct Shared {
-    settings: SenderSettings,
-    queue: Mutex<Queue>,
-    changed: Condvar,
-    http: Http,
-}
-
-struct Worker {
-    shared: Arc<Shared>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-}
-
 /// A background event sender, started on the first event of each process.
 pub struct Sender {
     settings: SenderSettings,
-    worker: PerProcess<Worker>,
-    /// Events dropped because the event thread could not start, and why.
-    unstarted: Mutex<(u64, Option<(Error, u64)>)>,
+    worker: Worker<Queue>,
+    /// Events dropped because the event thread could not start, and the last reason
+    /// (atomics: enqueuing threads never lock anything a forked child could inherit).
+    unstarted_dropped: AtomicU64,
+    unstarted_error: ArcSwapOption<Health>,
 }
 
 impl Sender {
@@ -106,8 +86,9 @@ impl Sender {
     pub fn new(settings: SenderSettings) -> Sender {
         Sender {
             settings,
-            worker: PerProcess::default(),
-            unstarted: Mutex::new((0, None)),
+            worker: Worker::new("allot-events"),
+            unstarted_dropped: AtomicU64::new(0),
+            unstarted_error: ArcSwapOption::empty(),
         }
     }
 
@@ -117,44 +98,45 @@ impl Sender {
         if events.is_empty() {
             return;
         }
-        let worker = match self.worker.get_or_start(|_| self.spawn()) {
-            Ok(worker) => worker,
+        let control = match self.worker.get_or_start(|_| self.launch()) {
+            Ok(control) => control,
             Err(error) => {
-                let mut unstarted = self.unstarted.lock();
-                unstarted.0 += events.len() as u64;
-                unstarted.1 = Some((error, now_millis()));
+                self.unstarted_dropped
+                    .fetch_add(events.len() as u64, Ordering::Relaxed);
+                let mut health = Health::default();
+                health.failed(&error);
+                self.unstarted_error.store(Some(health.into()));
                 return;
             }
         };
-        let shared = &worker.shared;
-        let mut queue = shared.queue.lock();
+        let settings = &self.settings;
+        let mut queue = control.lock();
         for event in events {
-            if queue.events.len() >= shared.settings.max_queue_size.max(1) {
+            if queue.events.len() >= settings.max_queue_size.max(1) {
                 queue.events.pop_front();
                 queue.stats.dropped += 1;
             }
             queue.events.push_back(event);
         }
-        if queue.events.len() >= shared.settings.flush_queue_size {
-            shared.changed.notify_all();
+        if queue.events.len() >= settings.flush_queue_size {
+            control.notify_locked(&queue);
         }
     }
 
     /// Sends everything queued now; waits at most `timeout` for the queue to empty.
     pub fn flush(&self, timeout: Duration) -> Result<()> {
-        let Some(worker) = self.worker_of_this_process() else {
+        let Some(control) = self.worker.current() else {
             return Ok(());
         };
-        let shared = &worker.shared;
         let deadline = Instant::now() + timeout;
-        let mut queue = shared.queue.lock();
+        let mut queue = control.lock();
         queue.flush_requested = true;
-        shared.changed.notify_all();
+        control.notify_locked(&queue);
         while !(queue.events.is_empty() && queue.in_flight == 0) {
-            if shared.changed.wait_until(&mut queue, deadline).timed_out() {
+            if control.wait_until(&mut queue, deadline) {
                 let pending = queue.events.len() + queue.in_flight;
                 return Err(Error::new(
-                    ErrorCode::Timeout,
+                    crate::error::ErrorCode::Timeout,
                     format!(
                         "{pending} events were still queued after {} ms",
                         timeout.as_millis()
@@ -167,9 +149,9 @@ impl Sender {
 
     /// The counters (zero before the first event).
     pub fn stats(&self) -> SenderStats {
-        let mut stats = match self.worker_of_this_process() {
-            Some(worker) => {
-                let queue = worker.shared.queue.lock();
+        let mut stats = match self.worker.current() {
+            Some(control) => {
+                let queue = control.lock();
                 SenderStats {
                     queued: queue.events.len() + queue.in_flight,
                     ..queue.stats.clone()
@@ -177,20 +159,18 @@ impl Sender {
             }
             None => SenderStats::default(),
         };
-        let unstarted = self.unstarted.lock();
-        stats.dropped += unstarted.0;
-        if stats.last_error.is_none() {
-            stats.last_error.clone_from(&unstarted.1);
+        stats.dropped += self.unstarted_dropped.load(Ordering::Relaxed);
+        if stats.health.last_error.is_none() {
+            if let Some(unstarted) = self.unstarted_error.load_full() {
+                stats.health.last_error.clone_from(&unstarted.last_error);
+            }
         }
         stats
     }
 
-    fn worker_of_this_process(&self) -> Option<Arc<Worker>> {
-        self.worker.current()
-    }
-
-    fn spawn(&self) -> Result<Worker> {
-        let shared = Arc::new(Shared {
+    fn launch(&self) -> Launch<Queue> {
+        let settings = self.settings.clone();
+        Launch {
             // The analytics API takes the key in the body only.
             http: Http::new(
                 &self.settings.api_key,
@@ -198,79 +178,53 @@ impl Sender {
                 self.settings.url.starts_with("https"),
             )
             .without_key_header(),
-            settings: self.settings.clone(),
-            queue: Mutex::new(Queue {
+            state: Queue {
                 backoff: self.settings.retry_min,
                 ..Queue::default()
+            },
+            run: Box::new(move |control| run(control, &settings)),
+            on_panic: Box::new(|control, error| {
+                let mut queue = control.lock();
+                queue.stats.dropped += (queue.events.len() + queue.in_flight) as u64;
+                queue.events.clear();
+                queue.in_flight = 0;
+                queue.stats.health.failed(&error);
             }),
-            changed: Condvar::new(),
-        });
-        let for_thread = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name("allot-events".into())
-            .spawn(move || run(&for_thread))
-            .map_err(|e| {
-                Error::new(
-                    ErrorCode::Internal,
-                    format!("cannot start the event thread: {e}"),
-                )
-            })?;
-        Ok(Worker {
-            shared,
-            thread: Mutex::new(Some(thread)),
-        })
+        }
     }
 }
 
 impl Drop for Sender {
     /// Sends what is queued for at most `shutdown_timeout`, then stops the thread.
     fn drop(&mut self) {
-        let Some(worker) = self.worker.take_own() else {
-            return;
-        };
-        let shared = &worker.shared;
-        let deadline = Instant::now() + shared.settings.shutdown_timeout;
-        {
-            let mut queue = shared.queue.lock();
-            queue.stopping = Some(deadline);
-            shared.changed.notify_all();
-        }
-        let thread = worker.thread.lock().take();
-        if let Some(thread) = thread {
-            // Interrupt a request still running at the deadline.
-            while !thread.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            if !thread.is_finished() {
-                shared.http.shutdown();
-            }
-            let _ = thread.join();
-        }
+        self.worker.stop(self.settings.shutdown_timeout);
     }
 }
 
-/// The worker thread: waits for a reason to send, sends one batch, repeats.
-fn run(shared: &Shared) {
-    let settings = &shared.settings;
+/// The worker thread: waits for a reason to send, sends one batch, repeats; when asked
+/// to stop, sends what is queued until the grace period ends.
+fn run(control: &Control<Queue>, settings: &SenderSettings) {
     let mut last_send = Instant::now();
-    let mut queue = shared.queue.lock();
+    let mut queue = control.lock();
     loop {
         let now = Instant::now();
-        if let Some(deadline) = queue.stopping {
+        // Set when the owner stops the sender: send what is queued until then.
+        let stopping = control.finish_by();
+        if let Some(deadline) = stopping {
             if queue.events.is_empty() || now >= deadline {
                 queue.stats.dropped += queue.events.len() as u64;
                 queue.events.clear();
-                shared.changed.notify_all();
                 return;
             }
         }
         if queue.events.is_empty() {
             queue.flush_requested = false;
-            shared.changed.notify_all();
-            shared.changed.wait_for(&mut queue, settings.flush_interval);
+            control.notify_locked(&queue);
+            let until = now + settings.flush_interval;
+            control.wait_until(&mut queue, until);
             continue;
         }
-        let urgent = queue.flush_requested || queue.stopping.is_some();
+        let urgent = queue.flush_requested || stopping.is_some();
         let due = urgent
             || queue.events.len() >= settings.flush_queue_size
             || now >= last_send + settings.flush_interval;
@@ -280,29 +234,29 @@ fn run(shared: &Shared) {
             _ => None,
         };
         if let Some(until) = wait_until {
-            let until = queue.stopping.map_or(until, |deadline| until.min(deadline));
-            shared.changed.wait_until(&mut queue, until);
+            control.wait_until(&mut queue, until);
             continue;
         }
         let take = queue.events.len().min(settings.flush_queue_size.max(1));
         let batch: Vec<Value> = queue.events.drain(..take).collect();
         queue.in_flight = batch.len();
-        let timeout = match queue.stopping {
+        let timeout = match stopping {
             Some(deadline) => settings
                 .request_timeout
                 .min(deadline.saturating_duration_since(now)),
             None => settings.request_timeout,
         };
         // The network is never touched with the queue locked.
-        let result =
-            parking_lot::MutexGuard::unlocked(&mut queue, || send(shared, &batch, timeout));
+        let result = MutexGuard::unlocked(&mut queue, || {
+            send(control.http(), settings, &batch, timeout)
+        });
         last_send = Instant::now();
         queue.in_flight = 0;
         queue.flush_requested = false;
         match result {
             Ok(()) => {
                 queue.stats.sent += batch.len() as u64;
-                queue.stats.last_error = None;
+                queue.stats.health.succeeded();
                 queue.retry_at = None;
                 queue.backoff = settings.retry_min;
                 if !queue.events.is_empty() {
@@ -311,7 +265,7 @@ fn run(shared: &Shared) {
                 }
             }
             Err(failure) => {
-                queue.stats.last_error = Some((failure.error.clone(), now_millis()));
+                queue.stats.health.failed(&failure.error);
                 if failure.retryable {
                     for event in batch.into_iter().rev() {
                         queue.events.push_front(event);
@@ -327,22 +281,23 @@ fn run(shared: &Shared) {
                 }
             }
         }
-        shared.changed.notify_all();
+        control.notify_locked(&queue);
     }
 }
 
 fn send(
-    shared: &Shared,
+    http: &Http,
+    settings: &SenderSettings,
     batch: &[Value],
     timeout: Duration,
 ) -> std::result::Result<(), crate::transport::Failure> {
-    let body = json!({"api_key": shared.settings.api_key.expose(), "events": batch}).to_string();
+    let body = json!({"api_key": settings.api_key.expose(), "events": batch}).to_string();
     let request = Request {
-        url: &shared.settings.url,
+        url: &settings.url,
         headers: vec![("Content-Type", "application/json".to_owned())],
         body: Some(body.as_bytes()),
         timeout,
         etag: None,
     };
-    shared.http.send(&request).map(drop)
+    http.send(&request).map(drop)
 }

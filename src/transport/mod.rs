@@ -8,7 +8,7 @@ pub mod poller;
 pub mod sse;
 
 use std::io::{self, Read};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use ureq::http::header::{ETAG, IF_NONE_MATCH};
 use ureq::{Agent, Body};
@@ -668,13 +668,6 @@ pub fn jittered(base: Duration, spread: Duration) -> Duration {
     }
     let offset = fastrand::u64(0..=2 * spread_ms);
     (base + Duration::from_millis(offset)).saturating_sub(spread)
-}
-
-/// Milliseconds since the Unix epoch, now.
-pub fn now_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]

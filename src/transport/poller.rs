@@ -1,81 +1,99 @@
-//! Keeping a configuration current from a background thread, for every provider: one
-//! thread per client per process, its stop signal and condition variable, conditional
-//! fetches that swap a compiled snapshot in whole, the [`Health`] record the status
-//! document reports, and fork handling.
+//! Keeping a configuration current, for every provider: a [`Poller`] runs one
+//! [`Worker`] per client per process (polling, following a stream), conditional fetches
+//! swap a compiled snapshot in whole, and [`Progress`] is what the status document
+//! reports about it.
 //!
 //! Fork safety: everything an evaluating thread touches is lock-free (`ArcSwap`s and
-//! atomics). The thread, its connections and its condition variable belong to the
-//! process that started them; a forked child notices the pid change on its next call,
-//! forgets the parent's worker without touching it, and starts its own.
+//! atomics); the thread belongs to the process that started it (see [`crate::runtime`]).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
-use crate::error::{Error, ErrorCode, Result};
-use crate::process::PerProcess;
-use crate::transport::{now_millis, Http, Outcome, Request};
+use crate::clock::now_millis;
+use crate::error::{Error, ErrorCode, FlagError, Result};
+use crate::runtime::{Control, Health, Launch, Worker};
+use crate::transport::{Http, Outcome, Request};
 
-/// What the status document reports about synchronisation; replaced whole on change.
-/// `X` holds what only one provider tracks.
-#[derive(Debug, Clone, Default)]
-pub struct Health<X> {
-    /// When the last fetch (or 304, or pushed update) succeeded, in ms since the epoch.
-    pub last_success_at: Option<u64>,
-    /// The last failure and when it happened (ms since the epoch); cleared by a success.
-    pub last_error: Option<(Error, u64)>,
-    /// The `ETag` of the served configuration, sent as `If-None-Match`.
-    pub etag: Option<String>,
-    /// The server rejected the key: synchronisation stopped for good.
-    pub unauthorized: bool,
-    /// The first fetch finished (either way), or a configuration arrived.
-    pub first_round_done: bool,
-    /// Provider-specific fields.
-    pub extra: X,
+/// Where the configuration being served came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Given at init (`flags`, `flags_path`, `initial_configuration`, ...).
+    Bootstrap,
+    /// A poll of the configuration endpoint.
+    Poll,
+    /// An event of the stream.
+    Stream,
 }
 
-impl<X> Health<X> {
-    /// The status document's `"last_error"`: `{"code", "message", "at"}` or `null`.
-    pub fn last_error_json(&self) -> Value {
-        match &self.last_error {
-            Some((error, at)) => json!({
-                "code": error.code.as_str(),
-                "message": error.message,
-                "at": at,
-            }),
-            None => Value::Null,
+impl Source {
+    /// The status document's name of the source.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Bootstrap => "bootstrap",
+            Source::Poll => "poll",
+            Source::Stream => "stream",
         }
     }
+}
+
+/// What the status document reports about keeping the configuration current; replaced
+/// whole on change. Serialized (flattened into the status) as `{"source", "loaded_at",
+/// "last_success_at", "last_error", "etag", "streaming"}`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Progress {
+    /// Where the served configuration came from.
+    pub source: Option<Source>,
+    /// When the served configuration was loaded, in ms since the epoch.
+    pub loaded_at: Option<u64>,
+    /// The last fetch (a 304 or a pushed update counts as a success).
+    #[serde(flatten)]
+    pub health: Health,
+    /// The `ETag` of the served configuration, sent as `If-None-Match`.
+    pub etag: Option<String>,
+    /// A stream is connected.
+    pub streaming: bool,
+    /// The server rejected the key: synchronisation stopped for good.
+    #[serde(skip)]
+    pub unauthorized: bool,
+    /// The first fetch finished (either way), or a configuration arrived.
+    #[serde(skip)]
+    pub first_round_done: bool,
 }
 
 /// The state shared by a client, its evaluating threads and its worker: the snapshot
-/// being served (`T`) and the synchronisation health.
+/// being served (`T`) and the [`Progress`].
 #[derive(Debug)]
-pub struct State<T, X> {
+pub struct Served<T> {
     /// The configuration being served.
     pub snapshot: ArcSwapOption<T>,
-    /// Synchronisation health.
-    pub health: ArcSwap<Health<X>>,
+    /// How keeping it current goes.
+    pub progress: ArcSwap<Progress>,
 }
 
-impl<T, X: Default> Default for State<T, X> {
-    fn default() -> Self {
-        State {
-            snapshot: ArcSwapOption::empty(),
-            health: ArcSwap::from_pointee(Health::default()),
+impl<T> Served<T> {
+    /// Serves `bootstrap` (a configuration given at init), if any.
+    pub fn new(bootstrap: Option<T>) -> Served<T> {
+        // A bootstrap configuration is not a fetch: the first round is still to come.
+        let progress = Progress {
+            source: bootstrap.as_ref().map(|_| Source::Bootstrap),
+            loaded_at: bootstrap.as_ref().map(|_| now_millis()),
+            ..Progress::default()
+        };
+        Served {
+            snapshot: ArcSwapOption::new(bootstrap.map(Arc::new)),
+            progress: ArcSwap::from_pointee(progress),
         }
     }
-}
 
-impl<T, X: Clone> State<T, X> {
-    /// Applies `change` to a copy of the health and publishes it.
-    pub fn update(&self, change: impl Fn(&mut Health<X>)) {
-        self.health.rcu(|current| {
-            let mut next = Health::clone(current);
+    /// Applies `change` to a copy of the progress and publishes it.
+    pub fn update(&self, change: impl Fn(&mut Progress)) {
+        self.progress.rcu(|current| {
+            let mut next = Progress::clone(current);
             change(&mut next);
             next
         });
@@ -83,26 +101,83 @@ impl<T, X: Clone> State<T, X> {
 
     /// Records a failure (an `unauthorized` one stops synchronisation).
     pub fn record_error(&self, error: &Error) {
-        let at = now_millis();
-        self.update(|h| {
-            h.last_error = Some((error.clone(), at));
+        self.update(|p| {
+            p.health.failed(error);
             if error.code == ErrorCode::Unauthorized {
-                h.unauthorized = true;
+                p.unauthorized = true;
             }
         });
     }
 
     /// Serves `snapshot` from now on and records the success; `change` adjusts the rest
-    /// of the health in the same update.
-    pub fn install(&self, snapshot: T, change: impl Fn(&mut Health<X>)) {
+    /// of the progress in the same update.
+    pub fn install(&self, snapshot: T, source: Source, change: impl Fn(&mut Progress)) {
         self.snapshot.store(Some(Arc::new(snapshot)));
         let at = now_millis();
-        self.update(|h| {
-            h.last_success_at = Some(at);
-            h.last_error = None;
-            h.first_round_done = true;
-            change(h);
+        self.update(|p| {
+            p.health.succeeded();
+            p.source = Some(source);
+            p.loaded_at = Some(at);
+            p.first_round_done = true;
+            change(p);
         });
+    }
+}
+
+/// The status document of a local client, the same shape for every provider:
+/// `{"provider", "mode": "local", "started", "initialized", "flag_count", "flag_keys",
+/// "source", "loaded_at", "last_success_at", "last_error", "etag", "streaming",
+/// "server_url", "stream_server_url", "polling", "flag_errors", …provider fields}`.
+#[derive(Serialize)]
+pub struct LocalStatus<'a> {
+    /// `"amplitude"` or `"eppo"`.
+    pub provider: &'static str,
+    /// `allot_start` was called.
+    pub started: bool,
+    /// The keys and flag errors of the configuration served, if any.
+    #[serde(skip)]
+    pub snapshot: Option<(Vec<&'a str>, &'a [FlagError])>,
+    /// Where the configuration came from and how keeping it current goes.
+    #[serde(flatten)]
+    pub progress: &'a Progress,
+    /// The configuration server, when the client has one.
+    pub server_url: Option<&'a str>,
+    /// The stream server, when the client streams.
+    pub stream_server_url: Option<&'a str>,
+    /// A background thread keeps the configuration current in this process.
+    pub polling: bool,
+    /// Provider-specific fields.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl LocalStatus<'_> {
+    /// The document's JSON text.
+    pub fn to_json(&self) -> Result<String> {
+        #[derive(Serialize)]
+        struct Document<'s, 'a> {
+            mode: &'static str,
+            initialized: bool,
+            flag_count: usize,
+            flag_keys: &'s [&'a str],
+            flag_errors: &'a [FlagError],
+            #[serde(flatten)]
+            status: &'s LocalStatus<'a>,
+        }
+        let (flag_keys, flag_errors) = match &self.snapshot {
+            Some((keys, errors)) => (keys.as_slice(), *errors),
+            None => (&[][..], &[][..]),
+        };
+        let document = Document {
+            mode: "local",
+            initialized: self.snapshot.is_some(),
+            flag_count: flag_keys.len(),
+            flag_keys,
+            flag_errors,
+            status: self,
+        };
+        serde_json::to_string(&document)
+            .map_err(|e| Error::new(ErrorCode::Internal, format!("serializing the status: {e}")))
     }
 }
 
@@ -119,230 +194,137 @@ pub enum Polled {
     Stopped,
 }
 
-/// The stop signal, the progress notification and the connections of one worker.
-pub struct Control {
-    stop: AtomicBool,
-    lock: Mutex<()>,
-    changed: Condvar,
-    http: Http,
-}
+/// A poller's worker thread: its control (no state of its own beyond [`Served`]).
+pub type PollControl = Control<()>;
 
-impl Control {
-    fn guard(&self) -> MutexGuard<'_, ()> {
-        self.lock
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
+/// A poller thread's loop.
+pub type PollLoop = Box<dyn FnOnce(&PollControl) + Send>;
 
-    /// The worker's HTTP client.
-    pub fn http(&self) -> &Http {
-        &self.http
-    }
-
-    /// Whether the owner asked the worker to stop.
-    pub fn stopped(&self) -> bool {
-        self.stop.load(Ordering::Acquire)
-    }
-
-    /// Sleeps until `deadline` or a stop; `false` when stopped.
-    pub fn sleep_until(&self, deadline: Instant) -> bool {
-        let mut guard = self.guard();
-        loop {
-            if self.stopped() {
-                return false;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return true;
-            }
-            guard = match self.changed.wait_timeout(guard, deadline - now) {
-                Ok((guard, _)) => guard,
-                Err(poisoned) => poisoned.into_inner().0,
-            };
+/// One conditional `GET` of `url` (`If-None-Match` with the stored `ETag`). A 304 keeps
+/// the snapshot; a body that `compile` accepts is swapped in whole with its `ETag`; any
+/// failure is recorded and keeps the snapshot. The first round counts as done either way
+/// and waiters are woken.
+pub fn poll<T>(
+    control: &PollControl,
+    served: &Served<T>,
+    url: &str,
+    timeout: Duration,
+    compile: impl FnOnce(&str) -> Result<T>,
+) -> Polled {
+    let etag = served.progress.load().etag.clone();
+    let request = Request {
+        url,
+        headers: Vec::new(),
+        body: None,
+        timeout,
+        etag: etag.as_deref(),
+    };
+    let http = control.http();
+    let polled = match http.send(&request) {
+        Ok(Outcome::NotModified) => {
+            served.update(|p| p.health.succeeded());
+            Polled::NotModified
         }
-    }
-
-    /// Wakes everyone waiting: `allot_start` callers and the worker's sleeps.
-    pub fn notify(&self) {
-        let _guard = self.guard();
-        self.changed.notify_all();
-    }
-
-    /// One conditional `GET` of `url` (`If-None-Match` with the stored `ETag`). A 304
-    /// keeps the snapshot; a body that `compile` accepts is swapped in whole with its
-    /// `ETag` and `mark` applied to the health; any failure is recorded and keeps the
-    /// snapshot. The first round counts as done either way and waiters are woken.
-    pub fn poll<T, X: Clone>(
-        &self,
-        state: &State<T, X>,
-        url: &str,
-        timeout: Duration,
-        compile: impl FnOnce(&str) -> Result<T>,
-        mark: impl Fn(&mut Health<X>),
-    ) -> Polled {
-        let etag = state.health.load().etag.clone();
-        let request = Request {
-            url,
-            headers: Vec::new(),
-            body: None,
-            timeout,
-            etag: etag.as_deref(),
-        };
-        let polled = match self.http.send(&request) {
-            Ok(Outcome::NotModified) => {
-                let at = now_millis();
-                state.update(|h| {
-                    h.last_success_at = Some(at);
-                    h.last_error = None;
-                });
-                Polled::NotModified
-            }
-            Ok(Outcome::Body { bytes, etag }) => {
-                let compiled = std::str::from_utf8(&bytes)
-                    .map_err(|e| {
-                        Error::new(
-                            ErrorCode::InvalidResponse,
-                            format!("the configuration is not UTF-8: {e}"),
-                        )
-                    })
-                    .and_then(compile);
-                match compiled {
-                    Ok(snapshot) => {
-                        state.install(snapshot, |h| {
-                            h.etag = etag.clone();
-                            mark(h);
-                        });
-                        Polled::Updated
-                    }
-                    Err(error) => self.fail(state, self.http.redact_error(error)),
+        Ok(Outcome::Body { bytes, etag }) => {
+            let compiled = std::str::from_utf8(&bytes)
+                .map_err(|e| {
+                    Error::new(
+                        ErrorCode::InvalidResponse,
+                        format!("the configuration is not UTF-8: {e}"),
+                    )
+                })
+                .and_then(compile);
+            match compiled {
+                Ok(snapshot) => {
+                    served.install(snapshot, Source::Poll, |p| p.etag.clone_from(&etag));
+                    Polled::Updated
                 }
+                Err(error) => fail(control, served, http.redact_error(error)),
             }
-            Err(failure) => self.fail(state, failure.error),
-        };
-        state.update(|h| h.first_round_done = true);
-        self.notify();
-        polled
-    }
-
-    /// Records a failure, unless it is the shutdown interrupting the request.
-    fn fail<T, X: Clone>(&self, state: &State<T, X>, error: Error) -> Polled {
-        if self.stopped() {
-            return Polled::Stopped;
         }
-        state.record_error(&error);
-        Polled::Failed(error)
+        Err(failure) => fail(control, served, failure.error),
+    };
+    served.update(|p| p.first_round_done = true);
+    control.wake();
+    polled
+}
+
+/// Records a failure, unless it is the shutdown interrupting the request.
+fn fail<T>(control: &PollControl, served: &Served<T>, error: Error) -> Polled {
+    if control.stopped() {
+        return Polled::Stopped;
     }
-}
-
-/// What a new worker needs: its connections and the loop it runs.
-pub struct Launch {
-    /// The worker's HTTP client, built in the process that runs it.
-    pub http: Http,
-    /// The loop; it returns when [`Control::stopped`] or when it has nothing more to do.
-    pub run: Box<dyn FnOnce(&Control) + Send>,
-}
-
-/// A running background thread, owned by the process that started it.
-struct Worker {
-    control: Arc<Control>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    served.record_error(&error);
+    Polled::Failed(error)
 }
 
 /// The background synchronisation of one client: at most one worker per process,
 /// stopped and joined on drop.
-pub struct Poller<T, X> {
-    state: Arc<State<T, X>>,
-    thread_name: &'static str,
-    worker: PerProcess<Worker>,
+pub struct Poller<T> {
+    served: Arc<Served<T>>,
+    worker: Worker<()>,
 }
 
-impl<T, X> Poller<T, X>
-where
-    T: Send + Sync + 'static,
-    X: Clone + Send + Sync + 'static,
-{
-    /// Prepares synchronisation of `state`; nothing runs before
-    /// [`Poller::ensure_running`].
-    pub fn new(state: Arc<State<T, X>>, thread_name: &'static str) -> Poller<T, X> {
+impl<T: Send + Sync + 'static> Poller<T> {
+    /// Prepares synchronisation of `served`; nothing runs before [`Poller::ensure_running`].
+    pub fn new(served: Arc<Served<T>>, thread_name: &'static str) -> Poller<T> {
         Poller {
-            state,
-            thread_name,
-            worker: PerProcess::default(),
+            served,
+            worker: Worker::new(thread_name),
         }
     }
 
     /// Starts the worker if this process has none: the first call, or the first call in
-    /// a forked child (whose parent's thread and connections are gone or not its own).
-    /// `launch` is called only then, with `true` in a forked child, before the thread
-    /// starts.
-    pub fn ensure_running(&self, launch: impl FnOnce(bool) -> Launch) -> Result<()> {
+    /// a forked child. `launch` gives the thread's HTTP client and loop, with `true` in
+    /// a forked child; a panic in the loop is recorded as an `internal` error.
+    pub fn ensure_running(&self, launch: impl FnOnce(bool) -> (Http, PollLoop)) -> Result<()> {
         self.worker.ensure(|forked| {
-            let Launch { http, run } = launch(forked);
-            let control = Arc::new(Control {
-                stop: AtomicBool::new(false),
-                lock: Mutex::new(()),
-                changed: Condvar::new(),
+            let (http, run) = launch(forked);
+            let served = Arc::clone(&self.served);
+            Launch {
                 http,
-            });
-            let state = Arc::clone(&self.state);
-            let thread_control = Arc::clone(&control);
-            let thread = std::thread::Builder::new()
-                .name(self.thread_name.into())
-                .spawn(move || {
-                    let body = std::panic::AssertUnwindSafe(|| run(&thread_control));
-                    if std::panic::catch_unwind(body).is_err() {
-                        state.record_error(&Error::new(
-                            ErrorCode::Internal,
-                            "the background thread stopped after an internal error",
-                        ));
-                        state.update(|h| h.first_round_done = true);
-                    }
-                    thread_control.notify();
-                })
-                .map_err(|e| {
-                    Error::new(
-                        ErrorCode::Internal,
-                        format!("cannot start the background thread: {e}"),
-                    )
-                })?;
-            Ok(Worker {
-                control,
-                thread: Mutex::new(Some(thread)),
-            })
+                state: (),
+                run,
+                on_panic: Box::new(move |_, error| {
+                    served.record_error(&error);
+                    served.update(|p| p.first_round_done = true);
+                }),
+            }
         })
     }
 
     /// [`Poller::ensure_running`] from an evaluating or status call: a failure to
     /// restart after a fork is recorded for `allot_status`; the old snapshot keeps
     /// serving.
-    pub fn follow_fork(&self, launch: impl FnOnce(bool) -> Launch) {
+    pub fn follow_fork(&self, launch: impl FnOnce(bool) -> (Http, PollLoop)) {
         if let Err(error) = self.ensure_running(launch) {
-            self.state.record_error(&error);
+            self.served.record_error(&error);
         }
     }
 
     /// Waits until the first fetch finished or a configuration arrived (`true`), or
     /// `timeout` passed (`false`).
     pub fn wait_first_round(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now().checked_add(timeout);
         loop {
-            if self.state.health.load().first_round_done {
+            if self.served.progress.load().first_round_done {
                 return true;
             }
             let now = Instant::now();
-            if now >= deadline {
+            if deadline.is_some_and(|d| now >= d) {
                 return false;
             }
+            let wait = deadline.map_or(Duration::from_millis(100), |d| {
+                (d - now).min(Duration::from_millis(100))
+            });
             match self.worker.current() {
-                Some(worker) => {
-                    let control = &worker.control;
-                    let guard = control.guard();
-                    // Re-checked under the lock the worker takes to notify: no lost wakeup.
-                    if self.state.health.load().first_round_done {
+                Some(control) => {
+                    let mut guard = control.lock();
+                    // Re-checked under the lock the worker takes to wake us: no lost wakeup.
+                    if self.served.progress.load().first_round_done {
                         return true;
                     }
-                    let wait = (deadline - now).min(Duration::from_millis(100));
-                    drop(control.changed.wait_timeout(guard, wait));
+                    control.wait_until(&mut guard, now + wait);
                 }
                 // Another thread is starting the worker right now.
                 None => std::thread::sleep(Duration::from_millis(1)),
@@ -356,7 +338,7 @@ where
     /// worker does next, appended).
     pub fn await_configuration(&self, timeout: Duration, retry: &str) -> Result<()> {
         let finished = self.wait_first_round(timeout);
-        if self.state.snapshot.load().is_some() {
+        if self.served.snapshot.load().is_some() {
             return Ok(());
         }
         if !finished {
@@ -368,9 +350,9 @@ where
                 ),
             ));
         }
-        match self.state.health.load().last_error.as_ref() {
-            Some((error, _)) if error.code == ErrorCode::Unauthorized => Err(error.clone()),
-            Some((error, _)) => Err(Error::new(
+        match self.served.progress.load().health.error() {
+            Some(error) if error.code == ErrorCode::Unauthorized => Err(error.clone()),
+            Some(error) => Err(Error::new(
                 error.code,
                 format!("{}; {retry}", error.message),
             )),
@@ -383,28 +365,6 @@ where
 
     /// Whether a background thread is synchronising in this process.
     pub fn running(&self) -> bool {
-        self.worker.owned_here() && !self.state.health.load().unauthorized
-    }
-}
-
-impl<T, X> Drop for Poller<T, X> {
-    fn drop(&mut self) {
-        let Some(worker) = self.worker.take_own() else {
-            return;
-        };
-        worker.control.stop.store(true, Ordering::Release);
-        worker.control.notify();
-        // Interrupts a request or stream read in flight; a connect in progress ends
-        // within its own timeout.
-        worker.control.http.shutdown();
-        let thread = worker
-            .thread
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take();
-        if let Some(thread) = thread {
-            // A panic in the worker was already contained there; nothing to report.
-            let _ = thread.join();
-        }
+        self.worker.started_here() && !self.served.progress.load().unauthorized
     }
 }
