@@ -356,3 +356,54 @@ fn tracking_config_is_checked() {
         "{err}"
     );
 }
+
+#[test]
+fn analytics_options_reach_the_wire() {
+    let server = Server::start(|_r: &Received| Reply::text(200, r#"{"code":200}"#));
+    let plan = json!({"branch": "main", "source": "web", "version": "1"});
+    let ingestion = json!({"source_name": "svc", "source_version": "2"});
+    let handle = tracking_client(
+        &server,
+        json!({"flush_queue_size": 1, "use_batch": true, "min_id_length": 1,
+               "plan": plan, "ingestion_metadata": ingestion}),
+        None,
+    );
+    evaluate_user(handle, "u", json!({}));
+    ok(take(allot::ffi::allot_flush(handle, 5_000)));
+    let requests = server.requests();
+    assert_eq!(
+        requests[0].path(),
+        "/batch",
+        "use_batch posts to the batch endpoint"
+    );
+    let body: Value = serde_json::from_slice(&requests[0].body).unwrap();
+    assert_eq!(body["options"], json!({"min_id_length": 1}));
+    assert_eq!(body["events"][0]["plan"], plan);
+    assert_eq!(body["events"][0]["ingestion_metadata"], ingestion);
+    allot::ffi::allot_free(handle);
+    let err = init(&json!({"provider": "amplitude", "flags": [],
+                           "assignment_config": {"api_key": "k", "min_id_length": 0}}))
+    .unwrap_err();
+    assert_eq!(error_code(&err), "invalid_config");
+    assert!(err["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("min_id_length"));
+}
+
+#[test]
+fn a_batch_is_dropped_after_flush_max_retries() {
+    let server = Server::start(|_r: &Received| Reply::text(500, "down"));
+    let handle = tracking_client(
+        &server,
+        json!({"flush_queue_size": 1, "flush_interval_millis": 10, "flush_max_retries": 2}),
+        None,
+    );
+    evaluate_user(handle, "u", json!({}));
+    assert!(wait_until(Duration::from_secs(5), || ok(status(handle))
+        ["assignment_events"]["dropped"]
+        == 1));
+    // The first attempt and two retries.
+    assert_eq!(server.requests().len(), 3);
+    allot::ffi::allot_free(handle);
+}

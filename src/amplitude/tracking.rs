@@ -17,6 +17,8 @@ struct Tracker {
     dedup: Dedup,
     sender: Sender,
     send_evaluated_props: bool,
+    /// `plan` and `ingestion_metadata` for every event.
+    event_fields: Map<String, Value>,
 }
 
 impl Tracker {
@@ -24,6 +26,7 @@ impl Tracker {
         Tracker {
             dedup: Dedup::new(settings.cache_capacity),
             send_evaluated_props: settings.send_evaluated_props,
+            event_fields: settings.event_fields,
             sender: Sender::new(settings.sender),
         }
     }
@@ -38,6 +41,11 @@ impl Tracker {
             .map(|mut event| {
                 if self.send_evaluated_props {
                     add_user_context(&mut event, user);
+                }
+                if let Value::Object(fields) = &mut event {
+                    for (name, value) in &self.event_fields {
+                        fields.insert(name.clone(), value.clone());
+                    }
                 }
                 event
             })

@@ -42,6 +42,10 @@ pub struct SenderSettings {
     pub retry_max: Duration,
     /// How long freeing the client may spend sending what is queued.
     pub shutdown_timeout: Duration,
+    /// Retryable failures of one batch after which it is dropped.
+    pub max_retries: usize,
+    /// The upload's `options` member (e.g. `{"min_id_length": 3}`), when set.
+    pub options: Option<Value>,
 }
 
 /// Counters for the status document: `{"queued", "sent", "dropped", "last_success_at",
@@ -68,6 +72,8 @@ struct Queue {
     flush_requested: bool,
     retry_at: Option<Instant>,
     backoff: Duration,
+    /// Retryable failures of the batch at the head of the queue.
+    failures: usize,
     stats: SenderStats,
 }
 
@@ -259,6 +265,7 @@ fn run(control: &Control<Queue>, settings: &SenderSettings) {
                 queue.stats.health.succeeded();
                 queue.retry_at = None;
                 queue.backoff = settings.retry_min;
+                queue.failures = 0;
                 if !queue.events.is_empty() {
                     // Keep draining a flush or a backlog without waiting for the interval.
                     queue.flush_requested = true;
@@ -266,7 +273,8 @@ fn run(control: &Control<Queue>, settings: &SenderSettings) {
             }
             Err(failure) => {
                 queue.stats.health.failed(&failure.error);
-                if failure.retryable {
+                queue.failures += 1;
+                if failure.retryable && queue.failures <= settings.max_retries {
                     for event in batch.into_iter().rev() {
                         queue.events.push_front(event);
                     }
@@ -278,6 +286,7 @@ fn run(control: &Control<Queue>, settings: &SenderSettings) {
                     queue.backoff = (queue.backoff * 2).min(settings.retry_max);
                 } else {
                     queue.stats.dropped += batch.len() as u64;
+                    queue.failures = 0;
                 }
             }
         }
@@ -291,7 +300,11 @@ fn send(
     batch: &[Value],
     timeout: Duration,
 ) -> std::result::Result<(), crate::transport::Failure> {
-    let body = json!({"api_key": settings.api_key.expose(), "events": batch}).to_string();
+    let mut body = json!({"api_key": settings.api_key.expose(), "events": batch});
+    if let Some(options) = &settings.options {
+        body["options"] = options.clone();
+    }
+    let body = body.to_string();
     let request = Request {
         url: &settings.url,
         headers: vec![("Content-Type", "application/json".to_owned())],

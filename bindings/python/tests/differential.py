@@ -100,7 +100,7 @@ def wire(server: FlagServer) -> List[Any]:
                 body = body.decode("utf-8", "replace")
         if r["path"] in ("/2/httpapi", "/batch") and isinstance(body, dict):
             headers.pop("content-type", None)
-            body = {"api_key": body.get("api_key"), "events": body.get("events")}
+            body = {k: body.get(k) for k in ("api_key", "events", "options")}
         out.append({"method": r["method"], "path": r["path"], "query": query, "headers": headers, "body": body})
     return out
 

@@ -244,3 +244,32 @@ def test_assignment_and_exposure_events_on_the_wire(send_evaluated_props: bool) 
     assert ours.steps == vendor.steps
     assert ours.logs == vendor.logs
     assert uploads(ours) == uploads(vendor)
+
+
+def test_analytics_options_on_the_wire() -> None:
+    """The Analytics SDK's options of event delivery: the batch endpoint, min_id_length,
+    plan and ingestion metadata."""
+    analytics = pytest.importorskip("amplitude")
+
+    def scenario(sdk, server, rec):
+        config = sdk.LocalEvaluationConfig(
+            server_url=server.url,
+            assignment_config=sdk.AssignmentConfig(
+                api_key="analytics-a",
+                server_url=server.url + "/batch",
+                min_id_length=1,
+                flush_queue_size=1,
+                plan=analytics.Plan(branch="main", source="web", version="3"),
+                ingestion_metadata=analytics.IngestionMetadata(source_name="svc", source_version="2"),
+            ),
+        )
+        client = sdk.LocalEvaluationClient("key", config)
+        client.start()
+        rec.step("assigned", lambda: sorted(client.evaluate_v2(sdk.User(user_id="u", device_id="d"))))
+        rec.step("stop", lambda: client.stop(5.0))
+
+    vendor, ours = run(scenario, VENDOR, local_flags), run(scenario, ALLOT, local_flags)
+    assert ours.steps == vendor.steps
+    uploads = [[(r["path"], r["body"]) for r in o.requests if r["path"] != "/sdk/v2/flags"] for o in (vendor, ours)]
+    assert uploads[1] == uploads[0]
+    assert uploads[0][0][0] == "/batch"

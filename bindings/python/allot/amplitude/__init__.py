@@ -346,9 +346,9 @@ _ANALYTICS_ENDPOINT = re.compile(r"/(2/httpapi|batch)/?$")
 class _EventConfig(Settings):
     """What ``AssignmentConfig`` and ``ExposureConfig`` share: the Analytics SDK's
     ``amplitude.Config`` options (``api_key`` is the analytics API key, not the
-    deployment key). ``logger``, ``storage_provider``, ``event_log_level``,
-    ``flush_max_retries``, ``min_id_length``, ``use_batch``, ``callback``, ``plan`` and
-    ``ingestion_metadata`` are accepted and kept; see docs/python.md for their effect."""
+    deployment key). Every option of event delivery reaches the library; ``logger``,
+    ``storage_provider``, ``event_log_level`` and ``callback`` are accepted and kept
+    (see docs/python.md)."""
 
     def _options(self, kw: Dict[str, Any]) -> None:
         for name in kw:
@@ -396,10 +396,25 @@ class _EventConfig(Settings):
                 doc[name] = getattr(self, name)
         if self.server_zone is not None and "server_zone" in self._kw:
             doc["server_zone"] = _zone(self.server_zone)
+        if self.use_batch:
+            doc["use_batch"] = True
         if self.server_url:
             # The Analytics SDK's server_url is the endpoint itself; the library takes the
-            # server and appends the endpoint.
-            doc["server_url"] = _ANALYTICS_ENDPOINT.sub("", str(self.server_url))
+            # server and the endpoint (use_batch) apart.
+            url = str(self.server_url)
+            endpoint = _ANALYTICS_ENDPOINT.search(url)
+            if endpoint is not None:
+                doc["use_batch"] = endpoint.group(1) == "batch"
+                url = url[: endpoint.start()]
+            doc["server_url"] = url
+        if "flush_max_retries" in self._kw:
+            doc["flush_max_retries"] = self.flush_max_retries
+        if self.min_id_length is not None:
+            doc["min_id_length"] = self.min_id_length
+        for name, method in (("plan", "get_plan_body"), ("ingestion_metadata", "get_body")):
+            value = getattr(self, name)
+            if value is not None:
+                doc[name] = getattr(value, method)() if hasattr(value, method) else dict(value)
         if self.given("cache_capacity"):
             doc["cache_capacity"] = self.cache_capacity
         return doc
