@@ -262,7 +262,6 @@ def _fresh_singletons():
     import allot.eppo as eppo
 
     for client in list(amplitude._local_instances.values()):
-        client.stop()
         client._handle.close()
     for client in list(amplitude._remote_instances.values()):
         client.close()

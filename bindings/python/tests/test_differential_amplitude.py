@@ -9,7 +9,7 @@ import warnings
 from typing import Any, Dict, List
 
 import pytest
-from differential import compare, run, sdk_modules
+from differential import compare, run, sdk_modules, wait_for
 
 from conftest import FlagServer, amplitude_flag, load_json, premium_flag, shared
 
@@ -273,3 +273,19 @@ def test_analytics_options_on_the_wire() -> None:
     uploads = [[(r["path"], r["body"]) for r in o.requests if r["path"] != "/sdk/v2/flags"] for o in (vendor, ours)]
     assert uploads[1] == uploads[0]
     assert uploads[0][0][0] == "/batch"
+
+
+def test_stop_ends_polling_and_keeps_serving() -> None:
+    def scenario(sdk, server, rec):
+        config = sdk.LocalEvaluationConfig(server_url=server.url, flag_config_polling_interval_millis=50)
+        client = sdk.LocalEvaluationClient("key", config)
+        client.start()
+        rec.step("polled again", lambda: wait_for(lambda: len(server.requests_to("/sdk/v2/flags")) >= 2))
+        client.stop()
+        stopped_at = len(server.requests_to("/sdk/v2/flags"))
+        server.amplitude_flags = []
+        threading.Event().wait(0.3)  # six polling intervals
+        rec.step("polls after stop", lambda: len(server.requests_to("/sdk/v2/flags")) - stopped_at)
+        rec.step("still serving", lambda: sorted(client.evaluate_v2(sdk.User(user_id="u"))))
+
+    both(scenario, local_flags, requests=False)

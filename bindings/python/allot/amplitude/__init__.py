@@ -816,13 +816,12 @@ class LocalEvaluationClient:
         return _native.flush(self._id, timeout_millis)
 
     def stop(self, timeout: Optional[float] = 10.0) -> None:
-        """Sends pending assignment and exposure events, waiting at most ``timeout``
-        seconds (``None``: no limit). The client keeps evaluating on the last flags."""
-        if self.config.assignment_config is None and self.config.exposure_config is None:
-            return
+        """Stops polling for flag configurations and sends pending assignment and
+        exposure events, waiting at most ``timeout`` seconds (``None``: no limit). The
+        client keeps evaluating on the last flags."""
         millis = 0xFFFFFFFF if timeout is None else max(0, int(timeout * 1000))
         try:
-            _native.flush(self._id, millis)
+            _native.stop(self._id, millis)
         except _native.AllotTimeoutError:
             self.logger.warning(f"[Experiment] Stop timed out after {timeout}s waiting for pending events to flush")
 

@@ -438,9 +438,10 @@ class EppoClient:
         self._is_graceful_mode = bool(is_graceful_mode)
 
     def shutdown(self) -> None:
-        """Stops the client's background work. As the SDK, the client keeps serving
-        assignments from the last configuration it loaded."""
+        """Stops polling for good. As the SDK, the client keeps serving assignments from
+        the last configuration it loaded."""
         logger.info("shutting down client")
+        _native.stop(self._id, 0)
 
 
 def _encodable(value: Any) -> bool:
