@@ -1,7 +1,8 @@
 # allot: build, demo, tests and benchmarks. `make help` lists the targets: `make demo`
 # runs the C example on the bundled flags; `make test` is the fast, complete test of the
-# library and its bindings; `make ci` (what .ci/run calls) adds the install, platform,
-# fuzzing, sanitizer and soak checks.
+# library and its bindings; `make ci` (what .ci/run calls) adds the differential suite
+# against Amplitude's JavaScript engine and the install, platform, fuzzing, sanitizer and
+# soak checks.
 
 CARGO ?= cargo
 CC ?= cc
@@ -12,13 +13,13 @@ C_FLAGS := -std=c99 -Wall -Wextra -Werror -Iinclude
 C_LINK := -L$(LIB_DIR) -lallot -Wl,-rpath,$(LIB_DIR)
 
 .PHONY: all help build header check-header demo test ci test-rust test-c lint bench clean \
-	install uninstall test-install dist wheels test-dist
+	install uninstall test-install dist wheels test-dist test-differential
 
 all: build pkg-config
 
 ## This list: every documented target.
 help:
-	@awk '/^## /{doc=substr($$0,4); next} /^[a-z][a-z0-9-]*:/{if(doc!=""){split($$1,t,":"); printf "  %-14s %s\n", t[1], doc}; doc=""; next} {doc=""}' $(MAKEFILE_LIST)
+	@awk '/^## /{doc=substr($$0,4); next} /^[a-z][a-z0-9-]*:/{if(doc!=""){split($$1,t,":"); printf "  %-18s %s\n", t[1], doc}; doc=""; next} {doc=""}' $(MAKEFILE_LIST)
 
 ## Release library (target/release/liballot.{so,a}) and the header check.
 build:
@@ -50,14 +51,28 @@ demo: build
 test: lint test-rust test-c test-python test-go
 	@echo "make test: every suite passed"
 
-## What CI runs: make test, then the installed library and every platform's build.
-ci: test test-install test-dist
+## What CI runs: make test, the differential suite, the installed library, every platform.
+ci: test test-differential test-install test-dist
 	@echo "make ci: every check passed"
 
 ## Rust unit, contract, conformance and network tests.
 test-rust:
 	$(CARGO) build --release --examples
 	$(CARGO) test --release --lib --tests
+
+# Amplitude's JavaScript engine as oracle: npm installs the pinned packages of
+# tests/differential/package-lock.json into target/node-oracle, the oracle writes its
+# cases and answers to target/differential, and tests/differential.rs compares allot's
+# answers through the C ABI (docs/amplitude.md lists the documented differences).
+NODE_ORACLE := target/node-oracle
+
+## Differential suite against Amplitude's JavaScript engine (installs it from npm).
+test-differential:
+	@mkdir -p $(NODE_ORACLE)
+	cp tests/differential/package.json tests/differential/package-lock.json $(NODE_ORACLE)/
+	cd $(NODE_ORACLE) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	node tests/differential/oracle.mjs $(NODE_ORACLE) ../shared target/differential
+	$(CARGO) test --release --test differential -- --nocapture
 
 ## The C ABI smoke test and the C example.
 test-c: build

@@ -86,6 +86,9 @@ impl ErrorCode {
 pub const INVALID_FLAG: &str = "invalid_flag";
 /// The `flag_errors` code of a flag key that appears more than once (the last one wins).
 pub const DUPLICATE_FLAG: &str = "duplicate_flag";
+/// The `flag_errors` code of a loaded Amplitude flag with a regex the `regex` crate rejects
+/// (look-around, backreferences, bad syntax): that pattern never matches.
+pub const UNSUPPORTED_REGEX: &str = "unsupported_regex";
 
 impl serde::Serialize for ErrorCode {
     fn serialize<S: serde::Serializer>(
@@ -96,7 +99,8 @@ impl serde::Serialize for ErrorCode {
     }
 }
 
-/// A flag that was left out of a configuration (the rest still loads), both providers:
+/// A flag that was left out of a configuration (the rest still loads), both providers, or
+/// an Amplitude flag that loaded with a regex that never matches:
 /// `{"flag_key", "index"?, "code", "message"}` in the status document's `flag_errors`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct FlagError {
@@ -105,7 +109,7 @@ pub struct FlagError {
     /// The flag's position, for configurations that list flags in an array.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub index: Option<usize>,
-    /// [`INVALID_FLAG`] or [`DUPLICATE_FLAG`].
+    /// [`INVALID_FLAG`], [`DUPLICATE_FLAG`] or [`UNSUPPORTED_REGEX`].
     pub code: &'static str,
     /// What is wrong.
     pub message: String,

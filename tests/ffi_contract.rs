@@ -231,11 +231,11 @@ fn the_committed_header_matches_a_fresh_generation() {
 }
 
 #[test]
-fn every_error_code_is_documented_in_the_header_and_readme() {
+fn every_error_code_is_documented_in_the_header_and_the_c_api_reference() {
     let header =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/include/allot.h")).unwrap();
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let reference =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/c-api.md")).unwrap();
     for code in allot::internals::ErrorCode::ALL {
         let name = code.as_str();
         assert!(
@@ -243,8 +243,8 @@ fn every_error_code_is_documented_in_the_header_and_readme() {
             "{name} missing from include/allot.h"
         );
         assert!(
-            readme.contains(&format!("`{name}`")),
-            "{name} missing from README.md"
+            reference.contains(&format!("`{name}`")),
+            "{name} missing from docs/c-api.md"
         );
     }
 }

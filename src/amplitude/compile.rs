@@ -9,7 +9,9 @@ use serde_json::{Map, Value};
 
 use super::condition::{Condition, RegexCache, Selector};
 use super::model;
-use crate::error::{Error, ErrorCode, FlagError, Result, DUPLICATE_FLAG, INVALID_FLAG};
+use crate::error::{
+    Error, ErrorCode, FlagError, Result, DUPLICATE_FLAG, INVALID_FLAG, UNSUPPORTED_REGEX,
+};
 
 /// An immutable, compiled flag configuration. Evaluation only reads it.
 #[derive(Debug)]
@@ -84,6 +86,8 @@ impl Snapshot {
     pub fn compile(raw_flags: &[Value]) -> Result<Snapshot> {
         let mut errors = Vec::new();
         let mut parsed: Vec<model::Flag> = Vec::with_capacity(raw_flags.len());
+        // Each parsed flag's position in the configuration array.
+        let mut positions: Vec<usize> = Vec::with_capacity(raw_flags.len());
         let mut index = HashMap::with_capacity(raw_flags.len());
         for (position, raw) in raw_flags.iter().enumerate() {
             let flag_key = raw.get("key").and_then(Value::as_str).map(str::to_owned);
@@ -97,9 +101,11 @@ impl Snapshot {
                             message: "flag key appears more than once; the last one is used".into(),
                         });
                         parsed[earlier] = flag;
+                        positions[earlier] = position;
                     } else {
                         index.insert(flag.key.clone(), parsed.len());
                         parsed.push(flag);
+                        positions.push(position);
                     }
                 }
                 Err(e) => errors.push(FlagError {
@@ -115,6 +121,14 @@ impl Snapshot {
             .iter()
             .map(|flag| compile_flag(flag, &index, &mut regexes))
             .collect();
+        for (flag, &position) in flags.iter().zip(&positions) {
+            errors.extend(flag.rejected_patterns().map(|(pattern, reason)| FlagError {
+                flag_key: Some(flag.key.clone()),
+                index: Some(position),
+                code: UNSUPPORTED_REGEX,
+                message: format!("regex {pattern:?} never matches: {reason}"),
+            }));
+        }
         let mut snapshot = Snapshot {
             flags,
             index,
@@ -202,6 +216,22 @@ impl Snapshot {
             }
         }
         Ok(order)
+    }
+}
+
+impl CompiledFlag {
+    /// The flag's distinct regex patterns that never match, with the reason.
+    fn rejected_patterns(&self) -> impl Iterator<Item = (&str, String)> {
+        let mut seen: Vec<&str> = Vec::new();
+        self.segments
+            .iter()
+            .flat_map(|s| s.conditions.iter().flatten().flatten())
+            .flat_map(Condition::rejected_patterns)
+            .filter(move |(pattern, _)| {
+                let new = !seen.contains(pattern);
+                seen.push(pattern);
+                new
+            })
     }
 }
 

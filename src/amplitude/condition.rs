@@ -254,6 +254,29 @@ impl Condition {
         condition
     }
 
+    /// The patterns of a regex condition that the `regex` crate rejects (look-around,
+    /// backreferences, bad syntax), which never match, each with the crate's reason.
+    pub fn rejected_patterns(&self) -> Vec<(&str, String)> {
+        if !matches!(self.op, Op::RegexMatch | Op::RegexDoesNotMatch)
+            || self.regexes.len() == self.values.len()
+        {
+            return Vec::new();
+        }
+        self.values
+            .iter()
+            .filter(|pattern| !self.regexes.iter().any(|r| r.as_str() == pattern.as_str()))
+            .map(|pattern| {
+                // The crate's message ends with a line saying what is not supported.
+                let reason = Regex::new(pattern).err().map_or_else(
+                    || "rejected".to_owned(),
+                    |e| e.to_string().lines().last().unwrap_or_default().to_owned(),
+                );
+                let reason = reason.trim_start_matches("error: ").to_owned();
+                (pattern.as_str(), reason)
+            })
+            .collect()
+    }
+
     /// Whether the condition holds for the target.
     pub fn matches(&self, target: &impl Lookup) -> bool {
         let prop = target.lookup(&self.selector);
