@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize as _, Serialize};
 use serde_json::{Map, Value};
 
+use super::cohorts::Targets;
 use super::condition::{Condition, RegexCache, Selector};
 use super::model;
 use crate::error::{
@@ -21,6 +22,8 @@ pub struct Snapshot {
     /// Every flag, parents first (the order used when no keys are requested).
     pub(super) all_order: Vec<usize>,
     errors: Vec<FlagError>,
+    /// The cohorts the flags target.
+    cohorts: Targets,
 }
 
 #[derive(Debug)]
@@ -134,6 +137,7 @@ impl Snapshot {
             index,
             all_order: Vec::new(),
             errors,
+            cohorts: Targets::of(&parsed),
         };
         let all: Vec<usize> = (0..snapshot.flags.len()).collect();
         snapshot.all_order = snapshot.parents_first(&all).map_err(|cycle| {
@@ -152,6 +156,11 @@ impl Snapshot {
     /// Flags that could not be loaded.
     pub fn errors(&self) -> &[FlagError] {
         &self.errors
+    }
+
+    /// The cohorts the flags target.
+    pub fn cohort_targets(&self) -> &Targets {
+        &self.cohorts
     }
 
     /// Number of loaded flags.

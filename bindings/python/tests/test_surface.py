@@ -64,6 +64,9 @@ DOCUMENTED: Dict[str, str] = {
     "amplitude_experiment.local.client.LocalEvaluationConfig: signature": "allot additions",
     "amplitude_experiment.local.config.LocalEvaluationConfig: signature": "allot additions",
     "eppo_client.EppoClient.wait_for_initialization: signature": "allot additions",
+    "amplitude_experiment.CohortSyncConfig: signature": "allot additions",
+    "amplitude_experiment.cohort.cohort_sync_config.CohortSyncConfig: signature": "allot additions",
+    "amplitude_experiment.local.config.CohortSyncConfig: signature": "allot additions",
 }
 
 #: Eppo bandits land with issue 16 (bindings/python/allot/eppo); until then these are the

@@ -447,9 +447,13 @@ class ExposureConfig(_EventConfig):
         self.cache_capacity = cache_capacity
 
 
-class CohortSyncConfig:
-    """Cohort sync configuration (accepted with the SDK's names; allot's library does not
-    download cohorts, so a local client given one raises ``UnsupportedError``)."""
+class CohortSyncConfig(Settings):
+    """Cohort sync: download the cohorts that flags target and evaluate users with their
+    memberships. ``api_key`` and ``secret_key`` are the project's keys (not the deployment
+    key); ``cohort_polling_interval_millis`` is raised to at least 60000, as the Amplitude
+    SDK does; without ``cohort_server_url`` the server zone picks the US or EU cohort
+    server. Other keyword arguments (``cohort_request_timeout_millis``,
+    ``max_concurrent_downloads``) are passed to the native library as given."""
 
     def __init__(
         self,
@@ -458,12 +462,27 @@ class CohortSyncConfig:
         max_cohort_size: int = 2147483647,
         cohort_polling_interval_millis: int = 60000,
         cohort_server_url: str = DEFAULT_COHORT_SYNC_URL,
+        **kw: Any,
     ) -> None:
         self.api_key = api_key
         self.secret_key = secret_key
         self.max_cohort_size = max_cohort_size
         self.cohort_polling_interval_millis = max(cohort_polling_interval_millis, 60000)
         self.cohort_server_url = cohort_server_url
+        self.options = kw
+
+    def _to_json(self) -> Dict[str, Any]:
+        doc = dict(self.options)
+        doc["api_key"] = self.api_key
+        doc["secret_key"] = self.secret_key
+        for name in ("max_cohort_size", "cohort_polling_interval_millis", "cohort_server_url"):
+            if self.given(name) and getattr(self, name) is not None:
+                doc[name] = getattr(self, name)
+        return doc
+
+    def __repr__(self) -> str:
+        # The keys are secrets: never printed.
+        return f"CohortSyncConfig(cohort_server_url={self.cohort_server_url!r}, max_cohort_size={self.max_cohort_size})"
 
 
 def _sdk_logger(debug: bool, given: Optional[logging.Logger]) -> logging.Logger:
@@ -539,7 +558,7 @@ class LocalEvaluationConfig(Settings):
         if self.exposure_config is not None:
             doc["exposure_config"] = self.exposure_config._to_json()
         if self.cohort_sync_config is not None:
-            raise _native.UnsupportedError("unsupported", "cohort_sync_config is not supported by allot yet")
+            doc["cohort_sync"] = self.cohort_sync_config._to_json()
         return doc
 
 
