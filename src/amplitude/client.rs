@@ -16,6 +16,7 @@ use super::sync::{Served, Updater};
 use super::tracking::{TrackOptions, Trackers};
 use crate::client::{Client, Provider};
 use crate::clock::now_millis;
+use crate::config::read_config_file;
 use crate::error::{Error, ErrorCode, Result};
 use crate::transport::poller::LocalStatus;
 
@@ -32,12 +33,7 @@ pub fn create(config: &Map<String, Value>) -> Result<Client> {
                 Bootstrap::None => None,
                 Bootstrap::Flags(flags) => Some(Snapshot::compile(&flags)?),
                 Bootstrap::Path(path) => {
-                    let text = std::fs::read_to_string(&path).map_err(|e| {
-                        Error::new(
-                            ErrorCode::InvalidConfig,
-                            format!("cannot read flags_path \"{path}\": {e}"),
-                        )
-                    })?;
+                    let text = read_config_file(&path, "flags_path")?;
                     Some(Snapshot::from_json(&text)?)
                 }
             };
@@ -136,7 +132,7 @@ impl Provider for LocalClient {
         };
         let now = request.timestamp_millis.unwrap_or_else(now_millis);
         self.trackers
-            .track(&request.user, &evaluation, options, now);
+            .track(&request.user, &evaluation, options, now)?;
         Ok(evaluation.to_json())
     }
 

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::compile::Snapshot;
 use super::config::{Settings, SyncSettings};
 use super::details::{self, DetailsInput};
-use super::evaluate::{self, Subject};
+use super::evaluate::{self, SubjectAttributes};
 use super::events::{self, AssignmentCache};
 use super::request::{self, AssignmentRequest, Request};
 use super::sync::{Served, Updater};
@@ -18,6 +18,7 @@ use super::time;
 use crate::client::{Client, Provider};
 use crate::clock::now_millis_signed;
 use crate::error::{Error, ErrorCode, Result};
+use crate::ffi::MAX_RESULT_BYTES;
 use crate::transport::poller::{LocalStatus, Progress};
 
 /// An Eppo client: immutable settings, a swappable configuration snapshot that evaluating
@@ -80,14 +81,25 @@ impl EppoClient {
         let snapshot = guard.as_deref();
         let mut out = String::with_capacity(512);
         match request {
-            Request::Single(request) => self.write_result(&mut out, snapshot, &request)?,
+            Request::Single(request) => {
+                let attributes = SubjectAttributes::new(request.subject_attributes);
+                self.write_result(&mut out, snapshot, &request, &attributes)?
+            }
             Request::Batch(requests) => {
                 out.push_str("{\"assignments\":[");
+                // Items that inherit the shared attributes share their lookup too.
+                let mut attributes = SubjectAttributes::new(&empty);
                 for (i, request) in requests.iter().enumerate() {
                     if i > 0 {
                         out.push(',');
                     }
-                    self.write_result(&mut out, snapshot, request)?;
+                    if !attributes.is_of(request.subject_attributes) {
+                        attributes = SubjectAttributes::new(request.subject_attributes);
+                    }
+                    self.write_result(&mut out, snapshot, request, &attributes)?;
+                    if out.len() > MAX_RESULT_BYTES {
+                        return Err(result_too_large(i + 1, requests.len()));
+                    }
                 }
                 out.push_str("]}");
             }
@@ -95,23 +107,22 @@ impl EppoClient {
         Ok(out)
     }
 
-    /// Writes `{"value", "variation_key", "code", "allocation_key", "events", "details"?}`.
+    /// Writes `{"value", "variation_key", "code", "allocation_key", "events", "details"?}`
+    /// (`attributes` are the request's `subject_attributes`).
     fn write_result(
         &self,
         out: &mut String,
         snapshot: Option<&Snapshot>,
         request: &AssignmentRequest<'_>,
+        attributes: &SubjectAttributes<'_>,
     ) -> Result<()> {
         let now_ms = request.now_ms.unwrap_or_else(now_millis_signed);
-        let subject = Subject {
-            key: request.subject_key,
-            attributes: request.subject_attributes,
-        };
         let mut trace = Vec::new();
-        let assignment = evaluate::assign(
+        let assignment = evaluate::assign_to(
             snapshot,
             request.flag_key,
-            subject,
+            request.subject_key,
+            attributes,
             request.variation_type,
             now_ms,
             request.details.then_some(&mut trace),
@@ -221,6 +232,19 @@ impl EppoClient {
         }
         .to_json()
     }
+}
+
+/// The error for a batch whose result outgrew [`MAX_RESULT_BYTES`] after `written` of
+/// `total` items.
+fn result_too_large(written: usize, total: usize) -> Error {
+    Error::new(
+        ErrorCode::InputTooLarge,
+        format!(
+            "the result of this batch would exceed {MAX_RESULT_BYTES} bytes (reached after \
+             {written} of {total} assignments); send fewer assignments or a smaller \
+             \"default\" / \"subject_attributes\""
+        ),
+    )
 }
 
 impl Provider for EppoClient {
