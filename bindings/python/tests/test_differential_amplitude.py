@@ -282,6 +282,7 @@ def test_stop_ends_polling_and_keeps_serving() -> None:
         client.start()
         rec.step("polled again", lambda: wait_for(lambda: len(server.requests_to("/sdk/v2/flags")) >= 2))
         client.stop()
+        threading.Event().wait(0.1)  # a poll already under way may finish
         stopped_at = len(server.requests_to("/sdk/v2/flags"))
         server.amplitude_flags = []
         threading.Event().wait(0.3)  # six polling intervals
