@@ -16,6 +16,9 @@
  *     {"ok": <result>}  or  {"error": {"code": "<code>", "message": "<text>"}}
  * - Every function is thread-safe; any number of threads may use one handle at once.
  *   No panic or abort crosses this boundary.
+ * - A process may fork at any time: a child's first call on a client starts its own
+ *   background thread, connections and event state, and never touches the locks or
+ *   sockets it inherited.
  *
  * Error codes (stable):
  *   invalid_argument  a required argument was NULL, or a request had the wrong shape
@@ -126,8 +129,10 @@ char *allot_start(uint64_t client, uint32_t timeout_ms);
 // matches no pattern. Cost is linear in the request and the flags evaluated (with their
 // dependencies), not in the whole configuration.
 //
-// Never NULL; the caller owns the result and frees it with `allot_string_free`. Lock-free
-// with respect to other evaluating threads; any number of threads may call it at once.
+// Never NULL; the caller owns the result and frees it with `allot_string_free`. Any
+// number of threads may call it at once; they share no lock, except for a few map
+// operations when recording events (Amplitude tracking, Eppo `assignment_cache`). Those
+// locks belong to one process: a forked child starts with fresh ones.
 // # Safety
 // `request_json` must be NULL or a NUL-terminated string valid for the duration of the call.
 char *allot_evaluate(uint64_t client, const char *request_json);

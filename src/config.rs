@@ -1,8 +1,9 @@
 //! Client configuration: parsing the `allot_init` JSON and dispatching on `provider`.
 
 use std::io::Read;
+use std::time::Duration;
 
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorCode, Result};
@@ -56,6 +57,26 @@ fn too_large(path: &str, field: &str, len: u64) -> Error {
     )
 }
 
+/// The longest duration a setting may have (a year), so that every instant and sum
+/// computed from settings stays representable: no background thread can overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// `duration` if it is at most [`MAX_DURATION`], else an `invalid_config` error naming
+/// `field`.
+pub fn bounded(duration: Duration, field: &str) -> Result<Duration> {
+    if duration <= MAX_DURATION {
+        Ok(duration)
+    } else {
+        Err(Error::new(
+            ErrorCode::InvalidConfig,
+            format!(
+                "\"{field}\" is too long: at most {} seconds (a year)",
+                MAX_DURATION.as_secs()
+            ),
+        ))
+    }
+}
+
 /// Rejects every key of `object` that is not in `allowed`, naming the field and, when one
 /// is close, the valid name the caller probably meant. `context` names the object.
 pub fn check_known_fields(
@@ -85,15 +106,34 @@ pub fn check_known_fields(
 }
 
 /// Checks the fields of `object` against `allowed`, then deserializes it into `T`
-/// (wrong types become `invalid_config` errors that say which field).
-pub fn parse_section<T: DeserializeOwned>(
-    object: &Map<String, Value>,
+/// straight from the borrowed document, without copying it (wrong types become
+/// `invalid_config` errors that say which field).
+pub fn parse_section<'de, T: Deserialize<'de>>(
+    object: &'de Map<String, Value>,
     allowed: &[&str],
     context: &str,
 ) -> Result<T> {
     check_known_fields(object, allowed, context)?;
-    serde_json::from_value(Value::Object(object.clone()))
+    T::deserialize(object)
         .map_err(|e| Error::new(ErrorCode::InvalidConfig, format!("{context}: {e}")))
+}
+
+/// A base URL, the one validation of every provider's URL settings: `http://` or
+/// `https://` and a host, trimmed, without a trailing slash; `default` when absent.
+/// Anything else is an `invalid_config` error naming `name`.
+pub fn base_url(value: Option<&str>, default: &str, name: &str) -> Result<String> {
+    let value = value.unwrap_or(default).trim().trim_end_matches('/');
+    let lower = value.to_ascii_lowercase();
+    let host = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"));
+    match host {
+        Some(rest) if !rest.is_empty() => Ok(value.to_owned()),
+        _ => Err(Error::new(
+            ErrorCode::InvalidConfig,
+            format!("{name} must be an http:// or https:// URL, got \"{value}\""),
+        )),
+    }
 }
 
 /// Parses the configuration document into its top-level JSON object.
@@ -155,6 +195,20 @@ mod tests {
             "{}",
             err.message
         );
+    }
+
+    #[test]
+    fn base_urls_need_a_scheme_and_a_host() {
+        assert_eq!(
+            base_url(Some(" https://h.example/api/ "), "x", "u").unwrap(),
+            "https://h.example/api"
+        );
+        assert_eq!(base_url(None, "http://d", "u").unwrap(), "http://d");
+        for bad in ["http://", "https:///", "ftp://h", "h.example", ""] {
+            let err = base_url(Some(bad), "x", "base_url").unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidConfig, "{bad}");
+            assert!(err.message.contains("base_url"), "{}", err.message);
+        }
     }
 
     #[test]

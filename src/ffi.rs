@@ -197,8 +197,10 @@ pub extern "C" fn allot_start(client: u64, timeout_ms: u32) -> *mut c_char {
 /// matches no pattern. Cost is linear in the request and the flags evaluated (with their
 /// dependencies), not in the whole configuration.
 ///
-/// Never NULL; the caller owns the result and frees it with `allot_string_free`. Lock-free
-/// with respect to other evaluating threads; any number of threads may call it at once.
+/// Never NULL; the caller owns the result and frees it with `allot_string_free`. Any
+/// number of threads may call it at once; they share no lock, except for a few map
+/// operations when recording events (Amplitude tracking, Eppo `assignment_cache`). Those
+/// locks belong to one process: a forked child starts with fresh ones.
 /// # Safety
 /// `request_json` must be NULL or a NUL-terminated string valid for the duration of the call.
 #[no_mangle]

@@ -14,11 +14,13 @@
 //! - `events`: delivering analytics events from a background thread;
 //! - `process`: fork detection;
 //! - `clock`: the wall clock;
+//! - `compare`: what both providers' conditions share;
 //! - `error`: errors with stable codes.
 
 pub(crate) mod amplitude;
 pub(crate) mod client;
 pub(crate) mod clock;
+pub(crate) mod compare;
 pub(crate) mod config;
 pub(crate) mod eppo;
 pub(crate) mod error;

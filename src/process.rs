@@ -1,8 +1,9 @@
-//! The process we run in: fork detection by pid, and [`PerProcess`], the holder of a
-//! background worker that belongs to the process that started it.
+//! The process we run in: fork detection by pid, [`PerProcess`], the holder of state
+//! (a background worker, a cache) that belongs to the process that started it, and
+//! [`lock`], how allot takes every mutex.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Once};
+use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
 
 use arc_swap::ArcSwapOption;
 
@@ -43,6 +44,14 @@ pub fn current_pid() -> u32 {
         0 => getpid(),
         pid => pid,
     }
+}
+
+/// Locks a std mutex, ignoring poisoning (a panic while holding it was contained; the
+/// data is still usable). allot uses std's futex-based mutexes and condition variables
+/// only: unlike `parking_lot`'s, they keep no process-wide table whose internal locks a
+/// forked child could inherit held by a thread that does not exist in it.
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A worker (thread, connections, locks) owned by one process. After `fork()` the

@@ -936,3 +936,24 @@ fn refused_remote_fetch_is_a_network_error() {
     assert_eq!(error_code(&envelope), "network", "{envelope}");
     allot::ffi::allot_free(handle);
 }
+
+#[test]
+fn every_duration_is_bounded_at_init() {
+    for field in [
+        "flag_config_polling_interval_millis",
+        "flag_config_poller_request_timeout_millis",
+        "stream_retry_jitter_millis",
+        "stream_max_connection_millis",
+    ] {
+        let mut config = json!({"provider": "amplitude", "api_key": KEY, "stream_updates": true});
+        config[field] = json!(u64::MAX);
+        let error = init(&config).unwrap_err();
+        assert_eq!(error["error"]["code"], "invalid_config", "{field}");
+    }
+    let mut config = json!({"provider": "amplitude", "mode": "remote", "api_key": KEY});
+    config["fetch_retry_backoff_max_millis"] = json!(u64::MAX);
+    assert_eq!(
+        init(&config).unwrap_err()["error"]["code"],
+        "invalid_config"
+    );
+}

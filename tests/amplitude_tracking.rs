@@ -211,6 +211,32 @@ fn overflow_drops_the_oldest_and_counts_them() {
 }
 
 #[test]
+fn the_queue_is_bounded_in_bytes_too() {
+    let server = Server::start(|_r: &Received| Reply::text(503, "unavailable"));
+    let handle = tracking_client(
+        &server,
+        json!({"flush_queue_size": 100_000, "flush_interval_millis": 60_000,
+               "max_queue_bytes": 200_000, "shutdown_timeout_millis": 100}),
+        None,
+    );
+    // Each event carries a 10 kB user id (twice): 2,000 of them would be 40 MB.
+    let begun = std::time::Instant::now();
+    for i in 0..2_000 {
+        evaluate_user(handle, &format!("{i:05}{}", "u".repeat(10_000)), json!({}));
+    }
+    let stats = &ok(status(handle))["assignment_events"];
+    let queued = stats["queued"].as_u64().unwrap();
+    assert!((1..=10).contains(&queued), "{stats}");
+    assert_eq!(
+        stats["dropped"].as_u64().unwrap() + queued,
+        2_000,
+        "{stats}"
+    );
+    assert!(begun.elapsed() < std::time::Duration::from_secs(20));
+    allot::ffi::allot_free(handle);
+}
+
+#[test]
 fn free_flushes_what_is_queued() {
     let server = accepting_server();
     let handle = tracking_client(

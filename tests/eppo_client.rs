@@ -700,3 +700,40 @@ fn details_report_shard_values_until_the_first_miss() {
     assert!(shards[0]["shardValue"].as_u64().unwrap() < 10_000);
     allot::ffi::allot_free(handle);
 }
+
+#[test]
+fn every_duration_is_bounded_at_init() {
+    for (field, value) in [
+        ("poll_interval_seconds", json!(1e19)),
+        ("poll_interval_seconds", json!(3.2e7)),
+        ("poll_jitter_seconds", json!(1e19)),
+        (
+            "assignment_cache",
+            json!({"capacity": 1, "ttl_seconds": 1e19}),
+        ),
+    ] {
+        let mut config = json!({"provider": "eppo", "api_key": SECRET, "base_url": OFFLINE});
+        config[field] = value.clone();
+        let error = init(&config).unwrap_err();
+        assert_eq!(error["error"]["code"], "invalid_config", "{field}: {value}");
+    }
+}
+
+#[test]
+fn base_urls_are_validated_like_amplitudes() {
+    for bad in ["http://", "https:///", "ftp://host", "host/api"] {
+        let config = json!({"provider": "eppo", "api_key": SECRET, "base_url": bad});
+        let error = init(&config).unwrap_err();
+        assert_eq!(error["error"]["code"], "invalid_config", "{bad}");
+        let amplitude = json!({"provider": "amplitude", "api_key": SECRET, "server_url": bad});
+        let error = init(&amplitude).unwrap_err();
+        assert_eq!(error["error"]["code"], "invalid_config", "{bad}");
+    }
+    for blank in [json!(""), json!("  ")] {
+        let config = json!({"provider": "eppo", "api_key": blank});
+        assert_eq!(
+            init(&config).unwrap_err()["error"]["code"],
+            "invalid_config"
+        );
+    }
+}

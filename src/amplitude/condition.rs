@@ -8,6 +8,8 @@ use std::hash::Hash;
 
 use serde_json::Value;
 
+use crate::compare::{parse_number, Comparison};
+
 use super::user::{Prop, UserField};
 use super::version::Version;
 use crate::pattern::{Pattern, Patterns};
@@ -70,32 +72,13 @@ pub trait Lookup {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Compare {
-    Less,
-    LessOrEqual,
-    Greater,
-    GreaterOrEqual,
-}
-
-impl Compare {
-    fn holds(self, ordering: Ordering) -> bool {
-        match self {
-            Compare::Less => ordering == Ordering::Less,
-            Compare::LessOrEqual => ordering != Ordering::Greater,
-            Compare::Greater => ordering == Ordering::Greater,
-            Compare::GreaterOrEqual => ordering != Ordering::Less,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
     Is,
     IsNot,
     Contains,
     DoesNotContain,
-    Number(Compare),
-    Version(Compare),
+    Number(Comparison),
+    Version(Comparison),
     SetIs,
     SetIsNot,
     SetContains,
@@ -114,14 +97,14 @@ impl Op {
             "is not" => Op::IsNot,
             "contains" => Op::Contains,
             "does not contain" => Op::DoesNotContain,
-            "less" => Op::Number(Compare::Less),
-            "less or equal" => Op::Number(Compare::LessOrEqual),
-            "greater" => Op::Number(Compare::Greater),
-            "greater or equal" => Op::Number(Compare::GreaterOrEqual),
-            "version less" => Op::Version(Compare::Less),
-            "version less or equal" => Op::Version(Compare::LessOrEqual),
-            "version greater" => Op::Version(Compare::Greater),
-            "version greater or equal" => Op::Version(Compare::GreaterOrEqual),
+            "less" => Op::Number(Comparison::Less),
+            "less or equal" => Op::Number(Comparison::LessOrEqual),
+            "greater" => Op::Number(Comparison::Greater),
+            "greater or equal" => Op::Number(Comparison::GreaterOrEqual),
+            "version less" => Op::Version(Comparison::Less),
+            "version less or equal" => Op::Version(Comparison::LessOrEqual),
+            "version greater" => Op::Version(Comparison::Greater),
+            "version greater or equal" => Op::Version(Comparison::GreaterOrEqual),
             "set is" => Op::SetIs,
             "set is not" => Op::SetIsNot,
             "set contains" => Op::SetContains,
@@ -195,10 +178,10 @@ impl<T: Clone> Extremes<T> {
 
     /// Whether `prop <cmp> value` holds for some value, given `order(value)` = how the
     /// property compares with `value`.
-    fn any(&self, cmp: Compare, order: impl Fn(&T) -> Ordering) -> bool {
+    fn any(&self, cmp: Comparison, order: impl Fn(&T) -> Ordering) -> bool {
         match cmp {
-            Compare::Less | Compare::LessOrEqual => cmp.holds(order(&self.max)),
-            Compare::Greater | Compare::GreaterOrEqual => cmp.holds(order(&self.min)),
+            Comparison::Less | Comparison::LessOrEqual => cmp.holds(order(&self.max)),
+            Comparison::Greater | Comparison::GreaterOrEqual => cmp.holds(order(&self.min)),
         }
     }
 }
@@ -362,7 +345,7 @@ impl Condition {
         self.lowered.iter().any(|f| prop.contains(f.as_str()))
     }
 
-    fn compare_strings(&self, prop: &str, cmp: Compare) -> bool {
+    fn compare_strings(&self, prop: &str, cmp: Comparison) -> bool {
         self.strings
             .as_ref()
             .is_some_and(|strings| strings.any(cmp, |f| prop.cmp(f)))
@@ -404,11 +387,6 @@ fn is_boolean_text(s: &str) -> bool {
 /// Orders two finite numbers (`-0` equals `0`).
 fn compare_numbers(a: f64, b: f64) -> Ordering {
     a.partial_cmp(&b).unwrap_or(Ordering::Equal)
-}
-
-/// A finite number, or nothing (then the comparison falls back to strings).
-fn parse_number(text: &str) -> Option<f64> {
-    text.parse::<f64>().ok().filter(|n| n.is_finite())
 }
 
 /// A property as a list of strings: JSON arrays, cohort lists, and strings that hold a

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::cohorts::settings::CohortSettings;
-use crate::config::{check_known_fields, parse_section};
+use crate::config::{base_url as url, bounded, check_known_fields, parse_section};
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::sender::SenderSettings;
 use crate::ffi::MAX_CONFIG_BYTES;
@@ -53,6 +53,7 @@ const TRACKING_FIELDS: &[&str] = &[
     "flush_interval_millis",
     "send_evaluated_props",
     "max_queue_size",
+    "max_queue_bytes",
     "request_timeout_millis",
     "retry_backoff_min_millis",
     "retry_backoff_max_millis",
@@ -139,6 +140,7 @@ struct RawTracking {
     #[serde(default)]
     send_evaluated_props: bool,
     max_queue_size: Option<u64>,
+    max_queue_bytes: Option<u64>,
     request_timeout_millis: Option<u64>,
     retry_backoff_min_millis: Option<u64>,
     retry_backoff_max_millis: Option<u64>,
@@ -167,15 +169,10 @@ pub struct TrackingSettings {
 impl TrackingSettings {
     fn parse(object: &Map<String, Value>, name: &str) -> Result<TrackingSettings> {
         let raw: RawTracking = parse_section(object, TRACKING_FIELDS, name)?;
-        let api_key = match raw.api_key.as_deref() {
-            Some(key) if !key.trim().is_empty() => ApiKey::new(key),
-            _ => {
-                return Err(Error::new(
-                    ErrorCode::InvalidConfig,
-                    format!("{name} needs \"api_key\" (the analytics API key)"),
-                ))
-            }
-        };
+        let api_key = ApiKey::parse(
+            raw.api_key.as_deref(),
+            &format!("{name}.\"api_key\" (the analytics API key)"),
+        )?;
         let server_url = url(
             raw.server_url.as_deref(),
             ANALYTICS_URL[zone_index(raw.server_zone.as_deref())?],
@@ -214,6 +211,7 @@ impl TrackingSettings {
                 flush_queue_size: count(raw.flush_queue_size, 200, "flush_queue_size")?,
                 flush_interval: ms(raw.flush_interval_millis, 10_000, "flush_interval_millis")?,
                 max_queue_size: count(raw.max_queue_size, 16_384, "max_queue_size")?,
+                max_queue_bytes: count(raw.max_queue_bytes, 32 << 20, "max_queue_bytes")?,
                 request_timeout: ms(raw.request_timeout_millis, 10_000, "request_timeout_millis")?,
                 retry_min: ms(
                     raw.retry_backoff_min_millis,
@@ -386,12 +384,16 @@ impl Settings {
                     10_000,
                     "fetch_retry_timeout_millis",
                 )?,
-                backoff_min: Duration::from_millis(
-                    raw.fetch_retry_backoff_min_millis.unwrap_or(500),
-                ),
-                backoff_max: Duration::from_millis(
-                    raw.fetch_retry_backoff_max_millis.unwrap_or(10_000),
-                ),
+                backoff_min: any_millis(
+                    raw.fetch_retry_backoff_min_millis,
+                    500,
+                    "fetch_retry_backoff_min_millis",
+                )?,
+                backoff_max: any_millis(
+                    raw.fetch_retry_backoff_max_millis,
+                    10_000,
+                    "fetch_retry_backoff_max_millis",
+                )?,
                 backoff_scalar: scalar,
             };
             return Ok(Settings::Remote(RemoteSettings {
@@ -464,17 +466,21 @@ impl Settings {
                     15_000,
                     "stream_retry_interval_millis",
                 )?,
-                retry_jitter: Duration::from_millis(
-                    raw.stream_retry_jitter_millis.unwrap_or(1_000),
-                ),
+                retry_jitter: any_millis(
+                    raw.stream_retry_jitter_millis,
+                    1_000,
+                    "stream_retry_jitter_millis",
+                )?,
                 max_connection: millis(
                     raw.stream_max_connection_millis,
                     900_000,
                     "stream_max_connection_millis",
                 )?,
-                max_connection_jitter: Duration::from_millis(
-                    raw.stream_max_connection_jitter_millis.unwrap_or(5_000),
-                ),
+                max_connection_jitter: any_millis(
+                    raw.stream_max_connection_jitter_millis,
+                    5_000,
+                    "stream_max_connection_jitter_millis",
+                )?,
             })
         } else if raw.stream_server_url.is_some() {
             return Err(Error::new(
@@ -517,13 +523,10 @@ impl Settings {
 }
 
 fn required_key(key: Option<&str>, purpose: &str) -> Result<ApiKey> {
-    match key {
-        Some(key) if !key.trim().is_empty() => Ok(ApiKey::new(key)),
-        _ => Err(Error::new(
-            ErrorCode::InvalidConfig,
-            format!("\"api_key\" (the deployment key) is required for {purpose}"),
-        )),
-    }
+    ApiKey::parse(
+        key,
+        &format!("\"api_key\" (the deployment key, for {purpose})"),
+    )
 }
 
 /// 0 for `us` (the default), 1 for `eu`.
@@ -550,25 +553,14 @@ fn positive(value: Option<u64>, default: u64, name: &str) -> Result<u64> {
     }
 }
 
-/// A positive number of milliseconds, or the default.
+/// A positive number of milliseconds (at most a year), or the default.
 fn millis(value: Option<u64>, default: u64, name: &str) -> Result<Duration> {
-    positive(value, default, name).map(Duration::from_millis)
+    bounded(Duration::from_millis(positive(value, default, name)?), name)
 }
 
-/// An `http(s)://` base URL without a trailing slash, or the default.
-pub(crate) fn url(value: Option<&str>, default: &str, name: &str) -> Result<String> {
-    let value = value.unwrap_or(default).trim().trim_end_matches('/');
-    let lower = value.to_ascii_lowercase();
-    let host = lower
-        .strip_prefix("https://")
-        .or_else(|| lower.strip_prefix("http://"));
-    match host {
-        Some(rest) if !rest.is_empty() => Ok(value.to_owned()),
-        _ => Err(Error::new(
-            ErrorCode::InvalidConfig,
-            format!("{name} must be an http:// or https:// URL, got \"{value}\""),
-        )),
-    }
+/// A number of milliseconds, zero allowed (at most a year), or the default.
+fn any_millis(value: Option<u64>, default: u64, name: &str) -> Result<Duration> {
+    bounded(Duration::from_millis(value.unwrap_or(default)), name)
 }
 
 #[cfg(test)]

@@ -3,12 +3,12 @@
 //! entries live one day.
 
 use std::num::NonZeroUsize;
+use std::sync::Mutex;
 
 use lru::LruCache;
-use parking_lot::Mutex;
 use serde_json::{json, Map, Value};
 
-use crate::process::PerProcess;
+use crate::process::{lock, PerProcess};
 
 use super::evaluate::Assigned;
 use super::user::User;
@@ -221,7 +221,7 @@ impl Dedup {
         else {
             return true;
         };
-        let mut seen = seen.lock();
+        let mut seen = lock(&seen);
         if let Some(&at) = seen.get(key) {
             if now_ms.saturating_sub(at) < DAY_MILLIS {
                 return false;

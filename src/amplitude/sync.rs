@@ -228,9 +228,11 @@ impl Context {
             Err(failure) => return StreamEnd::Failed(failure.error),
         };
         let max_event = usize::try_from(self.settings.max_response_bytes).unwrap_or(usize::MAX);
-        let mut events = EventReader::new(reader, max_event);
-        let recycle_at =
-            Instant::now() + jittered(stream.max_connection, stream.max_connection_jitter);
+        let recycle_at = Instant::now().checked_add(jittered(
+            stream.max_connection,
+            stream.max_connection_jitter,
+        ));
+        let mut events = EventReader::new(reader, max_event, stream.keepalive_timeout, recycle_at);
         self.served.update(|p| p.streaming = true);
         log(&self.settings, "stream connected");
         loop {
@@ -253,6 +255,10 @@ impl Context {
                     self.served.update(|p| p.first_round_done = true);
                     control.wake();
                 }
+                Ok(Some(Event::MaxAge)) => {
+                    log(&self.settings, "stream recycled");
+                    return StreamEnd::Recycle;
+                }
                 Ok(Some(_)) => {}
                 Ok(None) => {
                     return StreamEnd::Failed(Error::new(
@@ -261,10 +267,6 @@ impl Context {
                     ))
                 }
                 Err(error) => return StreamEnd::Failed(control.http().redact_error(error)),
-            }
-            if Instant::now() >= recycle_at {
-                log(&self.settings, "stream recycled");
-                return StreamEnd::Recycle;
             }
         }
     }

@@ -22,10 +22,10 @@ impl Version {
             None => (text, None),
         };
         let mut parts = core.split('.');
-        let major = parse_number(parts.next()?)?;
-        let minor = parse_number(parts.next()?)?;
+        let major = parse_component(parts.next()?)?;
+        let minor = parse_component(parts.next()?)?;
         let patch = match parts.next() {
-            Some(p) => Some(parse_number(p)?),
+            Some(p) => Some(parse_component(p)?),
             None => None,
         };
         if parts.next().is_some() {
@@ -47,7 +47,7 @@ impl Version {
     }
 }
 
-fn parse_number(digits: &str) -> Option<i32> {
+fn parse_component(digits: &str) -> Option<i32> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }

@@ -9,6 +9,7 @@ use md5::{Digest, Md5};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::compare::{parse_number, Comparison};
 use crate::eppo::model::{self, UfcDocument, VariationType};
 use crate::eppo::time;
 use crate::error::{Error, ErrorCode, FlagError, Result, INVALID_FLAG};
@@ -122,19 +123,6 @@ pub enum StringSet {
     Plain(HashSet<String>),
     /// MD5 digests of the strings (obfuscated format).
     Hashed(HashSet<[u8; 16]>),
-}
-
-/// A numeric or semver comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Comparison {
-    /// `GTE`.
-    Gte,
-    /// `GT`.
-    Gt,
-    /// `LTE`.
-    Lte,
-    /// `LT`.
-    Lt,
 }
 
 /// The operand of a comparison.
@@ -545,10 +533,10 @@ fn compile_condition(
         }),
         _ => {
             let comparison = match operator {
-                "GTE" => Comparison::Gte,
-                "GT" => Comparison::Gt,
-                "LTE" => Comparison::Lte,
-                _ => Comparison::Lt,
+                "GTE" => Comparison::GreaterOrEqual,
+                "GT" => Comparison::Greater,
+                "LTE" => Comparison::LessOrEqual,
+                _ => Comparison::Less,
             };
             let operand = match &value {
                 Value::Number(n) if !decoder.obfuscated => {
@@ -585,11 +573,6 @@ fn usable(compiled: Compiled) -> std::result::Result<Option<Pattern>, String> {
         Compiled::Unsupported(_) => Ok(None),
         Compiled::TooBig(message) => Err(message),
     }
-}
-
-/// Parses a numeric string (finite numbers only).
-pub fn parse_number(text: &str) -> Option<f64> {
-    text.parse::<f64>().ok().filter(|f| f.is_finite())
 }
 
 fn string_set(

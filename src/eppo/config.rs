@@ -11,9 +11,9 @@ use serde_json::{Map, Value};
 use super::compile::Snapshot;
 use super::events::AssignmentCache;
 use crate::clock::now_millis_signed;
-use crate::config::{check_known_fields, parse_section, read_config_file};
+use crate::config::{base_url, check_known_fields, parse_section, read_config_file, MAX_DURATION};
 use crate::error::{Error, ErrorCode, Result};
-use crate::transport::query_value;
+use crate::transport::{query_value, ApiKey};
 
 /// The fields `allot_init` accepts for `"provider": "eppo"`.
 const CONFIG_FIELDS: &[&str] = &[
@@ -34,7 +34,7 @@ pub const DEFAULT_BASE_URL: &str = "https://fscdn.eppo.cloud/api";
 #[derive(Clone, PartialEq)]
 pub struct SyncSettings {
     /// The SDK key (secret).
-    pub api_key: String,
+    pub api_key: ApiKey,
     /// The API base URL, without a trailing slash.
     pub base_url: String,
     /// How often to poll for the configuration; `None` disables polling.
@@ -72,7 +72,7 @@ impl SyncSettings {
         format!(
             "{}/flag-config/v1/config?apiKey={}&sdkName=allot&sdkVersion={}",
             self.base_url,
-            query_value(&self.api_key),
+            query_value(self.api_key.expose()),
             env!("CARGO_PKG_VERSION")
         )
     }
@@ -100,8 +100,14 @@ fn seconds(
             .as_f64()
             .filter(|s| if allow_zero { *s >= 0.0 } else { *s > 0.0 })
             .and_then(|s| Duration::try_from_secs_f64(s).ok())
+            .filter(|d| *d <= MAX_DURATION)
             .map(Some)
-            .ok_or_else(|| invalid(format!("\"{field}\" must be {bound} number of seconds"))),
+            .ok_or_else(|| {
+                invalid(format!(
+                    "\"{field}\" must be {bound} number of seconds, at most {} (a year)",
+                    MAX_DURATION.as_secs()
+                ))
+            }),
         Some(_) => Err(invalid(format!(
             "\"{field}\" must be {bound} number of seconds or null"
         ))),
@@ -124,17 +130,15 @@ impl Settings {
     pub fn parse(config: &Map<String, Value>) -> Result<Settings> {
         check_known_fields(config, CONFIG_FIELDS, "the Eppo configuration")?;
         let api_key = match config.get("api_key") {
-            Some(Value::String(key)) if !key.trim().is_empty() => key.clone(),
+            None | Some(Value::String(_)) => ApiKey::parse(
+                config.get("api_key").and_then(Value::as_str),
+                "\"api_key\" (the Eppo SDK key)",
+            )?,
             Some(_) => return Err(invalid("\"api_key\" must be a non-empty string")),
-            None => return Err(invalid("missing field \"api_key\" (the Eppo SDK key)")),
         };
         let base_url = match config.get("base_url") {
             None => DEFAULT_BASE_URL.to_owned(),
-            Some(Value::String(url))
-                if url.starts_with("https://") || url.starts_with("http://") =>
-            {
-                url.trim_end_matches('/').to_owned()
-            }
+            Some(Value::String(url)) => base_url(Some(url), DEFAULT_BASE_URL, "\"base_url\"")?,
             Some(_) => return Err(invalid("\"base_url\" must be an http:// or https:// URL")),
         };
         let poll_interval = seconds(config, "poll_interval_seconds", 30.0, false)?;
@@ -172,7 +176,7 @@ impl Settings {
                     Some(ttl) => Some(
                         Duration::try_from_secs_f64(ttl)
                             .ok()
-                            .filter(|d| !d.is_zero())
+                            .filter(|d| !d.is_zero() && *d <= MAX_DURATION)
                             .ok_or_else(|| invalid("\"assignment_cache\".\"ttl_seconds\" must be a positive number"))?,
                     ),
                 };

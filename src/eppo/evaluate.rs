@@ -3,16 +3,16 @@
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
-use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use md5::Digest;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
+use crate::compare::parse_number;
 use crate::eppo::compile::{
-    self, Allocation, Attribute, Comparison, Condition, Flag, Operand, Rule, Snapshot, Split,
-    StringSet, Test, Variation,
+    self, Allocation, Attribute, Condition, Flag, Operand, Rule, Snapshot, Split, StringSet, Test,
+    Variation,
 };
 use crate::eppo::model::VariationType;
 
@@ -487,12 +487,7 @@ fn condition_holds(condition: &Condition, attributes: &Attributes<'_, '_>) -> bo
                 Operand::Number(expected) => as_number(value).and_then(|n| n.partial_cmp(expected)),
                 Operand::Unusable => None,
             };
-            ordering.is_some_and(|o| match comparison {
-                Comparison::Gte => o != Ordering::Less,
-                Comparison::Gt => o == Ordering::Greater,
-                Comparison::Lte => o != Ordering::Greater,
-                Comparison::Lt => o == Ordering::Less,
-            })
+            ordering.is_some_and(|o| comparison.holds(o))
         }
         Test::IsNull(_) => false,
     }
@@ -543,7 +538,7 @@ fn number_to_string(n: &serde_json::Number) -> String {
 fn as_number(value: AttributeValue<'_>) -> Option<f64> {
     match value {
         AttributeValue::Json(Value::Number(n)) => n.as_f64(),
-        _ => as_str(value).and_then(compile::parse_number),
+        _ => as_str(value).and_then(parse_number),
     }
 }
 

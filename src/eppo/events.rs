@@ -3,14 +3,14 @@
 
 use std::fmt::Write as _;
 use std::num::NonZeroUsize;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use lru::LruCache;
-use parking_lot::Mutex;
 use serde_json::{Map, Value};
 
 use crate::eppo::evaluate::Matched;
-use crate::process::PerProcess;
+use crate::process::{lock, PerProcess};
 
 /// The `metaData` member of every event.
 const META_DATA: &str = concat!(
@@ -145,7 +145,7 @@ impl AssignmentCache {
         else {
             return true;
         };
-        let mut entries = entries.lock();
+        let mut entries = lock(&entries);
         if let Some((logged_allocation, logged_variation, at)) = entries.get(&key) {
             let fresh = self.ttl.map_or(true, |ttl| now.duration_since(*at) < ttl);
             if fresh && logged_allocation == allocation && logged_variation == variation {

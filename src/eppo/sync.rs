@@ -11,7 +11,7 @@ use super::config::SyncSettings;
 use crate::clock::now_millis_signed;
 use crate::error::{Error, ErrorCode, Result};
 use crate::transport::poller::{self, PollControl, PollLoop, Polled, Poller};
-use crate::transport::{jittered, ApiKey, Http};
+use crate::transport::{jittered, Http};
 
 /// Each configuration request's time budget (connecting, sending, the whole answer).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -43,12 +43,8 @@ impl Updater {
     /// The polling thread's connections and loop (the same in a forked child).
     fn launch(&self) -> (Http, PollLoop) {
         let https = self.settings.base_url.starts_with("https");
-        let http = Http::new(
-            &ApiKey::new(&self.settings.api_key),
-            MAX_RESPONSE_BYTES,
-            https,
-        )
-        .without_key_header();
+        let http =
+            Http::new(&self.settings.api_key, MAX_RESPONSE_BYTES, https).without_key_header();
         let settings = Arc::clone(&self.settings);
         let served = Arc::clone(&self.served);
         (

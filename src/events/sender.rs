@@ -1,7 +1,7 @@
 //! Delivering events from a background thread: batches of up to `flush_queue_size`
 //! events or every `flush_interval`, `POST {"api_key", "events": [...]}`, retries of
-//! network errors, 429 and 5xx with exponential backoff, and a bounded queue whose
-//! overflow drops the oldest events (counted). Enqueuing never touches the network and
+//! network errors, 429 and 5xx with exponential backoff, and a queue bounded in events
+//! and in bytes whose overflow drops the oldest events (counted). Enqueuing never touches the network and
 //! never waits for a send: the queue's mutex is held only to push or pop.
 //!
 //! Fork safety: the queue lives in the sender's [`Worker`], which belongs to one process:
@@ -13,9 +13,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
-use parking_lot::MutexGuard;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::runtime::{Control, Health, Launch, Worker};
@@ -32,8 +31,10 @@ pub struct SenderSettings {
     pub flush_queue_size: usize,
     /// Longest time an event waits before its batch is sent.
     pub flush_interval: Duration,
-    /// Queue capacity; beyond it the oldest events are dropped.
+    /// Queue capacity in events; beyond it the oldest events are dropped.
     pub max_queue_size: usize,
+    /// Queue capacity in bytes of event JSON; beyond it the oldest events are dropped.
+    pub max_queue_bytes: usize,
     /// Each request's timeout.
     pub request_timeout: Duration,
     /// First wait after a retryable failure (doubled each time, up to `retry_max`).
@@ -66,7 +67,10 @@ pub struct SenderStats {
 /// The sender thread's state, shared with enqueuing threads.
 #[derive(Default)]
 struct Queue {
-    events: VecDeque<Value>,
+    /// Each event's JSON text, oldest first.
+    events: VecDeque<String>,
+    /// The total length of `events`.
+    bytes: usize,
     in_flight: usize,
     /// Send now, whatever the interval or backoff (one attempt).
     flush_requested: bool,
@@ -116,14 +120,14 @@ impl Sender {
             }
         };
         let settings = &self.settings;
+        // Serialized before taking the lock: the queue holds text, sent as it is.
+        let events: Vec<String> = events.iter().map(Value::to_string).collect();
         let mut queue = control.lock();
         for event in events {
-            if queue.events.len() >= settings.max_queue_size.max(1) {
-                queue.events.pop_front();
-                queue.stats.dropped += 1;
-            }
+            queue.bytes += event.len();
             queue.events.push_back(event);
         }
+        queue.trim(settings);
         if queue.events.len() >= settings.flush_queue_size {
             control.notify_locked(&queue);
         }
@@ -139,7 +143,9 @@ impl Sender {
         queue.flush_requested = true;
         control.notify_locked(&queue);
         while !(queue.events.is_empty() && queue.in_flight == 0) {
-            if control.wait_until(&mut queue, deadline) {
+            let (guard, timed_out) = control.wait_until(queue, deadline);
+            queue = guard;
+            if timed_out && !(queue.events.is_empty() && queue.in_flight == 0) {
                 let pending = queue.events.len() + queue.in_flight;
                 return Err(Error::new(
                     crate::error::ErrorCode::Timeout,
@@ -193,10 +199,32 @@ impl Sender {
                 let mut queue = control.lock();
                 queue.stats.dropped += (queue.events.len() + queue.in_flight) as u64;
                 queue.events.clear();
+                queue.bytes = 0;
                 queue.in_flight = 0;
                 queue.stats.health.failed(&error);
             }),
         }
+    }
+}
+
+impl Queue {
+    /// Drops the oldest events (counted) until both capacities hold.
+    fn trim(&mut self, settings: &SenderSettings) {
+        while self.events.len() > settings.max_queue_size.max(1)
+            || (self.bytes > settings.max_queue_bytes && self.events.len() > 1)
+        {
+            if let Some(event) = self.events.pop_front() {
+                self.bytes -= event.len();
+                self.stats.dropped += 1;
+            }
+        }
+    }
+
+    /// Takes up to `count` of the oldest events.
+    fn take(&mut self, count: usize) -> Vec<String> {
+        let batch: Vec<String> = self.events.drain(..count.min(self.events.len())).collect();
+        self.bytes -= batch.iter().map(String::len).sum::<usize>();
+        batch
     }
 }
 
@@ -220,14 +248,14 @@ fn run(control: &Control<Queue>, settings: &SenderSettings) {
             if queue.events.is_empty() || now >= deadline {
                 queue.stats.dropped += queue.events.len() as u64;
                 queue.events.clear();
+                queue.bytes = 0;
                 return;
             }
         }
         if queue.events.is_empty() {
             queue.flush_requested = false;
             control.notify_locked(&queue);
-            let until = now + settings.flush_interval;
-            control.wait_until(&mut queue, until);
+            queue = control.wait_until(queue, now + settings.flush_interval).0;
             continue;
         }
         let urgent = queue.flush_requested || stopping.is_some();
@@ -240,11 +268,10 @@ fn run(control: &Control<Queue>, settings: &SenderSettings) {
             _ => None,
         };
         if let Some(until) = wait_until {
-            control.wait_until(&mut queue, until);
+            queue = control.wait_until(queue, until).0;
             continue;
         }
-        let take = queue.events.len().min(settings.flush_queue_size.max(1));
-        let batch: Vec<Value> = queue.events.drain(..take).collect();
+        let batch = queue.take(settings.flush_queue_size.max(1));
         queue.in_flight = batch.len();
         let timeout = match stopping {
             Some(deadline) => settings
@@ -253,9 +280,9 @@ fn run(control: &Control<Queue>, settings: &SenderSettings) {
             None => settings.request_timeout,
         };
         // The network is never touched with the queue locked.
-        let result = MutexGuard::unlocked(&mut queue, || {
-            send(control.http(), settings, &batch, timeout)
-        });
+        drop(queue);
+        let result = send(control.http(), settings, &batch, timeout);
+        queue = control.lock();
         last_send = Instant::now();
         queue.in_flight = 0;
         queue.flush_requested = false;
@@ -276,12 +303,10 @@ fn run(control: &Control<Queue>, settings: &SenderSettings) {
                 queue.failures += 1;
                 if failure.retryable && queue.failures <= settings.max_retries {
                     for event in batch.into_iter().rev() {
+                        queue.bytes += event.len();
                         queue.events.push_front(event);
                     }
-                    while queue.events.len() > settings.max_queue_size.max(1) {
-                        queue.events.pop_front();
-                        queue.stats.dropped += 1;
-                    }
+                    queue.trim(settings);
                     queue.retry_at = Some(last_send + queue.backoff);
                     queue.backoff = (queue.backoff * 2).min(settings.retry_max);
                 } else {
@@ -297,14 +322,22 @@ fn run(control: &Control<Queue>, settings: &SenderSettings) {
 fn send(
     http: &Http,
     settings: &SenderSettings,
-    batch: &[Value],
+    batch: &[String],
     timeout: Duration,
 ) -> std::result::Result<(), crate::transport::Failure> {
-    let mut body = json!({"api_key": settings.api_key.expose(), "events": batch});
+    // `{"api_key": …, "events": [...], "options"?: …}` from the events' JSON text.
+    let key = Value::from(settings.api_key.expose()).to_string();
+    let mut body = String::with_capacity(batch.iter().map(|e| e.len() + 1).sum::<usize>() + 64);
+    body.push_str("{\"api_key\":");
+    body.push_str(&key);
+    body.push_str(",\"events\":[");
+    body.push_str(&batch.join(","));
+    body.push(']');
     if let Some(options) = &settings.options {
-        body["options"] = options.clone();
+        body.push_str(",\"options\":");
+        body.push_str(&options.to_string());
     }
-    let body = body.to_string();
+    body.push('}');
     let request = Request {
         url: &settings.url,
         headers: vec![("Content-Type", "application/json".to_owned())],

@@ -5,9 +5,11 @@
 //!
 //! Fork safety: a worker belongs to the process that started it
 //! ([`crate::process::PerProcess`]). A forked child's next call abandons the parent's
-//! worker without touching its locks or sockets and starts its own.
+//! worker without touching its locks or sockets and starts its own, on a thread started
+//! without std's process-wide thread registry (see `thread`).
 
 mod health;
+mod thread;
 mod worker;
 
 pub use health::Health;

@@ -1,14 +1,12 @@
 //! [`Worker`]: one background thread per process for a job, with its [`Control`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex, MutexGuard};
-
+use super::thread::Thread;
 use crate::error::{Error, ErrorCode, Result};
-use crate::process::PerProcess;
+use crate::process::{lock, PerProcess};
 use crate::transport::Http;
 
 /// What a worker thread shares with its owner: the job's state `T` behind a mutex
@@ -26,12 +24,25 @@ pub struct Control<T> {
 impl<T> Control<T> {
     /// The job's state, locked.
     pub fn lock(&self) -> MutexGuard<'_, T> {
-        self.state.lock()
+        lock(&self.state)
     }
 
-    /// Waits on `guard` until woken or `deadline`; `true` when the deadline passed.
-    pub fn wait_until(&self, guard: &mut MutexGuard<'_, T>, deadline: Instant) -> bool {
-        self.changed.wait_until(guard, deadline).timed_out()
+    /// Waits on `guard` until woken or `deadline`; gives the guard back, and `true` when
+    /// the deadline passed.
+    pub fn wait_until<'g>(
+        &self,
+        guard: MutexGuard<'g, T>,
+        deadline: Instant,
+    ) -> (MutexGuard<'g, T>, bool) {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        if wait.is_zero() {
+            return (guard, true);
+        }
+        let (guard, result) = self
+            .changed
+            .wait_timeout(guard, wait)
+            .unwrap_or_else(PoisonError::into_inner);
+        (guard, result.timed_out() && Instant::now() >= deadline)
     }
 
     /// Wakes every waiter, from a thread that holds the state's lock (`guard`).
@@ -42,19 +53,19 @@ impl<T> Control<T> {
     /// Wakes every waiter: the thread's sleeps and the owner's waits. Takes the lock, so
     /// a waiter that checked a condition kept outside the state under it cannot miss it.
     pub fn wake(&self) {
-        let _guard = self.state.lock();
+        let _guard = self.lock();
         self.changed.notify_all();
     }
 
     /// Sleeps until `deadline`, a wake-up that comes with a stop, or a stop; `false`
     /// when stopped.
     pub fn sleep_until(&self, deadline: Instant) -> bool {
-        let mut guard = self.state.lock();
+        let mut guard = self.lock();
         while !self.stopped() {
             if Instant::now() >= deadline {
                 return true;
             }
-            self.changed.wait_until(&mut guard, deadline);
+            guard = self.wait_until(guard, deadline).0;
         }
         false
     }
@@ -98,7 +109,7 @@ pub struct Launch<T> {
 /// A running thread.
 struct Running<T> {
     control: Arc<Control<T>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    thread: Mutex<Option<Thread>>,
 }
 
 /// A job's background thread: at most one per process, started on demand, stopped and
@@ -147,27 +158,25 @@ impl<T: Send + 'static> Worker<T> {
             http,
         });
         let for_thread = Arc::clone(&control);
-        let thread = std::thread::Builder::new()
-            .name(self.name.into())
-            .spawn(move || {
-                let body = std::panic::AssertUnwindSafe(|| run(&for_thread));
-                if std::panic::catch_unwind(body).is_err() {
-                    let error = Error::new(
-                        ErrorCode::Internal,
-                        "the background thread stopped after an internal error",
-                    );
-                    // A second panic is contained too: the thread just ends.
-                    let report = std::panic::AssertUnwindSafe(|| on_panic(&for_thread, error));
-                    let _ = std::panic::catch_unwind(report);
-                }
-                for_thread.wake();
-            })
-            .map_err(|e| {
-                Error::new(
+        let thread = Thread::spawn(self.name, move || {
+            let body = std::panic::AssertUnwindSafe(|| run(&for_thread));
+            if std::panic::catch_unwind(body).is_err() {
+                let error = Error::new(
                     ErrorCode::Internal,
-                    format!("cannot start the background thread: {e}"),
-                )
-            })?;
+                    "the background thread stopped after an internal error",
+                );
+                // A second panic is contained too: the thread just ends.
+                let report = std::panic::AssertUnwindSafe(|| on_panic(&for_thread, error));
+                let _ = std::panic::catch_unwind(report);
+            }
+            for_thread.wake();
+        })
+        .map_err(|e| {
+            Error::new(
+                ErrorCode::Internal,
+                format!("cannot start the background thread: {e}"),
+            )
+        })?;
         Ok(Running {
             control,
             thread: Mutex::new(Some(thread)),
@@ -197,7 +206,7 @@ impl<T> Worker<T> {
         let _ = control.finish_by.set(Instant::now() + grace);
         control.stop.store(true, Ordering::Release);
         control.wake();
-        let Some(thread) = running.thread.lock().take() else {
+        let Some(thread) = lock(&running.thread).take() else {
             return;
         };
         let deadline = Instant::now() + grace;
@@ -207,8 +216,7 @@ impl<T> Worker<T> {
         // Interrupts a request or stream read in flight; a connect in progress ends
         // within its own timeout.
         control.http.shutdown();
-        // A panic on the thread was already contained there; nothing to report.
-        let _ = thread.join();
+        thread.join();
     }
 }
 

@@ -333,12 +333,12 @@ impl<T: Send + Sync + 'static> Poller<T> {
             });
             match self.worker.current() {
                 Some(control) => {
-                    let mut guard = control.lock();
+                    let guard = control.lock();
                     // Re-checked under the lock the worker takes to wake us: no lost wakeup.
                     if self.served.progress.load().first_round_done {
                         return true;
                     }
-                    control.wait_until(&mut guard, now + wait);
+                    drop(control.wait_until(guard, now + wait));
                 }
                 // Another thread is starting the worker right now.
                 None => std::thread::sleep(Duration::from_millis(1)),

@@ -1,15 +1,58 @@
 //! A minimal server-sent events reader: `data:` lines joined into events, comments and
-//! other fields ignored, each event's data capped in size.
+//! other fields ignored, each event's data capped in size. The stream must deliver a
+//! complete event or a keep-alive comment within the keep-alive timeout (bytes that
+//! trickle in without completing one do not count), and it ends at its maximum age
+//! whether or not an event arrives (checked at every read; a silent connection's read
+//! ends within the keep-alive timeout).
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read};
+use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorCode, Result};
 
 /// Reads events from a byte stream.
 pub struct EventReader<R: Read> {
-    input: BufReader<R>,
+    input: BufReader<Deadlines<R>>,
     max_event_bytes: usize,
+    keepalive: Duration,
     line: Vec<u8>,
+}
+
+/// The input, failing reads once the keep-alive deadline or the maximum age passed.
+struct Deadlines<R> {
+    inner: R,
+    /// A complete event or comment must arrive before this.
+    idle_until: Instant,
+    /// The connection's end of life.
+    end_at: Option<Instant>,
+}
+
+/// The error a read fails with at the connection's maximum age.
+#[derive(Debug)]
+struct MaxAge;
+
+impl std::fmt::Display for MaxAge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the stream reached its maximum age")
+    }
+}
+
+impl std::error::Error for MaxAge {}
+
+impl<R: Read> Read for Deadlines<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let now = Instant::now();
+        if self.end_at.is_some_and(|end| now >= end) {
+            return Err(io::Error::other(MaxAge));
+        }
+        if now >= self.idle_until {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "no complete event or keep-alive arrived in time",
+            ));
+        }
+        self.inner.read(buf)
+    }
 }
 
 /// One thing read from the stream.
@@ -19,28 +62,60 @@ pub enum Event {
     Data(String),
     /// A comment line (`: …`): the server is alive.
     Comment,
+    /// The connection reached its maximum age: reconnect.
+    MaxAge,
 }
 
 impl<R: Read> EventReader<R> {
-    /// Wraps `input`; an event whose data exceeds `max_event_bytes` is an error.
-    pub fn new(input: R, max_event_bytes: usize) -> Self {
+    /// Wraps `input`: an event whose data exceeds `max_event_bytes` is an error, so is
+    /// no complete event or comment within `keepalive`; at `end_at` the reader gives
+    /// [`Event::MaxAge`].
+    pub fn new(
+        input: R,
+        max_event_bytes: usize,
+        keepalive: Duration,
+        end_at: Option<Instant>,
+    ) -> Self {
+        let input = Deadlines {
+            inner: input,
+            idle_until: Instant::now() + keepalive,
+            end_at,
+        };
         EventReader {
             input: BufReader::new(input),
             max_event_bytes,
+            keepalive,
             line: Vec::new(),
         }
     }
 
     /// The next event; `Ok(None)` when the stream ended cleanly. Read errors map like
-    /// any transport error (`timeout` when the stream stayed silent too long).
+    /// any transport error (`timeout` when no complete event or comment came in time).
     pub fn next_event(&mut self) -> Result<Option<Event>> {
+        let event = self.read_event();
+        if matches!(event, Ok(Some(Event::Data(_) | Event::Comment))) {
+            self.input.get_mut().idle_until = Instant::now() + self.keepalive;
+        }
+        event
+    }
+
+    fn read_event(&mut self) -> Result<Option<Event>> {
         let mut data: Option<String> = None;
         loop {
             self.line.clear();
             let read = (&mut self.input)
                 .take(self.max_event_bytes as u64 + 2)
-                .read_until(b'\n', &mut self.line)
-                .map_err(|e| Error::new(super::io_code(&e), format!("reading the stream: {e}")))?;
+                .read_until(b'\n', &mut self.line);
+            let read = match read {
+                Ok(read) => read,
+                Err(e) if e.get_ref().is_some_and(|inner| inner.is::<MaxAge>()) => {
+                    return Ok(Some(Event::MaxAge))
+                }
+                Err(e) => {
+                    let code = super::io_code(&e);
+                    return Err(Error::new(code, format!("reading the stream: {e}")));
+                }
+            };
             if read == 0 {
                 return Ok(None);
             }
@@ -100,7 +175,7 @@ mod tests {
     use super::*;
 
     fn events(text: &str, cap: usize) -> Vec<Result<Option<Event>>> {
-        let mut reader = EventReader::new(text.as_bytes(), cap);
+        let mut reader = EventReader::new(text.as_bytes(), cap, Duration::from_secs(5), None);
         let mut out = Vec::new();
         loop {
             let next = reader.next_event();
@@ -136,5 +211,44 @@ mod tests {
             got[0].as_ref().unwrap_err().code,
             ErrorCode::InvalidResponse
         );
+    }
+
+    /// A reader that yields one byte per read, slowly.
+    struct Trickle(Duration);
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            std::thread::sleep(self.0);
+            buf[0] = b'x';
+            Ok(1)
+        }
+    }
+
+    #[test]
+    fn trickling_bytes_do_not_keep_a_stream_alive() {
+        let begun = Instant::now();
+        let mut reader = EventReader::new(
+            Trickle(Duration::from_millis(5)),
+            1 << 20,
+            Duration::from_millis(100),
+            None,
+        );
+        let error = reader.next_event().unwrap_err();
+        assert_eq!(error.code, ErrorCode::Timeout, "{error}");
+        assert!(begun.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn the_maximum_age_ends_a_stream_without_an_event() {
+        let begun = Instant::now();
+        let end_at = Instant::now() + Duration::from_millis(50);
+        let mut reader = EventReader::new(
+            Trickle(Duration::from_millis(5)),
+            1 << 20,
+            Duration::from_secs(60),
+            Some(end_at),
+        );
+        assert_eq!(reader.next_event(), Ok(Some(Event::MaxAge)));
+        assert!(begun.elapsed() < Duration::from_secs(2));
     }
 }

@@ -66,6 +66,16 @@ pub enum Reply {
         /// The first event's data.
         first: Option<String>,
     },
+    /// A stream that sends `first` (if any) as an event, then `chunk` every `every`
+    /// until the server stops or the client goes away.
+    Trickle {
+        /// The first event's data.
+        first: Option<String>,
+        /// Bytes sent again and again.
+        chunk: Vec<u8>,
+        /// The pause between chunks.
+        every: Duration,
+    },
 }
 
 impl Reply {
@@ -284,6 +294,23 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
                 .and_then(|_| stream.write_all(&body))
         }
         Reply::Stream { first } => run_stream(stream, shared, first),
+        Reply::Trickle {
+            first,
+            chunk,
+            every,
+        } => {
+            let head =
+                "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n";
+            let mut sent = stream.write_all(head.as_bytes());
+            if let Some(first) = first {
+                sent = sent.and_then(|_| stream.write_all(sse_event(&first).as_bytes()));
+            }
+            while sent.is_ok() && !shared.stop.load(Ordering::Acquire) {
+                std::thread::sleep(every);
+                sent = stream.write_all(&chunk).and_then(|_| stream.flush());
+            }
+            sent
+        }
     };
 }
 

@@ -71,12 +71,11 @@ impl CohortSettings {
         debug: bool,
     ) -> Result<CohortSettings> {
         let raw: Raw = parse_section(object, FIELDS, "cohort_sync")?;
-        let key = |value: Option<String>, name: &str| match value {
-            Some(key) if !key.trim().is_empty() => Ok(ApiKey::new(&key)),
-            _ => Err(Error::new(
-                ErrorCode::InvalidConfig,
-                format!("cohort_sync needs \"{name}\" (the project's {name})"),
-            )),
+        let key = |value: Option<String>, name: &str| {
+            ApiKey::parse(
+                value.as_deref(),
+                &format!("cohort_sync.\"{name}\" (the project's {name})"),
+            )
         };
         let positive = |value: Option<u64>, default: u64, name: &str| match value {
             Some(0) => Err(Error::new(
@@ -85,7 +84,7 @@ impl CohortSettings {
             )),
             other => Ok(other.unwrap_or(default)),
         };
-        let server_url = crate::amplitude::config::url(
+        let server_url = crate::config::base_url(
             raw.cohort_server_url.as_deref(),
             COHORT_URL[zone],
             "cohort_sync.cohort_server_url",
