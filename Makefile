@@ -13,7 +13,8 @@ C_FLAGS := -std=c99 -Wall -Wextra -Werror -Iinclude
 C_LINK := -L$(LIB_DIR) -lallot -Wl,-rpath,$(LIB_DIR)
 
 .PHONY: all help build header check-header demo test ci test-rust test-c lint bench clean \
-	install uninstall test-install dist wheels test-dist test-differential
+	install uninstall test-install dist wheels test-dist test-differential fuzz fuzz-smoke \
+	test-sanitize soak soak-smoke
 
 all: build pkg-config
 
@@ -51,8 +52,8 @@ demo: build
 test: lint test-rust test-c test-python test-go
 	@echo "make test: every suite passed"
 
-## What CI runs: make test, the differential suite, the installed library, every platform.
-ci: test test-differential test-install test-dist
+## What CI runs: make test, the differential suite, install, platforms, fuzz, sanitizers, soak.
+ci: test test-differential test-install test-dist fuzz-smoke test-sanitize soak-smoke
 	@echo "make ci: every check passed"
 
 ## Rust unit, contract, conformance and network tests.
@@ -271,3 +272,43 @@ test-dist: wheels
 	  qemu-aarch64=qemu-user aarch64-linux-gnu-gcc=gcc-aarch64-linux-gnu musl-gcc=musl-tools \
 	  /usr/aarch64-linux-gnu/include/stdio.h=libc6-dev-arm64-cross
 	$(DIST_ENV) scripts/check-dist.sh $(DIST_TARGETS)
+
+# Fuzzing (fuzz/, cargo-fuzz on nightly; fuzz/README.md lists the targets and the runs):
+# each target runs for FUZZ_SECONDS on a corpus seeded from ../shared/conformance.
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 15
+CARGO_FUZZ_VERSION := 0.13.2
+CARGO_FUZZ := $(TOOLS)/cargo-fuzz/bin/cargo-fuzz
+
+# Nightly Rust (cargo-fuzz and -Zsanitizer need it) and cargo-fuzz, built once.
+ENSURE_NIGHTLY := rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+$(CARGO_FUZZ):
+	$(ENSURE_NIGHTLY)
+	nice $(CARGO) install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked --root $(TOOLS)/cargo-fuzz
+
+## Every fuzz target for FUZZ_SECONDS (default 60) each.
+fuzz: $(CARGO_FUZZ)
+	PATH="$(dir $(CARGO_FUZZ)):$$PATH" scripts/fuzz.sh $(FUZZ_SECONDS)
+
+## Every fuzz target briefly (FUZZ_SMOKE_SECONDS, default 15).
+fuzz-smoke: $(CARGO_FUZZ)
+	PATH="$(dir $(CARGO_FUZZ)):$$PATH" scripts/fuzz.sh $(FUZZ_SMOKE_SECONDS)
+
+## The C stress program under AddressSanitizer + LeakSanitizer, ThreadSanitizer, valgrind.
+test-sanitize: build
+	@scripts/ensure-apt.sh valgrind=valgrind
+	$(ENSURE_NIGHTLY)
+	rustup component add rust-src --toolchain nightly
+	CC=$(CC) scripts/sanitize.sh
+
+# The chaos soak (tests/soak.rs): a hostile flag and analytics server on 127.0.0.1 while
+# 8 threads evaluate; SOAK_SECONDS of chaos.
+SOAK_SECONDS ?= 120
+
+## Chaos soak against a hostile local server (SOAK_SECONDS, default 120).
+soak:
+	SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test --release --test soak -- --ignored --nocapture
+
+## The chaos soak for 20 seconds.
+soak-smoke:
+	SOAK_SECONDS=20 $(CARGO) test --release --test soak -- --ignored --nocapture

@@ -26,6 +26,9 @@ pub(crate) mod eppo;
 pub(crate) mod error;
 pub(crate) mod events;
 pub mod ffi;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub(crate) mod pattern;
 pub(crate) mod process;
 pub(crate) mod registry;

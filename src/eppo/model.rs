@@ -1,7 +1,7 @@
 //! The Universal Flag Configuration (UFC) exactly as Eppo serves it, deserialized with
 //! serde. Flags stay raw JSON in [`UfcDocument`] so that one malformed flag can be isolated.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -72,8 +72,9 @@ pub struct Flag {
     pub enabled: bool,
     /// The type of every variation value.
     pub variation_type: VariationType,
-    /// Variations by key.
-    pub variations: HashMap<String, Variation>,
+    /// Variations by key, in key order (the first invalid one is the one reported, the
+    /// same each time).
+    pub variations: BTreeMap<String, Variation>,
     /// Allocations, evaluated in order.
     #[serde(default)]
     pub allocations: Vec<Allocation>,

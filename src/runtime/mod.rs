@@ -13,4 +13,5 @@ mod thread;
 mod worker;
 
 pub use health::Health;
+pub use thread::fan_out;
 pub use worker::{Control, Launch, Worker};

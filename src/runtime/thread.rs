@@ -95,3 +95,84 @@ fn name_thread(_handle: libc::pthread_t, name: &str) {
     // Other platforms name only the calling thread; names are cosmetic.
     let _ = CString::new(name);
 }
+
+/// Runs `body` on the calling thread and on up to `helpers` more threads (started like
+/// [`Thread::spawn`], so a forked child can use it), and returns the results of the runs
+/// that finished, once every helper has ended. A helper that cannot be started leaves its
+/// share of the work to the others; a helper's panic loses only its own result.
+pub fn fan_out<R: Send + 'static>(
+    name: &str,
+    helpers: usize,
+    body: &(dyn Fn() -> R + Sync),
+) -> Vec<R> {
+    struct Shared<'a, R> {
+        body: &'a (dyn Fn() -> R + Sync),
+        results: std::sync::Mutex<Vec<R>>,
+    }
+    /// Joins the helpers when dropped, also while the calling thread unwinds, so that no
+    /// helper outlives `Shared`.
+    struct JoinAll(Vec<Thread>);
+    impl Drop for JoinAll {
+        fn drop(&mut self) {
+            for thread in self.0.drain(..) {
+                thread.join();
+            }
+        }
+    }
+    let shared = Shared {
+        body,
+        results: std::sync::Mutex::new(Vec::new()),
+    };
+    let address = &shared as *const Shared<'_, R> as usize;
+    let mut running = JoinAll(Vec::with_capacity(helpers));
+    for _ in 0..helpers {
+        let helper = move || {
+            // SAFETY: `shared` lives on the spawning frame until `running` has joined
+            // this thread (JoinAll joins before the frame ends, even when unwinding).
+            let shared = unsafe { &*(address as *const Shared<'_, R>) };
+            let result = (shared.body)();
+            if let Ok(mut results) = shared.results.lock() {
+                results.push(result);
+            }
+        };
+        if let Ok(thread) = Thread::spawn(name, helper) {
+            running.0.push(thread);
+        }
+    }
+    let own = body();
+    drop(running);
+    let mut results = shared
+        .results
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    results.push(own);
+    results
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[test]
+    fn fan_out_runs_the_body_on_every_helper_and_the_caller() {
+        let runs = AtomicUsize::new(0);
+        let body = || runs.fetch_add(1, Ordering::Relaxed);
+        let mut results = fan_out("allot-test", 3, &body);
+        results.sort_unstable();
+        assert_eq!(results, vec![0, 1, 2, 3]);
+        assert_eq!(runs.load(Ordering::Relaxed), 4);
+    }
+
+    #[test]
+    fn a_panicking_helper_loses_only_its_result() {
+        let caller = std::thread::current().id();
+        let body = || {
+            if std::thread::current().id() != caller {
+                panic!("helper fails");
+            }
+            7
+        };
+        assert_eq!(fan_out("allot-test", 2, &body), vec![7]);
+    }
+}

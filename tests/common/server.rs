@@ -76,6 +76,18 @@ pub enum Reply {
         /// The pause between chunks.
         every: Duration,
     },
+    /// Raw bytes (status line and headers included), written `piece` bytes at a time with
+    /// `pause` in between; then the connection closes, with a TCP reset when `reset`.
+    Raw {
+        /// Everything sent.
+        bytes: Vec<u8>,
+        /// Bytes per write.
+        piece: usize,
+        /// The pause after each write.
+        pause: Duration,
+        /// End with a reset (RST) instead of an orderly close.
+        reset: bool,
+    },
 }
 
 impl Reply {
@@ -311,7 +323,48 @@ fn serve(mut stream: TcpStream, shared: &Shared) {
             }
             sent
         }
+        Reply::Raw {
+            bytes,
+            piece,
+            pause,
+            reset,
+        } => write_raw(&mut stream, shared, &bytes, piece, pause, reset),
     };
+}
+
+fn write_raw(
+    stream: &mut TcpStream,
+    shared: &Shared,
+    bytes: &[u8],
+    piece: usize,
+    pause: Duration,
+    reset: bool,
+) -> std::io::Result<()> {
+    for chunk in bytes.chunks(piece.max(1)) {
+        if shared.stop.load(Ordering::Acquire) {
+            break;
+        }
+        stream.write_all(chunk)?;
+        std::thread::sleep(pause);
+    }
+    if reset {
+        // SO_LINGER with a zero timeout: close() sends RST instead of FIN.
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: a valid socket and a correctly sized option value.
+        unsafe {
+            libc::setsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(stream),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                std::ptr::addr_of!(linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            );
+        }
+    }
+    Ok(())
 }
 
 fn run_stream(

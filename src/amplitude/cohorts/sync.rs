@@ -17,7 +17,7 @@ use super::Targets;
 use crate::amplitude::sync::Served;
 use crate::amplitude::user::User;
 use crate::error::{Error, Result};
-use crate::runtime::{Control, Launch, Worker};
+use crate::runtime::{fan_out, Control, Launch, Worker};
 use crate::transport::Http;
 
 /// Cohort synchronisation of one local client.
@@ -204,23 +204,16 @@ impl Job {
             outcomes
         };
         let threads = self.settings.max_concurrent.min(cohorts.len());
-        let outcomes: Vec<(String, Loaded)> = std::thread::scope(|scope| {
-            // A helper that cannot be started leaves its share to the others.
-            let helpers: Vec<_> = (1..threads)
-                .filter_map(|_| {
-                    std::thread::Builder::new()
-                        .name("allot-amplitude-cohort-download".into())
-                        .spawn_scoped(scope, work)
-                        .ok()
-                })
-                .collect();
-            let mut all = work();
-            for helper in helpers {
-                // A helper's panic loses its outcomes only; they are retried next round.
-                all.extend(helper.join().unwrap_or_default());
-            }
-            all
-        });
+        // Helpers start like every worker thread (not with std::thread), so that a child
+        // forked while a thread was starting or ending can still download.
+        let outcomes: Vec<(String, Loaded)> = fan_out(
+            "allot-amplitude-cohort-download",
+            threads.saturating_sub(1),
+            &work,
+        )
+        .into_iter()
+        .flatten()
+        .collect();
         if !control.stopped() {
             self.store.apply(outcomes);
         }

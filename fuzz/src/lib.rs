@@ -1,0 +1,344 @@
+//! What every fuzz target shares: calling allot through its C ABI exactly as a C caller
+//! would, and checking each answer. Properties checked on every call: no panic (libFuzzer
+//! aborts on one, even if allot would catch it), the answer is UTF-8 JSON of the form
+//! `{"ok": …}` or `{"error": {"code", "message"}}` with a code from include/allot.h (never
+//! `internal`), and the same input gives the same answer.
+
+use std::ffi::{c_char, CStr, CString};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use allot::ffi;
+use serde_json::{json, Value};
+
+/// The stable error codes, read from the header's "Error codes (stable):" list.
+fn known_codes() -> &'static [&'static str] {
+    static CODES: OnceLock<Vec<&'static str>> = OnceLock::new();
+    CODES.get_or_init(|| {
+        let header = include_str!("../../include/allot.h");
+        let list = header
+            .split_once("Error codes (stable):")
+            .and_then(|(_, rest)| rest.split_once("*/"))
+            .expect("include/allot.h lists the error codes")
+            .0;
+        let codes: Vec<&str> = list
+            .lines()
+            .filter_map(|line| {
+                line.trim_start_matches([' ', '*'])
+                    .split_whitespace()
+                    .next()
+            })
+            .collect();
+        assert!(
+            codes.len() >= 10,
+            "error codes not found in include/allot.h"
+        );
+        codes
+    })
+}
+
+/// The bytes as a C string: up to the first NUL, as a C caller's `char *` would end.
+pub fn c_string(bytes: &[u8]) -> CString {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    CString::new(&bytes[..end]).expect("no NUL before the end")
+}
+
+/// Takes a string allot returned: checks it is not NULL and is UTF-8, copies and frees it.
+pub fn take(ptr: *mut c_char) -> String {
+    assert!(!ptr.is_null(), "allot returned NULL");
+    // SAFETY: a NUL-terminated string allot returned and has not been freed.
+    let text = unsafe { CStr::from_ptr(ptr) }
+        .to_str()
+        .expect("allot answered with invalid UTF-8")
+        .to_owned();
+    // SAFETY: returned by allot, freed exactly once.
+    unsafe { ffi::allot_string_free(ptr) };
+    text
+}
+
+/// Checks that `text` is a valid envelope and returns it parsed.
+pub fn envelope(text: &str) -> Value {
+    let value: Value = serde_json::from_str(text)
+        .unwrap_or_else(|e| panic!("answer is not JSON ({e}): {text:.300}"));
+    let object = value.as_object().expect("answer is a JSON object");
+    assert_eq!(object.len(), 1, "envelope has one member: {text:.300}");
+    if let Some(error) = object.get("error") {
+        let error = error.as_object().expect("error is an object");
+        assert_eq!(error.len(), 2, "error has code and message: {text:.300}");
+        let code = error["code"].as_str().expect("code is a string");
+        let message = error["message"].as_str().expect("message is a string");
+        assert!(known_codes().contains(&code), "unknown code {code}");
+        assert_ne!(code, "internal", "internal error: {message}");
+        assert!(!message.is_empty(), "empty error message");
+    } else {
+        assert!(
+            object.contains_key("ok"),
+            "envelope is ok or error: {text:.300}"
+        );
+    }
+    value
+}
+
+/// Checks an answer and returns its text.
+pub fn checked(ptr: *mut c_char) -> String {
+    let text = take(ptr);
+    envelope(&text);
+    text
+}
+
+/// `allot_init`: the handle, or the checked error envelope's text.
+pub fn init(config: &CStr) -> Result<u64, String> {
+    let mut error: *mut c_char = std::ptr::null_mut();
+    // SAFETY: a valid C string and a writable pointer.
+    let handle = unsafe { ffi::allot_init(config.as_ptr(), &mut error) };
+    if handle == 0 {
+        let text = checked(error);
+        assert!(
+            text.starts_with("{\"error\""),
+            "allot_init failed without an error"
+        );
+        Err(text)
+    } else {
+        assert!(error.is_null(), "error_json must be NULL on success");
+        Ok(handle)
+    }
+}
+
+/// `allot_init` that must succeed (clients the targets build once).
+pub fn init_ok(config: &Value) -> u64 {
+    let text = c_string(config.to_string().as_bytes());
+    init(&text).unwrap_or_else(|e| panic!("allot_init failed: {e}"))
+}
+
+/// `allot_evaluate`, checked.
+pub fn evaluate(handle: u64, request: &CStr) -> String {
+    // SAFETY: a valid C string.
+    checked(unsafe { ffi::allot_evaluate(handle, request.as_ptr()) })
+}
+
+/// `allot_fetch`, checked.
+pub fn fetch(handle: u64, request: &CStr) -> String {
+    // SAFETY: a valid C string.
+    checked(unsafe { ffi::allot_fetch(handle, request.as_ptr()) })
+}
+
+/// `allot_status`, checked.
+pub fn status(handle: u64) -> Value {
+    envelope(&checked(ffi::allot_status(handle)))
+}
+
+/// The conformance data: `$ALLOT_SHARED`, or `../shared` beside the repository.
+pub fn shared_json(relative: &str) -> Value {
+    let root = std::env::var_os("ALLOT_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")));
+    let path = root.join(relative);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("read {}: {e} (set ALLOT_SHARED)", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
+}
+
+/// The Amplitude conformance flags: the generated corpus and the dependency fixture.
+pub fn amplitude_flags() -> Value {
+    let mut flags = shared_json("conformance/amplitude/generated_corpus.json")["flags"].clone();
+    let fixture = shared_json("conformance/amplitude/dependencies_fixture.json");
+    let list = flags.as_array_mut().expect("flags array");
+    list.extend(
+        fixture["flags"]
+            .as_array()
+            .expect("fixture flags")
+            .iter()
+            .cloned(),
+    );
+    flags
+}
+
+/// An address that refuses connections (event uploads fail fast and are dropped).
+pub const CLOSED_URL: &str = "http://127.0.0.1:9";
+
+/// Analytics settings that keep the queue small and never reach a real server.
+pub fn tracking_config() -> Value {
+    json!({"api_key": "fuzz-analytics-key", "server_url": CLOSED_URL, "max_queue_size": 256,
+           "flush_interval_millis": 60_000, "retry_backoff_min_millis": 1000,
+           "shutdown_timeout_millis": 10})
+}
+
+/// Removes the members that carry the clock: Eppo events' `timestamp` (the time of the
+/// call) and details' `configFetchedAt` (the time the client loaded its configuration).
+pub fn without_timestamps(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.remove("timestamp");
+            map.remove("configFetchedAt");
+            map.values_mut().for_each(without_timestamps);
+        }
+        Value::Array(items) => items.iter_mut().for_each(without_timestamps),
+        _ => {}
+    }
+}
+
+/// A one-thread HTTP/1.1 server on 127.0.0.1 that answers every request with `body`
+/// (`Connection: close`); returns its URL. Runs for the rest of the process.
+pub fn fixed_server(body: &'static str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let _ = answer(stream, body);
+        }
+    });
+    url
+}
+
+fn answer(mut stream: TcpStream, body: &str) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.trim().parse().unwrap_or(0);
+            }
+        }
+    }
+    std::io::copy(
+        &mut reader.by_ref().take(length as u64),
+        &mut std::io::sink(),
+    )?;
+    write!(
+        stream,
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// The Eppo conformance cases (`tests/*.json`): flag key, variation type and default.
+fn eppo_cases() -> &'static [Value] {
+    static CASES: OnceLock<Vec<Value>> = OnceLock::new();
+    CASES.get_or_init(|| {
+        let root = std::env::var_os("ALLOT_SHARED")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")));
+        let dir = root.join("conformance/eppo/tests");
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .filter(|name| name.ends_with(".json"))
+            .collect();
+        names.sort();
+        names
+            .iter()
+            .map(|name| shared_json(&format!("conformance/eppo/tests/{name}")))
+            .collect()
+    })
+}
+
+/// One Eppo batch request: every conformance flag for one subject, with details.
+pub fn eppo_batch_request() -> &'static CStr {
+    static REQUEST: OnceLock<CString> = OnceLock::new();
+    REQUEST.get_or_init(|| {
+        let assignments: Vec<Value> = eppo_cases()
+            .iter()
+            .map(|case| {
+                let mut default = case["defaultValue"].clone();
+                if case["variationType"] == "JSON" {
+                    default = Value::String(default.to_string());
+                }
+                json!({"flag_key": case["flag"], "variation_type": case["variationType"],
+                       "default": default})
+            })
+            .collect();
+        let request = json!({"assignments": assignments, "subject_key": "alice",
+            "subject_attributes": {"email": "alice@example.com", "country": "US", "age": 30,
+                                   "version": "1.15.0", "isAdmin": true},
+            "details": true});
+        c_string(request.to_string().as_bytes())
+    })
+}
+
+/// One Amplitude request for every flag, with tracking off (nothing leaves the process).
+pub fn amplitude_request() -> &'static CStr {
+    static REQUEST: OnceLock<CString> = OnceLock::new();
+    REQUEST.get_or_init(|| {
+        let request = json!({"user": {"user_id": "user-1", "device_id": "device-1",
+            "country": "US", "platform": "iOS", "version": "2.0.0", "cohort_ids": ["c1"],
+            "user_properties": {"email": "a@example.com", "n": 7, "tags": ["a", "b"]},
+            "groups": {"org": ["acme"]}}, "tracks_assignment": false, "tracks_exposure": false});
+        c_string(request.to_string().as_bytes())
+    })
+}
+
+/// What a client built from a fuzzed document reports, normalized for comparison: its
+/// status' flag errors and, when `started`, its answers to the fixed requests (Amplitude
+/// and Eppo requests alike: a request for the other provider is an error).
+fn probe(handle: u64, started: bool) -> Value {
+    let flag_errors = status(handle)["ok"]["flag_errors"].clone();
+    if !started {
+        return flag_errors;
+    }
+    let amplitude = envelope(&evaluate(handle, amplitude_request()));
+    let mut eppo = envelope(&evaluate(handle, eppo_batch_request()));
+    without_timestamps(&mut eppo);
+    json!({"amplitude": amplitude, "eppo": eppo, "flag_errors": flag_errors})
+}
+
+/// `allot_start` on a client that has no server (it loads at once), checked.
+fn start_offline(handle: u64) {
+    let answer = envelope(&checked(ffi::allot_start(handle, 0)));
+    assert!(
+        answer.get("ok").is_some(),
+        "an offline client did not start: {answer}"
+    );
+}
+
+/// `allot_init` twice on the same document: both fail with the same error, or both
+/// succeed and report the same. With `offline` (a document that names no server), both
+/// clients are started and must answer the fixed requests the same way; otherwise they
+/// are never started, so nothing is fetched from a fuzzed URL.
+pub fn init_twice(config: &CStr, offline: bool) {
+    match (init(config), init(config)) {
+        (Err(first), Err(second)) => assert_eq!(first, second, "allot_init is not deterministic"),
+        (Ok(first), Ok(second)) => {
+            if offline {
+                start_offline(first);
+                start_offline(second);
+            }
+            let answers = (probe(first, offline), probe(second, offline));
+            ffi::allot_free(first);
+            ffi::allot_free(second);
+            assert_eq!(answers.0, answers.1, "two clients from one document differ");
+        }
+        (first, second) => panic!("allot_init succeeded once only: {first:?} {second:?}"),
+    }
+}
+
+/// The init targets: any configuration document, parsed and compiled (never started:
+/// the body targets evaluate what compiles). Documents naming a file are skipped (a path
+/// such as /dev/stdin would block the fuzzer, not allot's parser); the body targets read
+/// their configurations from files.
+pub fn init_target(data: &[u8]) {
+    if data.windows(5).any(|w| w == b"_path") {
+        return;
+    }
+    init_twice(&c_string(data), false);
+}
+
+/// The UFC targets: a configuration body as Eppo's server would send it, compiled,
+/// started offline and evaluated.
+pub fn ufc_target(data: &[u8]) {
+    // The transport hands the compiler text; a body that is not UTF-8 never gets there.
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let config = json!({"provider": "eppo", "api_key": "fuzz-key", "initial_configuration": text});
+    init_twice(&c_string(config.to_string().as_bytes()), true);
+}
