@@ -187,6 +187,17 @@ char *allot_status(uint64_t client);
 // `allot_string_free`. Thread-safe.
 char *allot_flush(uint64_t client, uint32_t timeout_ms);
 
+// Stops a client's background work for good: polling and streaming end (the thread is
+// joined), and queued analytics events are sent, waiting at most `timeout_ms`
+// milliseconds. The client keeps answering `allot_evaluate` with the last
+// configuration it loaded (as the vendors' SDKs do after `stop()`/`shutdown()`); a
+// later `allot_start` does not restart the work. Returns the status document, or a
+// `timeout` error when events are still queued (they stay queued). Idempotent.
+//
+// Never NULL; the caller owns the result and frees it with `allot_string_free`.
+// Thread-safe.
+char *allot_stop(uint64_t client, uint32_t timeout_ms);
+
 // Frees a client. Idempotent: zero, unknown and already freed handles are ignored.
 // Calls already running on the handle finish normally; later calls get `unknown_handle`.
 // A networked client's background thread is stopped (a request in flight is

@@ -22,6 +22,13 @@ pub trait Provider: Send + Sync {
     fn flush(&self, _timeout: Duration) -> Result<String> {
         Ok("{}".to_owned())
     }
+    /// Stops background synchronisation for good and sends queued events (waiting at
+    /// most `timeout`); evaluation goes on with the last configuration. Answers the
+    /// status document.
+    fn stop(&self, timeout: Duration) -> Result<String> {
+        self.flush(timeout)?;
+        self.status()
+    }
 }
 
 /// A shared, thread-safe client.

@@ -277,6 +277,20 @@ pub extern "C" fn allot_flush(client: u64, timeout_ms: u32) -> *mut c_char {
     respond(|| registry::get(client)?.flush(Duration::from_millis(u64::from(timeout_ms))))
 }
 
+/// Stops a client's background work for good: polling and streaming end (the thread is
+/// joined), and queued analytics events are sent, waiting at most `timeout_ms`
+/// milliseconds. The client keeps answering `allot_evaluate` with the last
+/// configuration it loaded (as the vendors' SDKs do after `stop()`/`shutdown()`); a
+/// later `allot_start` does not restart the work. Returns the status document, or a
+/// `timeout` error when events are still queued (they stay queued). Idempotent.
+///
+/// Never NULL; the caller owns the result and frees it with `allot_string_free`.
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn allot_stop(client: u64, timeout_ms: u32) -> *mut c_char {
+    respond(|| registry::get(client)?.stop(Duration::from_millis(u64::from(timeout_ms))))
+}
+
 /// Frees a client. Idempotent: zero, unknown and already freed handles are ignored.
 /// Calls already running on the handle finish normally; later calls get `unknown_handle`.
 /// A networked client's background thread is stopped (a request in flight is

@@ -141,6 +141,14 @@ impl Provider for LocalClient {
         Ok(Value::Object(self.trackers.status()).to_string())
     }
 
+    fn stop(&self, timeout: Duration) -> Result<String> {
+        if let Some(updater) = &self.updater {
+            updater.stop();
+        }
+        self.trackers.flush(timeout)?;
+        self.status()
+    }
+
     fn fetch(&self, _request_json: &str) -> Result<String> {
         Err(Error::new(
             ErrorCode::Unsupported,

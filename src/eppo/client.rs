@@ -292,4 +292,11 @@ impl Provider for EppoClient {
         self.follow_fork();
         self.status_json()
     }
+
+    fn stop(&self, _timeout: Duration) -> Result<String> {
+        if let Some(updater) = &self.updater {
+            updater.stop();
+        }
+        self.status_json()
+    }
 }

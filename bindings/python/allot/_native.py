@@ -153,6 +153,7 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
     "allot_fetch": (c_void_p, [c_uint64, c_char_p]),
     "allot_status": (c_void_p, [c_uint64]),
     "allot_flush": (c_void_p, [c_uint64, c_uint32]),
+    "allot_stop": (c_void_p, [c_uint64, c_uint32]),
     "allot_free": (None, [c_uint64]),
     "allot_string_free": (None, [c_void_p]),
     "allot_murmur3": (c_void_p, [c_char_p]),
@@ -337,6 +338,13 @@ def status(handle: int) -> Any:
 def flush(handle: int, timeout_ms: int) -> Any:
     """Sends the client's queued analytics events; returns the event counters."""
     return decode(take(lib.allot_flush(handle, timeout_ms)))
+
+
+def stop(handle: int, timeout_ms: int) -> Any:
+    """``allot_stop``: ends background work for good (evaluation goes on); sends queued
+    events within ``timeout_ms``. Returns the status document."""
+    timeout_ms = max(0, min(int(timeout_ms), 0xFFFFFFFF))
+    return decode(take(lib.allot_stop(handle, timeout_ms)))
 
 
 def free(handle: int) -> None:

@@ -133,7 +133,7 @@ def bench_eppo(url: str, ufc: bytes, quiet_logger: bool = True) -> Tuple[float, 
             api_key="bench-key",
             base_url=url,
             assignment_logger=our_logger,
-            initial_configuration=AllotConfiguration(ufc),
+            initial_configuration=AllotConfiguration(flags_configuration=ufc),
         )
     )
     ours.wait_for_initialization(timeout=10)
