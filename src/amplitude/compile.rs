@@ -3,6 +3,7 @@
 //! pre-serialized, dependency order known and cycles rejected.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize as _, Serialize};
 use serde_json::{Map, Value};
@@ -21,7 +22,15 @@ pub struct Snapshot {
     /// Every flag, parents first (the order used when no keys are requested).
     pub(super) all_order: Vec<usize>,
     errors: Vec<FlagError>,
+    /// Process-unique id of this snapshot (never 0): every compiled configuration gets a
+    /// new one, so a binding's cache of results keyed by it can never serve a stale result.
+    pub(super) id: u64,
+    /// Per result id: `(flag, segment, variant)` of the pre-serialized result it names.
+    pub(super) result_owners: Vec<(u32, u32, u32)>,
 }
+
+/// The next snapshot id (ids start at 1; 0 means "no snapshot").
+static NEXT_SNAPSHOT_ID: AtomicU64 = AtomicU64::new(1);
 
 #[derive(Debug)]
 pub(super) struct CompiledFlag {
@@ -51,6 +60,8 @@ pub(super) struct CompiledSegment {
     pub(super) metadata: Map<String, Value>,
     /// Per variant of the flag: the JSON of the result this segment gives with it.
     pub(super) results: Vec<Box<str>>,
+    /// The result id of `results[0]`; `results[v]` has id `first_result + v`.
+    pub(super) first_result: u32,
 }
 
 #[derive(Debug)]
@@ -129,11 +140,25 @@ impl Snapshot {
                 message: format!("regex {pattern:?} never matches: {reason}"),
             }));
         }
+        let mut flags = flags;
+        let mut result_owners = Vec::new();
+        for (f, flag) in flags.iter_mut().enumerate() {
+            for (s, segment) in flag.segments.iter_mut().enumerate() {
+                segment.first_result = u32::try_from(result_owners.len()).unwrap_or(u32::MAX);
+                for v in 0..segment.results.len() {
+                    // Configurations are capped at 64 MiB, far below 2^32 results.
+                    let narrow = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+                    result_owners.push((narrow(f), narrow(s), narrow(v)));
+                }
+            }
+        }
         let mut snapshot = Snapshot {
             flags,
             index,
             all_order: Vec::new(),
             errors,
+            id: NEXT_SNAPSHOT_ID.fetch_add(1, Ordering::Relaxed),
+            result_owners,
         };
         let all: Vec<usize> = (0..snapshot.flags.len()).collect();
         snapshot.all_order = snapshot.parents_first(&all).map_err(|cycle| {
@@ -147,6 +172,20 @@ impl Snapshot {
             )
         })?;
         Ok(snapshot)
+    }
+
+    /// The snapshot's process-unique id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The flag key and result JSON of a result id, `None` for an id it does not have.
+    pub fn result(&self, result_id: u32) -> Option<(&str, &str)> {
+        let &(f, s, v) = self.result_owners.get(usize::try_from(result_id).ok()?)?;
+        let flag = self.flags.get(usize::try_from(f).ok()?)?;
+        let segment = flag.segments.get(usize::try_from(s).ok()?)?;
+        let result = segment.results.get(usize::try_from(v).ok()?)?;
+        Some((&flag.key_json, result))
     }
 
     /// Flags that could not be loaded.
@@ -291,6 +330,7 @@ fn compile_flag(
             variant: segment.variant.as_deref().and_then(variant_index),
             metadata: segment.metadata.clone().unwrap_or_default(),
             results: Vec::new(),
+            first_result: 0,
         })
         .collect();
     let metadata = flag.metadata.clone().unwrap_or_default();
