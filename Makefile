@@ -91,7 +91,7 @@ lint:
 
 ## Criterion benchmarks (figures quoted in the README).
 bench:
-	$(CARGO) bench --bench evaluate --bench eppo
+	$(CARGO) bench --bench evaluate --bench eppo --bench fast_lane
 
 ## Remove build outputs.
 clean:
