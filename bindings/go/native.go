@@ -1,9 +1,10 @@
 package allot
 
-// The native layer: the only file that calls the C ABI. Every input is copied into C
-// memory that is freed before the function returns; every returned string is copied
-// into Go memory and released with allot_string_free in the same function. C never
-// keeps a Go pointer.
+// The native layer: the only file that calls the C ABI. JSON-path inputs are copied into
+// C memory that is freed before the function returns; every returned string is copied
+// into Go memory and released with allot_string_free in the same function. Fast-lane
+// calls pass Go byte slices (inputs and the answer buffer, which hold no Go pointers)
+// for the duration of the call only. C never keeps a Go pointer.
 
 /*
 #include <stdbool.h>
