@@ -94,7 +94,7 @@ lint:
 
 ## Criterion benchmarks (figures quoted in the README).
 bench:
-	$(CARGO) bench --bench evaluate --bench eppo --bench fast_lane
+	$(CARGO) bench --bench evaluate --bench eppo --bench cohorts --bench fast_lane
 
 ## Remove build outputs.
 clean:
@@ -138,7 +138,7 @@ lint-python: $(PY_TOOLS_READY)
 test-python: wheel lint-python
 	rm -rf $(PY_TEST_VENV)
 	$(PYTHON) -m venv $(PY_TEST_VENV)
-	$(PY_TEST_VENV)/bin/python -m pip install $(PIP_QUIET) pytest
+	$(PY_TEST_VENV)/bin/python -m pip install $(PIP_QUIET) -r $(PY_DIR)/tests/requirements.txt
 	$(PY_TEST_VENV)/bin/python -m pip install $(PIP_QUIET) --no-index $(PY_DIST)/allot-*.whl
 	cd $(PY_DIR)/tests && env -u ALLOT_LIBRARY_PATH ALLOT_TEST_INSTALLED=1 \
 	  $(abspath $(PY_TEST_VENV))/bin/python -m pytest -q -p no:cacheprovider -rs .

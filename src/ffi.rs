@@ -108,8 +108,11 @@ unsafe fn read_str<'a>(ptr: *const c_char, name: &str, max_bytes: usize) -> Resu
 ///
 /// `config_json`: a NUL-terminated UTF-8 JSON object of at most 64 MiB, borrowed for the
 /// duration of the call. `{"provider": "amplitude", "mode": "local" | "remote",
-/// "api_key": "…", "flags": [ … ] | "flags_path": "…", "server_url"?, "server_zone"?, …}`;
-/// see docs/amplitude.md and docs/eppo.md for every field.
+/// "api_key": "…", "flags": [ … ] | "flags_path": "…", "server_url"?, "server_zone"?,
+/// "cohort_sync"?: {"api_key", "secret_key", "max_cohort_size"?,
+/// "cohort_polling_interval_millis"?, "cohort_server_url"?, …}, …}`; see
+/// docs/amplitude.md and docs/eppo.md for every field. Keys and secrets never appear in
+/// errors, logs or the status.
 ///
 /// Returns a non-zero handle on success. On failure returns 0 and, when `error_json` is
 /// not NULL, stores in `*error_json` a `{"error": {"code", "message"}}` document that the
@@ -225,7 +228,9 @@ pub unsafe extern "C" fn allot_fetch(client: u64, request_json: *const c_char) -
 /// <ms since the epoch>|null, "last_success_at": <ms>|null, "last_error": {"code",
 /// "message", "at"}|null, "etag", "server_url", "stream_server_url", "polling",
 /// "streaming", "flag_errors": [{"flag_key", "index"?, "code", "message"}], …}}`;
-/// Amplitude adds `"assignment_events"` and `"exposure_events"` (see `allot_flush`), Eppo
+/// Amplitude adds `"assignment_events"` and `"exposure_events"` (see `allot_flush`) and
+/// `"cohort_sync"`: `null`, or `{"server_url", "polling", "cohorts": {<id>: {"group_type",
+/// "size", "member_count", "last_modified", "last_success_at", "last_error"}}}`; Eppo
 /// `"environment"` and `"published_at"` (ms). A remote client: `{"ok": {"provider",
 /// "mode": "remote", "started", "server_url", "last_success_at", "last_error"}}`. Keys
 /// never appear in it.

@@ -36,6 +36,9 @@ pub mod internals {
 
     /// Amplitude's compiled snapshot, evaluation and events.
     pub mod amplitude {
+        pub use crate::amplitude::cohorts::download::Downloaded;
+        pub use crate::amplitude::cohorts::members::Members;
+        pub use crate::amplitude::cohorts::store::{enrich, Loaded, Store};
         pub use crate::amplitude::compile::Snapshot;
         pub use crate::amplitude::evaluate::{murmur3_32, Assigned};
         pub use crate::amplitude::events::{assignment_event, exposure_events, hash_code};

@@ -118,6 +118,60 @@ type LocalConfig struct {
 	// ExposureConfig, when set, lets evaluations ask for "[Experiment] Exposure" events
 	// (WithTracksExposure(true)).
 	ExposureConfig *TrackingConfig
+	// CohortSync, when set, downloads the cohorts that flags target and evaluates users
+	// with their memberships (the users' own CohortIDs are then ignored).
+	CohortSync *CohortSyncConfig
+}
+
+// CohortSyncConfig configures cohort sync. Every zero value means the documented
+// default.
+type CohortSyncConfig struct {
+	// APIKey and SecretKey are the project's keys (required; never logged or reported).
+	APIKey, SecretKey string
+	// MaxCohortSize: larger cohorts are not downloaded; default 2147483647.
+	MaxCohortSize int
+	// CohortPollingInterval is the time between refreshes; default and minimum 60 s
+	// (shorter values are raised to 60 s, as Amplitude's SDKs do).
+	CohortPollingInterval time.Duration
+	// CohortServerURL is the cohort server; default by the client's ServerZone
+	// (https://cohort-v2.lab.amplitude.com).
+	CohortServerURL string
+	// RequestTimeout bounds each download request; default 10 s.
+	RequestTimeout time.Duration
+	// MaxConcurrentDownloads bounds the downloads in flight; default 4.
+	MaxConcurrentDownloads int
+}
+
+type cohortSyncDoc struct {
+	APIKey         string `json:"api_key"`
+	SecretKey      string `json:"secret_key"`
+	MaxCohortSize  *int   `json:"max_cohort_size,omitempty"`
+	PollInterval   *int64 `json:"cohort_polling_interval_millis,omitempty"`
+	ServerURL      string `json:"cohort_server_url,omitempty"`
+	RequestTimeout *int64 `json:"cohort_request_timeout_millis,omitempty"`
+	MaxConcurrent  *int   `json:"max_concurrent_downloads,omitempty"`
+}
+
+// minCohortPollingInterval is the shortest cohort polling interval Amplitude's SDKs allow.
+const minCohortPollingInterval = 60 * time.Second
+
+func (c *CohortSyncConfig) doc() *cohortSyncDoc {
+	if c == nil {
+		return nil
+	}
+	interval := c.CohortPollingInterval
+	if interval > 0 && interval < minCohortPollingInterval {
+		interval = minCohortPollingInterval
+	}
+	return &cohortSyncDoc{
+		APIKey:         c.APIKey,
+		SecretKey:      c.SecretKey,
+		MaxCohortSize:  positiveInt(c.MaxCohortSize),
+		PollInterval:   millis(interval),
+		ServerURL:      c.CohortServerURL,
+		RequestTimeout: millis(c.RequestTimeout),
+		MaxConcurrent:  positiveInt(c.MaxConcurrentDownloads),
+	}
 }
 
 // TrackingConfig configures the delivery of assignment or exposure events. Every zero
@@ -238,6 +292,7 @@ type localConfigDoc struct {
 	Debug           bool            `json:"debug,omitempty"`
 	Assignment      *trackingDoc    `json:"assignment_config,omitempty"`
 	Exposure        *trackingDoc    `json:"exposure_config,omitempty"`
+	CohortSync      *cohortSyncDoc  `json:"cohort_sync,omitempty"`
 }
 
 type remoteConfigDoc struct {
@@ -283,6 +338,7 @@ func NewLocalClient(apiKey string, cfg LocalConfig) (*LocalClient, error) {
 		Debug:           cfg.Debug,
 		Assignment:      cfg.AssignmentConfig.doc(),
 		Exposure:        cfg.ExposureConfig.doc(),
+		CohortSync:      cfg.CohortSync.doc(),
 	})
 	if err != nil {
 		return nil, err

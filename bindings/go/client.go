@@ -141,8 +141,28 @@ type Status struct {
 	StreamServerURL string `json:"stream_server_url,omitempty"`
 	Polling         bool   `json:"polling"`   // a background thread keeps the flags up to date
 	Streaming       bool   `json:"streaming"` // a stream is connected
+	// CohortSync is the state of cohort sync, when configured (Amplitude local clients).
+	CohortSync *CohortSyncStatus `json:"cohort_sync,omitempty"`
 	// Raw is the whole status document, including fields not modelled here.
 	Raw json.RawMessage `json:"-"`
+}
+
+// CohortSyncStatus is the state of cohort sync.
+type CohortSyncStatus struct {
+	ServerURL string                  `json:"server_url"` // the cohort server
+	Polling   bool                    `json:"polling"`    // a background thread refreshes the cohorts
+	Cohorts   map[string]CohortStatus `json:"cohorts"`    // every cohort held or tried, by id
+}
+
+// CohortStatus is what is held about one cohort. A cohort whose download failed and
+// that was never loaded has no MemberCount: flags evaluate as if no one were in it.
+type CohortStatus struct {
+	GroupType     string       `json:"group_type,omitempty"`      // "User" or a group type
+	Size          *int64       `json:"size,omitempty"`            // as the server counts it
+	MemberCount   *int64       `json:"member_count,omitempty"`    // distinct member ids held
+	LastModified  *int64       `json:"last_modified,omitempty"`   // the server's, of the copy held
+	LastSuccessAt *int64       `json:"last_success_at,omitempty"` // Unix ms of the last good download
+	LastError     *StatusError `json:"last_error,omitempty"`      // the last download failure
 }
 
 // FlagError is a flag that could not be loaded.

@@ -282,3 +282,61 @@ func TestRemoteClientFetchErrors(t *testing.T) {
 		t.Fatalf("Fetch after Close: %v", err)
 	}
 }
+
+func TestLocalClientSyncsCohorts(t *testing.T) {
+	flags := []byte(`[{"key":"vip","variants":{"on":{"key":"on"},"off":{"key":"off"}},
+	  "segments":[{"conditions":[[{"selector":["context","user","cohort_ids"],"op":"set contains any","values":["c1"]}]],"variant":"on"},
+	              {"variant":"off"}]},
+	 {"key":"big","variants":{"on":{"key":"on"},"off":{"key":"off"}},
+	  "segments":[{"conditions":[[{"selector":["context","user","cohort_ids"],"op":"set contains any","values":["c2"]}]],"variant":"on"},
+	              {"variant":"off"}]}]`)
+	srv := newFlagServer(t, flags)
+	var auth atomic.Value
+	cohorts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth.Store(r.Header.Get("Authorization"))
+		switch r.URL.Path {
+		case "/sdk/v1/cohort/c1":
+			w.Write([]byte(`{"cohortId":"c1","groupType":"User","lastModified":5,"size":1,"memberIds":["alice"]}`))
+		default:
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+		}
+	}))
+	t.Cleanup(cohorts.Close)
+	c, err := NewLocalClient("server-key", LocalConfig{
+		ServerURL:  srv.URL,
+		CohortSync: &CohortSyncConfig{APIKey: "project-key", SecretKey: "project-secret", CohortServerURL: cohorts.URL},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Start(timeoutCtx(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	for user, want := range map[string]string{"alice": "on", "bob": "off"} {
+		v, err := c.Evaluate(User{UserID: user, CohortIDs: []string{"c1"}})
+		if err != nil || v["vip"].Key != want || v["big"].Key != "off" {
+			t.Fatalf("%s: %v, %v", user, v, err)
+		}
+	}
+	if got := auth.Load(); got != "Basic cHJvamVjdC1rZXk6cHJvamVjdC1zZWNyZXQ=" {
+		t.Fatalf("Authorization = %q", got)
+	}
+	st, err := c.Status()
+	if err != nil || st.CohortSync == nil || st.CohortSync.ServerURL != cohorts.URL {
+		t.Fatalf("status: %+v, %v", st, err)
+	}
+	c1, c2 := st.CohortSync.Cohorts["c1"], st.CohortSync.Cohorts["c2"]
+	if c1.GroupType != "User" || c1.MemberCount == nil || *c1.MemberCount != 1 || c1.LastModified == nil || *c1.LastModified != 5 {
+		t.Fatalf("c1: %+v", c1)
+	}
+	if c2.MemberCount != nil || c2.LastError == nil || c2.LastError.Code != "http_status" {
+		t.Fatalf("c2: %+v", c2)
+	}
+	if strings.Contains(string(st.Raw), "project-secret") {
+		t.Fatalf("the status shows the secret: %s", st.Raw)
+	}
+	if d := (&CohortSyncConfig{CohortPollingInterval: time.Second}).doc(); *d.PollInterval != 60000 {
+		t.Fatalf("polling interval %d, want raised to 60000", *d.PollInterval)
+	}
+}

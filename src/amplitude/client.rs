@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use super::cohorts::sync::CohortSync;
 use super::compile::Snapshot;
 use super::config::{Bootstrap, Settings};
 use super::evaluate::EvaluateRequest;
@@ -42,10 +43,18 @@ pub fn create(config: &Map<String, Value>) -> Result<Client> {
                 }
             };
             let served = Arc::new(Served::new(snapshot));
-            let updater = sync.map(|settings| Updater::new(settings, Arc::clone(&served)));
+            let mut cohorts = None;
+            let updater = sync.map(|mut settings| {
+                cohorts = settings
+                    .cohorts
+                    .take()
+                    .map(|c| Arc::new(CohortSync::new(*c, Arc::clone(&served))));
+                Updater::new(settings, Arc::clone(&served), cohorts.clone())
+            });
             Ok(Arc::new(LocalClient {
                 started: AtomicBool::new(false),
                 served,
+                cohorts,
                 updater,
                 trackers: Trackers::new(*tracking),
             }))
@@ -54,12 +63,24 @@ pub fn create(config: &Map<String, Value>) -> Result<Client> {
 }
 
 /// A local evaluation client: the current snapshot, swapped whole on every update, its
-/// updater (`None` when offline), and its event tracking.
+/// cohort sync (when configured), its updater (`None` when offline), and its event
+/// tracking.
 struct LocalClient {
     started: AtomicBool,
     served: Arc<Served>,
+    cohorts: Option<Arc<CohortSync>>,
     updater: Option<Updater>,
     trackers: Trackers,
+}
+
+impl Drop for LocalClient {
+    /// Stops cohort sync first: a cohort download on the flag thread is interrupted, so
+    /// the flag thread stops at once too.
+    fn drop(&mut self) {
+        if let Some(cohorts) = &self.cohorts {
+            cohorts.close();
+        }
+    }
 }
 
 impl LocalClient {
@@ -68,6 +89,9 @@ impl LocalClient {
         if let Some(updater) = &self.updater {
             if self.started.load(Ordering::Acquire) {
                 updater.follow_fork();
+                if let Some(cohorts) = &self.cohorts {
+                    cohorts.follow_fork();
+                }
             }
         }
     }
@@ -95,6 +119,9 @@ impl Provider for LocalClient {
             return self.status();
         };
         updater.ensure_running()?;
+        if let Some(cohorts) = &self.cohorts {
+            cohorts.ensure_running()?;
+        }
         self.started.store(true, Ordering::Release);
         // Fetched, or bootstrapped (served until a fetch succeeds).
         updater.await_configuration(timeout)?;
@@ -104,11 +131,14 @@ impl Provider for LocalClient {
     fn evaluate(&self, request_json: &str) -> Result<String> {
         self.check_started()?;
         self.follow_fork();
-        let request = EvaluateRequest::parse(request_json)?;
+        let mut request = EvaluateRequest::parse(request_json)?;
         let snapshot = self.served.snapshot.load();
         let Some(snapshot) = snapshot.as_deref() else {
             return Ok("{\"variants\":{}}".to_owned());
         };
+        if let Some(cohorts) = &self.cohorts {
+            cohorts.enrich(&mut request.user, snapshot.cohort_targets());
+        }
         let evaluation = snapshot.evaluate(&request.user, request.flag_keys.as_deref());
         let options = TrackOptions {
             assignment: request.tracks_assignment,
@@ -128,7 +158,7 @@ impl Provider for LocalClient {
     ) -> Result<()> {
         self.check_started()?;
         self.follow_fork();
-        let user: User = serde_json::from_str(user_json)
+        let mut user: User = serde_json::from_str(user_json)
             .map_err(|e| Error::from_json(&e, "user", ErrorCode::InvalidArgument))?;
         let flag_keys: Option<Vec<String>> =
             flag_keys_json
@@ -141,6 +171,9 @@ impl Provider for LocalClient {
             out.extend_from_slice(&0u32.to_le_bytes());
             return Ok(());
         };
+        if let Some(cohorts) = &self.cohorts {
+            cohorts.enrich(&mut user, snapshot.cohort_targets());
+        }
         let evaluation = snapshot.evaluate(&user, flag_keys.as_deref());
         self.trackers
             .track(&user, &evaluation, TrackOptions::default(), now_millis());
@@ -188,6 +221,14 @@ impl Provider for LocalClient {
         let snapshot = self.served.snapshot.load();
         let progress = self.served.progress.load();
         let settings = self.updater.as_ref().map(Updater::settings);
+        let mut extra = self.trackers.status();
+        let cohort_status = match &self.cohorts {
+            Some(cohorts) => serde_json::to_value(cohorts.status()).map_err(|e| {
+                Error::new(ErrorCode::Internal, format!("serializing the status: {e}"))
+            })?,
+            None => Value::Null,
+        };
+        extra.insert("cohort_sync".to_owned(), cohort_status);
         let status = LocalStatus {
             provider: "amplitude",
             started: self.started.load(Ordering::Acquire),
@@ -198,7 +239,7 @@ impl Provider for LocalClient {
                 .and_then(|s| s.stream.as_ref())
                 .map(|s| s.server_url.as_str()),
             polling: self.updater.as_ref().is_some_and(Updater::running),
-            extra: self.trackers.status(),
+            extra,
         };
         status.to_json()
     }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize as _, Serialize};
 use serde_json::{Map, Value};
 
+use super::cohorts::Targets;
 use super::condition::{Condition, RegexCache, Selector};
 use super::model;
 use crate::error::{
@@ -27,6 +28,8 @@ pub struct Snapshot {
     pub(super) id: u64,
     /// Per result id: `(flag, segment, variant)` of the pre-serialized result it names.
     pub(super) result_owners: Vec<(u32, u32, u32)>,
+    /// The cohorts the flags target.
+    cohorts: Targets,
 }
 
 /// The next snapshot id (ids start at 1; 0 means "no snapshot").
@@ -159,6 +162,7 @@ impl Snapshot {
             errors,
             id: NEXT_SNAPSHOT_ID.fetch_add(1, Ordering::Relaxed),
             result_owners,
+            cohorts: Targets::of(&parsed),
         };
         let all: Vec<usize> = (0..snapshot.flags.len()).collect();
         snapshot.all_order = snapshot.parents_first(&all).map_err(|cycle| {
@@ -191,6 +195,11 @@ impl Snapshot {
     /// Flags that could not be loaded.
     pub fn errors(&self) -> &[FlagError] {
         &self.errors
+    }
+
+    /// The cohorts the flags target.
+    pub fn cohort_targets(&self) -> &Targets {
+        &self.cohorts
     }
 
     /// Number of loaded flags.

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::cohorts::settings::CohortSettings;
 use crate::config::{check_known_fields, parse_section};
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::sender::SenderSettings;
@@ -39,6 +40,7 @@ const LOCAL_FIELDS: &[&str] = &[
     "stream_max_connection_jitter_millis",
     "assignment_config",
     "exposure_config",
+    "cohort_sync",
 ];
 
 /// Fields of `assignment_config` and `exposure_config`.
@@ -117,6 +119,7 @@ struct Raw {
     fetch_retry_timeout_millis: Option<u64>,
     assignment_config: Option<Map<String, Value>>,
     exposure_config: Option<Map<String, Value>>,
+    cohort_sync: Option<Map<String, Value>>,
 }
 
 /// The raw `assignment_config` / `exposure_config` object.
@@ -262,6 +265,8 @@ pub struct SyncSettings {
     pub max_response_bytes: u64,
     /// Log to stderr.
     pub debug: bool,
+    /// Cohort sync (`cohort_sync`), when configured.
+    pub cohorts: Option<Box<CohortSettings>>,
 }
 
 /// Remote evaluation settings.
@@ -376,7 +381,8 @@ impl Settings {
         let offline = !matches!(bootstrap, Bootstrap::None)
             && raw.server_url.is_none()
             && raw.server_zone.is_none()
-            && !raw.stream_updates;
+            && !raw.stream_updates
+            && raw.cohort_sync.is_none();
         let tracking = Box::new(Tracking {
             assignment: raw
                 .assignment_config
@@ -461,6 +467,13 @@ impl Settings {
                 stream,
                 max_response_bytes,
                 debug: raw.debug,
+                cohorts: raw
+                    .cohort_sync
+                    .as_ref()
+                    .map(|c| {
+                        CohortSettings::parse(c, zone, max_response_bytes, raw.debug).map(Box::new)
+                    })
+                    .transpose()?,
             }),
             tracking,
         })
@@ -507,7 +520,7 @@ fn millis(value: Option<u64>, default: u64, name: &str) -> Result<Duration> {
 }
 
 /// An `http(s)://` base URL without a trailing slash, or the default.
-fn url(value: Option<&str>, default: &str, name: &str) -> Result<String> {
+pub(crate) fn url(value: Option<&str>, default: &str, name: &str) -> Result<String> {
     let value = value.unwrap_or(default).trim().trim_end_matches('/');
     let lower = value.to_ascii_lowercase();
     let host = lower

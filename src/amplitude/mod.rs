@@ -2,6 +2,7 @@
 //! (local evaluation kept current over the network, and remote evaluation).
 
 pub mod client;
+pub mod cohorts;
 pub mod compile;
 pub mod condition;
 pub mod config;

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::cohorts::sync::CohortSync;
 use super::compile::Snapshot;
 use super::config::SyncSettings;
 use crate::error::{Error, ErrorCode, Result};
@@ -23,15 +24,22 @@ pub struct Updater {
     settings: Arc<SyncSettings>,
     served: Arc<Served>,
     poller: Poller<Snapshot>,
+    cohorts: Option<Arc<CohortSync>>,
 }
 
 impl Updater {
-    /// Prepares synchronisation; nothing runs before [`Updater::ensure_running`].
-    pub fn new(settings: SyncSettings, served: Arc<Served>) -> Updater {
+    /// Prepares synchronisation; nothing runs before [`Updater::ensure_running`]. With
+    /// `cohorts`, the cohorts a new configuration targets are loaded before it is served.
+    pub fn new(
+        settings: SyncSettings,
+        served: Arc<Served>,
+        cohorts: Option<Arc<CohortSync>>,
+    ) -> Updater {
         Updater {
             settings: Arc::new(settings),
             poller: Poller::new(Arc::clone(&served), "allot-amplitude-sync"),
             served,
+            cohorts,
         }
     }
 
@@ -59,6 +67,7 @@ impl Updater {
         let context = Context {
             settings: Arc::clone(&self.settings),
             served: Arc::clone(&self.served),
+            cohorts: self.cohorts.clone(),
         };
         let http = Http::new(
             &self.settings.api_key,
@@ -98,6 +107,7 @@ impl Updater {
 struct Context {
     settings: Arc<SyncSettings>,
     served: Arc<Served>,
+    cohorts: Option<Arc<CohortSync>>,
 }
 
 /// How a stream connection ended.
@@ -160,7 +170,7 @@ impl Context {
             &self.served,
             &self.settings.flags_url,
             self.settings.request_timeout,
-            compile,
+            |text| self.compile(text),
         );
         match polled {
             Polled::NotModified => log(&self.settings, "poll: not modified"),
@@ -170,14 +180,25 @@ impl Context {
         }
     }
 
-    /// Logs the size of the configuration just loaded.
+    /// Compiles a configuration sent by the server and loads the cohorts it targets
+    /// that are not held yet, so that it is never served without them when they can be
+    /// had.
+    fn compile(&self, text: &str) -> Result<Snapshot> {
+        let snapshot = compile(text)?;
+        if let Some(cohorts) = &self.cohorts {
+            cohorts.load_new(snapshot.cohort_targets());
+        }
+        Ok(snapshot)
+    }
+
+    /// Logs the size of the configuration just loaded, and forgets the cohorts it no
+    /// longer targets.
     fn loaded(&self, source: Source) {
-        let count = self
-            .served
-            .snapshot
-            .load()
-            .as_ref()
-            .map_or(0, |s| s.flag_count());
+        let snapshot = self.served.snapshot.load();
+        if let (Some(cohorts), Some(snapshot)) = (&self.cohorts, snapshot.as_deref()) {
+            cohorts.retain(snapshot.cohort_targets());
+        }
+        let count = snapshot.as_ref().map_or(0, |s| s.flag_count());
         log(
             &self.settings,
             &format!("{}: {count} flags loaded", source.as_str()),
@@ -214,7 +235,7 @@ impl Context {
             }
             match event {
                 Ok(Some(Event::Data(data))) if !data.trim().is_empty() => {
-                    match compile(&data) {
+                    match self.compile(&data) {
                         Ok(snapshot) => {
                             self.served.install(snapshot, Source::Stream, |_| {});
                             self.loaded(Source::Stream);

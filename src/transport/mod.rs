@@ -244,6 +244,22 @@ impl Http {
         Ok(Outcome::Body { bytes, etag })
     }
 
+    /// Sends one request and returns its status and whole body (at most the size cap),
+    /// whatever the status: for APIs whose statuses mean more than success or failure.
+    pub fn send_any(&self, request: &Request<'_>) -> std::result::Result<(u16, Vec<u8>), Failure> {
+        let mut response = self
+            .call(request, Budget::Whole(request.timeout))
+            .map_err(|f| self.clean(f))?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .body_mut()
+            .with_config()
+            .limit(self.max_body_bytes)
+            .read_to_vec()
+            .map_err(|e| self.clean(self.body_failure(&e, request)))?;
+        Ok((status, bytes))
+    }
+
     /// Opens a server-sent events stream: `connect_timeout` bounds connecting and the
     /// response headers, `read_timeout` every later read (a silent stream then fails with
     /// `timeout`).

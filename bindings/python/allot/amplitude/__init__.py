@@ -28,6 +28,7 @@ from .._settings import Settings
 __all__ = [
     "AmplitudeCookie",
     "AssignmentConfig",
+    "CohortSyncConfig",
     "Config",
     "Experiment",
     "LocalEvaluationClient",
@@ -45,6 +46,8 @@ DEFAULT_SERVER_URL = "https://api.lab.amplitude.com"
 EU_SERVER_URL = "https://flag.lab.eu.amplitude.com"
 DEFAULT_STREAM_URL = "https://stream.lab.amplitude.com"
 EU_STREAM_SERVER_URL = "https://stream.lab.eu.amplitude.com"
+DEFAULT_COHORT_SYNC_URL = "https://cohort-v2.lab.amplitude.com"
+EU_COHORT_SYNC_URL = "https://cohort-v2.lab.eu.amplitude.com"
 
 
 class ServerZone(enum.Enum):
@@ -290,6 +293,44 @@ class AssignmentConfig(Settings):
         return doc
 
 
+class CohortSyncConfig(Settings):
+    """Cohort sync: download the cohorts that flags target and evaluate users with their
+    memberships. ``api_key`` and ``secret_key`` are the project's keys (not the deployment
+    key); ``cohort_polling_interval_millis`` is raised to at least 60000, as the Amplitude
+    SDK does; without ``cohort_server_url`` the server zone picks the US or EU cohort
+    server. Other keyword arguments (``cohort_request_timeout_millis``,
+    ``max_concurrent_downloads``) are passed to the native library as given."""
+
+    def __init__(
+        self,
+        api_key: str,
+        secret_key: str,
+        max_cohort_size: int = 2147483647,
+        cohort_polling_interval_millis: int = 60000,
+        cohort_server_url: str = DEFAULT_COHORT_SYNC_URL,
+        **kw: Any,
+    ) -> None:
+        self.api_key = api_key
+        self.secret_key = secret_key
+        self.max_cohort_size = max_cohort_size
+        self.cohort_polling_interval_millis = max(cohort_polling_interval_millis, 60000)
+        self.cohort_server_url = cohort_server_url
+        self.options = kw
+
+    def _to_json(self) -> Dict[str, Any]:
+        doc = dict(self.options)
+        doc["api_key"] = self.api_key
+        doc["secret_key"] = self.secret_key
+        for name in ("max_cohort_size", "cohort_polling_interval_millis", "cohort_server_url"):
+            if self.given(name) and getattr(self, name) is not None:
+                doc[name] = getattr(self, name)
+        return doc
+
+    def __repr__(self) -> str:
+        # The keys are secrets: never printed.
+        return f"CohortSyncConfig(cohort_server_url={self.cohort_server_url!r}, max_cohort_size={self.max_cohort_size})"
+
+
 class LocalEvaluationConfig(Settings):
     """Configuration of :class:`LocalEvaluationClient`, with the Amplitude SDK's names and
     defaults. allot adds ``flags`` (the flag configuration array, inline) and
@@ -306,7 +347,7 @@ class LocalEvaluationConfig(Settings):
         stream_server_url: str = DEFAULT_STREAM_URL,
         stream_flag_conn_timeout: int = 1500,
         assignment_config: Optional[AssignmentConfig] = None,
-        cohort_sync_config: Any = None,
+        cohort_sync_config: Optional[CohortSyncConfig] = None,
         *,
         flags: Optional[List[Dict[str, Any]]] = None,
         flags_path: Optional[str] = None,
@@ -343,7 +384,7 @@ class LocalEvaluationConfig(Settings):
         if self.assignment_config is not None:
             doc["assignment_config"] = self.assignment_config._to_json()
         if self.cohort_sync_config is not None:
-            raise _native.UnsupportedError("unsupported", "cohort_sync_config is not supported by allot yet")
+            doc["cohort_sync"] = self.cohort_sync_config._to_json()
         return doc
 
 
