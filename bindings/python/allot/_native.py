@@ -279,6 +279,7 @@ _fast = ctypes.PyDLL(library_path)
 _declare(_fast)
 _evaluate_compact = _fast.allot_evaluate_compact
 _result_json = _fast.allot_result_json
+_eppo_assign = _fast.allot_eppo_assign
 _header = struct.Struct("<QI")
 _buffers = threading.local()
 
@@ -313,6 +314,13 @@ def result_json(handle: int, snapshot: int, result_id: int) -> Optional[Any]:
     """``allot_result_json`` decoded; ``None`` when the snapshot is no longer current."""
     data = _call(_result_json, handle, snapshot, result_id)
     return _decode_json(data.decode("utf-8")) if data else None
+
+
+def eppo_assign(
+    handle: int, flag_key: bytes, subject_key: bytes, attributes: Optional[bytes], variation_type: int, event: bool
+) -> bytes:
+    """``allot_eppo_assign``: the compact answer (decoded by ``allot.eppo``)."""
+    return _call(_eppo_assign, handle, flag_key, subject_key, attributes, variation_type, event)
 
 
 def has(name: str) -> bool:

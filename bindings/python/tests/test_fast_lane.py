@@ -9,6 +9,7 @@ import threading
 
 import pytest
 
+import allot.eppo as eppo
 from allot import _native
 from allot.amplitude import (
     LocalEvaluationClient,
@@ -19,8 +20,9 @@ from allot.amplitude import (
     _request,
     _variants,
 )
+from allot.eppo.config import Config, Configuration
 
-from conftest import load_json, shared
+from conftest import load_json, needs, shared
 
 
 def json_path(client: LocalEvaluationClient, user: User, keys):
@@ -92,3 +94,60 @@ def test_threads_and_a_forked_child_get_the_same_answers():
         _, status = os.waitpid(pid, 0)
         assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
     client.stop()
+
+
+class Recorder(eppo.AssignmentLogger):
+    def __init__(self) -> None:
+        self.events = []
+
+    def log_assignment(self, assignment_event):
+        self.events.append(assignment_event)
+
+    def take(self):
+        events, self.events = self.events, []
+        for event in events:
+            assert event.pop("timestamp").endswith("Z")
+        return events
+
+
+TYPED = {
+    "STRING": "get_string_assignment",
+    "BOOLEAN": "get_boolean_assignment",
+    "INTEGER": "get_integer_assignment",
+    "NUMERIC": "get_numeric_assignment",
+    "JSON": "get_json_assignment",
+}
+
+
+@pytest.mark.parametrize("flags_file", ["flags-v1.json", "flags-v1-obfuscated.json"])
+def test_eppo_fast_lane_values_and_events_match_the_json_path(flags_file):
+    needs("eppo")
+    text = shared("conformance", "eppo", flags_file).read_bytes()
+    recorder = Recorder()
+    config = Config(
+        api_key="sdk-key", assignment_logger=recorder, initial_configuration=Configuration(flags_configuration=text)
+    )
+    client = eppo.EppoClient(config)
+    client.wait_for_initialization(timeout=5)
+    events = 0
+    for path in sorted(shared("conformance", "eppo", "tests").glob("*.json")):
+        case = load_json(path)
+        vtype, flag, default = case["variationType"], case["flag"], case["defaultValue"]
+        for s in case["subjects"]:
+            key, attrs = s["subjectKey"], s["subjectAttributes"]
+            fast = getattr(client, TYPED[vtype])(flag, key, attrs, default)
+            fast_events = recorder.take()
+            result = client._assign(vtype, flag, key, attrs, default)  # the JSON path
+            slow_events = recorder.take()
+            assert fast == result["value"] and type(fast) is type(result["value"]), f"{path.name} {key}"
+            assert fast_events == slow_events, f"{path.name} {key}"
+            events += len(fast_events)
+            # Mutating what was returned or logged changes nothing later.
+            if isinstance(fast, dict):
+                fast["mutated"] = True
+            for event in fast_events:
+                event["subjectAttributes"]["mutated"] = True
+            assert getattr(client, TYPED[vtype])(flag, key, attrs, default) == result["value"]
+            assert "mutated" not in attrs
+            recorder.take()
+    assert events > 0

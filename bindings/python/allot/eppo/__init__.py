@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import struct
 import threading
 import weakref
 from json.encoder import encode_basestring_ascii as _quote  # type: ignore[attr-defined]
@@ -92,6 +93,43 @@ def _head(text: str) -> Optional[Dict[str, Any]]:
     except ValueError:
         return None
     return {"value": value, "variation_key": variation_key}
+
+
+# The fast lane (allot_eppo_assign): variation type numbers, and the Python types of a
+# default the library would accept for each (other defaults take the JSON path, which
+# reports them as it always did).
+_TYPE_INDEX = {"STRING": 0, "INTEGER": 1, "NUMERIC": 2, "BOOLEAN": 3, "JSON": 4}
+_length = struct.Struct("<I").unpack_from
+_VERSION = _native.version()
+
+
+def _default_fits(variation_type: str, default: Any) -> bool:
+    kind = type(default)
+    if variation_type == "STRING":
+        return kind is str
+    if variation_type == "BOOLEAN":
+        return kind is bool
+    if variation_type == "INTEGER":
+        return kind is int
+    if variation_type == "NUMERIC":
+        return kind is int or (kind is float and default == default and abs(default) != float("inf"))
+    return True
+
+
+def _number(text: str) -> Any:
+    """A JSON number as ``json`` decodes it."""
+    if "." in text or "e" in text or "E" in text:
+        return float(text)
+    return int(text)
+
+
+def _fresh(attributes: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """A copy of the attributes as the JSON path's event carries them (decoded anew)."""
+    if not attributes:
+        return {}
+    if any(isinstance(v, (dict, list)) for v in attributes.values()):
+        return _loads(_dumps(attributes))
+    return dict(attributes)
 
 
 _NEW = ("flag_key", "subject_key", "subject_attributes", "default")
@@ -195,8 +233,88 @@ class EppoClient:
                     logger.exception("allot: the assignment logger raised; event dropped")
         return result
 
+    def _fast(
+        self,
+        variation_type: str,
+        flag_key: Any,
+        subject_key: Any,
+        subject_attributes: Optional[Dict[str, Any]],
+    ) -> Tuple[bool, Any]:
+        """One assignment through the fast lane: ``(True, value)`` when a variation is
+        served, ``(False, None)`` when the default applies (no match, or a graceful-mode
+        error that was logged). Events go to the logger as the JSON path gives them."""
+        try:
+            data = _native.eppo_assign(
+                self._id,
+                flag_key.encode("utf-8"),
+                subject_key.encode("utf-8"),
+                _dumps(subject_attributes).encode("utf-8") if subject_attributes else None,
+                _TYPE_INDEX[variation_type],
+                self._logs,
+            )
+        except NotStartedError:
+            logger.debug("allot: Eppo client not initialized; returning the default")
+            return False, None
+        except (AllotError, TypeError, ValueError) as e:
+            if not self._is_graceful_mode:
+                raise
+            logger.error("allot: assignment of %r failed, returning the default: %s", flag_key, e)
+            return False, None
+        fields = []
+        at = 1
+        while at < len(data):
+            (n,) = _length(data, at)
+            fields.append(data[at + 4 : at + 4 + n].decode("utf-8"))
+            at += 4 + n
+        flags = data[0]
+        if not flags & 1:
+            return False, None
+        _code, text, variation_key, allocation_key = fields[:4]
+        if variation_type == "STRING":
+            value: Any = text
+        elif variation_type == "BOOLEAN":
+            value = text == "true"
+        elif variation_type == "JSON":
+            value = _loads(text)
+        else:
+            value = _number(text)
+        if flags & 2:
+            timestamp, extra = fields[4:6]
+            event = {
+                "featureFlag": flag_key,
+                "allocation": allocation_key,
+                "experiment": flag_key + "-" + allocation_key,
+                "variation": variation_key,
+                "subject": subject_key,
+                "subjectAttributes": _fresh(subject_attributes),
+                "timestamp": timestamp,
+                "metaData": {"sdkName": "allot", "sdkVersion": _VERSION, "coreVersion": _VERSION},
+            }
+            if extra:
+                event.update(_loads(extra))
+            try:
+                self._assignment_logger.log_assignment(event)
+            except Exception:  # noqa: BLE001 - a logger never breaks an assignment
+                logger.exception("allot: the assignment logger raised; event dropped")
+        return True, value
+
     def _typed(self, method: str, variation_type: str, args: Any, kwargs: Any, legacy_default: Any) -> Any:
         flag_key, subject_key, attributes, default = _bind(method, args, kwargs, legacy_default is not _MISSING)
+        fast = (
+            type(flag_key) is str
+            and type(subject_key) is str
+            and "\0" not in flag_key
+            and "\0" not in subject_key
+            and (attributes is None or type(attributes) is dict)
+        )
+        if fast and default is _MISSING:
+            return self._fast(variation_type, flag_key, subject_key, attributes)[1]
+        if fast and _default_fits(variation_type, default):
+            served, value = self._fast(variation_type, flag_key, subject_key, attributes)
+            if served:
+                return value
+            # As through JSON: a container default comes back as a fresh copy.
+            return _loads(_dumps(default)) if isinstance(default, (dict, list)) else default
         if default is _MISSING:  # the older convention: the value or None
             result = self._assign(variation_type, flag_key, subject_key, attributes, legacy_default)
             if result is None or result.get("variation_key") is None:
