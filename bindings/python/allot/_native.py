@@ -296,7 +296,7 @@ def _call(fn: Any, *args: Any) -> bytes:
         if size > len(buf):
             buf = _buffers.buf = ctypes.create_string_buffer(size)
             continue
-        data = buf.raw[:size]
+        data = _string_at(buf, size)
         if n < 0:
             decode(data)
             raise InternalError("internal", "a fast-lane error without an error document")

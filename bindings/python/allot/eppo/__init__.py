@@ -299,7 +299,10 @@ class EppoClient:
         return True, value
 
     def _typed(self, method: str, variation_type: str, args: Any, kwargs: Any, legacy_default: Any) -> Any:
-        flag_key, subject_key, attributes, default = _bind(method, args, kwargs, legacy_default is not _MISSING)
+        if len(args) == 4 and not kwargs:  # the usual call: what _bind would give, sooner
+            flag_key, subject_key, attributes, default = args
+        else:
+            flag_key, subject_key, attributes, default = _bind(method, args, kwargs, legacy_default is not _MISSING)
         fast = (
             type(flag_key) is str
             and type(subject_key) is str
