@@ -8,8 +8,9 @@
  *   only: configurations and requests are JSON documents, the cookie functions take
  *   plain strings (an API key, a cookie value, a device id). NULL, invalid UTF-8,
  *   invalid JSON and oversized input give errors.
- *   Size caps: configuration 64 MiB (ALLOT_MAX_CONFIG_BYTES), any other string 1 MiB
- *   (ALLOT_MAX_REQUEST_BYTES).
+ *   Size caps: configuration (and a configuration file) 64 MiB (ALLOT_MAX_CONFIG_BYTES),
+ *   any other string 1 MiB (ALLOT_MAX_REQUEST_BYTES), one evaluation's output (an Eppo
+ *   batch result, Amplitude exposure events) 16 MiB (ALLOT_MAX_RESULT_BYTES).
  * - Every returned char * is a JSON document owned by the caller, never NULL, freed
  *   exactly once with allot_string_free:
  *     {"ok": <result>}  or  {"error": {"code": "<code>", "message": "<text>"}}
@@ -51,6 +52,12 @@
 // also the cap on every other string argument.
 #define ALLOT_MAX_REQUEST_BYTES (1 << 20)
 
+// Largest output of one `allot_evaluate` call, in bytes (16 MiB): an Eppo batch whose
+// result would be larger (each item repeats its `default` and, in its event,
+// `subject_attributes`), or an Amplitude request whose exposure events would repeat the
+// user's ids and context more, is refused with `input_too_large` instead.
+#define ALLOT_MAX_RESULT_BYTES (16 << 20)
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -63,7 +70,11 @@ extern "C" {
 // "cohort_sync"?: {"api_key", "secret_key", "max_cohort_size"?,
 // "cohort_polling_interval_millis"?, "cohort_server_url"?, …}, …}`; see
 // docs/amplitude.md and docs/eppo.md for every field. Keys and secrets never appear in
-// errors, logs or the status.
+// errors, logs or the status. `flags_path` / `configuration_path` must name a regular
+// file of at most 64 MiB (`input_too_large` beyond; a FIFO, device or directory is
+// `invalid_config`, read without blocking). A flag whose regex compiles to more than
+// 1 MiB, or past the configuration's 16 MiB budget for compiled patterns, is left out and
+// listed in `flag_errors` (`invalid_flag`).
 //
 // Returns a non-zero handle on success. On failure returns 0 and, when `error_json` is
 // not NULL, stores in `*error_json` a `{"error": {"code", "message"}}` document that the
@@ -108,8 +119,12 @@ char *allot_start(uint64_t client, uint32_t timeout_ms);
 // "STRING"|"INTEGER"|"NUMERIC"|"BOOLEAN"|"JSON", "default", "details"?: bool,
 // "now"?: "<RFC 3339>"}` → `{"ok": {"value", "variation_key", "code", "allocation_key",
 // "events": [...], "details"?}}`; a batch `{"assignments": [<request>, …], <shared
-// fields>}` → `{"ok": {"assignments": [<result>, …]}}`. Evaluation problems return the
-// default with a code; only malformed requests are errors.
+// fields>}` → `{"ok": {"assignments": [<result>, …]}}`; a batch whose result would exceed
+// 16 MiB is `input_too_large`, and `now` must lie in the years 0001–9999 (UTC).
+// Evaluation problems return the default with a code; only malformed requests are errors.
+// Regex conditions (both providers) do not search values longer than 8 KiB: such a value
+// matches no pattern. Cost is linear in the request and the flags evaluated (with their
+// dependencies), not in the whole configuration.
 //
 // Never NULL; the caller owns the result and frees it with `allot_string_free`. Lock-free
 // with respect to other evaluating threads; any number of threads may call it at once.

@@ -1,9 +1,60 @@
 //! Client configuration: parsing the `allot_init` JSON and dispatching on `provider`.
 
+use std::io::Read;
+
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::ffi::MAX_CONFIG_BYTES;
+
+/// Reads a configuration file (`flags_path`, `configuration_path`) as UTF-8 text without
+/// ever blocking or reading without bound: only a regular file of at most
+/// [`MAX_CONFIG_BYTES`] is read (a FIFO, a device such as `/dev/zero` or a directory is
+/// `invalid_config`; a larger file is `input_too_large`). `field` names the setting in
+/// messages.
+pub fn read_config_file(path: &str, field: &str) -> Result<String> {
+    let fail = |detail: String| {
+        Error::new(
+            ErrorCode::InvalidConfig,
+            format!("\"{field}\": cannot read \"{path}\": {detail}"),
+        )
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // Opening a FIFO for reading blocks until a writer appears, unless non-blocking.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path).map_err(|e| fail(e.to_string()))?;
+    let metadata = file.metadata().map_err(|e| fail(e.to_string()))?;
+    if !metadata.is_file() {
+        return Err(fail("not a regular file".to_owned()));
+    }
+    if metadata.len() > MAX_CONFIG_BYTES as u64 {
+        return Err(too_large(path, field, metadata.len()));
+    }
+    // The file may grow while it is read: never read past the cap.
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    file.take(MAX_CONFIG_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(e.to_string()))?;
+    if bytes.len() > MAX_CONFIG_BYTES {
+        return Err(too_large(path, field, bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        fail(format!(
+            "not UTF-8 (at byte {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
+fn too_large(path: &str, field: &str, len: u64) -> Error {
+    Error::new(
+        ErrorCode::InputTooLarge,
+        format!("\"{field}\": \"{path}\" is {len} bytes; the limit is {MAX_CONFIG_BYTES} bytes"),
+    )
+}
 
 /// Rejects every key of `object` that is not in `allowed`, naming the field and, when one
 /// is close, the valid name the caller probably meant. `context` names the object.

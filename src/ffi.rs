@@ -23,6 +23,12 @@ pub const MAX_CONFIG_BYTES: usize = 64 << 20;
 /// also the cap on every other string argument.
 pub const MAX_REQUEST_BYTES: usize = 1 << 20;
 
+/// Largest output of one `allot_evaluate` call, in bytes (16 MiB): an Eppo batch whose
+/// result would be larger (each item repeats its `default` and, in its event,
+/// `subject_attributes`), or an Amplitude request whose exposure events would repeat the
+/// user's ids and context more, is refused with `input_too_large` instead.
+pub const MAX_RESULT_BYTES: usize = 16 << 20;
+
 /// Runs `body`, turning a panic into an `internal` error.
 fn guarded<T>(body: impl FnOnce() -> Result<T>) -> Result<T> {
     panic::catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|payload| {
@@ -112,7 +118,11 @@ unsafe fn read_str<'a>(ptr: *const c_char, name: &str, max_bytes: usize) -> Resu
 /// "cohort_sync"?: {"api_key", "secret_key", "max_cohort_size"?,
 /// "cohort_polling_interval_millis"?, "cohort_server_url"?, …}, …}`; see
 /// docs/amplitude.md and docs/eppo.md for every field. Keys and secrets never appear in
-/// errors, logs or the status.
+/// errors, logs or the status. `flags_path` / `configuration_path` must name a regular
+/// file of at most 64 MiB (`input_too_large` beyond; a FIFO, device or directory is
+/// `invalid_config`, read without blocking). A flag whose regex compiles to more than
+/// 1 MiB, or past the configuration's 16 MiB budget for compiled patterns, is left out and
+/// listed in `flag_errors` (`invalid_flag`).
 ///
 /// Returns a non-zero handle on success. On failure returns 0 and, when `error_json` is
 /// not NULL, stores in `*error_json` a `{"error": {"code", "message"}}` document that the
@@ -185,8 +195,12 @@ pub extern "C" fn allot_start(client: u64, timeout_ms: u32) -> *mut c_char {
 /// "STRING"|"INTEGER"|"NUMERIC"|"BOOLEAN"|"JSON", "default", "details"?: bool,
 /// "now"?: "<RFC 3339>"}` → `{"ok": {"value", "variation_key", "code", "allocation_key",
 /// "events": [...], "details"?}}`; a batch `{"assignments": [<request>, …], <shared
-/// fields>}` → `{"ok": {"assignments": [<result>, …]}}`. Evaluation problems return the
-/// default with a code; only malformed requests are errors.
+/// fields>}` → `{"ok": {"assignments": [<result>, …]}}`; a batch whose result would exceed
+/// 16 MiB is `input_too_large`, and `now` must lie in the years 0001–9999 (UTC).
+/// Evaluation problems return the default with a code; only malformed requests are errors.
+/// Regex conditions (both providers) do not search values longer than 8 KiB: such a value
+/// matches no pattern. Cost is linear in the request and the flags evaluated (with their
+/// dependencies), not in the whole configuration.
 ///
 /// Never NULL; the caller owns the result and frees it with `allot_string_free`. Lock-free
 /// with respect to other evaluating threads; any number of threads may call it at once.

@@ -8,6 +8,7 @@
 //! - `config`: configuration parsing helpers shared by providers;
 //! - `amplitude`: Amplitude Experiment flags: model → compiled snapshot → evaluator;
 //! - `eppo`: Eppo flags (UFC): model → compiled snapshot → assignment, details, events;
+//! - `pattern`: condition regexes with bounded compiled size and match input;
 //! - `transport`: the HTTP layer shared by networked clients;
 //! - `runtime`: background work (one thread per job per process) and its health;
 //! - `events`: delivering analytics events from a background thread;
@@ -23,6 +24,7 @@ pub(crate) mod eppo;
 pub(crate) mod error;
 pub(crate) mod events;
 pub mod ffi;
+pub(crate) mod pattern;
 pub(crate) mod process;
 pub(crate) mod registry;
 pub(crate) mod runtime;

@@ -17,6 +17,7 @@ use super::tracking::{TrackOptions, Trackers};
 use super::user::User;
 use crate::client::{Client, Provider};
 use crate::clock::now_millis;
+use crate::config::read_config_file;
 use crate::error::{Error, ErrorCode, Result};
 use crate::transport::poller::LocalStatus;
 
@@ -33,12 +34,7 @@ pub fn create(config: &Map<String, Value>) -> Result<Client> {
                 Bootstrap::None => None,
                 Bootstrap::Flags(flags) => Some(Snapshot::compile(&flags)?),
                 Bootstrap::Path(path) => {
-                    let text = std::fs::read_to_string(&path).map_err(|e| {
-                        Error::new(
-                            ErrorCode::InvalidConfig,
-                            format!("cannot read flags_path \"{path}\": {e}"),
-                        )
-                    })?;
+                    let text = read_config_file(&path, "flags_path")?;
                     Some(Snapshot::from_json(&text)?)
                 }
             };
@@ -146,7 +142,7 @@ impl Provider for LocalClient {
         };
         let now = request.timestamp_millis.unwrap_or_else(now_millis);
         self.trackers
-            .track(&request.user, &evaluation, options, now);
+            .track(&request.user, &evaluation, options, now)?;
         Ok(evaluation.to_json())
     }
 
@@ -176,7 +172,7 @@ impl Provider for LocalClient {
         }
         let evaluation = snapshot.evaluate(&user, flag_keys.as_deref());
         self.trackers
-            .track(&user, &evaluation, TrackOptions::default(), now_millis());
+            .track(&user, &evaluation, TrackOptions::default(), now_millis())?;
         out.extend_from_slice(&snapshot.id().to_le_bytes());
         let count_at = out.len();
         out.extend_from_slice(&0u32.to_le_bytes());

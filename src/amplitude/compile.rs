@@ -2,18 +2,20 @@
 //! resolved, conditions pre-processed, variants indexed, metadata merged and results
 //! pre-serialized, dependency order known and cycles rejected.
 
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize as _, Serialize};
 use serde_json::{Map, Value};
 
 use super::cohorts::Targets;
-use super::condition::{Condition, RegexCache, Selector};
+use super::condition::{Condition, Selector};
 use super::model;
 use crate::error::{
     Error, ErrorCode, FlagError, Result, DUPLICATE_FLAG, INVALID_FLAG, UNSUPPORTED_REGEX,
 };
+use crate::pattern::{Compiled, Patterns};
 
 /// An immutable, compiled flag configuration. Evaluation only reads it.
 #[derive(Debug)]
@@ -61,9 +63,11 @@ pub(super) struct CompiledSegment {
     /// The segment's own variant, when it names one of the flag's variants.
     pub(super) variant: Option<usize>,
     pub(super) metadata: Map<String, Value>,
-    /// Per variant of the flag: the JSON of the result this segment gives with it.
-    pub(super) results: Vec<Box<str>>,
-    /// The result id of `results[0]`; `results[v]` has id `first_result + v`.
+    /// `(variant, JSON of the result this segment gives with it)`, by variant, for the
+    /// variants the segment can give (see [`CompiledFlag::result_json`]).
+    pub(super) results: Vec<(usize, Box<str>)>,
+    /// The result id of this segment with the flag's variant 0; variant `v` has id
+    /// `first_result + v`.
     pub(super) first_result: u32,
 }
 
@@ -102,12 +106,12 @@ impl Snapshot {
         let mut parsed: Vec<model::Flag> = Vec::with_capacity(raw_flags.len());
         // Each parsed flag's position in the configuration array.
         let mut positions: Vec<usize> = Vec::with_capacity(raw_flags.len());
-        let mut index = HashMap::with_capacity(raw_flags.len());
+        let mut seen = HashMap::with_capacity(raw_flags.len());
         for (position, raw) in raw_flags.iter().enumerate() {
             let flag_key = raw.get("key").and_then(Value::as_str).map(str::to_owned);
             match model::Flag::deserialize(raw) {
                 Ok(flag) => {
-                    if let Some(&earlier) = index.get(&flag.key) {
+                    if let Some(&earlier) = seen.get(&flag.key) {
                         errors.push(FlagError {
                             flag_key,
                             index: Some(position),
@@ -117,7 +121,7 @@ impl Snapshot {
                         parsed[earlier] = flag;
                         positions[earlier] = position;
                     } else {
-                        index.insert(flag.key.clone(), parsed.len());
+                        seen.insert(flag.key.clone(), parsed.len());
                         parsed.push(flag);
                         positions.push(position);
                     }
@@ -130,29 +134,48 @@ impl Snapshot {
                 }),
             }
         }
-        let mut regexes = RegexCache::default();
-        let flags: Vec<CompiledFlag> = parsed
-            .iter()
-            .map(|flag| compile_flag(flag, &index, &mut regexes))
-            .collect();
-        for (flag, &position) in flags.iter().zip(&positions) {
-            errors.extend(flag.rejected_patterns().map(|(pattern, reason)| FlagError {
-                flag_key: Some(flag.key.clone()),
-                index: Some(position),
-                code: UNSUPPORTED_REGEX,
-                message: format!("regex {pattern:?} never matches: {reason}"),
-            }));
+        // Flags whose regexes exceed the size caps are left out before indexing, so that
+        // the index (and every `result` selector) names loaded flags only.
+        let mut patterns = Patterns::default();
+        let mut loaded = Vec::with_capacity(parsed.len());
+        for (flag, position) in parsed.into_iter().zip(positions) {
+            match compile_patterns(&flag, &mut patterns) {
+                Ok(unsupported) => {
+                    errors.extend(unsupported.into_iter().map(|(pattern, reason)| FlagError {
+                        flag_key: Some(flag.key.clone()),
+                        index: Some(position),
+                        code: UNSUPPORTED_REGEX,
+                        message: format!("regex {pattern:?} never matches: {reason}"),
+                    }));
+                    loaded.push(flag);
+                }
+                Err(message) => errors.push(FlagError {
+                    flag_key: Some(flag.key),
+                    index: Some(position),
+                    code: INVALID_FLAG,
+                    message,
+                }),
+            }
         }
-        let mut flags = flags;
+        errors.sort_by_key(|e| e.index);
+        let index: HashMap<String, usize> = loaded
+            .iter()
+            .enumerate()
+            .map(|(i, flag)| (flag.key.clone(), i))
+            .collect();
+        let mut result_budget = RESULT_BUDGET_BYTES;
+        let mut flags: Vec<CompiledFlag> = loaded
+            .iter()
+            .map(|flag| compile_flag(flag, &index, &patterns, &mut result_budget))
+            .collect();
+        // Configurations are capped at 64 MiB, far below 2^32 results.
+        let narrow = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         let mut result_owners = Vec::new();
         for (f, flag) in flags.iter_mut().enumerate() {
+            let variants = flag.variants.len();
             for (s, segment) in flag.segments.iter_mut().enumerate() {
-                segment.first_result = u32::try_from(result_owners.len()).unwrap_or(u32::MAX);
-                for v in 0..segment.results.len() {
-                    // Configurations are capped at 64 MiB, far below 2^32 results.
-                    let narrow = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-                    result_owners.push((narrow(f), narrow(s), narrow(v)));
-                }
+                segment.first_result = narrow(result_owners.len());
+                result_owners.extend((0..variants).map(|v| (narrow(f), narrow(s), narrow(v))));
             }
         }
         let mut snapshot = Snapshot {
@@ -162,7 +185,7 @@ impl Snapshot {
             errors,
             id: NEXT_SNAPSHOT_ID.fetch_add(1, Ordering::Relaxed),
             result_owners,
-            cohorts: Targets::of(&parsed),
+            cohorts: Targets::of(&loaded),
         };
         let all: Vec<usize> = (0..snapshot.flags.len()).collect();
         snapshot.all_order = snapshot.parents_first(&all).map_err(|cycle| {
@@ -184,12 +207,12 @@ impl Snapshot {
     }
 
     /// The flag key and result JSON of a result id, `None` for an id it does not have.
-    pub fn result(&self, result_id: u32) -> Option<(&str, &str)> {
+    pub fn result(&self, result_id: u32) -> Option<(&str, Cow<'_, str>)> {
         let &(f, s, v) = self.result_owners.get(usize::try_from(result_id).ok()?)?;
         let flag = self.flags.get(usize::try_from(f).ok()?)?;
         let segment = flag.segments.get(usize::try_from(s).ok()?)?;
-        let result = segment.results.get(usize::try_from(v).ok()?)?;
-        Some((&flag.key_json, result))
+        let variant = usize::try_from(v).ok()?;
+        Some((&flag.key_json, flag.result_json(segment, variant)))
     }
 
     /// Flags that could not be loaded.
@@ -223,25 +246,27 @@ impl Snapshot {
         const NEW: u8 = 0;
         const ON_PATH: u8 = 1;
         const DONE: u8 = 2;
-        let mut state = vec![NEW; self.flags.len()];
+        // Only the flags reached are visited: evaluating a few flags of a large
+        // configuration costs time in proportion to them, not to the configuration.
+        let mut state: HashMap<usize, u8> = HashMap::with_capacity(start.len());
         let mut order = Vec::with_capacity(start.len());
         // An explicit stack of (flag, next dependency to visit): deep chains cannot
         // overflow the thread's stack.
         let mut stack: Vec<(usize, usize)> = Vec::new();
         for &root in start {
-            if state[root] != NEW {
+            if state.contains_key(&root) {
                 continue;
             }
-            state[root] = ON_PATH;
+            state.insert(root, ON_PATH);
             stack.push((root, 0));
             while let Some(top) = stack.last_mut() {
                 let (flag, next) = *top;
                 match self.flags[flag].dependencies.get(next) {
                     Some(&parent) => {
                         top.1 += 1;
-                        match state[parent] {
+                        match state.get(&parent).copied().unwrap_or(NEW) {
                             NEW => {
-                                state[parent] = ON_PATH;
+                                state.insert(parent, ON_PATH);
                                 stack.push((parent, 0));
                             }
                             ON_PATH => {
@@ -256,7 +281,7 @@ impl Snapshot {
                         }
                     }
                     None => {
-                        state[flag] = DONE;
+                        state.insert(flag, DONE);
                         order.push(flag);
                         stack.pop();
                     }
@@ -267,29 +292,72 @@ impl Snapshot {
     }
 }
 
+/// Compiles the regexes of a flag's `regex` conditions into `patterns`: the distinct
+/// patterns the syntax rejects (they never match) with the reason, or `Err` naming one
+/// that is too large (the flag is then left out).
+fn compile_patterns(
+    flag: &model::Flag,
+    patterns: &mut Patterns,
+) -> std::result::Result<Vec<(String, String)>, String> {
+    let values = flag
+        .segments
+        .iter()
+        .filter_map(|segment| segment.conditions.as_ref())
+        .flatten()
+        .flatten()
+        .filter(|c| Condition::uses_regex(&c.op))
+        .flat_map(|c| &c.values);
+    let mut unsupported: Vec<(String, String)> = Vec::new();
+    let mut reported: HashSet<&str> = HashSet::new();
+    for value in values {
+        match patterns.compile(value) {
+            Compiled::Usable(_) => {}
+            Compiled::Unsupported(reason) => {
+                if reported.insert(value) {
+                    unsupported.push((value.clone(), reason));
+                }
+            }
+            Compiled::TooBig(message) => return Err(message),
+        }
+    }
+    Ok(unsupported)
+}
+
+/// The most bytes of results prepared at compile time for one configuration (64 MiB);
+/// results past it are written at evaluation time instead.
+const RESULT_BUDGET_BYTES: usize = 64 << 20;
+
 impl CompiledFlag {
-    /// The flag's distinct regex patterns that never match, with the reason.
-    fn rejected_patterns(&self) -> impl Iterator<Item = (&str, String)> {
-        let mut seen: Vec<&str> = Vec::new();
-        self.segments
-            .iter()
-            .flat_map(|s| s.conditions.iter().flatten().flatten())
-            .flat_map(Condition::rejected_patterns)
-            .filter(move |(pattern, _)| {
-                let new = !seen.contains(pattern);
-                seen.push(pattern);
-                new
-            })
+    /// The JSON of the result `segment` gives with `variant`: prepared at compile time,
+    /// or written now when the configuration's budget for prepared results ran out.
+    pub(super) fn result_json<'a>(
+        &'a self,
+        segment: &'a CompiledSegment,
+        variant: usize,
+    ) -> Cow<'a, str> {
+        match segment.results.binary_search_by_key(&variant, |(v, _)| *v) {
+            Ok(i) => Cow::Borrowed(&segment.results[i].1),
+            Err(_) => {
+                let v = &self.variants[variant];
+                Cow::Owned(result_json(v, [&self.metadata, &segment.metadata, &v.metadata]).into())
+            }
+        }
     }
 }
 
 fn compile_flag(
     flag: &model::Flag,
     index: &HashMap<String, usize>,
-    regexes: &mut RegexCache,
+    patterns: &Patterns,
+    result_budget: &mut usize,
 ) -> CompiledFlag {
-    let variant_keys: Vec<&String> = flag.variants.keys().collect();
-    let variant_index = |key: &str| variant_keys.iter().position(|k| k.as_str() == key);
+    let variant_positions: HashMap<&str, usize> = flag
+        .variants
+        .keys()
+        .enumerate()
+        .map(|(i, key)| (key.as_str(), i))
+        .collect();
+    let variant_index = |key: &str| variant_positions.get(key).copied();
     let variants: Vec<CompiledVariant> = flag
         .variants
         .iter()
@@ -313,7 +381,7 @@ fn compile_flag(
                                     Selector::compile(&c.selector, index),
                                     &c.op,
                                     &c.values,
-                                    regexes,
+                                    patterns,
                                 )
                             })
                             .collect()
@@ -343,13 +411,30 @@ fn compile_flag(
         })
         .collect();
     let metadata = flag.metadata.clone().unwrap_or_default();
+    // Only the variants a segment can give get a prepared result (a segment names one
+    // variant and its bucket a few), and only while the configuration's budget lasts.
     let segments = segments
         .into_iter()
         .map(|mut segment: CompiledSegment| {
-            segment.results = variants
+            let mut reachable: Vec<usize> = segment
+                .bucket
                 .iter()
-                .map(|v| result_json(v, [&metadata, &segment.metadata, &v.metadata]))
+                .flat_map(|bucket| &bucket.allocations)
+                .flat_map(|allocation| &allocation.distributions)
+                .filter_map(|&(_, variant)| variant)
+                .chain(segment.variant)
                 .collect();
+            reachable.sort_unstable();
+            reachable.dedup();
+            for variant in reachable {
+                let v = &variants[variant];
+                let json = result_json(v, [&metadata, &segment.metadata, &v.metadata]);
+                if json.len() > *result_budget {
+                    break;
+                }
+                *result_budget -= json.len();
+                segment.results.push((variant, json));
+            }
             segment
         })
         .collect();
@@ -397,4 +482,31 @@ fn result_json(variant: &CompiledVariant, layers: [&Map<String, Value>; 3]) -> B
     serde_json::to_string(&result)
         .unwrap_or_default()
         .into_boxed_str()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_past_the_budget_are_written_at_evaluation_time() {
+        let flag: model::Flag = serde_json::from_value(serde_json::json!({
+            "key": "f", "metadata": {"flagType": "release"},
+            "variants": {"a": {"key": "a", "value": 1}, "b": {"key": "b", "metadata": {"x": 2}}},
+            "segments": [{"variant": "b", "metadata": {"segmentName": "s"}}]
+        }))
+        .unwrap();
+        let index = HashMap::from([("f".to_owned(), 0)]);
+        let patterns = Patterns::default();
+        let mut unlimited = usize::MAX;
+        let prepared = compile_flag(&flag, &index, &patterns, &mut unlimited);
+        let written = compile_flag(&flag, &index, &patterns, &mut 0);
+        let segment = &prepared.segments[0];
+        // Only the segment's own variant ("b", index 1) is prepared.
+        assert_eq!(segment.results.len(), 1);
+        assert!(written.segments[0].results.is_empty());
+        let expected = r#"{"key":"b","metadata":{"flagType":"release","segmentName":"s","x":2}}"#;
+        assert_eq!(prepared.result_json(segment, 1), expected);
+        assert_eq!(written.result_json(&written.segments[0], 1), expected);
+    }
 }

@@ -1,15 +1,16 @@
 //! Compiled conditions: selectors resolved to typed lookups, operators parsed, filter
 //! values pre-processed (numbers, versions, regexes, lower-cased strings) once.
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
 
-use regex::Regex;
 use serde_json::Value;
 
 use super::user::{Prop, UserField};
 use super::version::Version;
+use crate::pattern::{Pattern, Patterns};
 
 /// The filter value that matches a missing (null) property.
 const NONE_VALUE: &str = "(none)";
@@ -164,117 +165,160 @@ impl Op {
     }
 }
 
-/// Compiled patterns by source text, shared by the conditions of one configuration
-/// (configurations repeat patterns; compiling each once keeps compiles fast).
-#[derive(Debug, Default)]
-pub struct RegexCache(HashMap<String, Option<Regex>>);
+/// The smallest and the largest of some filter values: an "any value" comparison holds
+/// for some value exactly when it holds for one of these two.
+#[derive(Debug, Clone)]
+struct Extremes<T> {
+    min: T,
+    max: T,
+}
 
-impl RegexCache {
-    /// The compiled pattern, or `None` when it is invalid (it then never matches).
-    fn get(&mut self, pattern: &str) -> Option<Regex> {
-        if let Some(compiled) = self.0.get(pattern) {
-            return compiled.clone();
+impl<T: Clone> Extremes<T> {
+    fn of(mut items: impl Iterator<Item = T>, order: impl Fn(&T, &T) -> Ordering) -> Option<Self> {
+        let first = items.next()?;
+        Some(items.fold(
+            Extremes {
+                min: first.clone(),
+                max: first,
+            },
+            |mut acc, item| {
+                if order(&item, &acc.min) == Ordering::Less {
+                    acc.min = item.clone();
+                }
+                if order(&item, &acc.max) == Ordering::Greater {
+                    acc.max = item;
+                }
+                acc
+            },
+        ))
+    }
+
+    /// Whether `prop <cmp> value` holds for some value, given `order(value)` = how the
+    /// property compares with `value`.
+    fn any(&self, cmp: Compare, order: impl Fn(&T) -> Ordering) -> bool {
+        match cmp {
+            Compare::Less | Compare::LessOrEqual => cmp.holds(order(&self.max)),
+            Compare::Greater | Compare::GreaterOrEqual => cmp.holds(order(&self.min)),
         }
-        let compiled = Regex::new(pattern).ok();
-        self.0.insert(pattern.to_owned(), compiled.clone());
-        compiled
     }
 }
 
-/// A condition compiled for fast matching.
-#[derive(Debug, Clone)]
+/// Which boolean texts a set of strings holds, compared case-insensitively.
+#[derive(Debug, Clone, Copy, Default)]
+struct Booleans {
+    has_true: bool,
+    has_false: bool,
+}
+
+impl Booleans {
+    fn of<'v>(values: impl IntoIterator<Item = &'v str>) -> Booleans {
+        values
+            .into_iter()
+            .fold(Booleans::default(), |acc, v| Booleans {
+                has_true: acc.has_true || v.eq_ignore_ascii_case("true"),
+                has_false: acc.has_false || v.eq_ignore_ascii_case("false"),
+            })
+    }
+
+    fn any(self) -> bool {
+        self.has_true || self.has_false
+    }
+
+    /// Whether `text`, a boolean text, is among them.
+    fn contains(self, text: &str) -> bool {
+        if text.eq_ignore_ascii_case("true") {
+            self.has_true
+        } else {
+            self.has_false
+        }
+    }
+}
+
+/// `is` semantics: exact equality with any value, except that booleans compare
+/// case-insensitively when the values contain a boolean. Constant time.
+fn matches_is<S: Borrow<str> + Eq + Hash>(
+    prop: &str,
+    values: &HashSet<S>,
+    booleans: Booleans,
+) -> bool {
+    if booleans.any() && is_boolean_text(prop) {
+        return booleans.contains(prop);
+    }
+    values.contains(prop)
+}
+
+/// A condition compiled for fast matching: equality and set operators look values up in
+/// a hash set, comparisons use the smallest and largest value, so matching a list
+/// property is linear in its length.
+#[derive(Debug)]
 pub struct Condition {
     selector: Selector,
     op: Op,
-    /// Distinct filter values, in order.
-    values: Vec<String>,
+    /// Distinct filter values.
+    values: HashSet<Box<str>>,
     contains_none: bool,
-    /// Whether a filter value is `true`/`false` in any case.
-    has_boolean: bool,
+    /// Boolean texts among the values (`is` compares them case-insensitively).
+    booleans: Booleans,
     lowered: Vec<String>,
-    numbers: Vec<f64>,
-    versions: Vec<Version>,
-    regexes: Vec<Regex>,
+    numbers: Option<Extremes<f64>>,
+    versions: Option<Extremes<Version>>,
+    strings: Option<Extremes<Box<str>>>,
+    regexes: Vec<Pattern>,
 }
 
 impl Condition {
-    /// Compiles a condition; only what its operator needs is pre-processed.
+    /// Whether the operator `op` takes regexes (compiled into [`Patterns`] beforehand).
+    pub fn uses_regex(op: &str) -> bool {
+        matches!(Op::parse(op), Op::RegexMatch | Op::RegexDoesNotMatch)
+    }
+
+    /// Compiles a condition; only what its operator needs is pre-processed. Its regexes
+    /// come from `patterns` (a pattern missing there never matches).
     pub fn compile(
         selector: Selector,
         op: &str,
         values: &[String],
-        regexes: &mut RegexCache,
+        patterns: &Patterns,
     ) -> Condition {
         let op = Op::parse(op);
-        let mut distinct: Vec<String> = Vec::with_capacity(values.len());
-        for v in values {
-            if !distinct.contains(v) {
-                distinct.push(v.clone());
-            }
-        }
+        let values: HashSet<Box<str>> = values.iter().map(|v| Box::from(v.as_str())).collect();
         let mut condition = Condition {
             selector,
             op,
-            contains_none: distinct.iter().any(|v| v == NONE_VALUE),
-            has_boolean: has_boolean(&distinct),
-            values: distinct,
+            contains_none: values.contains(NONE_VALUE),
+            booleans: Booleans::of(values.iter().map(|v| &**v)),
+            values,
             lowered: Vec::new(),
-            numbers: Vec::new(),
-            versions: Vec::new(),
+            numbers: None,
+            versions: None,
+            strings: None,
             regexes: Vec::new(),
         };
         match op {
             Op::Contains | Op::DoesNotContain => {
                 condition.lowered = condition.values.iter().map(|v| v.to_lowercase()).collect();
             }
-            Op::Number(_) => {
-                condition.numbers = condition
-                    .values
-                    .iter()
-                    .filter_map(|v| parse_number(v))
-                    .collect()
-            }
-            Op::Version(_) => {
-                condition.versions = condition
-                    .values
-                    .iter()
-                    .filter_map(|v| Version::parse(v))
-                    .collect()
+            Op::Number(_) | Op::Version(_) => {
+                let values = || condition.values.iter();
+                condition.numbers =
+                    Extremes::of(values().filter_map(|v| parse_number(v)), |a, b| {
+                        compare_numbers(*a, *b)
+                    });
+                condition.versions =
+                    Extremes::of(values().filter_map(|v| Version::parse(v)), Version::cmp);
+                condition.strings = Extremes::of(values().cloned(), Ord::cmp);
             }
             // An invalid pattern never matches.
             Op::RegexMatch | Op::RegexDoesNotMatch => {
                 condition.regexes = condition
                     .values
                     .iter()
-                    .filter_map(|v| regexes.get(v))
+                    .filter_map(|v| patterns.get(v))
                     .collect();
             }
             _ => {}
         }
         condition
-    }
-
-    /// The patterns of a regex condition that the `regex` crate rejects (look-around,
-    /// backreferences, bad syntax), which never match, each with the crate's reason.
-    pub fn rejected_patterns(&self) -> Vec<(&str, String)> {
-        if !matches!(self.op, Op::RegexMatch | Op::RegexDoesNotMatch)
-            || self.regexes.len() == self.values.len()
-        {
-            return Vec::new();
-        }
-        self.values
-            .iter()
-            .filter(|pattern| !self.regexes.iter().any(|r| r.as_str() == pattern.as_str()))
-            .map(|pattern| {
-                // The crate's message ends with a line saying what is not supported.
-                let reason = Regex::new(pattern).err().map_or_else(
-                    || "rejected".to_owned(),
-                    |e| e.to_string().lines().last().unwrap_or_default().to_owned(),
-                );
-                let reason = reason.trim_start_matches("error: ").to_owned();
-                (pattern.as_str(), reason)
-            })
-            .collect()
     }
 
     /// Whether the condition holds for the target.
@@ -295,21 +339,16 @@ impl Condition {
 
     fn matches_string(&self, prop: &str) -> bool {
         match self.op {
-            Op::Is => matches_is(prop, &self.values, self.has_boolean),
-            Op::IsNot => !matches_is(prop, &self.values, self.has_boolean),
+            Op::Is => matches_is(prop, &self.values, self.booleans),
+            Op::IsNot => !matches_is(prop, &self.values, self.booleans),
             Op::Contains => self.contains(prop),
             Op::DoesNotContain => !self.contains(prop),
-            Op::Number(cmp) => match parse_number(prop) {
-                Some(p) if !self.numbers.is_empty() => self
-                    .numbers
-                    .iter()
-                    .any(|f| p.partial_cmp(f).is_some_and(|o| cmp.holds(o))),
+            Op::Number(cmp) => match (parse_number(prop), &self.numbers) {
+                (Some(p), Some(numbers)) => numbers.any(cmp, |f| compare_numbers(p, *f)),
                 _ => self.compare_strings(prop, cmp),
             },
-            Op::Version(cmp) => match Version::parse(prop) {
-                Some(p) if !self.versions.is_empty() => {
-                    self.versions.iter().any(|f| cmp.holds(p.cmp(f)))
-                }
+            Op::Version(cmp) => match (Version::parse(prop), &self.versions) {
+                (Some(p), Some(versions)) => versions.any(cmp, |f| p.cmp(f)),
                 _ => self.compare_strings(prop, cmp),
             },
             Op::RegexMatch => self.regexes.iter().any(|r| r.is_match(prop)),
@@ -324,33 +363,28 @@ impl Condition {
     }
 
     fn compare_strings(&self, prop: &str, cmp: Compare) -> bool {
-        self.values.iter().any(|f| cmp.holds(prop.cmp(f.as_str())))
+        self.strings
+            .as_ref()
+            .is_some_and(|strings| strings.any(cmp, |f| prop.cmp(f)))
     }
 
     fn matches_set(&self, list: Vec<Cow<'_, str>>) -> bool {
-        let mut props: Vec<&str> = Vec::with_capacity(list.len());
-        for item in &list {
-            if !props.contains(&item.as_ref()) {
-                props.push(item);
-            }
-        }
-        let props_have_boolean = has_boolean(&props);
+        let props: HashSet<&str> = list.iter().map(AsRef::as_ref).collect();
+        let props_booleans = Booleans::of(props.iter().copied());
         let contains_all = || {
             props.len() >= self.values.len()
                 && self
                     .values
                     .iter()
-                    .all(|f| matches_is(f, &props, props_have_boolean))
+                    .all(|f| matches_is(f, &props, props_booleans))
         };
         let contains_any = || {
             self.values
                 .iter()
-                .any(|f| matches_is(f, &props, props_have_boolean))
+                .any(|f| matches_is(f, &props, props_booleans))
         };
-        let equal = || {
-            props.len() == self.values.len()
-                && props.iter().all(|p| self.values.iter().any(|f| f == p))
-        };
+        let equal =
+            || props.len() == self.values.len() && props.iter().all(|p| self.values.contains(*p));
         match self.op {
             Op::SetIs => equal(),
             Op::SetIsNot => !equal(),
@@ -367,17 +401,9 @@ fn is_boolean_text(s: &str) -> bool {
     s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false")
 }
 
-fn has_boolean<S: AsRef<str>>(values: &[S]) -> bool {
-    values.iter().any(|v| is_boolean_text(v.as_ref()))
-}
-
-/// `is` semantics: exact equality with any value, except that booleans compare
-/// case-insensitively when the values contain a boolean.
-fn matches_is<S: AsRef<str>>(prop: &str, values: &[S], values_have_boolean: bool) -> bool {
-    if values_have_boolean && is_boolean_text(prop) {
-        return values.iter().any(|v| v.as_ref().eq_ignore_ascii_case(prop));
-    }
-    values.iter().any(|v| v.as_ref() == prop)
+/// Orders two finite numbers (`-0` equals `0`).
+fn compare_numbers(a: f64, b: f64) -> Ordering {
+    a.partial_cmp(&b).unwrap_or(Ordering::Equal)
 }
 
 /// A finite number, or nothing (then the comparison falls back to strings).
@@ -420,5 +446,64 @@ pub fn coerce_string(prop: Prop<'_>) -> Cow<'_, str> {
         Prop::Text(s) => Cow::Borrowed(s),
         Prop::Json(v) => json_to_string(v).unwrap_or(Cow::Borrowed("")),
         Prop::List(list) => Cow::Owned(serde_json::to_string(list).unwrap_or_default()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A target whose every selector reads one value.
+    struct Only(Value);
+
+    impl Lookup for Only {
+        fn lookup(&self, _: &Selector) -> Prop<'_> {
+            Prop::Json(&self.0)
+        }
+    }
+
+    fn holds(op: &str, values: &[&str], prop: Value) -> bool {
+        let values: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+        Condition::compile(Selector::Nothing, op, &values, &Patterns::default())
+            .matches(&Only(prop))
+    }
+
+    #[test]
+    fn comparisons_hold_when_they_hold_for_some_value() {
+        assert!(holds("less", &["1", "20", "5"], json!(10)));
+        assert!(!holds("less", &["1", "5", "10"], json!(10)));
+        assert!(holds("less or equal", &["1", "10"], json!(10)));
+        assert!(holds("greater", &["30", "9", "50"], json!(10)));
+        assert!(!holds("greater", &["10", "30"], json!(10)));
+        assert!(holds("greater or equal", &["-0", "7"], json!(0)));
+        assert!(holds("less or equal", &["0"], json!("-0")));
+        assert!(holds(
+            "version less",
+            &["1.0.0", "2.0.0-beta"],
+            json!("1.9.9")
+        ));
+        assert!(!holds(
+            "version greater",
+            &["1.2.3", "2.0.0"],
+            json!("1.2.3")
+        ));
+        // Not numbers: strings compare.
+        assert!(holds("less", &["a", "c"], json!("b")));
+        assert!(!holds("greater", &["b", "c"], json!("b")));
+    }
+
+    #[test]
+    fn sets_compare_booleans_case_insensitively_except_set_is() {
+        assert!(holds(
+            "set contains",
+            &["TRUE", "x"],
+            json!(["true", "x", "y"])
+        ));
+        assert!(holds("set contains any", &["False"], json!([false])));
+        assert!(!holds("set is", &["TRUE", "x"], json!(["true", "x"])));
+        assert!(holds("set is", &["x", "y"], json!(["y", "x", "y"])));
+        assert!(holds("is", &["True"], json!(true)));
+        assert!(!holds("is", &["true"], json!("yes")));
     }
 }

@@ -2,6 +2,7 @@
 //! murmur3 bucketing, and the `evaluate_v2` result document.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::io::Cursor;
 
 use serde::Deserialize;
@@ -48,19 +49,47 @@ pub struct Hit {
     variant: usize,
 }
 
+/// The results of the flags evaluated so far: indexed by flag when every flag is
+/// evaluated, in a map when only some are (so that their cost does not grow with the
+/// configuration).
+#[derive(Debug)]
+enum Hits {
+    Every(Vec<Option<Hit>>),
+    Some(HashMap<usize, Hit>),
+}
+
+impl Hits {
+    fn get(&self, flag: usize) -> Option<Hit> {
+        match self {
+            Hits::Every(hits) => hits.get(flag).copied().flatten(),
+            Hits::Some(hits) => hits.get(&flag).copied(),
+        }
+    }
+
+    fn set(&mut self, flag: usize, hit: Option<Hit>) {
+        match (self, hit) {
+            (Hits::Every(hits), hit) => hits[flag] = hit,
+            (Hits::Some(hits), Some(hit)) => {
+                hits.insert(flag, hit);
+            }
+            (Hits::Some(_), None) => {}
+        }
+    }
+}
+
 /// The outcome of evaluating a snapshot for one user.
 #[derive(Debug)]
 pub struct Evaluation<'s> {
     snapshot: &'s Snapshot,
     order: Cow<'s, [usize]>,
-    hits: Vec<Option<Hit>>,
+    hits: Hits,
 }
 
 /// The evaluation target: the user, and the results of flags evaluated so far.
 struct Target<'a> {
     user: &'a User,
     snapshot: &'a Snapshot,
-    hits: &'a [Option<Hit>],
+    hits: &'a Hits,
 }
 
 impl Lookup for Target<'_> {
@@ -83,7 +112,7 @@ impl Lookup for Target<'_> {
 
 impl Target<'_> {
     fn result_field(&self, flag_index: usize, path: &[String]) -> Prop<'_> {
-        let Some(Some(hit)) = self.hits.get(flag_index) else {
+        let Some(hit) = self.hits.get(flag_index) else {
             return Prop::Null;
         };
         let flag = &self.snapshot.flags[flag_index];
@@ -116,18 +145,22 @@ impl Snapshot {
     /// Evaluates the requested flags (all when `flag_keys` is `None` or empty) and their
     /// dependencies, parents first. Unknown keys are skipped.
     pub fn evaluate<'s>(&'s self, user: &User, flag_keys: Option<&[String]>) -> Evaluation<'s> {
-        let order: Cow<'s, [usize]> = match flag_keys {
+        let (order, mut hits): (Cow<'s, [usize]>, Hits) = match flag_keys {
             Some(keys) if !keys.is_empty() => {
                 let start: Vec<usize> = keys
                     .iter()
                     .filter_map(|k| self.index.get(k).copied())
                     .collect();
                 // Compilation rejected cycles, so ordering cannot fail here.
-                Cow::Owned(self.parents_first(&start).unwrap_or_default())
+                let order = self.parents_first(&start).unwrap_or_default();
+                let hits = Hits::Some(HashMap::with_capacity(order.len()));
+                (Cow::Owned(order), hits)
             }
-            _ => Cow::Borrowed(&self.all_order),
+            _ => (
+                Cow::Borrowed(&self.all_order),
+                Hits::Every(vec![None; self.flags.len()]),
+            ),
         };
-        let mut hits = vec![None; self.flags.len()];
         for &flag_index in order.iter() {
             let target = Target {
                 user,
@@ -135,7 +168,7 @@ impl Snapshot {
                 hits: &hits,
             };
             let hit = evaluate_flag(&self.flags[flag_index], &target);
-            hits[flag_index] = hit;
+            hits.set(flag_index, hit);
         }
         Evaluation {
             snapshot: self,
@@ -258,7 +291,7 @@ impl<'s> Evaluation<'s> {
     pub fn assigned(&self) -> impl Iterator<Item = Assigned<'s>> + '_ {
         let snapshot = self.snapshot;
         self.order.iter().filter_map(move |&i| {
-            let hit = self.hits[i]?;
+            let hit = self.hits.get(i)?;
             let flag = &snapshot.flags[i];
             Some(Assigned {
                 flag,
@@ -273,7 +306,9 @@ impl<'s> Evaluation<'s> {
     pub fn write_result_ids(&self, out: &mut Vec<u8>) -> u32 {
         let mut count = 0;
         for &i in self.order.iter() {
-            let Some(hit) = self.hits[i] else { continue };
+            let Some(hit) = self.hits.get(i) else {
+                continue;
+            };
             let segment = &self.snapshot.flags[i].segments[hit.segment];
             let id = segment.first_result + u32::try_from(hit.variant).unwrap_or(u32::MAX);
             out.extend_from_slice(&id.to_le_bytes());
@@ -288,7 +323,9 @@ impl<'s> Evaluation<'s> {
         out.push_str("{\"variants\":{");
         let mut first = true;
         for &i in self.order.iter() {
-            let Some(hit) = self.hits[i] else { continue };
+            let Some(hit) = self.hits.get(i) else {
+                continue;
+            };
             let flag = &self.snapshot.flags[i];
             if !first {
                 out.push(',');
@@ -296,7 +333,7 @@ impl<'s> Evaluation<'s> {
             first = false;
             out.push_str(&flag.key_json);
             out.push(':');
-            out.push_str(&flag.segments[hit.segment].results[hit.variant]);
+            out.push_str(&flag.result_json(&flag.segments[hit.segment], hit.variant));
         }
         out.push_str("}}");
         out

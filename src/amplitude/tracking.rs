@@ -9,8 +9,9 @@ use super::config::{Tracking, TrackingSettings};
 use super::evaluate::Evaluation;
 use super::events::{assignment_event, exposure_events, Dedup};
 use super::user::User;
-use crate::error::Result;
+use crate::error::{Error, ErrorCode, Result};
 use crate::events::sender::Sender;
+use crate::ffi::MAX_RESULT_BYTES;
 
 /// One event stream (assignment or exposure): its de-duplication and its sender.
 struct Tracker {
@@ -46,9 +47,8 @@ impl Tracker {
 }
 
 /// The user's context fields, under the analytics HTTP API's names.
-fn add_user_context(event: &mut Value, user: &User) {
-    let Value::Object(event) = event else { return };
-    let fields: [(&str, &Option<Value>); 12] = [
+fn user_context(user: &User) -> [(&'static str, &Option<Value>); 13] {
+    [
         ("country", &user.country),
         ("city", &user.city),
         ("region", &user.region),
@@ -61,15 +61,36 @@ fn add_user_context(event: &mut Value, user: &User) {
         ("device_brand", &user.device_brand),
         ("device_model", &user.device_model),
         ("carrier", &user.carrier),
-    ];
-    for (name, value) in fields {
+        ("ip", &user.ip_address),
+    ]
+}
+
+/// Adds the user's context fields to an event.
+fn add_user_context(event: &mut Value, user: &User) {
+    let Value::Object(event) = event else { return };
+    for (name, value) in user_context(user) {
         if let Some(value) = value.as_ref().filter(|v| !v.is_null()) {
             event.insert(name.into(), value.clone());
         }
     }
-    if let Some(ip) = user.ip_address.as_ref().filter(|v| !v.is_null()) {
-        event.insert("ip".into(), ip.clone());
-    }
+}
+
+/// About how many bytes of the user each event of `tracker` repeats: the ids (written
+/// into the event, its `insert_id` and its de-duplication key) and, with
+/// `send_evaluated_props`, the context fields.
+fn user_bytes_per_event(user: &User, tracker: &Tracker) -> usize {
+    let len = |value: &Option<Value>| match value {
+        Some(Value::String(s)) => s.len(),
+        Some(other) => other.to_string().len(),
+        None => 0,
+    };
+    let ids = 4 * (len(&user.user_id) + len(&user.device_id));
+    let context = if tracker.send_evaluated_props {
+        user_context(user).iter().map(|(_, value)| len(value)).sum()
+    } else {
+        0
+    };
+    ids + context
 }
 
 /// What one evaluate call asks to track.
@@ -96,14 +117,16 @@ impl Trackers {
         }
     }
 
-    /// Builds and queues the events of one evaluation.
+    /// Builds and queues the events of one evaluation. Events that would repeat the user
+    /// beyond [`MAX_RESULT_BYTES`] (an exposure event per flag) are `input_too_large`,
+    /// refused before anything is built or queued.
     pub fn track(
         &self,
         user: &User,
         evaluation: &Evaluation<'_>,
         options: TrackOptions,
         now_ms: u64,
-    ) {
+    ) -> Result<()> {
         let assignment = self
             .assignment
             .as_ref()
@@ -113,9 +136,25 @@ impl Trackers {
             .as_ref()
             .filter(|_| options.exposure.unwrap_or(false));
         if assignment.is_none() && exposure.is_none() {
-            return;
+            return Ok(());
         }
         let assigned: Vec<_> = evaluation.assigned().collect();
+        if let Some(tracker) = exposure {
+            let bytes = assigned
+                .len()
+                .saturating_mul(user_bytes_per_event(user, tracker));
+            if bytes > MAX_RESULT_BYTES {
+                return Err(Error::new(
+                    ErrorCode::InputTooLarge,
+                    format!(
+                        "the {} exposure events of this request would repeat the user's ids \
+                         and context {bytes} bytes in all, over the {MAX_RESULT_BYTES}-byte \
+                         cap; track fewer flags or send a smaller user",
+                        assigned.len()
+                    ),
+                ));
+            }
+        }
         if let Some(tracker) = assignment {
             tracker.track(
                 user,
@@ -128,6 +167,7 @@ impl Trackers {
         if let Some(tracker) = exposure {
             tracker.track(user, exposure_events(user, &assigned, now_ms), now_ms);
         }
+        Ok(())
     }
 
     /// Sends everything queued, waiting at most `timeout` in all.

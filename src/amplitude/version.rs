@@ -14,8 +14,8 @@ pub struct Version {
 
 impl Version {
     /// Parses `MAJOR.MINOR[.PATCH[-PRERELEASE]]` (numbers fit an `i32`; the prerelease is
-    /// word characters, `-` and single dots, not starting with a dot). Anything else is
-    /// not a version (`1`, `1.10.`, `v1.2`).
+    /// one or more word characters, `-` and single dots, not starting with a dot). Anything
+    /// else is not a version (`1`, `1.10.`, `v1.2`, `1.2.3-`).
     pub fn parse(text: &str) -> Option<Version> {
         let (core, prerelease) = match text.find('-') {
             Some(i) => (&text[..i], Some(&text[i + 1..])),
@@ -57,7 +57,7 @@ fn parse_number(digits: &str) -> Option<i32> {
 fn valid_prerelease(text: &str) -> bool {
     let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
     let bytes = text.as_bytes();
-    if bytes.first() == Some(&b'.') {
+    if matches!(bytes.first(), None | Some(b'.')) {
         return false;
     }
     bytes
@@ -114,6 +114,7 @@ mod tests {
             "1..2",
             "1.2.3-.a",
             "1.2.3-a..b",
+            "1.2.3-",
             "99999999999.1",
         ] {
             assert!(Version::parse(text).is_none(), "{text} must not parse");

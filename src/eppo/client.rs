@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::compile::Snapshot;
 use super::config::{Settings, SyncSettings};
 use super::details::{self, DetailsInput};
-use super::evaluate::{self, AllocationEvaluationCode, Assignment, Matched, Subject};
+use super::evaluate::{self, AllocationEvaluationCode, Assignment, Matched, SubjectAttributes};
 use super::events::{self, AssignmentCache};
 use super::model::VariationType;
 use super::request::{self, AssignmentRequest, Request};
@@ -19,6 +19,7 @@ use super::time;
 use crate::client::{Client, Provider, TypedAssignment};
 use crate::clock::now_millis_signed;
 use crate::error::{Error, ErrorCode, Result};
+use crate::ffi::MAX_RESULT_BYTES;
 use crate::transport::poller::{LocalStatus, Progress};
 
 /// An Eppo client: immutable settings, a swappable configuration snapshot that evaluating
@@ -81,14 +82,25 @@ impl EppoClient {
         let snapshot = guard.as_deref();
         let mut out = String::with_capacity(512);
         match request {
-            Request::Single(request) => self.write_result(&mut out, snapshot, &request)?,
+            Request::Single(request) => {
+                let attributes = SubjectAttributes::new(request.subject_attributes);
+                self.write_result(&mut out, snapshot, &request, &attributes)?
+            }
             Request::Batch(requests) => {
                 out.push_str("{\"assignments\":[");
+                // Items that inherit the shared attributes share their lookup too.
+                let mut attributes = SubjectAttributes::new(&empty);
                 for (i, request) in requests.iter().enumerate() {
                     if i > 0 {
                         out.push(',');
                     }
-                    self.write_result(&mut out, snapshot, request)?;
+                    if !attributes.is_of(request.subject_attributes) {
+                        attributes = SubjectAttributes::new(request.subject_attributes);
+                    }
+                    self.write_result(&mut out, snapshot, request, &attributes)?;
+                    if out.len() > MAX_RESULT_BYTES {
+                        return Err(result_too_large(i + 1, requests.len()));
+                    }
                 }
                 out.push_str("]}");
             }
@@ -96,19 +108,28 @@ impl EppoClient {
         Ok(out)
     }
 
-    /// Writes `{"value", "variation_key", "code", "allocation_key", "events", "details"?}`.
     /// Assigns one flag and consults the deduplication cache: the assignment, the match
     /// that serves a value, and whether the match produces an event.
+    #[allow(clippy::too_many_arguments)]
     fn decide<'s>(
         &self,
         snapshot: Option<&'s Snapshot>,
         flag_key: &str,
-        subject: Subject<'_>,
+        subject_key: &str,
+        attributes: &SubjectAttributes<'_>,
         expected: VariationType,
         now_ms: i64,
         trace: Option<&mut Vec<(usize, AllocationEvaluationCode)>>,
     ) -> Decision<'s> {
-        let assignment = evaluate::assign(snapshot, flag_key, subject, expected, now_ms, trace);
+        let assignment = evaluate::assign_to(
+            snapshot,
+            flag_key,
+            subject_key,
+            attributes,
+            expected,
+            now_ms,
+            trace,
+        );
         let matched = assignment
             .matched
             .filter(|_| assignment.variation().is_some());
@@ -116,7 +137,7 @@ impl EppoClient {
             self.cache.as_ref().map_or(true, |cache| {
                 cache.should_log(
                     flag_key,
-                    subject.key,
+                    subject_key,
                     &m.allocation.key,
                     &m.split.variation_key,
                 )
@@ -129,17 +150,16 @@ impl EppoClient {
         }
     }
 
+    /// Writes `{"value", "variation_key", "code", "allocation_key", "events", "details"?}`
+    /// (`attributes` are the request's `subject_attributes`).
     fn write_result(
         &self,
         out: &mut String,
         snapshot: Option<&Snapshot>,
         request: &AssignmentRequest<'_>,
+        attributes: &SubjectAttributes<'_>,
     ) -> Result<()> {
         let now_ms = request.now_ms.unwrap_or_else(now_millis_signed);
-        let subject = Subject {
-            key: request.subject_key,
-            attributes: request.subject_attributes,
-        };
         let mut trace = Vec::new();
         let Decision {
             assignment,
@@ -148,7 +168,8 @@ impl EppoClient {
         } = self.decide(
             snapshot,
             request.flag_key,
-            subject,
+            request.subject_key,
+            attributes,
             request.variation_type,
             now_ms,
             request.details.then_some(&mut trace),
@@ -216,10 +237,7 @@ impl EppoClient {
     fn assign_compact(&self, request: &TypedAssignment<'_>, out: &mut Vec<u8>) {
         let guard = self.served.snapshot.load();
         let now_ms = now_millis_signed();
-        let subject = Subject {
-            key: request.subject_key,
-            attributes: request.subject_attributes,
-        };
+        let attributes = SubjectAttributes::new(request.subject_attributes);
         let Decision {
             assignment,
             matched,
@@ -227,7 +245,8 @@ impl EppoClient {
         } = self.decide(
             guard.as_deref(),
             request.flag_key,
-            subject,
+            request.subject_key,
+            &attributes,
             request.variation_type,
             now_ms,
             None,
@@ -300,6 +319,19 @@ impl EppoClient {
         }
         .to_json()
     }
+}
+
+/// The error for a batch whose result outgrew [`MAX_RESULT_BYTES`] after `written` of
+/// `total` items.
+fn result_too_large(written: usize, total: usize) -> Error {
+    Error::new(
+        ErrorCode::InputTooLarge,
+        format!(
+            "the result of this batch would exceed {MAX_RESULT_BYTES} bytes (reached after \
+             {written} of {total} assignments); send fewer assignments or a smaller \
+             \"default\" / \"subject_attributes\""
+        ),
+    )
 }
 
 impl Provider for EppoClient {

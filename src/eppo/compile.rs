@@ -6,13 +6,13 @@ use std::collections::{HashMap, HashSet};
 
 use base64::Engine as _;
 use md5::{Digest, Md5};
-use regex::Regex;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::eppo::model::{self, UfcDocument, VariationType};
 use crate::eppo::time;
 use crate::error::{Error, ErrorCode, FlagError, Result, INVALID_FLAG};
+use crate::pattern::{Compiled, Pattern, Patterns};
 
 /// A loaded configuration. Immutable; readers share it through an `Arc`.
 pub struct Snapshot {
@@ -101,10 +101,11 @@ pub enum Attribute {
 
 /// The test of a condition, with its operand pre-processed.
 pub enum Test {
-    /// `MATCHES`; `None` when the regex is invalid (the condition is then false).
-    Matches(Option<Regex>),
+    /// `MATCHES`; `None` when the regex is invalid (the condition is then false). A regex
+    /// over the size caps of [`crate::pattern`] makes the whole flag invalid instead.
+    Matches(Option<Pattern>),
     /// `NOT_MATCHES`; `None` when the regex is invalid (the condition is then false).
-    NotMatches(Option<Regex>),
+    NotMatches(Option<Pattern>),
     /// `ONE_OF`.
     OneOf(StringSet),
     /// `NOT_ONE_OF`.
@@ -272,10 +273,11 @@ impl Snapshot {
         let decoder = Decoder { obfuscated };
         let mut flags = HashMap::with_capacity(doc.flags.len());
         let mut flag_errors = Vec::new();
+        let mut patterns = Patterns::default();
         for (key, raw) in doc.flags {
             let compiled = model::Flag::deserialize(raw)
                 .map_err(|e| e.to_string())
-                .and_then(|flag| compile_flag(flag, &decoder));
+                .and_then(|flag| compile_flag(flag, &decoder, &mut patterns));
             if let Err(message) = &compiled {
                 flag_errors.push(FlagError {
                     flag_key: Some(key.clone()),
@@ -327,7 +329,11 @@ impl Snapshot {
     }
 }
 
-fn compile_flag(flag: model::Flag, decoder: &Decoder) -> std::result::Result<Flag, String> {
+fn compile_flag(
+    flag: model::Flag,
+    decoder: &Decoder,
+    patterns: &mut Patterns,
+) -> std::result::Result<Flag, String> {
     if flag.total_shards == 0 {
         return Err("totalShards must be positive".to_owned());
     }
@@ -342,11 +348,13 @@ fn compile_flag(flag: model::Flag, decoder: &Decoder) -> std::result::Result<Fla
         )?);
     }
     variations.sort_by(|a, b| a.key.cmp(&b.key));
-    let mut salts = Vec::new();
+    let mut salts = Salts::default();
     let allocations = flag
         .allocations
         .into_iter()
-        .map(|allocation| compile_allocation(allocation, &variations, &mut salts, decoder))
+        .map(|allocation| {
+            compile_allocation(allocation, &variations, &mut salts, decoder, patterns)
+        })
         .collect::<std::result::Result<_, _>>()?;
     Ok(Flag {
         enabled: flag.enabled,
@@ -354,7 +362,7 @@ fn compile_flag(flag: model::Flag, decoder: &Decoder) -> std::result::Result<Fla
         variations,
         allocations,
         total_shards: flag.total_shards,
-        salts: salts.into_iter().map(|(_, salted)| salted).collect(),
+        salts: salts.states,
     })
 }
 
@@ -422,14 +430,20 @@ fn integral(n: &serde_json::Number) -> Option<i64> {
     (f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64).then_some(f as i64)
 }
 
-/// Distinct salts of a flag with their salted MD5 states, in order of appearance.
-type Salts = Vec<(String, Md5)>;
+/// Distinct salts of a flag: their salted MD5 states in order of appearance, and each
+/// salt's position there.
+#[derive(Default)]
+struct Salts {
+    states: Vec<Md5>,
+    index: HashMap<String, usize>,
+}
 
 fn compile_allocation(
     allocation: model::Allocation,
     variations: &[Variation],
     salts: &mut Salts,
     decoder: &Decoder,
+    patterns: &mut Patterns,
 ) -> std::result::Result<Allocation, String> {
     let key = decoder.text(&allocation.key)?;
     let instant = |field: &str, raw: Option<String>| -> std::result::Result<Option<i64>, String> {
@@ -445,7 +459,7 @@ fn compile_allocation(
         .rules
         .unwrap_or_default()
         .into_iter()
-        .map(|rule| compile_rule(rule, decoder))
+        .map(|rule| compile_rule(rule, decoder, patterns))
         .collect::<std::result::Result<_, _>>()
         .map_err(|e| format!("allocation \"{key}\": {e}"))?;
     let splits = allocation
@@ -464,7 +478,11 @@ fn compile_allocation(
     })
 }
 
-fn compile_rule(rule: model::Rule, decoder: &Decoder) -> std::result::Result<Rule, String> {
+fn compile_rule(
+    rule: model::Rule,
+    decoder: &Decoder,
+    patterns: &mut Patterns,
+) -> std::result::Result<Rule, String> {
     let display = json!({
         "conditions": rule
             .conditions
@@ -475,7 +493,7 @@ fn compile_rule(rule: model::Rule, decoder: &Decoder) -> std::result::Result<Rul
     let conditions = rule
         .conditions
         .into_iter()
-        .map(|c| compile_condition(c, decoder))
+        .map(|c| compile_condition(c, decoder, patterns))
         .collect::<std::result::Result<_, _>>()?;
     Ok(Rule {
         conditions,
@@ -486,6 +504,7 @@ fn compile_rule(rule: model::Rule, decoder: &Decoder) -> std::result::Result<Rul
 fn compile_condition(
     condition: model::Condition,
     decoder: &Decoder,
+    patterns: &mut Patterns,
 ) -> std::result::Result<Condition, String> {
     let (attribute, is_id, operator) = if decoder.obfuscated {
         let hash = parse_hex_digest(&condition.attribute)?;
@@ -510,8 +529,8 @@ fn compile_condition(
         )),
     };
     let test = match operator {
-        "MATCHES" => Test::Matches(Regex::new(&string_operand(&value)?).ok()),
-        "NOT_MATCHES" => Test::NotMatches(Regex::new(&string_operand(&value)?).ok()),
+        "MATCHES" => Test::Matches(usable(patterns.compile(&string_operand(&value)?))?),
+        "NOT_MATCHES" => Test::NotMatches(usable(patterns.compile(&string_operand(&value)?))?),
         "ONE_OF" => Test::OneOf(string_set(&value, decoder, operator)?),
         "NOT_ONE_OF" => Test::NotOneOf(string_set(&value, decoder, operator)?),
         "IS_NULL" => Test::IsNull(match (&value, decoder.obfuscated) {
@@ -558,6 +577,16 @@ fn compile_condition(
     })
 }
 
+/// A compiled regex operand: `None` when the syntax rejects it (the condition is then
+/// false), `Err` when it is too large (the flag is then invalid).
+fn usable(compiled: Compiled) -> std::result::Result<Option<Pattern>, String> {
+    match compiled {
+        Compiled::Usable(pattern) => Ok(Some(pattern)),
+        Compiled::Unsupported(_) => Ok(None),
+        Compiled::TooBig(message) => Err(message),
+    }
+}
+
 /// Parses a numeric string (finite numbers only).
 pub fn parse_number(text: &str) -> Option<f64> {
     text.parse::<f64>().ok().filter(|f| f.is_finite())
@@ -595,22 +624,25 @@ fn compile_split(
     decoder: &Decoder,
 ) -> std::result::Result<Split, String> {
     let variation_key = decoder.text(&split.variation_key)?;
-    let variation = variations.iter().position(|v| v.key == variation_key);
+    // `variations` is sorted by key: the first with this key, in logarithmic time.
+    let first = variations.partition_point(|v| v.key < variation_key);
+    let variation = variations
+        .get(first)
+        .filter(|v| v.key == variation_key)
+        .map(|_| first);
     let shards = split
         .shards
         .into_iter()
         .map(|shard| {
             let salt = decoder.text(&shard.salt)?;
-            let index = match salts.iter().position(|(known, _)| *known == salt) {
-                Some(index) => index,
-                None => {
-                    let mut salted = Md5::new();
-                    salted.update(salt.as_bytes());
-                    salted.update(b"-");
-                    salts.push((salt, salted));
-                    salts.len() - 1
-                }
-            };
+            let next = salts.states.len();
+            let index = *salts.index.entry(salt).or_insert_with_key(|salt| {
+                let mut salted = Md5::new();
+                salted.update(salt.as_bytes());
+                salted.update(b"-");
+                salts.states.push(salted);
+                next
+            });
             Ok(Shard {
                 salt: index,
                 ranges: shard.ranges.iter().map(|r| (r.start, r.end)).collect(),

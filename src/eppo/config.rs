@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use super::compile::Snapshot;
 use super::events::AssignmentCache;
 use crate::clock::now_millis_signed;
-use crate::config::{check_known_fields, parse_section};
+use crate::config::{check_known_fields, parse_section, read_config_file};
 use crate::error::{Error, ErrorCode, Result};
 use crate::transport::query_value;
 
@@ -205,11 +205,7 @@ impl Settings {
                     ))
                 }
                 (None, Some(Value::String(path))) => {
-                    let text = std::fs::read_to_string(path).map_err(|e| {
-                        invalid(format!(
-                            "\"configuration_path\": cannot read \"{path}\": {e}"
-                        ))
-                    })?;
+                    let text = read_config_file(path, "configuration_path")?;
                     Some(Snapshot::from_json(&text, now_millis_signed()))
                 }
                 (None, Some(_)) => return Err(invalid("\"configuration_path\" must be a string")),

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::cmp::Ordering;
+use std::collections::HashMap;
 
 use md5::Digest;
 use serde::Serialize;
@@ -139,6 +140,29 @@ pub fn assign<'s>(
     subject: Subject<'_>,
     expected: VariationType,
     now_ms: i64,
+    trace: Option<&mut Vec<(usize, AllocationEvaluationCode)>>,
+) -> Assignment<'s> {
+    let attributes = SubjectAttributes::new(subject.attributes);
+    assign_to(
+        snapshot,
+        flag_key,
+        subject.key,
+        &attributes,
+        expected,
+        now_ms,
+        trace,
+    )
+}
+
+/// [`assign`] with the subject's attributes given as [`SubjectAttributes`], which many
+/// assignments of the same attributes (a batch) share.
+pub fn assign_to<'s>(
+    snapshot: Option<&'s Snapshot>,
+    flag_key: &str,
+    subject_key: &str,
+    attributes: &SubjectAttributes<'_>,
+    expected: VariationType,
+    now_ms: i64,
     mut trace: Option<&mut Vec<(usize, AllocationEvaluationCode)>>,
 ) -> Assignment<'s> {
     let Some(snapshot) = snapshot else {
@@ -160,7 +184,10 @@ pub fn assign<'s>(
     if flag.variation_type != expected {
         return Assignment::bare(FlagEvaluationCode::TypeMismatch, Some(flag));
     }
-    let attributes = Attributes::new(subject);
+    let attributes = Attributes {
+        subject_key,
+        attributes,
+    };
     let mut shards = ShardNumbers::default();
     for (index, allocation) in flag.allocations.iter().enumerate() {
         let code = if allocation.start_at.is_some_and(|start| now_ms < start) {
@@ -173,7 +200,7 @@ pub fn assign<'s>(
                 Some(rule) => match allocation
                     .splits
                     .iter()
-                    .find(|split| split_contains(split, flag, subject.key, &mut shards))
+                    .find(|split| split_contains(split, flag, subject_key, &mut shards))
                 {
                     None => AllocationEvaluationCode::TrafficExposureMiss,
                     Some(split) => {
@@ -207,7 +234,7 @@ pub fn assign<'s>(
 /// when every rule fails.
 fn matching_rule<'s>(
     allocation: &'s Allocation,
-    attributes: &Attributes<'_>,
+    attributes: &Attributes<'_, '_>,
 ) -> Option<Option<&'s Rule>> {
     if allocation.rules.is_empty() {
         return Some(None);
@@ -276,46 +303,63 @@ enum AttributeValue<'a> {
     SubjectKey(&'a str),
 }
 
-/// The subject's attributes, with MD5s of their names computed on first need
-/// (obfuscated configurations name attributes by digest).
-struct Attributes<'a> {
-    subject: Subject<'a>,
-    hashed: OnceCell<Vec<([u8; 16], &'a Value)>>,
+/// A subject's attributes as conditions look them up. Obfuscated configurations name
+/// attributes by MD5 digest: the digests of all names are computed on first need, once
+/// for every assignment that shares these attributes.
+pub struct SubjectAttributes<'a> {
+    attributes: &'a Map<String, Value>,
+    by_digest: OnceCell<HashMap<[u8; 16], &'a Value>>,
 }
 
-impl<'a> Attributes<'a> {
-    fn new(subject: Subject<'a>) -> Self {
-        Attributes {
-            subject,
-            hashed: OnceCell::new(),
+impl<'a> SubjectAttributes<'a> {
+    /// Wraps `attributes` (nothing is computed yet).
+    pub fn new(attributes: &'a Map<String, Value>) -> Self {
+        SubjectAttributes {
+            attributes,
+            by_digest: OnceCell::new(),
         }
     }
 
-    fn get(&self, condition: &Condition) -> Option<AttributeValue<'a>> {
-        let found = match &condition.attribute {
-            Attribute::Name(name) => self.subject.attributes.get(name),
+    /// Whether these are exactly `attributes` (the same map, not an equal one).
+    pub fn is_of(&self, attributes: &Map<String, Value>) -> bool {
+        std::ptr::eq(self.attributes, attributes)
+    }
+
+    fn get(&self, attribute: &Attribute) -> Option<&'a Value> {
+        match attribute {
+            Attribute::Name(name) => self.attributes.get(name),
             Attribute::Hash(hash) => self
-                .hashed
+                .by_digest
                 .get_or_init(|| {
-                    let attributes: &'a Map<String, Value> = self.subject.attributes;
+                    let attributes: &'a Map<String, Value> = self.attributes;
                     attributes
                         .iter()
                         .map(|(k, v)| (compile::md5(k.as_bytes()), v))
                         .collect()
                 })
-                .iter()
-                .find(|(h, _)| h == hash)
-                .map(|(_, v)| *v),
-        };
-        match found {
+                .get(hash)
+                .copied(),
+        }
+    }
+}
+
+/// The attributes of one assignment: the subject's, and its key standing in for `id`.
+struct Attributes<'a, 'b> {
+    subject_key: &'b str,
+    attributes: &'b SubjectAttributes<'a>,
+}
+
+impl<'b> Attributes<'_, 'b> {
+    fn get(&self, condition: &Condition) -> Option<AttributeValue<'b>> {
+        match self.attributes.get(&condition.attribute) {
             Some(value) => Some(AttributeValue::Json(value)),
-            None if condition.is_id => Some(AttributeValue::SubjectKey(self.subject.key)),
+            None if condition.is_id => Some(AttributeValue::SubjectKey(self.subject_key)),
             None => None,
         }
     }
 }
 
-fn condition_holds(condition: &Condition, attributes: &Attributes<'_>) -> bool {
+fn condition_holds(condition: &Condition, attributes: &Attributes<'_, '_>) -> bool {
     let value = attributes.get(condition);
     if let Test::IsNull(expected) = condition.test {
         let is_null = matches!(value, None | Some(AttributeValue::Json(Value::Null)));

@@ -196,12 +196,19 @@ fn resolve_one<'d>(
         .unwrap_or(false);
     let now_ms = match pick(item, shared, |d| d.now.as_deref()) {
         None => None,
-        Some(text) => Some(time::parse_rfc3339(text).ok_or_else(|| {
-            Error::new(
-                ErrorCode::InvalidArgument,
-                format!("{context}: \"now\" must be an RFC 3339 date-time such as \"2024-01-31T12:00:00Z\""),
-            )
-        })?),
+        Some(text) => Some(
+            time::parse_rfc3339(text)
+                .filter(|ms| time::WRITABLE_MS.contains(ms))
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorCode::InvalidArgument,
+                        format!(
+                            "{context}: \"now\" must be an RFC 3339 date-time such as \"2024-01-31T12:00:00Z\", \
+                             between the years 0001 and 9999 in UTC"
+                        ),
+                    )
+                })?,
+        ),
     };
     Ok(AssignmentRequest {
         flag_key,

@@ -16,6 +16,10 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
     i64::try_from(instant.unix_timestamp_nanos().div_euclid(1_000_000)).ok()
 }
 
+/// The first and last instants [`format_rfc3339`] can write: 0001-01-01T00:00:00.000Z and
+/// 9999-12-31T23:59:59.999Z, in milliseconds since the epoch.
+pub const WRITABLE_MS: std::ops::RangeInclusive<i64> = -62_135_596_800_000..=253_402_300_799_999;
+
 /// Formats milliseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn format_rfc3339(ms: i64) -> String {
     let mut out = String::with_capacity(24);
@@ -76,6 +80,23 @@ mod tests {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
         assert!(parse_rfc3339("2024-02-29T00:00:00Z").is_some());
+    }
+
+    #[test]
+    fn the_writable_range_is_years_1_to_9999() {
+        assert_eq!(
+            format_rfc3339(*WRITABLE_MS.start()),
+            "0001-01-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            format_rfc3339(*WRITABLE_MS.end()),
+            "9999-12-31T23:59:59.999Z"
+        );
+        assert_eq!(format_rfc3339(WRITABLE_MS.end() + 1), "");
+        assert_eq!(
+            parse_rfc3339("9999-12-31T23:59:59-23:59").map(|ms| WRITABLE_MS.contains(&ms)),
+            Some(false)
+        );
     }
 
     #[test]
