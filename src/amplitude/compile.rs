@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize as _, Serialize};
 use serde_json::{Map, Value};
@@ -24,9 +25,17 @@ pub struct Snapshot {
     /// Every flag, parents first (the order used when no keys are requested).
     pub(super) all_order: Vec<usize>,
     errors: Vec<FlagError>,
+    /// Process-unique id of this snapshot (never 0): every compiled configuration gets a
+    /// new one, so a binding's cache of results keyed by it can never serve a stale result.
+    pub(super) id: u64,
+    /// Per result id: `(flag, segment, variant)` of the pre-serialized result it names.
+    pub(super) result_owners: Vec<(u32, u32, u32)>,
     /// The cohorts the flags target.
     cohorts: Targets,
 }
+
+/// The next snapshot id (ids start at 1; 0 means "no snapshot").
+static NEXT_SNAPSHOT_ID: AtomicU64 = AtomicU64::new(1);
 
 #[derive(Debug)]
 pub(super) struct CompiledFlag {
@@ -57,6 +66,9 @@ pub(super) struct CompiledSegment {
     /// `(variant, JSON of the result this segment gives with it)`, by variant, for the
     /// variants the segment can give (see [`CompiledFlag::result_json`]).
     pub(super) results: Vec<(usize, Box<str>)>,
+    /// The result id of this segment with the flag's variant 0; variant `v` has id
+    /// `first_result + v`.
+    pub(super) first_result: u32,
 }
 
 #[derive(Debug)]
@@ -152,15 +164,27 @@ impl Snapshot {
             .map(|(i, flag)| (flag.key.clone(), i))
             .collect();
         let mut result_budget = RESULT_BUDGET_BYTES;
-        let flags: Vec<CompiledFlag> = loaded
+        let mut flags: Vec<CompiledFlag> = loaded
             .iter()
             .map(|flag| compile_flag(flag, &index, &patterns, &mut result_budget))
             .collect();
+        // Configurations are capped at 64 MiB, far below 2^32 results.
+        let narrow = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let mut result_owners = Vec::new();
+        for (f, flag) in flags.iter_mut().enumerate() {
+            let variants = flag.variants.len();
+            for (s, segment) in flag.segments.iter_mut().enumerate() {
+                segment.first_result = narrow(result_owners.len());
+                result_owners.extend((0..variants).map(|v| (narrow(f), narrow(s), narrow(v))));
+            }
+        }
         let mut snapshot = Snapshot {
             flags,
             index,
             all_order: Vec::new(),
             errors,
+            id: NEXT_SNAPSHOT_ID.fetch_add(1, Ordering::Relaxed),
+            result_owners,
             cohorts: Targets::of(&loaded),
         };
         let all: Vec<usize> = (0..snapshot.flags.len()).collect();
@@ -175,6 +199,20 @@ impl Snapshot {
             )
         })?;
         Ok(snapshot)
+    }
+
+    /// The snapshot's process-unique id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The flag key and result JSON of a result id, `None` for an id it does not have.
+    pub fn result(&self, result_id: u32) -> Option<(&str, Cow<'_, str>)> {
+        let &(f, s, v) = self.result_owners.get(usize::try_from(result_id).ok()?)?;
+        let flag = self.flags.get(usize::try_from(f).ok()?)?;
+        let segment = flag.segments.get(usize::try_from(s).ok()?)?;
+        let variant = usize::try_from(v).ok()?;
+        Some((&flag.key_json, flag.result_json(segment, variant)))
     }
 
     /// Flags that could not be loaded.
@@ -369,6 +407,7 @@ fn compile_flag(
             variant: segment.variant.as_deref().and_then(variant_index),
             metadata: segment.metadata.clone().unwrap_or_default(),
             results: Vec::new(),
+            first_result: 0,
         })
         .collect();
     let metadata = flag.metadata.clone().unwrap_or_default();

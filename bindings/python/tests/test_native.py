@@ -8,7 +8,7 @@ import json
 import re
 import subprocess
 import sys
-from ctypes import POINTER, c_bool, c_char_p, c_uint32, c_uint64, c_void_p
+from ctypes import POINTER, c_bool, c_char_p, c_int64, c_size_t, c_uint32, c_uint64, c_void_p
 
 import pytest
 
@@ -29,7 +29,11 @@ def _ctype(c_type: str, is_return: bool):
     table = {
         "uint64_t": c_uint64,
         "uint32_t": c_uint32,
+        "int64_t": c_int64,
+        "size_t": c_size_t,
         "bool": c_bool,
+        # the fast lane's output buffer, owned by the caller
+        "uint8_t *": c_void_p,
         "void": None,
         # returned strings are owned by the caller: c_void_p, copied, then freed
         "char *": c_void_p,

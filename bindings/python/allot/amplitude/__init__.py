@@ -239,32 +239,34 @@ def _copier(obj: Any) -> Callable[[], Any]:
     return lambda: _decode_json(text)
 
 
-class _ResultCache:
-    """Decoded results keyed by the library's response bytes. The library pre-serializes
-    every variant, so equal results are equal bytes; a hit skips JSON decoding but still
-    builds new ``Variant`` objects with their own payload and metadata copies."""
+class _SnapshotResults:
+    """Decoded results of one configuration snapshot, by result id (the fast lane). A
+    new snapshot id replaces the whole object; entries are never changed in place, and
+    every call builds new ``Variant`` objects with their own payload and metadata."""
 
-    SIZE = 512
+    def __init__(self, snapshot: int) -> None:
+        self.snapshot = snapshot
+        self.entries: Dict[int, Tuple[str, Any, Callable[[], Any], Any, Callable[[], Any]]] = {}
 
-    def __init__(self) -> None:
-        self._entries: Dict[bytes, List[Tuple[str, Any, Callable[[], Any], Any, Callable[[], Any]]]] = {}
-
-    def variants(self, raw: bytes) -> Dict[str, Variant]:
-        entry = self._entries.get(raw)
+    def entry(
+        self, handle: int, result_id: int
+    ) -> Optional[Tuple[str, Any, Callable[[], Any], Any, Callable[[], Any]]]:
+        """The cached result, fetched on first use; ``None`` when the snapshot changed."""
+        entry = self.entries.get(result_id)
         if entry is None:
-            doc = _native.decode(raw)  # raises the error envelope
-            entry = [
-                (flag, v.get("value"), _copier(v.get("payload")), v.get("key"), _copier(v.get("metadata")))
-                for flag, v in doc["variants"].items()
-            ]
-            entries = self._entries
-            if len(entries) >= self.SIZE:
-                try:
-                    del entries[next(iter(entries))]
-                except (StopIteration, KeyError, RuntimeError):
-                    pass
-            entries[raw] = entry
-        return {flag: Variant(value, payload(), key, metadata()) for flag, value, payload, key, metadata in entry}
+            doc = _native.result_json(handle, self.snapshot, result_id)
+            if doc is None:
+                return None
+            v = doc["variant"]
+            entry = (
+                doc["flag_key"],
+                v.get("value"),
+                _copier(v.get("payload")),
+                v.get("key"),
+                _copier(v.get("metadata")),
+            )
+            self.entries[result_id] = entry
+        return entry
 
 
 def _is_default(variant: Variant) -> bool:
@@ -285,11 +287,14 @@ def _user_dict(user: Any) -> Dict[str, Any]:
 _FIELD_SET = frozenset(User._FIELDS)
 
 
-def _request(user: Any, flag_keys: Optional[Collection[str]], tail: str = "") -> bytes:
+def _fields(user: Any) -> Dict[str, Any]:
     if type(user) is User:
-        fields = {k: v for k, v in user.__dict__.items() if v is not None and k in _FIELD_SET}
-    else:
-        fields = _user_dict(user)
+        return {k: v for k, v in user.__dict__.items() if v is not None and k in _FIELD_SET}
+    return _user_dict(user)
+
+
+def _request(user: Any, flag_keys: Optional[Collection[str]], tail: str = "") -> bytes:
+    fields = _fields(user)
     if flag_keys:
         tail += ',"flag_keys":' + _encode_json(list(flag_keys))
     return ('{"user":' + _encode_json(fields) + tail + "}").encode()
@@ -788,7 +793,7 @@ class LocalEvaluationClient:
         self.logger = self.config.logger
         self._handle = _Handle(self.config._to_json(api_key))
         self._id = self._handle.id
-        self._results = _ResultCache()
+        self._results = _SnapshotResults(0)
 
     def start(self) -> None:
         """Fetches the flag configurations (blocking) and starts polling for updates.
@@ -812,10 +817,28 @@ class LocalEvaluationClient:
     ) -> Dict[str, Variant]:
         """Every evaluated variant for ``user`` (default variants included), for all flags
         or only ``flag_keys`` and their dependencies; ``{}`` before the first flag
-        configuration is loaded. ``options.tracks_exposure`` sends exposure events."""
-        tail = ',"tracks_exposure":true' if options is not None and options.tracks_exposure is True else ""
+        configuration is loaded. ``options.tracks_exposure`` sends exposure events (through
+        the JSON path; every other call takes the fast lane)."""
         try:
-            return self._results.variants(_native.evaluate_raw(self._id, _request(user, flag_keys, tail)))
+            if options is not None and options.tracks_exposure is True:
+                raw = _native.evaluate_raw(self._id, _request(user, flag_keys, ',"tracks_exposure":true'))
+                return _variants(_native.decode(raw))
+            user_json = _encode_json(_fields(user)).encode()
+            keys_json = _encode_json(list(flag_keys)).encode() if flag_keys else None
+            while True:
+                snapshot, ids = _native.evaluate_compact(self._id, user_json, keys_json)
+                results = self._results
+                if results.snapshot != snapshot:
+                    results = self._results = _SnapshotResults(snapshot)
+                variants = {}
+                for result_id in ids:
+                    entry = results.entry(self._id, result_id)
+                    if entry is None:  # the configuration changed meanwhile: evaluate again
+                        break
+                    flag, value, payload, key, metadata = entry
+                    variants[flag] = Variant(value, payload(), key, metadata())
+                else:
+                    return variants
         except _native.NotStartedError:
             return {}
 
