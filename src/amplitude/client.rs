@@ -167,6 +167,12 @@ impl Provider for LocalClient {
             out.extend_from_slice(&0u32.to_le_bytes());
             return Ok(());
         };
+        if !snapshot.has_narrow_result_ids() {
+            return Err(Error::new(
+                ErrorCode::Unsupported,
+                "this configuration has more results than the fast lane's 32-bit result ids; use allot_evaluate",
+            ));
+        }
         if let Some(cohorts) = &self.cohorts {
             cohorts.enrich(&mut user, snapshot.cohort_targets());
         }

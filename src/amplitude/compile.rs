@@ -28,8 +28,12 @@ pub struct Snapshot {
     /// Process-unique id of this snapshot (never 0): every compiled configuration gets a
     /// new one, so a binding's cache of results keyed by it can never serve a stale result.
     pub(super) id: u64,
-    /// Per result id: `(flag, segment, variant)` of the pre-serialized result it names.
-    pub(super) result_owners: Vec<(u32, u32, u32)>,
+    /// Per flag, the first result id of its segment 0 with variant 0 (segment `s`,
+    /// variant `v` of a flag with `n` variants has id `base + s * n + v`); ids are counted,
+    /// never stored per pair, so a wide flag costs nothing here.
+    result_bases: Vec<u64>,
+    /// How many result ids the snapshot has.
+    result_count: u64,
     /// The cohorts the flags target.
     cohorts: Targets,
 }
@@ -68,7 +72,7 @@ pub(super) struct CompiledSegment {
     pub(super) results: Vec<(usize, Box<str>)>,
     /// The result id of this segment with the flag's variant 0; variant `v` has id
     /// `first_result + v`.
-    pub(super) first_result: u32,
+    pub(super) first_result: u64,
 }
 
 #[derive(Debug)]
@@ -168,14 +172,14 @@ impl Snapshot {
             .iter()
             .map(|flag| compile_flag(flag, &index, &patterns, &mut result_budget))
             .collect();
-        // Configurations are capped at 64 MiB, far below 2^32 results.
-        let narrow = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-        let mut result_owners = Vec::new();
-        for (f, flag) in flags.iter_mut().enumerate() {
-            let variants = flag.variants.len();
-            for (s, segment) in flag.segments.iter_mut().enumerate() {
-                segment.first_result = narrow(result_owners.len());
-                result_owners.extend((0..variants).map(|v| (narrow(f), narrow(s), narrow(v))));
+        let mut result_bases = Vec::with_capacity(flags.len());
+        let mut result_count = 0u64;
+        for flag in &mut flags {
+            result_bases.push(result_count);
+            let variants = flag.variants.len() as u64;
+            for segment in &mut flag.segments {
+                segment.first_result = result_count;
+                result_count = result_count.saturating_add(variants);
             }
         }
         let mut snapshot = Snapshot {
@@ -184,7 +188,8 @@ impl Snapshot {
             all_order: Vec::new(),
             errors,
             id: NEXT_SNAPSHOT_ID.fetch_add(1, Ordering::Relaxed),
-            result_owners,
+            result_bases,
+            result_count,
             cohorts: Targets::of(&loaded),
         };
         let all: Vec<usize> = (0..snapshot.flags.len()).collect();
@@ -206,12 +211,28 @@ impl Snapshot {
         self.id
     }
 
+    /// Whether every result id fits the fast lane's 32-bit ids.
+    pub fn has_narrow_result_ids(&self) -> bool {
+        self.result_count <= u64::from(u32::MAX) + 1
+    }
+
     /// The flag key and result JSON of a result id, `None` for an id it does not have.
     pub fn result(&self, result_id: u32) -> Option<(&str, Cow<'_, str>)> {
-        let &(f, s, v) = self.result_owners.get(usize::try_from(result_id).ok()?)?;
-        let flag = self.flags.get(usize::try_from(f).ok()?)?;
-        let segment = flag.segments.get(usize::try_from(s).ok()?)?;
-        let variant = usize::try_from(v).ok()?;
+        let id = u64::from(result_id);
+        if id >= self.result_count {
+            return None;
+        }
+        let f = self
+            .result_bases
+            .partition_point(|&base| base <= id)
+            .checked_sub(1)?;
+        let flag = self.flags.get(f)?;
+        let variants = flag.variants.len() as u64;
+        let offset = id - self.result_bases[f];
+        let segment = flag
+            .segments
+            .get(usize::try_from(offset.checked_div(variants)?).ok()?)?;
+        let variant = usize::try_from(offset.checked_rem(variants)?).ok()?;
         Some((&flag.key_json, flag.result_json(segment, variant)))
     }
 

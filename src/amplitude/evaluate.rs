@@ -310,7 +310,8 @@ impl<'s> Evaluation<'s> {
                 continue;
             };
             let segment = &self.snapshot.flags[i].segments[hit.segment];
-            let id = segment.first_result + u32::try_from(hit.variant).unwrap_or(u32::MAX);
+            // Snapshot::has_narrow_result_ids was checked: every id fits.
+            let id = u32::try_from(segment.first_result + hit.variant as u64).unwrap_or(u32::MAX);
             out.extend_from_slice(&id.to_le_bytes());
             count += 1;
         }

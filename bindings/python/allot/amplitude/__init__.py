@@ -826,7 +826,10 @@ class LocalEvaluationClient:
             user_json = _encode_json(_fields(user)).encode()
             keys_json = _encode_json(list(flag_keys)).encode() if flag_keys else None
             while True:
-                snapshot, ids = _native.evaluate_compact(self._id, user_json, keys_json)
+                try:
+                    snapshot, ids = _native.evaluate_compact(self._id, user_json, keys_json)
+                except _native.UnsupportedError:  # more results than 32-bit ids name
+                    return _variants(_native.decode(_native.evaluate_raw(self._id, _request(user, flag_keys))))
                 results = self._results
                 if results.snapshot != snapshot:
                     results = self._results = _SnapshotResults(snapshot)
