@@ -83,6 +83,9 @@ test-c: build
 	$(CC) $(C_FLAGS) -o $(C_OUT)/demo examples/c/demo.c $(C_LINK)
 	$(C_OUT)/demo examples/flags/flags.json > $(C_OUT)/demo.out
 	@grep -q '"pricing-page-experiment"' $(C_OUT)/demo.out || { echo "demo output lacks the experiment"; exit 1; }
+	$(CC) $(C_FLAGS) -o $(C_OUT)/fast_lane examples/c/fast_lane.c $(C_LINK)
+	$(C_OUT)/fast_lane examples/flags/flags.json > $(C_OUT)/fast_lane.out
+	@grep -q '"flag_key":"pricing-page-experiment"' $(C_OUT)/fast_lane.out || { echo "fast-lane output lacks the experiment"; exit 1; }
 	@echo "C example and ABI smoke test passed"
 
 ## cargo fmt and clippy (warnings are errors).
@@ -93,7 +96,7 @@ lint:
 
 ## Criterion benchmarks (figures quoted in the README).
 bench:
-	$(CARGO) bench --bench evaluate --bench eppo --bench eppo_bandit --bench cohorts
+	$(CARGO) bench --bench evaluate --bench eppo --bench eppo_bandit --bench cohorts --bench fast_lane
 
 ## Remove build outputs.
 clean:

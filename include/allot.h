@@ -187,6 +187,17 @@ char *allot_status(uint64_t client);
 // `allot_string_free`. Thread-safe.
 char *allot_flush(uint64_t client, uint32_t timeout_ms);
 
+// Stops a client's background work for good: polling and streaming end (the thread is
+// joined), and queued analytics events are sent, waiting at most `timeout_ms`
+// milliseconds. The client keeps answering `allot_evaluate` with the last
+// configuration it loaded (as the vendors' SDKs do after `stop()`/`shutdown()`); a
+// later `allot_start` does not restart the work. Returns the status document, or a
+// `timeout` error when events are still queued (they stay queued). Idempotent.
+//
+// Never NULL; the caller owns the result and frees it with `allot_string_free`.
+// Thread-safe.
+char *allot_stop(uint64_t client, uint32_t timeout_ms);
+
 // Frees a client. Idempotent: zero, unknown and already freed handles are ignored.
 // Calls already running on the handle finish normally; later calls get `unknown_handle`.
 // A networked client's background thread is stopped (a request in flight is
@@ -199,6 +210,100 @@ void allot_free(uint64_t client);
 // # Safety
 // `s` must be NULL or a string returned by this library and not yet freed.
 void allot_string_free(char *s);
+
+// Fast lane: evaluates Amplitude flags locally and answers with result ids instead of
+// JSON.
+//
+// `user_json`: the user object (the `"user"` member of an `allot_evaluate` request), at
+// most 1 MiB. `flag_keys_json`: NULL for every flag, or a JSON array of flag keys (their
+// dependencies are evaluated too). Both NUL-terminated UTF-8, borrowed for the call.
+// Assignment and exposure events are tracked as by `allot_evaluate` with the default
+// `tracks_assignment`/`tracks_exposure`.
+//
+// The answer, written into the caller's buffer `out` of `capacity` bytes, is binary,
+// little-endian: a `uint64_t` snapshot id, a `uint32_t` count, then `count` `uint32_t`
+// result ids, one per flag that produced a variant, parents first (12 + 4·count bytes).
+// The snapshot id is unique in the process and changes whenever the configuration is
+// swapped; 0 means no configuration is loaded yet (count is then 0). A result id stands
+// for one flag and one pre-serialized variant within its snapshot: look it up once with
+// `allot_result_json` and cache it under `(snapshot id, result id)`; drop the cache when
+// the snapshot id changes.
+//
+// Returns the length of the answer. When it is larger than `capacity`, nothing is
+// written: call again with at least that capacity (`out` may be NULL when `capacity` is
+// 0). A negative value is an error: minus the length of a `{"error": {"code", "message"}}`
+// document (`unknown_handle`, `not_started`, `invalid_argument`, `invalid_json`,
+// `invalid_utf8`, `input_too_large`, `unsupported` for Eppo and remote clients), written
+// into `out` under the same rule. No memory is handed to the caller.
+//
+// Lock-free with respect to other evaluating threads; any number of threads may call it
+// at once.
+//
+// # Safety
+// `user_json` must be NULL or a NUL-terminated string, `flag_keys_json` likewise, both
+// valid for the call; `out` must be NULL or point to `capacity` writable bytes.
+int64_t allot_evaluate_compact(uint64_t client,
+                               const char *user_json,
+                               const char *flag_keys_json,
+                               uint8_t *out,
+                               size_t capacity);
+
+// Fast lane: the JSON of one result id of `allot_evaluate_compact`:
+// `{"flag_key": "…", "variant": {"key", "value"?, "payload"?, "metadata"?}}`, the same
+// variant `allot_evaluate` gives.
+//
+// Returns the length written into `out` (or needed, nothing written, when larger than
+// `capacity`). Returns 0 when `snapshot_id` is no longer the client's current snapshot:
+// evaluate again and use the new ids. A negative value is an error written as for
+// `allot_evaluate_compact` (`unknown_handle`; `invalid_argument` for a result id the
+// snapshot does not have; `unsupported` for Eppo and remote clients). No memory is
+// handed to the caller. Thread-safe and lock-free.
+//
+// # Safety
+// `out` must be NULL or point to `capacity` writable bytes.
+int64_t allot_result_json(uint64_t client,
+                          uint64_t snapshot_id,
+                          uint32_t result_id,
+                          uint8_t *out,
+                          size_t capacity);
+
+// Fast lane: one typed Eppo assignment, answered without a JSON envelope.
+//
+// `flag_key`, `subject_key`: NUL-terminated UTF-8 strings; `subject_attributes_json`: a
+// JSON object of attributes, or NULL for none (each at most 1 MiB, borrowed for the
+// call). `variation_type`: 0 `STRING`, 1 `INTEGER`, 2 `NUMERIC`, 3 `BOOLEAN`, 4 `JSON`.
+// `wants_event`: whether the answer should carry the assignment event (the
+// deduplication cache, when configured, is consulted either way, as by `allot_evaluate`).
+//
+// The answer written into `out` is binary. A field is a little-endian `uint32_t` length
+// then that many UTF-8 bytes. Byte 0 holds flags: bit 0 set when a variation is served,
+// bit 1 set when an event follows. Then the field `code` (the flag evaluation code, such
+// as `MATCH` or `FLAG_UNRECOGNIZED_OR_DISABLED`). When bit 0 is set: `value` (for
+// `STRING` the string itself, otherwise its JSON text), `variation_key`,
+// `allocation_key`; when it is clear the caller's default applies. When bit 1 is set:
+// `timestamp` (RFC 3339) and `extra_logging` (a JSON object, or empty for none). The
+// event `allot_evaluate` gives is then `{"featureFlag": flag_key, "allocation":
+// allocation_key, "experiment": flag_key + "-" + allocation_key, "variation":
+// variation_key, "subject": subject_key, "subjectAttributes": <the attributes>,
+// "timestamp", "metaData": {"sdkName": "allot", "sdkVersion": allot_version(),
+// "coreVersion": allot_version()}, …extra_logging}`.
+//
+// Returns the length as `allot_evaluate_compact` does, with errors (`unknown_handle`,
+// `not_started`, `invalid_argument`, `invalid_json`, `invalid_utf8`, `input_too_large`,
+// `unsupported` for Amplitude clients) as minus the length of an error document. No
+// memory is handed to the caller. Any number of threads may call it at once.
+//
+// # Safety
+// Each string must be NULL or NUL-terminated and valid for the call; `out` must be NULL
+// or point to `capacity` writable bytes.
+int64_t allot_eppo_assign(uint64_t client,
+                          const char *flag_key,
+                          const char *subject_key,
+                          const char *subject_attributes_json,
+                          uint32_t variation_type,
+                          bool wants_event,
+                          uint8_t *out,
+                          size_t capacity);
 
 // murmur3_x86_32 of a string, as allot buckets users: `{"input": "…", "seed"?: 0}` →
 // `{"ok": {"hash": <unsigned 32-bit>}}`. For checking bucketing from other languages.

@@ -3,7 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde_json::{Map, Value};
+
 use crate::config::{parse_document, provider_name};
+use crate::eppo::model::VariationType;
 use crate::error::{Error, ErrorCode, Result};
 
 /// One flag provider's client. Every method may be called from any number of threads at
@@ -22,6 +25,54 @@ pub trait Provider: Send + Sync {
     fn flush(&self, _timeout: Duration) -> Result<String> {
         Ok("{}".to_owned())
     }
+    /// Stops background synchronisation for good and sends queued events (waiting at
+    /// most `timeout`); evaluation goes on with the last configuration. Answers the
+    /// status document.
+    fn stop(&self, timeout: Duration) -> Result<String> {
+        self.flush(timeout)?;
+        self.status()
+    }
+    /// Fast lane, Amplitude local evaluation: appends the compact answer of
+    /// `allot_evaluate_compact` to `out`.
+    fn evaluate_compact(
+        &self,
+        _user_json: &str,
+        _flag_keys_json: Option<&str>,
+        _out: &mut Vec<u8>,
+    ) -> Result<()> {
+        Err(unsupported("allot_evaluate_compact"))
+    }
+    /// Fast lane: appends `{"flag_key", "variant"}` of a result id to `out`, or nothing
+    /// when `snapshot_id` is no longer the current snapshot.
+    fn result_json(&self, _snapshot_id: u64, _result_id: u32, _out: &mut Vec<u8>) -> Result<()> {
+        Err(unsupported("allot_result_json"))
+    }
+    /// Fast lane, Eppo: appends the compact answer of `allot_eppo_assign` to `out`.
+    fn assign_typed(&self, _request: &TypedAssignment<'_>, _out: &mut Vec<u8>) -> Result<()> {
+        Err(unsupported("allot_eppo_assign"))
+    }
+}
+
+/// The error of a fast-lane call this client's provider or mode does not have.
+fn unsupported(function: &str) -> Error {
+    Error::new(
+        ErrorCode::Unsupported,
+        format!("{function} is not available for this client's provider or mode"),
+    )
+}
+
+/// One typed Eppo assignment of the fast lane.
+pub struct TypedAssignment<'a> {
+    /// The flag to evaluate.
+    pub flag_key: &'a str,
+    /// The subject key.
+    pub subject_key: &'a str,
+    /// The subject attributes.
+    pub subject_attributes: &'a Map<String, Value>,
+    /// The type the caller expects.
+    pub variation_type: VariationType,
+    /// Whether the answer should carry the assignment event's fields.
+    pub wants_event: bool,
 }
 
 /// A shared, thread-safe client.

@@ -1,12 +1,17 @@
 //! The C ABI: every `allot_*` export. Each one runs inside `catch_unwind`, checks every
-//! pointer and string it is given, and answers with a JSON envelope that the caller owns.
+//! pointer and string it is given, and answers with a JSON envelope that the caller owns,
+//! or (the fast lane: `allot_evaluate_compact`, `allot_result_json`, `allot_eppo_assign`)
+//! with a compact answer written into a buffer the caller owns.
 
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
+use serde_json::{Map, Value};
+
 use crate::amplitude::cookie;
-use crate::client;
+use crate::client::{self, TypedAssignment};
+use crate::eppo::model::VariationType;
 use crate::error::{Error, ErrorCode, Result};
 use crate::registry;
 
@@ -277,6 +282,20 @@ pub extern "C" fn allot_flush(client: u64, timeout_ms: u32) -> *mut c_char {
     respond(|| registry::get(client)?.flush(Duration::from_millis(u64::from(timeout_ms))))
 }
 
+/// Stops a client's background work for good: polling and streaming end (the thread is
+/// joined), and queued analytics events are sent, waiting at most `timeout_ms`
+/// milliseconds. The client keeps answering `allot_evaluate` with the last
+/// configuration it loaded (as the vendors' SDKs do after `stop()`/`shutdown()`); a
+/// later `allot_start` does not restart the work. Returns the status document, or a
+/// `timeout` error when events are still queued (they stay queued). Idempotent.
+///
+/// Never NULL; the caller owns the result and frees it with `allot_string_free`.
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn allot_stop(client: u64, timeout_ms: u32) -> *mut c_char {
+    respond(|| registry::get(client)?.stop(Duration::from_millis(u64::from(timeout_ms))))
+}
+
 /// Frees a client. Idempotent: zero, unknown and already freed handles are ignored.
 /// Calls already running on the handle finish normally; later calls get `unknown_handle`.
 /// A networked client's background thread is stopped (a request in flight is
@@ -301,6 +320,219 @@ pub unsafe extern "C" fn allot_string_free(s: *mut c_char) {
     if !s.is_null() {
         // SAFETY: by contract `s` came from CString::into_raw in this library.
         drop(unsafe { CString::from_raw(s) });
+    }
+}
+
+/// Runs a fast-lane export: `body` appends its answer to a scratch buffer, which is
+/// copied into the caller's `out` when it fits. Returns the answer's length (written when
+/// at most `capacity`, otherwise nothing is written), or on error minus the length of the
+/// `{"error": {"code", "message"}}` document (written under the same rule).
+///
+/// # Safety
+/// `out` must be NULL or point to `capacity` writable bytes.
+unsafe fn answer_into(
+    out: *mut u8,
+    capacity: usize,
+    body: impl FnOnce(&mut Vec<u8>) -> Result<()>,
+) -> i64 {
+    let mut answer = Vec::with_capacity(128);
+    let result = guarded(|| {
+        if out.is_null() && capacity > 0 {
+            return Err(Error::new(
+                ErrorCode::InvalidArgument,
+                "out is NULL but capacity is not 0",
+            ));
+        }
+        body(&mut answer)
+    });
+    let (bytes, sign) = match result {
+        Ok(()) => (answer, 1),
+        Err(err) => (envelope(Err(err)).into_bytes(), -1),
+    };
+    if bytes.len() <= capacity && !bytes.is_empty() {
+        // SAFETY: `out` has `capacity` writable bytes (checked non-NULL above, as
+        // capacity > 0) and cannot overlap our own buffer.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), out, bytes.len()) };
+    }
+    sign * i64::try_from(bytes.len()).unwrap_or(i64::MAX)
+}
+
+/// Reads an optional string argument: NULL gives `None`.
+///
+/// # Safety
+/// As [`read_str`].
+unsafe fn read_optional_str<'a>(
+    ptr: *const c_char,
+    name: &str,
+    max_bytes: usize,
+) -> Result<Option<&'a str>> {
+    if ptr.is_null() {
+        Ok(None)
+    } else {
+        // SAFETY: the caller's contract.
+        unsafe { read_str(ptr, name, max_bytes) }.map(Some)
+    }
+}
+
+/// Fast lane: evaluates Amplitude flags locally and answers with result ids instead of
+/// JSON.
+///
+/// `user_json`: the user object (the `"user"` member of an `allot_evaluate` request), at
+/// most 1 MiB. `flag_keys_json`: NULL for every flag, or a JSON array of flag keys (their
+/// dependencies are evaluated too). Both NUL-terminated UTF-8, borrowed for the call.
+/// Assignment and exposure events are tracked as by `allot_evaluate` with the default
+/// `tracks_assignment`/`tracks_exposure`.
+///
+/// The answer, written into the caller's buffer `out` of `capacity` bytes, is binary,
+/// little-endian: a `uint64_t` snapshot id, a `uint32_t` count, then `count` `uint32_t`
+/// result ids, one per flag that produced a variant, parents first (12 + 4·count bytes).
+/// The snapshot id is unique in the process and changes whenever the configuration is
+/// swapped; 0 means no configuration is loaded yet (count is then 0). A result id stands
+/// for one flag and one pre-serialized variant within its snapshot: look it up once with
+/// `allot_result_json` and cache it under `(snapshot id, result id)`; drop the cache when
+/// the snapshot id changes.
+///
+/// Returns the length of the answer. When it is larger than `capacity`, nothing is
+/// written: call again with at least that capacity (`out` may be NULL when `capacity` is
+/// 0). A negative value is an error: minus the length of a `{"error": {"code", "message"}}`
+/// document (`unknown_handle`, `not_started`, `invalid_argument`, `invalid_json`,
+/// `invalid_utf8`, `input_too_large`, `unsupported` for Eppo and remote clients), written
+/// into `out` under the same rule. No memory is handed to the caller.
+///
+/// Lock-free with respect to other evaluating threads; any number of threads may call it
+/// at once.
+///
+/// # Safety
+/// `user_json` must be NULL or a NUL-terminated string, `flag_keys_json` likewise, both
+/// valid for the call; `out` must be NULL or point to `capacity` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn allot_evaluate_compact(
+    client: u64,
+    user_json: *const c_char,
+    flag_keys_json: *const c_char,
+    out: *mut u8,
+    capacity: usize,
+) -> i64 {
+    // SAFETY: the caller's contract for out and capacity.
+    unsafe {
+        answer_into(out, capacity, |answer| {
+            let client = registry::get(client)?;
+            // SAFETY: the caller's contract for the two strings.
+            let user = read_str(user_json, "user_json", MAX_REQUEST_BYTES)?;
+            let keys = read_optional_str(flag_keys_json, "flag_keys_json", MAX_REQUEST_BYTES)?;
+            client.evaluate_compact(user, keys, answer)
+        })
+    }
+}
+
+/// Fast lane: the JSON of one result id of `allot_evaluate_compact`:
+/// `{"flag_key": "…", "variant": {"key", "value"?, "payload"?, "metadata"?}}`, the same
+/// variant `allot_evaluate` gives.
+///
+/// Returns the length written into `out` (or needed, nothing written, when larger than
+/// `capacity`). Returns 0 when `snapshot_id` is no longer the client's current snapshot:
+/// evaluate again and use the new ids. A negative value is an error written as for
+/// `allot_evaluate_compact` (`unknown_handle`; `invalid_argument` for a result id the
+/// snapshot does not have; `unsupported` for Eppo and remote clients). No memory is
+/// handed to the caller. Thread-safe and lock-free.
+///
+/// # Safety
+/// `out` must be NULL or point to `capacity` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn allot_result_json(
+    client: u64,
+    snapshot_id: u64,
+    result_id: u32,
+    out: *mut u8,
+    capacity: usize,
+) -> i64 {
+    // SAFETY: the caller's contract for out and capacity.
+    unsafe {
+        answer_into(out, capacity, |answer| {
+            registry::get(client)?.result_json(snapshot_id, result_id, answer)
+        })
+    }
+}
+
+/// Fast lane: one typed Eppo assignment, answered without a JSON envelope.
+///
+/// `flag_key`, `subject_key`: NUL-terminated UTF-8 strings; `subject_attributes_json`: a
+/// JSON object of attributes, or NULL for none (each at most 1 MiB, borrowed for the
+/// call). `variation_type`: 0 `STRING`, 1 `INTEGER`, 2 `NUMERIC`, 3 `BOOLEAN`, 4 `JSON`.
+/// `wants_event`: whether the answer should carry the assignment event (the
+/// deduplication cache, when configured, is consulted either way, as by `allot_evaluate`).
+///
+/// The answer written into `out` is binary. A field is a little-endian `uint32_t` length
+/// then that many UTF-8 bytes. Byte 0 holds flags: bit 0 set when a variation is served,
+/// bit 1 set when an event follows. Then the field `code` (the flag evaluation code, such
+/// as `MATCH` or `FLAG_UNRECOGNIZED_OR_DISABLED`). When bit 0 is set: `value` (for
+/// `STRING` the string itself, otherwise its JSON text), `variation_key`,
+/// `allocation_key`; when it is clear the caller's default applies. When bit 1 is set:
+/// `timestamp` (RFC 3339) and `extra_logging` (a JSON object, or empty for none). The
+/// event `allot_evaluate` gives is then `{"featureFlag": flag_key, "allocation":
+/// allocation_key, "experiment": flag_key + "-" + allocation_key, "variation":
+/// variation_key, "subject": subject_key, "subjectAttributes": <the attributes>,
+/// "timestamp", "metaData": {"sdkName": "allot", "sdkVersion": allot_version(),
+/// "coreVersion": allot_version()}, …extra_logging}`.
+///
+/// Returns the length as `allot_evaluate_compact` does, with errors (`unknown_handle`,
+/// `not_started`, `invalid_argument`, `invalid_json`, `invalid_utf8`, `input_too_large`,
+/// `unsupported` for Amplitude clients) as minus the length of an error document. No
+/// memory is handed to the caller. Any number of threads may call it at once.
+///
+/// # Safety
+/// Each string must be NULL or NUL-terminated and valid for the call; `out` must be NULL
+/// or point to `capacity` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn allot_eppo_assign(
+    client: u64,
+    flag_key: *const c_char,
+    subject_key: *const c_char,
+    subject_attributes_json: *const c_char,
+    variation_type: u32,
+    wants_event: bool,
+    out: *mut u8,
+    capacity: usize,
+) -> i64 {
+    // SAFETY: the caller's contract for out and capacity.
+    unsafe {
+        answer_into(out, capacity, |answer| {
+            let client = registry::get(client)?;
+            // SAFETY: the caller's contract for the strings.
+            let flag_key = read_str(flag_key, "flag_key", MAX_REQUEST_BYTES)?;
+            let subject_key = read_str(subject_key, "subject_key", MAX_REQUEST_BYTES)?;
+            let attributes = read_optional_str(
+                subject_attributes_json,
+                "subject_attributes_json",
+                MAX_REQUEST_BYTES,
+            )?;
+            let variation_type = VariationType::from_index(variation_type).ok_or_else(|| {
+                Error::new(
+                    ErrorCode::InvalidArgument,
+                    format!("variation_type {variation_type} is not 0 to 4"),
+                )
+            })?;
+            let subject_attributes: Map<String, Value> = match attributes {
+                None => Map::new(),
+                Some(text) => serde_json::from_str(text).map_err(|e| {
+                    Error::from_json(
+                        &e,
+                        "subject_attributes_json must be a JSON object",
+                        ErrorCode::InvalidArgument,
+                    )
+                })?,
+            };
+            client.assign_typed(
+                &TypedAssignment {
+                    flag_key,
+                    subject_key,
+                    subject_attributes: &subject_attributes,
+                    variation_type,
+                    wants_event,
+                },
+                answer,
+            )
+        })
     }
 }
 

@@ -11,9 +11,11 @@ use allot::internals::amplitude::{assignment_event, exposure_events, hash_code};
 const DAY_MILLIS: u64 = 86_400_000;
 use allot::internals::amplitude::User;
 use common::shared_json;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const NOW: u64 = 1_700_000_000_123;
+/// The `library` field: allot names itself where the SDK writes `amplitude-python/<version>`.
+const LIBRARY: &str = concat!("allot/", env!("CARGO_PKG_VERSION"));
 
 fn fixture() -> Snapshot {
     let flags = shared_json("conformance/amplitude/dependencies_fixture.json")["flags"].clone();
@@ -47,6 +49,7 @@ fn assignment_event_has_exact_properties() {
         "device_id": "device_id",
         "time": NOW,
         "insert_id": format!("user_id device_id {} {}", hash_code(&canonical), NOW / DAY_MILLIS),
+        "library": LIBRARY,
         "event_properties": {
             "holdout-sdk-ci-dependencies-test-force-holdout.variant": "holdout",
             "holdout-sdk-ci-dependencies-test-force-holdout.details": "v2 rule:All Other Users",
@@ -99,10 +102,12 @@ fn exposure_events_skip_defaults_and_untracked_variants() {
     let user = user();
     let evaluation = snapshot.evaluate(&user, None);
     let assigned: Vec<Assigned<'_>> = evaluation.assigned().collect();
-    let events: Vec<Value> = exposure_events(&user, &assigned, NOW)
-        .into_iter()
-        .map(|(_, e)| e)
-        .collect();
+    let (canonical, events) = exposure_events(&user, &assigned, NOW).unwrap();
+    // As the SDK: one key for the whole evaluation, defaults and untracked flags included.
+    assert_eq!(
+        canonical,
+        "user_id device_id dflt off exp treatment mutex slot quiet on "
+    );
     assert_eq!(events.len(), 2, "{events:#?}");
     assert_eq!(
         events[0],
@@ -111,14 +116,15 @@ fn exposure_events_skip_defaults_and_untracked_variants() {
             "user_id": "user_id",
             "device_id": "device_id",
             "time": NOW,
-            "insert_id": format!("user_id device_id {} {}", hash_code("user_id device_id exp treatment "), NOW / DAY_MILLIS),
+            "insert_id": format!("user_id device_id {} {}", hash_code(&format!("exp {canonical}")), NOW / DAY_MILLIS),
+            "library": LIBRARY,
             "event_properties": {
                 "[Experiment] Flag Key": "exp",
                 "[Experiment] Variant": "treatment",
                 "[Experiment] Experiment Key": "exp-1",
                 "metadata": {"flagType": "experiment", "flagVersion": 3, "experimentKey": "exp-1", "segmentName": "All"}
             },
-            "user_properties": {"$set": {"[Experiment] exp": "treatment"}}
+            "user_properties": {"$set": {"[Experiment] exp": "treatment"}, "$unset": {}}
         })
     );
     assert_eq!(
@@ -127,7 +133,7 @@ fn exposure_events_skip_defaults_and_untracked_variants() {
     );
     assert_eq!(
         events[1]["user_properties"],
-        json!({"$set": {}}),
+        json!({"$set": {}, "$unset": {}}),
         "mutual-exclusion groups set nothing"
     );
 }

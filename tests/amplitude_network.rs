@@ -236,6 +236,28 @@ fn first_fetch_sends_the_documented_request_and_serves_the_configuration() {
 }
 
 #[test]
+fn stop_ends_polling_and_the_last_flags_keep_serving() {
+    let (server, state) = flag_server();
+    let handle = init_ok(&local_config(&server.url(), json!({})));
+    ok(start(handle, 5_000));
+    assert!(wait_until(Duration::from_secs(5), || server
+        .requests_to(FLAGS_PATH)
+        .len()
+        >= 2));
+    let stopped = ok(take(allot::ffi::allot_stop(handle, 1_000)));
+    assert_eq!(stopped["polling"], false);
+    let requests = server.requests_to(FLAGS_PATH).len();
+    set_flags(&state, 2);
+    ok(start(handle, 100)); // start does not restart a stopped client
+    std::thread::sleep(Duration::from_millis(200)); // ten polling intervals
+    assert_eq!(server.requests_to(FLAGS_PATH).len(), requests);
+    assert!(all_are(handle, 1));
+    // Idempotent, and a client without background work answers its status too.
+    ok(take(allot::ffi::allot_stop(handle, 0)));
+    allot::ffi::allot_free(handle);
+}
+
+#[test]
 fn polling_picks_up_a_change_and_a_304_keeps_the_snapshot() {
     let (server, state) = flag_server();
     let handle = init_ok(&local_config(&server.url(), json!({})));
@@ -862,6 +884,20 @@ fn remote_fetch_reports_attempts_and_fails_fast_on_4xx() {
         error_code(&fetch(handle, &json!({"user": {"user_id": "u1"}}))),
         "invalid_response"
     );
+    allot::ffi::allot_free(handle);
+}
+
+#[test]
+fn remote_fetch_retries_an_unreadable_answer() {
+    // As Amplitude's Python SDK: an answer that is not variants JSON is retried.
+    let server = remote_server(vec![(200, "<html>".into()), (200, VARIANTS.into())]);
+    let handle = init_ok(&remote_config(
+        &server.url(),
+        json!({"fetch_retries": 1, "fetch_retry_backoff_min_millis": 1}),
+    ));
+    let answer = ok(fetch(handle, &json!({"user": {"user_id": "u1"}})));
+    assert_eq!(answer["variants"]["alpha"]["key"], "on");
+    assert_eq!(server.requests().len(), 2);
     allot::ffi::allot_free(handle);
 }
 

@@ -348,10 +348,14 @@ fn evaluated_props_are_sent_when_asked() {
     );
     ok(evaluate(
         handle,
-        &json!({"user": {"user_id": "u", "country": "Canada", "os": "iOS", "version": "2.1"}}),
+        &json!({"user": {"user_id": "u", "country": "Canada", "os": "iOS", "version": "2.1",
+                         "user_properties": {"plan": "pro"}}}),
     ));
     ok(take(allot::ffi::allot_flush(handle, 5_000)));
     let event = &events_of(&server.requests())[0];
+    // As the SDK: the user's properties sit beside $set/$unset.
+    assert_eq!(event["user_properties"]["plan"], "pro");
+    assert!(event["user_properties"]["$set"].is_object());
     assert_eq!(event["country"], "Canada");
     assert_eq!(event["os_name"], "iOS");
     assert_eq!(event["app_version"], "2.1");
@@ -377,4 +381,55 @@ fn tracking_config_is_checked() {
             .contains("flush_queue_size"),
         "{err}"
     );
+}
+
+#[test]
+fn analytics_options_reach_the_wire() {
+    let server = Server::start(|_r: &Received| Reply::text(200, r#"{"code":200}"#));
+    let plan = json!({"branch": "main", "source": "web", "version": "1"});
+    let ingestion = json!({"source_name": "svc", "source_version": "2"});
+    let handle = tracking_client(
+        &server,
+        json!({"flush_queue_size": 1, "use_batch": true, "min_id_length": 1,
+               "plan": plan, "ingestion_metadata": ingestion}),
+        None,
+    );
+    evaluate_user(handle, "u", json!({}));
+    ok(take(allot::ffi::allot_flush(handle, 5_000)));
+    let requests = server.requests();
+    assert_eq!(
+        requests[0].path(),
+        "/batch",
+        "use_batch posts to the batch endpoint"
+    );
+    let body: Value = serde_json::from_slice(&requests[0].body).unwrap();
+    assert_eq!(body["options"], json!({"min_id_length": 1}));
+    assert_eq!(body["events"][0]["plan"], plan);
+    assert_eq!(body["events"][0]["ingestion_metadata"], ingestion);
+    allot::ffi::allot_free(handle);
+    let err = init(&json!({"provider": "amplitude", "flags": [],
+                           "assignment_config": {"api_key": "k", "min_id_length": 0}}))
+    .unwrap_err();
+    assert_eq!(error_code(&err), "invalid_config");
+    assert!(err["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("min_id_length"));
+}
+
+#[test]
+fn a_batch_is_dropped_after_flush_max_retries() {
+    let server = Server::start(|_r: &Received| Reply::text(500, "down"));
+    let handle = tracking_client(
+        &server,
+        json!({"flush_queue_size": 1, "flush_interval_millis": 10, "flush_max_retries": 2}),
+        None,
+    );
+    evaluate_user(handle, "u", json!({}));
+    assert!(wait_until(Duration::from_secs(5), || ok(status(handle))
+        ["assignment_events"]["dropped"]
+        == 1));
+    // The first attempt and two retries.
+    assert_eq!(server.requests().len(), 3);
+    allot::ffi::allot_free(handle);
 }

@@ -636,6 +636,72 @@ fn a_given_configuration_without_base_url_is_served_offline() {
 }
 
 #[test]
+fn details_list_every_allocation_with_the_rules_and_splits_evaluated() {
+    let handle = started(json!({}));
+    let mut request = banner("s", "free");
+    request["details"] = json!(true);
+    let details = ok(evaluate(handle, &request))["details"].clone();
+    assert_eq!(details["banditEvaluationCode"], Value::Null);
+    // The vip rule fails on its condition; "everyone" has no rules and its one split
+    // (no shards) contains everyone.
+    assert_eq!(
+        details["allocations"],
+        json!([
+            {"key": "vip", "orderPosition": 1, "allocationEvaluationCode": "FAILING_RULE",
+             "evaluatedRules": [{"matched": false, "conditions": [
+                 {"condition": {"attribute": "plan", "operator": "ONE_OF", "value": ["vip"]},
+                  "attributeValue": "free", "matched": false}]}],
+             "evaluatedSplits": []},
+            {"key": "everyone", "orderPosition": 2, "allocationEvaluationCode": "MATCH",
+             "evaluatedRules": [],
+             "evaluatedSplits": [{"variationKey": "red", "matched": true, "shards": []}]}
+        ])
+    );
+    // A type mismatch evaluates nothing: every allocation is unevaluated.
+    request["variation_type"] = json!("INTEGER");
+    request["default"] = json!(0);
+    let details = ok(evaluate(handle, &request))["details"].clone();
+    assert_eq!(details["flagEvaluationCode"], "TYPE_MISMATCH");
+    let codes: Vec<&Value> = details["allocations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["allocationEvaluationCode"])
+        .collect();
+    assert_eq!(codes, [&json!("UNEVALUATED"), &json!("UNEVALUATED")]);
+    allot::ffi::allot_free(handle);
+}
+
+#[test]
+fn details_report_shard_values_until_the_first_miss() {
+    let mut flags = ufc();
+    flags["flags"]["split"] = json!({
+        "key": "split", "enabled": true, "variationType": "STRING", "totalShards": 10000,
+        "variations": {"a": {"key": "a", "value": "a"}},
+        "allocations": [{"key": "none", "splits": [{"variationKey": "a", "shards": [
+            {"salt": "s2", "ranges": [{"start": 0, "end": 10000}]},
+            {"salt": "s1", "ranges": [{"start": 0, "end": 0}]}
+        ]}]}]
+    });
+    let handle = started(json!({"initial_configuration": flags}));
+    let request = json!({"flag_key": "split", "subject_key": "s", "variation_type": "STRING",
+                         "default": "d", "details": true});
+    let details = ok(evaluate(handle, &request))["details"].clone();
+    let splits = &details["allocations"][0]["evaluatedSplits"];
+    // The full-range shard is not reported (as Eppo's core); the empty range misses.
+    assert_eq!(splits[0]["matched"], false);
+    let shards = splits[0]["shards"].as_array().unwrap();
+    assert_eq!(shards.len(), 1);
+    assert_eq!(shards[0]["matched"], false);
+    assert_eq!(
+        shards[0]["shard"],
+        json!({"ranges": [{"start": 0, "end": 0}]})
+    );
+    assert!(shards[0]["shardValue"].as_u64().unwrap() < 10_000);
+    allot::ffi::allot_free(handle);
+}
+
+#[test]
 fn every_duration_is_bounded_at_init() {
     for (field, value) in [
         ("poll_interval_seconds", json!(1e19)),

@@ -237,6 +237,25 @@ fn a_null_interval_fetches_once() {
 }
 
 #[test]
+fn stop_ends_polling_and_the_last_configuration_keeps_serving() {
+    let (server, state) = eppo_server(false);
+    let handle = init_ok(&config(&server.url(), json!({})));
+    ok(start(handle, 5_000));
+    assert!(wait_until(Duration::from_secs(5), || config_requests(
+        &server
+    ) >= 2));
+    let stopped = ok(take(allot::ffi::allot_stop(handle, 1_000)));
+    assert_eq!(stopped["polling"], false);
+    let requests = config_requests(&server);
+    set_version(&state, 2);
+    ok(start(handle, 100)); // start does not restart a stopped client
+    std::thread::sleep(Duration::from_millis(300)); // six polling intervals
+    assert_eq!(config_requests(&server), requests);
+    assert!(is(handle, 1));
+    allot::ffi::allot_free(handle);
+}
+
+#[test]
 fn polling_picks_up_a_change_and_a_304_keeps_the_configuration() {
     let (server, state) = eppo_server(true);
     let handle = init_ok(&config(&server.url(), json!({})));

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"runtime"
+	"sync/atomic"
 	"time"
 )
 
@@ -315,6 +316,8 @@ type remoteConfigDoc struct {
 // reads an immutable snapshot, and configuration updates swap it atomically.
 type LocalClient struct {
 	h *handle
+	// results caches the decoded results of the current snapshot (the fast lane).
+	results atomic.Pointer[snapshotResults]
 }
 
 // NewLocalClient creates a local evaluation client for a deployment key. Call Start
@@ -367,6 +370,9 @@ func (c *LocalClient) Evaluate(user User, flagKeys ...string) (map[string]Varian
 	if err != nil {
 		return nil, err
 	}
+	if variants, ok, err := c.evaluateFast(id, &user, flagKeys); ok {
+		return variants, err
+	}
 	req := appendEvaluateRequest(make([]byte, 0, 256), &user, flagKeys, nil)
 	doc, err := nativeEvaluate(id, req)
 	if err != nil {
@@ -395,6 +401,11 @@ func (c *LocalClient) EvaluateWithOptions(user User, opts ...Option) (map[string
 	var o requestOptions
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.TracksAssignment == nil && o.TracksExposure == nil {
+		if variants, ok, err := c.evaluateFast(id, &user, o.FlagKeys); ok {
+			return variants, err
+		}
 	}
 	req := appendEvaluateRequest(make([]byte, 0, 256), &user, o.FlagKeys, &o)
 	doc, err := nativeEvaluate(id, req)

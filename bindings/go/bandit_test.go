@@ -32,10 +32,10 @@ type banditCase struct {
 	} `json:"subjects"`
 }
 
-// typed converts the suite's loosely typed attributes into ContextAttributes: numbers
+// contextOf converts the suite's loosely typed attributes into ContextAttributes: numbers
 // are numeric attributes; categorical numbers and booleans become their text ("303",
 // "true"), as Eppo matches them; nulls and mistyped numeric values are left out.
-func typed(a banditCaseAttributes) ContextAttributes {
+func contextOf(a banditCaseAttributes) ContextAttributes {
 	c := ContextAttributes{NumericAttributes: map[string]float64{}, CategoricalAttributes: map[string]string{}}
 	for k, v := range a.Numeric {
 		if f, ok := v.(float64); ok {
@@ -113,9 +113,9 @@ func TestBanditPublicCases(t *testing.T) {
 			subjects++
 			actions := BanditActions{}
 			for _, a := range s.Actions {
-				actions[a.ActionKey] = typed(a.banditCaseAttributes)
+				actions[a.ActionKey] = contextOf(a.banditCaseAttributes)
 			}
-			got, err := c.GetBanditAction(bc.Flag, s.SubjectKey, typed(s.SubjectAttributes), actions, bc.DefaultValue)
+			got, err := c.GetBanditAction(bc.Flag, s.SubjectKey, contextOf(s.SubjectAttributes), actions, bc.DefaultValue)
 			if err != nil {
 				t.Fatalf("%s %s: %v", name, s.SubjectKey, err)
 			}

@@ -86,3 +86,44 @@ func BenchmarkEppoStringAssignmentNoLogger(b *testing.B) {
 		}
 	}
 }
+
+func fixtureClient(b *testing.B) (*LocalClient, User, string) {
+	var cases corpus
+	readJSON(b, sharedPath("conformance/amplitude/dependencies_fixture.json"), &cases)
+	c := offlineClient(b, cases.Flags)
+	var u User
+	if err := json.Unmarshal(cases.Cases[0].User, &u); err != nil {
+		b.Fatal(err)
+	}
+	var flags []struct {
+		Key string `json:"key"`
+	}
+	if err := json.Unmarshal(cases.Flags, &flags); err != nil {
+		b.Fatal(err)
+	}
+	return c, u, flags[0].Key
+}
+
+// The 6 flags of the dependency fixture, all of them, for one user.
+func BenchmarkEvaluateSixFlags(b *testing.B) {
+	c, u, _ := fixtureClient(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := c.Evaluate(u); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// One flag of the dependency fixture.
+func BenchmarkEvaluateSixFlagsOneFlag(b *testing.B) {
+	c, u, key := fixtureClient(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := c.Evaluate(u, key); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

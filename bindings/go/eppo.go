@@ -323,6 +323,11 @@ func (c *EppoClient) logEvent(raw json.RawMessage, attrs Attributes) {
 		c.errorLog.Printf("allot: undecodable assignment event: %v", err)
 		return
 	}
+	c.deliver(event)
+}
+
+// deliver calls the logger, recovering a panic.
+func (c *EppoClient) deliver(event AssignmentEvent) {
 	defer func() {
 		if p := recover(); p != nil {
 			c.errorLog.Printf("allot: AssignmentLogger.LogAssignment panicked (recovered): %v", p)
@@ -347,12 +352,11 @@ func fillDetails[T any](r *assignmentResult, value T) (AssignmentDetails[T], err
 	return d, nil
 }
 
-func badValue(r *assignmentResult, err error) error {
-	return &Error{Code: "internal", Message: fmt.Sprintf("assignment value %.100s: %v", r.Value, err)}
+func badValue(v []byte, err error) error {
+	return &Error{Code: "internal", Message: fmt.Sprintf("assignment value %.100s: %v", v, err)}
 }
 
-func decodeString(r *assignmentResult) (string, error) {
-	v := r.Value
+func decodeString(v []byte) (string, error) {
 	// Fast path: a string without escapes.
 	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
 		inner := v[1 : len(v)-1]
@@ -369,45 +373,83 @@ func decodeString(r *assignmentResult) (string, error) {
 	}
 	var s string
 	if err := json.Unmarshal(v, &s); err != nil {
-		return "", badValue(r, err)
+		return "", badValue(v, err)
 	}
 	return s, nil
 }
 
-func decodeBool(r *assignmentResult) (bool, error) {
-	switch string(r.Value) {
+func decodeBool(v []byte) (bool, error) {
+	switch string(v) {
 	case "true":
 		return true, nil
 	case "false":
 		return false, nil
 	}
-	return false, badValue(r, fmt.Errorf("not a boolean"))
+	return false, badValue(v, fmt.Errorf("not a boolean"))
 }
 
-func decodeInt(r *assignmentResult) (int64, error) {
-	if n, err := strconv.ParseInt(string(r.Value), 10, 64); err == nil {
+func decodeInt(v []byte) (int64, error) {
+	if n, err := strconv.ParseInt(string(v), 10, 64); err == nil {
 		return n, nil
 	}
 	// An integral value written with a fraction or exponent (3.0, 1e3).
-	f, err := strconv.ParseFloat(string(r.Value), 64)
+	f, err := strconv.ParseFloat(string(v), 64)
 	if err != nil || f != float64(int64(f)) {
-		return 0, badValue(r, fmt.Errorf("not an integer"))
+		return 0, badValue(v, fmt.Errorf("not an integer"))
 	}
 	return int64(f), nil
 }
 
-func decodeFloat(r *assignmentResult) (float64, error) {
-	f, err := strconv.ParseFloat(string(r.Value), 64)
+func decodeFloat(v []byte) (float64, error) {
+	f, err := strconv.ParseFloat(string(v), 64)
 	if err != nil {
-		return 0, badValue(r, err)
+		return 0, badValue(v, err)
 	}
 	return f, nil
 }
 
-func decodeJSON(r *assignmentResult) (any, error) {
-	var v any
-	if err := json.Unmarshal(r.Value, &v); err != nil {
-		return nil, badValue(r, err)
+func decodeJSON(v []byte) (any, error) {
+	var out any
+	if err := json.Unmarshal(v, &out); err != nil {
+		return nil, badValue(v, err)
+	}
+	return out, nil
+}
+
+// typed is one typed assignment: through the fast lane, or (for keys holding a NUL
+// byte, which C strings cannot carry) the JSON path with the default's JSON text.
+func typed[T any](c *EppoClient, flagKey, subjectKey string, attrs Attributes, fastType int, variationType string,
+	def T, defJSON func() ([]byte, error), decode func([]byte) (T, error)) (T, error) {
+	defer runtime.KeepAlive(c)
+	id, err := c.h.get()
+	if err != nil {
+		return def, err
+	}
+	a, ok, err := c.assignFast(id, flagKey, subjectKey, attrs, fastType)
+	if ok {
+		if err != nil || !a.served {
+			return def, err
+		}
+		if fastType == fastString {
+			return any(a.value).(T), nil
+		}
+		v, err := decode([]byte(a.value))
+		if err != nil {
+			return def, err
+		}
+		return v, nil
+	}
+	d, err := defJSON()
+	if err != nil {
+		return def, err
+	}
+	r, err := c.assign(flagKey, subjectKey, attrs, variationType, d, false)
+	if err != nil {
+		return def, err
+	}
+	v, err := decode(r.Value)
+	if err != nil {
+		return def, err
 	}
 	return v, nil
 }
@@ -417,41 +459,20 @@ func decodeJSON(r *assignmentResult) (any, error) {
 // An error is returned only when the client cannot evaluate at all (closed, or a
 // request the library rejects); the value is then def.
 func (c *EppoClient) GetStringAssignment(flagKey, subjectKey string, attrs Attributes, def string) (string, error) {
-	r, err := c.assign(flagKey, subjectKey, attrs, typeString, appendString(nil, def), false)
-	if err != nil {
-		return def, err
-	}
-	v, err := decodeString(r)
-	if err != nil {
-		return def, err
-	}
-	return v, nil
+	return typed(c, flagKey, subjectKey, attrs, fastString, typeString, def,
+		func() ([]byte, error) { return appendString(nil, def), nil }, decodeString)
 }
 
 // GetBooleanAssignment returns the BOOLEAN flag's variation, or def (see GetStringAssignment).
 func (c *EppoClient) GetBooleanAssignment(flagKey, subjectKey string, attrs Attributes, def bool) (bool, error) {
-	r, err := c.assign(flagKey, subjectKey, attrs, typeBoolean, strconv.AppendBool(nil, def), false)
-	if err != nil {
-		return def, err
-	}
-	v, err := decodeBool(r)
-	if err != nil {
-		return def, err
-	}
-	return v, nil
+	return typed(c, flagKey, subjectKey, attrs, fastBoolean, typeBoolean, def,
+		func() ([]byte, error) { return strconv.AppendBool(nil, def), nil }, decodeBool)
 }
 
 // GetIntegerAssignment returns the INTEGER flag's variation, or def (see GetStringAssignment).
 func (c *EppoClient) GetIntegerAssignment(flagKey, subjectKey string, attrs Attributes, def int64) (int64, error) {
-	r, err := c.assign(flagKey, subjectKey, attrs, typeInteger, strconv.AppendInt(nil, def, 10), false)
-	if err != nil {
-		return def, err
-	}
-	v, err := decodeInt(r)
-	if err != nil {
-		return def, err
-	}
-	return v, nil
+	return typed(c, flagKey, subjectKey, attrs, fastInteger, typeInteger, def,
+		func() ([]byte, error) { return strconv.AppendInt(nil, def, 10), nil }, decodeInt)
 }
 
 // numericDefault encodes a NUMERIC default; NaN and infinities cannot be sent and are
@@ -466,33 +487,18 @@ func numericDefault(def float64) ([]byte, error) {
 
 // GetNumericAssignment returns the NUMERIC flag's variation, or def (see GetStringAssignment).
 func (c *EppoClient) GetNumericAssignment(flagKey, subjectKey string, attrs Attributes, def float64) (float64, error) {
-	d, err := numericDefault(def)
-	if err != nil {
+	if _, err := numericDefault(def); err != nil {
 		return def, err
 	}
-	r, err := c.assign(flagKey, subjectKey, attrs, typeNumeric, d, false)
-	if err != nil {
-		return def, err
-	}
-	v, err := decodeFloat(r)
-	if err != nil {
-		return def, err
-	}
-	return v, nil
+	return typed(c, flagKey, subjectKey, attrs, fastNumeric, typeNumeric, def,
+		func() ([]byte, error) { return numericDefault(def) }, decodeFloat)
 }
 
 // GetJSONAssignment returns the JSON flag's variation decoded with encoding/json
 // (objects are map[string]any), or def (see GetStringAssignment).
 func (c *EppoClient) GetJSONAssignment(flagKey, subjectKey string, attrs Attributes, def any) (any, error) {
-	r, err := c.assign(flagKey, subjectKey, attrs, typeJSON, appendValue(nil, def), false)
-	if err != nil {
-		return def, err
-	}
-	v, err := decodeJSON(r)
-	if err != nil {
-		return def, err
-	}
-	return v, nil
+	return typed(c, flagKey, subjectKey, attrs, fastJSON, typeJSON, def,
+		func() ([]byte, error) { return appendValue(nil, def), nil }, decodeJSON)
 }
 
 // GetStringAssignmentDetails is GetStringAssignment with the evaluation details.
@@ -501,7 +507,7 @@ func (c *EppoClient) GetStringAssignmentDetails(flagKey, subjectKey string, attr
 	if err != nil {
 		return AssignmentDetails[string]{Variation: def}, err
 	}
-	v, err := decodeString(r)
+	v, err := decodeString(r.Value)
 	if err != nil {
 		return AssignmentDetails[string]{Variation: def}, err
 	}
@@ -514,7 +520,7 @@ func (c *EppoClient) GetBooleanAssignmentDetails(flagKey, subjectKey string, att
 	if err != nil {
 		return AssignmentDetails[bool]{Variation: def}, err
 	}
-	v, err := decodeBool(r)
+	v, err := decodeBool(r.Value)
 	if err != nil {
 		return AssignmentDetails[bool]{Variation: def}, err
 	}
@@ -527,7 +533,7 @@ func (c *EppoClient) GetIntegerAssignmentDetails(flagKey, subjectKey string, att
 	if err != nil {
 		return AssignmentDetails[int64]{Variation: def}, err
 	}
-	v, err := decodeInt(r)
+	v, err := decodeInt(r.Value)
 	if err != nil {
 		return AssignmentDetails[int64]{Variation: def}, err
 	}
@@ -544,7 +550,7 @@ func (c *EppoClient) GetNumericAssignmentDetails(flagKey, subjectKey string, att
 	if err != nil {
 		return AssignmentDetails[float64]{Variation: def}, err
 	}
-	v, err := decodeFloat(r)
+	v, err := decodeFloat(r.Value)
 	if err != nil {
 		return AssignmentDetails[float64]{Variation: def}, err
 	}
@@ -557,7 +563,7 @@ func (c *EppoClient) GetJSONAssignmentDetails(flagKey, subjectKey string, attrs 
 	if err != nil {
 		return AssignmentDetails[any]{Variation: def}, err
 	}
-	v, err := decodeJSON(r)
+	v, err := decodeJSON(r.Value)
 	if err != nil {
 		return AssignmentDetails[any]{Variation: def}, err
 	}

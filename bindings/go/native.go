@@ -1,9 +1,10 @@
 package allot
 
-// The native layer: the only file that calls the C ABI. Every input is copied into C
-// memory that is freed before the function returns; every returned string is copied
-// into Go memory and released with allot_string_free in the same function. C never
-// keeps a Go pointer.
+// The native layer: the only file that calls the C ABI. JSON-path inputs are copied into
+// C memory that is freed before the function returns; every returned string is copied
+// into Go memory and released with allot_string_free in the same function. Fast-lane
+// calls pass Go byte slices (inputs and the answer buffer, which hold no Go pointers)
+// for the duration of the call only. C never keeps a Go pointer.
 
 /*
 #include <stdbool.h>
@@ -142,6 +143,74 @@ func nativeCookieGenerate(deviceID string, newFormat bool) ([]byte, error) {
 	defer C.free(unsafe.Pointer(c))
 	return take(C.allot_cookie_generate(c, C.bool(newFormat)))
 }
+
+// fastCall runs a fast-lane export into *buf, growing it until the answer fits; the
+// answer is a slice of *buf (valid until the buffer is reused), or the *Error of an
+// error document.
+func fastCall(buf *[]byte, call func(out *C.uint8_t, capacity C.size_t) C.int64_t) ([]byte, error) {
+	for {
+		b := *buf
+		n := int64(call((*C.uint8_t)(unsafe.Pointer(&b[0])), C.size_t(len(b))))
+		length := n
+		if length < 0 {
+			length = -length
+		}
+		if length > int64(len(b)) {
+			*buf = make([]byte, length)
+			continue
+		}
+		if n < 0 {
+			_, err := openEnvelope(append([]byte(nil), b[:length]...))
+			if err == nil {
+				err = &Error{Code: "internal", Message: "a fast-lane error without an error document"}
+			}
+			return nil, err
+		}
+		return b[:n], nil
+	}
+}
+
+// cPointer is a pointer to in[at] for C (in holds NUL-terminated strings and no Go
+// pointers; C does not keep it), or NULL when at is negative.
+func cPointer(in []byte, at int) *C.char {
+	if at < 0 {
+		return nil
+	}
+	return (*C.char)(unsafe.Pointer(&in[at]))
+}
+
+// nativeEvaluateCompact calls allot_evaluate_compact; user and keys (nil for every
+// flag) are NUL-terminated.
+func nativeEvaluateCompact(h uint64, user, keys []byte, buf *[]byte) ([]byte, error) {
+	keysAt := -1
+	if keys != nil {
+		keysAt = 0
+	}
+	return fastCall(buf, func(out *C.uint8_t, capacity C.size_t) C.int64_t {
+		return C.allot_evaluate_compact(C.uint64_t(h), cPointer(user, 0), cPointer(keys, keysAt), out, capacity)
+	})
+}
+
+// nativeResultJSON calls allot_result_json; an empty answer means the snapshot is no
+// longer current. The answer is a fresh slice.
+func nativeResultJSON(h, snapshot uint64, id uint32) ([]byte, error) {
+	buf := make([]byte, 512)
+	return fastCall(&buf, func(out *C.uint8_t, capacity C.size_t) C.int64_t {
+		return C.allot_result_json(C.uint64_t(h), C.uint64_t(snapshot), C.uint32_t(id), out, capacity)
+	})
+}
+
+// nativeEppoAssign calls allot_eppo_assign; in holds the NUL-terminated flag key at 0,
+// subject key at subjectAt and attributes JSON at attrsAt (negative for none).
+func nativeEppoAssign(h uint64, in []byte, subjectAt, attrsAt, variationType int, wantsEvent bool, buf *[]byte) ([]byte, error) {
+	return fastCall(buf, func(out *C.uint8_t, capacity C.size_t) C.int64_t {
+		return C.allot_eppo_assign(C.uint64_t(h), cPointer(in, 0), cPointer(in, subjectAt), cPointer(in, attrsAt),
+			C.uint32_t(variationType), C.bool(wantsEvent), out, capacity)
+	})
+}
+
+// libraryVersion is Version(), read once (events carry it).
+var libraryVersion = Version()
 
 // Version returns the version of the linked allot library, such as "0.1.0".
 func Version() string {

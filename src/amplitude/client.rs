@@ -14,6 +14,7 @@ use super::evaluate::EvaluateRequest;
 use super::remote::RemoteClient;
 use super::sync::{Served, Updater};
 use super::tracking::{TrackOptions, Trackers};
+use super::user::User;
 use crate::client::{Client, Provider};
 use crate::clock::now_millis;
 use crate::config::read_config_file;
@@ -92,6 +93,20 @@ impl LocalClient {
     }
 }
 
+impl LocalClient {
+    /// `not_started` until `allot_start` was called.
+    fn check_started(&self) -> Result<()> {
+        if self.started.load(Ordering::Acquire) {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorCode::NotStarted,
+                "call allot_start before evaluating",
+            ))
+        }
+    }
+}
+
 impl Provider for LocalClient {
     fn start(&self, timeout: Duration) -> Result<String> {
         let Some(updater) = &self.updater else {
@@ -110,12 +125,7 @@ impl Provider for LocalClient {
     }
 
     fn evaluate(&self, request_json: &str) -> Result<String> {
-        if !self.started.load(Ordering::Acquire) {
-            return Err(Error::new(
-                ErrorCode::NotStarted,
-                "call allot_start before evaluating",
-            ));
-        }
+        self.check_started()?;
         self.follow_fork();
         let mut request = EvaluateRequest::parse(request_json)?;
         let snapshot = self.served.snapshot.load();
@@ -136,9 +146,77 @@ impl Provider for LocalClient {
         Ok(evaluation.to_json())
     }
 
+    fn evaluate_compact(
+        &self,
+        user_json: &str,
+        flag_keys_json: Option<&str>,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        self.check_started()?;
+        self.follow_fork();
+        let mut user: User = serde_json::from_str(user_json)
+            .map_err(|e| Error::from_json(&e, "user", ErrorCode::InvalidArgument))?;
+        let flag_keys: Option<Vec<String>> =
+            flag_keys_json
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|e| Error::from_json(&e, "flag_keys", ErrorCode::InvalidArgument))?;
+        let snapshot = self.served.snapshot.load();
+        let Some(snapshot) = snapshot.as_deref() else {
+            out.extend_from_slice(&0u64.to_le_bytes());
+            out.extend_from_slice(&0u32.to_le_bytes());
+            return Ok(());
+        };
+        if !snapshot.has_narrow_result_ids() {
+            return Err(Error::new(
+                ErrorCode::Unsupported,
+                "this configuration has more results than the fast lane's 32-bit result ids; use allot_evaluate",
+            ));
+        }
+        if let Some(cohorts) = &self.cohorts {
+            cohorts.enrich(&mut user, snapshot.cohort_targets());
+        }
+        let evaluation = snapshot.evaluate(&user, flag_keys.as_deref());
+        self.trackers
+            .track(&user, &evaluation, TrackOptions::default(), now_millis())?;
+        out.extend_from_slice(&snapshot.id().to_le_bytes());
+        let count_at = out.len();
+        out.extend_from_slice(&0u32.to_le_bytes());
+        let count = evaluation.write_result_ids(out);
+        out[count_at..count_at + 4].copy_from_slice(&count.to_le_bytes());
+        Ok(())
+    }
+
+    fn result_json(&self, snapshot_id: u64, result_id: u32, out: &mut Vec<u8>) -> Result<()> {
+        let snapshot = self.served.snapshot.load();
+        let Some(snapshot) = snapshot.as_deref().filter(|s| s.id() == snapshot_id) else {
+            return Ok(());
+        };
+        let (key_json, result) = snapshot.result(result_id).ok_or_else(|| {
+            Error::new(
+                ErrorCode::InvalidArgument,
+                format!("snapshot {snapshot_id} has no result {result_id}"),
+            )
+        })?;
+        out.extend_from_slice(b"{\"flag_key\":");
+        out.extend_from_slice(key_json.as_bytes());
+        out.extend_from_slice(b",\"variant\":");
+        out.extend_from_slice(result.as_bytes());
+        out.push(b'}');
+        Ok(())
+    }
+
     fn flush(&self, timeout: Duration) -> Result<String> {
         self.trackers.flush(timeout)?;
         Ok(Value::Object(self.trackers.status()).to_string())
+    }
+
+    fn stop(&self, timeout: Duration) -> Result<String> {
+        if let Some(updater) = &self.updater {
+            updater.stop();
+        }
+        self.trackers.flush(timeout)?;
+        self.status()
     }
 
     fn fetch(&self, _request_json: &str) -> Result<String> {

@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize as _, Serialize};
 use serde_json::{Map, Value};
@@ -24,9 +25,21 @@ pub struct Snapshot {
     /// Every flag, parents first (the order used when no keys are requested).
     pub(super) all_order: Vec<usize>,
     errors: Vec<FlagError>,
+    /// Process-unique id of this snapshot (never 0): every compiled configuration gets a
+    /// new one, so a binding's cache of results keyed by it can never serve a stale result.
+    pub(super) id: u64,
+    /// Per flag, the first result id of its segment 0 with variant 0 (segment `s`,
+    /// variant `v` of a flag with `n` variants has id `base + s * n + v`); ids are counted,
+    /// never stored per pair, so a wide flag costs nothing here.
+    result_bases: Vec<u64>,
+    /// How many result ids the snapshot has.
+    result_count: u64,
     /// The cohorts the flags target.
     cohorts: Targets,
 }
+
+/// The next snapshot id (ids start at 1; 0 means "no snapshot").
+static NEXT_SNAPSHOT_ID: AtomicU64 = AtomicU64::new(1);
 
 #[derive(Debug)]
 pub(super) struct CompiledFlag {
@@ -57,6 +70,9 @@ pub(super) struct CompiledSegment {
     /// `(variant, JSON of the result this segment gives with it)`, by variant, for the
     /// variants the segment can give (see [`CompiledFlag::result_json`]).
     pub(super) results: Vec<(usize, Box<str>)>,
+    /// The result id of this segment with the flag's variant 0; variant `v` has id
+    /// `first_result + v`.
+    pub(super) first_result: u64,
 }
 
 #[derive(Debug)]
@@ -152,15 +168,28 @@ impl Snapshot {
             .map(|(i, flag)| (flag.key.clone(), i))
             .collect();
         let mut result_budget = RESULT_BUDGET_BYTES;
-        let flags: Vec<CompiledFlag> = loaded
+        let mut flags: Vec<CompiledFlag> = loaded
             .iter()
             .map(|flag| compile_flag(flag, &index, &patterns, &mut result_budget))
             .collect();
+        let mut result_bases = Vec::with_capacity(flags.len());
+        let mut result_count = 0u64;
+        for flag in &mut flags {
+            result_bases.push(result_count);
+            let variants = flag.variants.len() as u64;
+            for segment in &mut flag.segments {
+                segment.first_result = result_count;
+                result_count = result_count.saturating_add(variants);
+            }
+        }
         let mut snapshot = Snapshot {
             flags,
             index,
             all_order: Vec::new(),
             errors,
+            id: NEXT_SNAPSHOT_ID.fetch_add(1, Ordering::Relaxed),
+            result_bases,
+            result_count,
             cohorts: Targets::of(&loaded),
         };
         let all: Vec<usize> = (0..snapshot.flags.len()).collect();
@@ -175,6 +204,36 @@ impl Snapshot {
             )
         })?;
         Ok(snapshot)
+    }
+
+    /// The snapshot's process-unique id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Whether every result id fits the fast lane's 32-bit ids.
+    pub fn has_narrow_result_ids(&self) -> bool {
+        self.result_count <= u64::from(u32::MAX) + 1
+    }
+
+    /// The flag key and result JSON of a result id, `None` for an id it does not have.
+    pub fn result(&self, result_id: u32) -> Option<(&str, Cow<'_, str>)> {
+        let id = u64::from(result_id);
+        if id >= self.result_count {
+            return None;
+        }
+        let f = self
+            .result_bases
+            .partition_point(|&base| base <= id)
+            .checked_sub(1)?;
+        let flag = self.flags.get(f)?;
+        let variants = flag.variants.len() as u64;
+        let offset = id - self.result_bases[f];
+        let segment = flag
+            .segments
+            .get(usize::try_from(offset.checked_div(variants)?).ok()?)?;
+        let variant = usize::try_from(offset.checked_rem(variants)?).ok()?;
+        Some((&flag.key_json, flag.result_json(segment, variant)))
     }
 
     /// Flags that could not be loaded.
@@ -369,6 +428,7 @@ fn compile_flag(
             variant: segment.variant.as_deref().and_then(variant_index),
             metadata: segment.metadata.clone().unwrap_or_default(),
             results: Vec::new(),
+            first_result: 0,
         })
         .collect();
     let metadata = flag.metadata.clone().unwrap_or_default();

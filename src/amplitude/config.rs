@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use super::cohorts::settings::CohortSettings;
 use crate::config::{base_url as url, bounded, check_known_fields, parse_section};
@@ -58,6 +58,11 @@ const TRACKING_FIELDS: &[&str] = &[
     "retry_backoff_min_millis",
     "retry_backoff_max_millis",
     "shutdown_timeout_millis",
+    "use_batch",
+    "flush_max_retries",
+    "min_id_length",
+    "plan",
+    "ingestion_metadata",
 ];
 
 /// The analytics ingestion server, US and EU.
@@ -140,6 +145,12 @@ struct RawTracking {
     retry_backoff_min_millis: Option<u64>,
     retry_backoff_max_millis: Option<u64>,
     shutdown_timeout_millis: Option<u64>,
+    #[serde(default)]
+    use_batch: bool,
+    flush_max_retries: Option<u64>,
+    min_id_length: Option<u64>,
+    plan: Option<Map<String, Value>>,
+    ingestion_metadata: Option<Map<String, Value>>,
 }
 
 /// Event tracking settings (`assignment_config` or `exposure_config`).
@@ -151,6 +162,8 @@ pub struct TrackingSettings {
     pub cache_capacity: usize,
     /// Copy the user's context fields (country, platform, …) into each event.
     pub send_evaluated_props: bool,
+    /// `plan` and `ingestion_metadata`, set on every event.
+    pub event_fields: Map<String, Value>,
 }
 
 impl TrackingSettings {
@@ -172,9 +185,28 @@ impl TrackingSettings {
         let ms = |value: Option<u64>, default: u64, field: &str| {
             millis(value, default, &format!("{name}.{field}"))
         };
+        let endpoint = if raw.use_batch { "batch" } else { "2/httpapi" };
+        let min_id_length = match raw.min_id_length {
+            Some(0) => {
+                return Err(Error::new(
+                    ErrorCode::InvalidConfig,
+                    format!("{name}.min_id_length must be positive"),
+                ))
+            }
+            other => other,
+        };
+        let mut event_fields = Map::new();
+        for (field, value) in [
+            ("plan", raw.plan),
+            ("ingestion_metadata", raw.ingestion_metadata),
+        ] {
+            if let Some(value) = value {
+                event_fields.insert(field.to_owned(), Value::Object(value));
+            }
+        }
         Ok(TrackingSettings {
             sender: SenderSettings {
-                url: format!("{server_url}/2/httpapi"),
+                url: format!("{server_url}/{endpoint}"),
                 api_key,
                 flush_queue_size: count(raw.flush_queue_size, 200, "flush_queue_size")?,
                 flush_interval: ms(raw.flush_interval_millis, 10_000, "flush_interval_millis")?,
@@ -196,9 +228,13 @@ impl TrackingSettings {
                     3_000,
                     "shutdown_timeout_millis",
                 )?,
+                max_retries: usize::try_from(raw.flush_max_retries.unwrap_or(12))
+                    .unwrap_or(usize::MAX),
+                options: min_id_length.map(|n| json!({"min_id_length": n})),
             },
             cache_capacity: count(raw.cache_capacity, 65_536, "cache_capacity")?,
             send_evaluated_props: raw.send_evaluated_props,
+            event_fields,
         })
     }
 }

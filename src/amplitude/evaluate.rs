@@ -301,6 +301,23 @@ impl<'s> Evaluation<'s> {
         })
     }
 
+    /// Appends the result id of every evaluated flag that produced a variant, in
+    /// evaluation order, as little-endian `u32`s; returns how many it appended.
+    pub fn write_result_ids(&self, out: &mut Vec<u8>) -> u32 {
+        let mut count = 0;
+        for &i in self.order.iter() {
+            let Some(hit) = self.hits.get(i) else {
+                continue;
+            };
+            let segment = &self.snapshot.flags[i].segments[hit.segment];
+            // Snapshot::has_narrow_result_ids was checked: every id fits.
+            let id = u32::try_from(segment.first_result + hit.variant as u64).unwrap_or(u32::MAX);
+            out.extend_from_slice(&id.to_le_bytes());
+            count += 1;
+        }
+        count
+    }
+
     /// Writes `{"variants": {flagKey: {"key", "value"?, "payload"?, "metadata"?}}}`.
     pub fn to_json(&self) -> String {
         let mut out = String::with_capacity(64 + 160 * self.order.len());

@@ -17,6 +17,10 @@ use super::user::User;
 /// period.
 pub(crate) const DAY_MILLIS: u64 = 86_400_000;
 
+/// The `library` field of every event: allot identifies itself where the SDK writes
+/// `amplitude-python/<version>`.
+const LIBRARY: &str = concat!("allot/", env!("CARGO_PKG_VERSION"));
+
 const ASSIGNMENT_EVENT: &str = "[Experiment] Assignment";
 const EXPOSURE_EVENT: &str = "[Experiment] Exposure";
 const MUTUAL_EXCLUSION_GROUP: &str = "mutual-exclusion-group";
@@ -78,6 +82,7 @@ fn base_event(event_type: &str, user: &User, insert_id: String, now_ms: u64) -> 
     }
     event.insert("time".into(), now_ms.into());
     event.insert("insert_id".into(), insert_id.into());
+    event.insert("library".into(), LIBRARY.into());
     event
 }
 
@@ -137,14 +142,22 @@ pub fn assignment_event(
     Some((canonical, Value::Object(event)))
 }
 
-/// Exposure events, one per flag, skipping default variants and variants with
-/// `trackExposure: false`. Each comes with its de-duplication key.
+/// The exposure events of one evaluation, one per flag, skipping default variants and
+/// variants with `trackExposure: false`, with their de-duplication key: as the SDK, the
+/// canonical string of the whole evaluation (every assigned flag, defaults included)
+/// decides for all of them, and each `insert_id` hashes `"<flag> " + canonical`. `None`
+/// when nothing was assigned.
 pub fn exposure_events(
     user: &User,
     assigned: &[Assigned<'_>],
     now_ms: u64,
-) -> Vec<(String, Value)> {
-    sorted(assigned)
+) -> Option<(String, Vec<Value>)> {
+    if assigned.is_empty() {
+        return None;
+    }
+    let assigned = sorted(assigned);
+    let canonical = canonical_string(user, &assigned);
+    let events = assigned
         .iter()
         .filter(|a| {
             !is_true(a.metadata("default"))
@@ -152,25 +165,31 @@ pub fn exposure_events(
         })
         .map(|a| {
             let flag = a.flag_key();
-            let canonical = canonical_string(user, std::slice::from_ref(a));
-            let insert_id = insert_id(user, &canonical, now_ms);
+            let insert_id = insert_id(user, &format!("{flag} {canonical}"), now_ms);
             let mut properties = Map::new();
             properties.insert("[Experiment] Flag Key".into(), flag.into());
             properties.insert("[Experiment] Variant".into(), a.variant_key().into());
             if let Some(experiment) = a.metadata("experimentKey") {
                 properties.insert("[Experiment] Experiment Key".into(), experiment.clone());
             }
-            properties.insert("metadata".into(), Value::Object(a.merged_metadata()));
+            let metadata = a.merged_metadata();
+            if !metadata.is_empty() {
+                properties.insert("metadata".into(), Value::Object(metadata));
+            }
             let mut set = Map::new();
             if !is_mutual_exclusion_group(a) {
                 set.insert(format!("[Experiment] {flag}"), a.variant_key().into());
             }
             let mut event = base_event(EXPOSURE_EVENT, user, insert_id, now_ms);
             event.insert("event_properties".into(), Value::Object(properties));
-            event.insert("user_properties".into(), json!({"$set": set}));
-            (canonical, Value::Object(event))
+            event.insert("user_properties".into(), json!({"$set": set, "$unset": {}}));
+            if let Some(groups) = user.groups.as_ref().filter(|g| !g.is_empty()) {
+                event.insert("groups".into(), json!(groups));
+            }
+            Value::Object(event)
         })
-        .collect()
+        .collect();
+    Some((canonical, events))
 }
 
 /// De-duplication: an LRU of canonical strings whose entries live one day.

@@ -106,7 +106,7 @@ impl RemoteClient {
                 })?;
                 parse_variants(outcome).map_err(|error| Failure {
                     error,
-                    retryable: false,
+                    retryable: true,
                 })
             })?;
         Ok(format!("{{\"variants\":{variants}}}"))

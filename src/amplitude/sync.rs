@@ -97,6 +97,11 @@ impl Updater {
         self.poller.await_configuration(timeout, &retry)
     }
 
+    /// Stops synchronising for good; the last configuration keeps serving.
+    pub fn stop(&self) {
+        self.poller.stop();
+    }
+
     /// Whether a background thread is synchronising in this process.
     pub fn running(&self) -> bool {
         self.poller.running()

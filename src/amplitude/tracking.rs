@@ -18,6 +18,8 @@ struct Tracker {
     dedup: Dedup,
     sender: Sender,
     send_evaluated_props: bool,
+    /// `plan` and `ingestion_metadata` for every event.
+    event_fields: Map<String, Value>,
 }
 
 impl Tracker {
@@ -25,24 +27,32 @@ impl Tracker {
         Tracker {
             dedup: Dedup::new(settings.cache_capacity),
             send_evaluated_props: settings.send_evaluated_props,
+            event_fields: settings.event_fields,
             sender: Sender::new(settings.sender),
         }
     }
 
-    /// Queues the events not seen within a day. Never waits for the network.
-    fn track(&self, user: &User, events: Vec<(String, Value)>, now_ms: u64) {
-        let fresh: Vec<Value> = events
+    /// Queues the events of a key not seen within a day. Never waits for the network.
+    fn track(&self, user: &User, key: String, events: Vec<Value>, now_ms: u64) {
+        if events.is_empty() || !self.dedup.first_time(&key, now_ms) {
+            return;
+        }
+        let events = events
             .into_iter()
-            .filter(|(key, _)| self.dedup.first_time(key, now_ms))
-            .map(|(_, mut event)| {
+            .map(|mut event| {
                 if self.send_evaluated_props {
                     add_user_context(&mut event, user);
+                }
+                if let Value::Object(fields) = &mut event {
+                    for (name, value) in &self.event_fields {
+                        fields.insert(name.clone(), value.clone());
+                    }
                 }
                 event
             })
             .collect();
         // A failure to start the event thread is reported by the sender's stats.
-        self.sender.enqueue(fresh);
+        self.sender.enqueue(events);
     }
 }
 
@@ -73,11 +83,19 @@ fn add_user_context(event: &mut Value, user: &User) {
             event.insert(name.into(), value.clone());
         }
     }
+    // As the SDK: the user's properties beside `$set`/`$unset`.
+    if let (Some(properties), Some(Value::Object(target))) =
+        (&user.user_properties, event.get_mut("user_properties"))
+    {
+        for (name, value) in properties {
+            target.entry(name.clone()).or_insert_with(|| value.clone());
+        }
+    }
 }
 
 /// About how many bytes of the user each event of `tracker` repeats: the ids (written
 /// into the event, its `insert_id` and its de-duplication key) and, with
-/// `send_evaluated_props`, the context fields.
+/// `send_evaluated_props`, the context fields and the user's properties.
 fn user_bytes_per_event(user: &User, tracker: &Tracker) -> usize {
     let len = |value: &Option<Value>| match value {
         Some(Value::String(s)) => s.len(),
@@ -86,7 +104,16 @@ fn user_bytes_per_event(user: &User, tracker: &Tracker) -> usize {
     };
     let ids = 4 * (len(&user.user_id) + len(&user.device_id));
     let context = if tracker.send_evaluated_props {
-        user_context(user).iter().map(|(_, value)| len(value)).sum()
+        let properties = user
+            .user_properties
+            .as_ref()
+            .and_then(|p| serde_json::to_string(p).ok())
+            .map_or(0, |text| text.len());
+        user_context(user)
+            .iter()
+            .map(|(_, value)| len(value))
+            .sum::<usize>()
+            + properties
     } else {
         0
     };
@@ -156,16 +183,14 @@ impl Trackers {
             }
         }
         if let Some(tracker) = assignment {
-            tracker.track(
-                user,
-                assignment_event(user, &assigned, now_ms)
-                    .into_iter()
-                    .collect(),
-                now_ms,
-            );
+            if let Some((key, event)) = assignment_event(user, &assigned, now_ms) {
+                tracker.track(user, key, vec![event], now_ms);
+            }
         }
         if let Some(tracker) = exposure {
-            tracker.track(user, exposure_events(user, &assigned, now_ms), now_ms);
+            if let Some((key, events)) = exposure_events(user, &assigned, now_ms) {
+                tracker.track(user, key, events, now_ms);
+            }
         }
         Ok(())
     }

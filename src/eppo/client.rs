@@ -11,12 +11,13 @@ use super::bandit;
 use super::compile::Snapshot;
 use super::config::{Settings, SyncSettings};
 use super::details::{self, DetailsInput};
-use super::evaluate::{self, SubjectAttributes};
+use super::evaluate::{self, AllocationEvaluationCode, Assignment, Matched, SubjectAttributes};
 use super::events::{self, AssignmentCache};
+use super::model::VariationType;
 use super::request::{self, AssignmentRequest, Request};
 use super::sync::{Served, Updater};
 use super::time;
-use crate::client::{Client, Provider};
+use crate::client::{Client, Provider, TypedAssignment};
 use crate::clock::now_millis_signed;
 use crate::error::{Error, ErrorCode, Result};
 use crate::ffi::MAX_RESULT_BYTES;
@@ -112,6 +113,48 @@ impl EppoClient {
         Ok(out)
     }
 
+    /// Assigns one flag and consults the deduplication cache: the assignment, the match
+    /// that serves a value, and whether the match produces an event.
+    #[allow(clippy::too_many_arguments)]
+    fn decide<'s>(
+        &self,
+        snapshot: Option<&'s Snapshot>,
+        flag_key: &str,
+        subject_key: &str,
+        attributes: &SubjectAttributes<'_>,
+        expected: VariationType,
+        now_ms: i64,
+        trace: Option<&mut Vec<(usize, AllocationEvaluationCode)>>,
+    ) -> Decision<'s> {
+        let assignment = evaluate::assign_to(
+            snapshot,
+            flag_key,
+            subject_key,
+            attributes,
+            expected,
+            now_ms,
+            trace,
+        );
+        let matched = assignment
+            .matched
+            .filter(|_| assignment.variation().is_some());
+        let logged = matched.filter(|_| assignment.should_log()).filter(|m| {
+            self.cache.as_ref().map_or(true, |cache| {
+                cache.should_log(
+                    flag_key,
+                    subject_key,
+                    &m.allocation.key,
+                    &m.split.variation_key,
+                )
+            })
+        });
+        Decision {
+            assignment,
+            matched,
+            logged,
+        }
+    }
+
     /// Writes `{"value", "variation_key", "code", "allocation_key", "events", "details"?}`
     /// (`attributes` are the request's `subject_attributes`).
     fn write_result(
@@ -123,7 +166,11 @@ impl EppoClient {
     ) -> Result<()> {
         let now_ms = request.now_ms.unwrap_or_else(now_millis_signed);
         let mut trace = Vec::new();
-        let assignment = evaluate::assign_to(
+        let Decision {
+            assignment,
+            matched,
+            logged,
+        } = self.decide(
             snapshot,
             request.flag_key,
             request.subject_key,
@@ -133,7 +180,6 @@ impl EppoClient {
             request.details.then_some(&mut trace),
         );
         let variation = assignment.variation();
-        let matched = assignment.matched.filter(|_| variation.is_some());
         out.push_str("{\"value\":");
         out.push_str(variation.map_or(request.default, |v| v.value_json.as_str()));
         out.push_str(",\"variation_key\":");
@@ -150,26 +196,16 @@ impl EppoClient {
         }
         out.push_str(",\"events\":[");
         let mut timestamp = String::new();
-        if let Some(m) = matched.filter(|_| assignment.should_log()) {
-            let log = self.cache.as_ref().map_or(true, |cache| {
-                cache.should_log(
-                    request.flag_key,
-                    request.subject_key,
-                    &m.allocation.key,
-                    &m.split.variation_key,
-                )
-            });
-            if log {
-                time::write_rfc3339(&mut timestamp, now_ms);
-                events::write_event(
-                    out,
-                    request.flag_key,
-                    &m,
-                    request.subject_key,
-                    request.subject_attributes,
-                    &timestamp,
-                );
-            }
+        if let Some(m) = logged {
+            time::write_rfc3339(&mut timestamp, now_ms);
+            events::write_event(
+                out,
+                request.flag_key,
+                &m,
+                request.subject_key,
+                request.subject_attributes,
+                &timestamp,
+            );
         }
         out.push(']');
         if request.details {
@@ -201,6 +237,57 @@ impl EppoClient {
 
     /// The status document (see [`LocalStatus`]) with Eppo's `"environment"` and
     /// `"published_at"` (ms since the epoch) of the configuration served.
+    /// The fast lane's typed assignment (see `allot_eppo_assign`): appends the compact
+    /// answer to `out`.
+    fn assign_compact(&self, request: &TypedAssignment<'_>, out: &mut Vec<u8>) {
+        let guard = self.served.snapshot.load();
+        let now_ms = now_millis_signed();
+        let attributes = SubjectAttributes::new(request.subject_attributes);
+        let Decision {
+            assignment,
+            matched,
+            logged,
+        } = self.decide(
+            guard.as_deref(),
+            request.flag_key,
+            request.subject_key,
+            &attributes,
+            request.variation_type,
+            now_ms,
+            None,
+        );
+        let served = matched.zip(assignment.variation());
+        let event = logged.filter(|_| request.wants_event);
+        out.push(u8::from(served.is_some()) | (u8::from(event.is_some()) << 1));
+        put_field(out, assignment.code.as_str().as_bytes());
+        if let Some((m, variation)) = served {
+            let value = match (&variation.value, request.variation_type) {
+                (Value::String(text), VariationType::String) => text.as_str(),
+                _ => variation.value_json.as_str(),
+            };
+            put_field(out, value.as_bytes());
+            put_field(out, variation.key.as_bytes());
+            put_field(out, m.allocation.key.as_bytes());
+        }
+        if let Some(m) = event {
+            let mut timestamp = String::with_capacity(24);
+            time::write_rfc3339(&mut timestamp, now_ms);
+            put_field(out, timestamp.as_bytes());
+            // `,"k":v` members as an object; empty when the split logs nothing extra.
+            let extra = m.split.extra_logging_json.as_str();
+            match extra.strip_prefix(',') {
+                Some(members) => {
+                    let length = u32::try_from(members.len() + 2).unwrap_or(u32::MAX);
+                    out.extend_from_slice(&length.to_le_bytes());
+                    out.push(b'{');
+                    out.extend_from_slice(members.as_bytes());
+                    out.push(b'}');
+                }
+                None => put_field(out, b""),
+            }
+        }
+    }
+
     fn status_json(&self) -> Result<String> {
         let guard = self.served.snapshot.load();
         let snapshot = guard.as_deref();
@@ -292,4 +379,39 @@ impl Provider for EppoClient {
         self.follow_fork();
         self.status_json()
     }
+
+    fn stop(&self, _timeout: Duration) -> Result<String> {
+        if let Some(updater) = &self.updater {
+            updater.stop();
+        }
+        self.status_json()
+    }
+
+    fn assign_typed(&self, request: &TypedAssignment<'_>, out: &mut Vec<u8>) -> Result<()> {
+        if !self.started.load(Ordering::Acquire) {
+            return Err(Error::new(
+                ErrorCode::NotStarted,
+                "call allot_start before allot_eppo_assign",
+            ));
+        }
+        self.follow_fork();
+        self.assign_compact(request, out);
+        Ok(())
+    }
+}
+
+/// What [`EppoClient::decide`] found.
+struct Decision<'s> {
+    assignment: Assignment<'s>,
+    /// The match, when it serves a value.
+    matched: Option<Matched<'s>>,
+    /// The match, when it produces an event (a `doLog` allocation the cache let through).
+    logged: Option<Matched<'s>>,
+}
+
+/// Appends a length-prefixed field: its length as a little-endian `u32`, then its bytes.
+fn put_field(out: &mut Vec<u8>, bytes: &[u8]) {
+    let length = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&length.to_le_bytes());
+    out.extend_from_slice(bytes);
 }

@@ -4,7 +4,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::eppo::compile::Snapshot;
-use crate::eppo::evaluate::{AllocationEvaluationCode, Assignment, FlagEvaluationCode};
+use crate::eppo::evaluate::{
+    explain, AllocationEvaluationCode, Assignment, FlagEvaluationCode, Subject,
+};
 use crate::eppo::model::VariationType;
 
 /// The evaluation-details document, serialized with Eppo's camelCase field names.
@@ -25,6 +27,8 @@ pub struct EvaluationDetails<'a> {
     pub config_published_at: Option<&'a str>,
     /// The configuration's environment.
     pub environment_name: Option<&'a str>,
+    /// Always null: allot evaluates no bandits.
+    pub bandit_evaluation_code: Option<&'a str>,
     /// The flag evaluation code.
     pub flag_evaluation_code: FlagEvaluationCode,
     /// A human-readable explanation, worded as Eppo's SDKs word it.
@@ -45,6 +49,9 @@ pub struct EvaluationDetails<'a> {
     pub unmatched_allocations: Vec<AllocationDetails<'a>>,
     /// Allocations after the match, which were not evaluated.
     pub unevaluated_allocations: Vec<AllocationDetails<'a>>,
+    /// Every allocation in order, with the rules and splits evaluated (Eppo's SDKs'
+    /// `allocations`); empty when the flag was not evaluated.
+    pub allocations: Vec<AllocationDetails<'a>>,
 }
 
 /// One allocation in the details document.
@@ -57,6 +64,12 @@ pub struct AllocationDetails<'a> {
     pub allocation_evaluation_code: AllocationEvaluationCode,
     /// Its one-based position in the flag.
     pub order_position: usize,
+    /// In `allocations` only: the rules evaluated (see [`crate::eppo::evaluate::explain`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evaluated_rules: Option<Vec<Value>>,
+    /// In `allocations` only: the splits evaluated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evaluated_splits: Option<Vec<Value>>,
 }
 
 /// What the details document is built from.
@@ -88,6 +101,8 @@ pub fn build<'a>(input: &DetailsInput<'a>, assignment: &Assignment<'a>) -> Evalu
                 key: &allocation.key,
                 allocation_evaluation_code: code,
                 order_position: index + 1,
+                evaluated_rules: None,
+                evaluated_splits: None,
             })
     };
     let unmatched = input
@@ -101,6 +116,56 @@ pub fn build<'a>(input: &DetailsInput<'a>, assignment: &Assignment<'a>) -> Evalu
             .collect(),
         _ => Vec::new(),
     };
+    let allocations = match (assignment.flag, assignment.code) {
+        (
+            Some(flag),
+            FlagEvaluationCode::Match
+            | FlagEvaluationCode::AssignmentError
+            | FlagEvaluationCode::DefaultAllocationNull
+            | FlagEvaluationCode::TypeMismatch,
+        ) => flag
+            .allocations
+            .iter()
+            .enumerate()
+            .map(|(index, allocation)| {
+                let code = if assignment.code == FlagEvaluationCode::TypeMismatch {
+                    AllocationEvaluationCode::Unevaluated
+                } else if matched.is_some_and(|m| m.index == index) {
+                    AllocationEvaluationCode::Match
+                } else {
+                    input
+                        .trace
+                        .iter()
+                        .find(|&&(i, _)| i == index)
+                        .map_or(AllocationEvaluationCode::Unevaluated, |&(_, code)| code)
+                };
+                let evaluated = matches!(
+                    code,
+                    AllocationEvaluationCode::Match
+                        | AllocationEvaluationCode::FailingRule
+                        | AllocationEvaluationCode::TrafficExposureMiss
+                );
+                let (rules, splits) = if evaluated {
+                    let subject = Subject {
+                        key: input.subject_key,
+                        attributes: input.subject_attributes,
+                    };
+                    let explained = explain(flag, allocation, subject);
+                    (explained.rules, explained.splits)
+                } else {
+                    (Vec::new(), Vec::new())
+                };
+                AllocationDetails {
+                    key: &allocation.key,
+                    allocation_evaluation_code: code,
+                    order_position: index + 1,
+                    evaluated_rules: Some(rules),
+                    evaluated_splits: Some(splits),
+                }
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
     EvaluationDetails {
         flag_key: input.flag_key,
         subject_key: input.subject_key,
@@ -109,6 +174,7 @@ pub fn build<'a>(input: &DetailsInput<'a>, assignment: &Assignment<'a>) -> Evalu
         config_fetched_at: input.snapshot.map(|s| s.fetched_at.as_str()),
         config_published_at: input.snapshot.and_then(|s| s.published_at.as_deref()),
         environment_name: input.snapshot.and_then(|s| s.environment.as_deref()),
+        bandit_evaluation_code: None,
         flag_evaluation_code: assignment.code,
         flag_evaluation_description: description(input, assignment),
         variation_key: matched.map(|m| m.split.variation_key.as_str()),
@@ -120,6 +186,7 @@ pub fn build<'a>(input: &DetailsInput<'a>, assignment: &Assignment<'a>) -> Evalu
             .and_then(|m| allocation_details(m.index, AllocationEvaluationCode::Match)),
         unmatched_allocations: unmatched,
         unevaluated_allocations: unevaluated,
+        allocations,
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use md5::Digest;
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
 use crate::compare::parse_number;
 use crate::eppo::compile::{
@@ -228,6 +228,108 @@ pub fn assign_to<'s>(
         }
     }
     Assignment::bare(FlagEvaluationCode::DefaultAllocationNull, Some(flag))
+}
+
+/// What the evaluation details report for one evaluated allocation, as Eppo's SDKs
+/// report it: the rules tried, up to the first that passed, each with its conditions up
+/// to the first that failed; then, when a rule passed (or there are none), the splits
+/// tried, up to the first that contains the subject, each with its shards up to the
+/// first that does not.
+pub struct Explained {
+    /// `{"matched", "conditions": [{"condition", "attributeValue", "matched"}]}` per rule.
+    pub rules: Vec<Value>,
+    /// `{"variationKey", "matched", "shards": [{"matched", "shard": {"ranges"}, "shardValue"}]}`.
+    pub splits: Vec<Value>,
+}
+
+/// Re-evaluates one allocation for the details document (never on the assignment path).
+pub fn explain(flag: &Flag, allocation: &Allocation, subject: Subject<'_>) -> Explained {
+    let subject_attributes = SubjectAttributes::new(subject.attributes);
+    let attributes = Attributes {
+        subject_key: subject.key,
+        attributes: &subject_attributes,
+    };
+    let mut rules = Vec::new();
+    let mut passed = allocation.rules.is_empty();
+    for rule in &allocation.rules {
+        let mut conditions = Vec::new();
+        let mut matched = true;
+        for (i, condition) in rule.conditions.iter().enumerate() {
+            let holds = condition_holds(condition, &attributes);
+            let shown = rule.display["conditions"]
+                .get(i)
+                .map_or(Value::Null, shown_condition);
+            let value = match attributes.get(condition) {
+                Some(AttributeValue::Json(value)) => value.clone(),
+                Some(AttributeValue::SubjectKey(key)) => Value::from(key),
+                None => Value::Null,
+            };
+            conditions.push(json!({"condition": shown, "attributeValue": value, "matched": holds}));
+            if !holds {
+                matched = false;
+                break;
+            }
+        }
+        rules.push(json!({"matched": matched, "conditions": conditions}));
+        if matched {
+            passed = true;
+            break;
+        }
+    }
+    let mut splits = Vec::new();
+    if passed {
+        let mut numbers = ShardNumbers::default();
+        for split in &allocation.splits {
+            let mut shards = Vec::new();
+            let mut matched = true;
+            // As Eppo's core: a shard covering every shard number is not reported.
+            let partial = split.shards.iter().filter(|shard| {
+                !shard
+                    .ranges
+                    .iter()
+                    .any(|&(start, end)| start == 0 && end >= flag.total_shards)
+            });
+            for shard in partial {
+                let number = numbers.get(flag, shard.salt, subject.key);
+                let inside = shard
+                    .ranges
+                    .iter()
+                    .any(|&(start, end)| start <= number && number < end);
+                let ranges: Vec<Value> = shard
+                    .ranges
+                    .iter()
+                    .map(|&(start, end)| json!({"start": start, "end": end}))
+                    .collect();
+                shards.push(
+                    json!({"matched": inside, "shard": {"ranges": ranges}, "shardValue": number}),
+                );
+                if !inside {
+                    matched = false;
+                    break;
+                }
+            }
+            splits.push(
+                json!({"variationKey": split.variation_key, "matched": matched, "shards": shards}),
+            );
+            if matched {
+                break;
+            }
+        }
+    }
+    Explained { rules, splits }
+}
+
+/// A configured condition as the details show it: comparison operands as strings.
+fn shown_condition(condition: &Value) -> Value {
+    let mut shown = condition.clone();
+    let comparison = matches!(
+        condition["operator"].as_str(),
+        Some("GT" | "GTE" | "LT" | "LTE")
+    );
+    if let (true, Value::Number(n)) = (comparison, &condition["value"]) {
+        shown["value"] = Value::from(number_to_string(n));
+    }
+    shown
 }
 
 /// `Some(rule)` for the first passing rule, `Some(None)` when there are no rules, `None`

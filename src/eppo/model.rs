@@ -23,6 +23,18 @@ pub enum VariationType {
 }
 
 impl VariationType {
+    /// The type numbered `index` in the fast lane (0 `STRING` … 4 `JSON`).
+    pub fn from_index(index: u32) -> Option<VariationType> {
+        const ALL: [VariationType; 5] = [
+            VariationType::String,
+            VariationType::Integer,
+            VariationType::Numeric,
+            VariationType::Boolean,
+            VariationType::Json,
+        ];
+        ALL.get(usize::try_from(index).ok()?).copied()
+    }
+
     /// The UFC spelling (`"STRING"`, …).
     pub fn as_str(self) -> &'static str {
         match self {

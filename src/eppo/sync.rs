@@ -76,6 +76,11 @@ impl Updater {
         self.poller.await_configuration(timeout, &retry)
     }
 
+    /// Stops synchronising for good; the last configuration keeps serving.
+    pub fn stop(&self) {
+        self.poller.stop();
+    }
+
     /// Whether a background thread is polling in this process.
     pub fn running(&self) -> bool {
         self.settings.poll_interval.is_some() && self.poller.running()

@@ -43,6 +43,10 @@ pub struct SenderSettings {
     pub retry_max: Duration,
     /// How long freeing the client may spend sending what is queued.
     pub shutdown_timeout: Duration,
+    /// Retryable failures of one batch after which it is dropped.
+    pub max_retries: usize,
+    /// The upload's `options` member (e.g. `{"min_id_length": 3}`), when set.
+    pub options: Option<Value>,
 }
 
 /// Counters for the status document: `{"queued", "sent", "dropped", "last_success_at",
@@ -72,6 +76,8 @@ struct Queue {
     flush_requested: bool,
     retry_at: Option<Instant>,
     backoff: Duration,
+    /// Retryable failures of the batch at the head of the queue.
+    failures: usize,
     stats: SenderStats,
 }
 
@@ -286,6 +292,7 @@ fn run(control: &Control<Queue>, settings: &SenderSettings) {
                 queue.stats.health.succeeded();
                 queue.retry_at = None;
                 queue.backoff = settings.retry_min;
+                queue.failures = 0;
                 if !queue.events.is_empty() {
                     // Keep draining a flush or a backlog without waiting for the interval.
                     queue.flush_requested = true;
@@ -293,7 +300,8 @@ fn run(control: &Control<Queue>, settings: &SenderSettings) {
             }
             Err(failure) => {
                 queue.stats.health.failed(&failure.error);
-                if failure.retryable {
+                queue.failures += 1;
+                if failure.retryable && queue.failures <= settings.max_retries {
                     for event in batch.into_iter().rev() {
                         queue.bytes += event.len();
                         queue.events.push_front(event);
@@ -303,6 +311,7 @@ fn run(control: &Control<Queue>, settings: &SenderSettings) {
                     queue.backoff = (queue.backoff * 2).min(settings.retry_max);
                 } else {
                     queue.stats.dropped += batch.len() as u64;
+                    queue.failures = 0;
                 }
             }
         }
@@ -316,14 +325,19 @@ fn send(
     batch: &[String],
     timeout: Duration,
 ) -> std::result::Result<(), crate::transport::Failure> {
-    // `{"api_key": …, "events": [...]}` from the events' JSON text.
+    // `{"api_key": …, "events": [...], "options"?: …}` from the events' JSON text.
     let key = Value::from(settings.api_key.expose()).to_string();
     let mut body = String::with_capacity(batch.iter().map(|e| e.len() + 1).sum::<usize>() + 64);
     body.push_str("{\"api_key\":");
     body.push_str(&key);
     body.push_str(",\"events\":[");
     body.push_str(&batch.join(","));
-    body.push_str("]}");
+    body.push(']');
+    if let Some(options) = &settings.options {
+        body.push_str(",\"options\":");
+        body.push_str(&options.to_string());
+    }
+    body.push('}');
     let request = Request {
         url: &settings.url,
         headers: vec![("Content-Type", "application/json".to_owned())],

@@ -6,6 +6,7 @@
 //! Fork safety: everything an evaluating thread touches is lock-free (`ArcSwap`s and
 //! atomics); the thread belongs to the process that started it (see [`crate::runtime`]).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -263,6 +264,8 @@ fn fail<T>(control: &PollControl, served: &Served<T>, error: Error) -> Polled {
 pub struct Poller<T> {
     served: Arc<Served<T>>,
     worker: Worker<()>,
+    /// Set by [`Poller::stop`]: the worker never starts again.
+    stopped: AtomicBool,
 }
 
 impl<T: Send + Sync + 'static> Poller<T> {
@@ -271,13 +274,24 @@ impl<T: Send + Sync + 'static> Poller<T> {
         Poller {
             served,
             worker: Worker::new(thread_name),
+            stopped: AtomicBool::new(false),
         }
+    }
+
+    /// Stops synchronisation for good (the last snapshot keeps serving): joins this
+    /// process's worker, and no later call starts one.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+        self.worker.stop(Duration::ZERO);
     }
 
     /// Starts the worker if this process has none: the first call, or the first call in
     /// a forked child. `launch` gives the thread's HTTP client and loop, with `true` in
     /// a forked child; a panic in the loop is recorded as an `internal` error.
     pub fn ensure_running(&self, launch: impl FnOnce(bool) -> (Http, PollLoop)) -> Result<()> {
+        if self.stopped.load(Ordering::Acquire) {
+            return Ok(());
+        }
         self.worker.ensure(|forked| {
             let (http, run) = launch(forked);
             let served = Arc::clone(&self.served);
@@ -365,6 +379,8 @@ impl<T: Send + Sync + 'static> Poller<T> {
 
     /// Whether a background thread is synchronising in this process.
     pub fn running(&self) -> bool {
-        self.worker.started_here() && !self.served.progress.load().unauthorized
+        !self.stopped.load(Ordering::Acquire)
+            && self.worker.started_here()
+            && !self.served.progress.load().unauthorized
     }
 }

@@ -12,8 +12,10 @@ import ctypes
 import json
 import logging
 import os
+import struct
 import sys
-from ctypes import POINTER, c_bool, c_char_p, c_uint32, c_uint64, c_void_p
+import threading
+from ctypes import POINTER, c_bool, c_char_p, c_int64, c_size_t, c_uint32, c_uint64, c_void_p
 from typing import Any, Dict, List, Optional, Tuple
 
 logger = logging.getLogger("allot")
@@ -153,6 +155,7 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
     "allot_fetch": (c_void_p, [c_uint64, c_char_p]),
     "allot_status": (c_void_p, [c_uint64]),
     "allot_flush": (c_void_p, [c_uint64, c_uint32]),
+    "allot_stop": (c_void_p, [c_uint64, c_uint32]),
     "allot_free": (None, [c_uint64]),
     "allot_string_free": (None, [c_void_p]),
     "allot_murmur3": (c_void_p, [c_char_p]),
@@ -160,6 +163,13 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
     "allot_cookie_name": (c_void_p, [c_char_p, c_bool]),
     "allot_cookie_parse": (c_void_p, [c_char_p, c_bool]),
     "allot_cookie_generate": (c_void_p, [c_char_p, c_bool]),
+    # The fast lane: answers written into a buffer the binding owns.
+    "allot_evaluate_compact": (c_int64, [c_uint64, c_char_p, c_char_p, c_void_p, c_size_t]),
+    "allot_result_json": (c_int64, [c_uint64, c_uint64, c_uint32, c_void_p, c_size_t]),
+    "allot_eppo_assign": (
+        c_int64,
+        [c_uint64, c_char_p, c_char_p, c_char_p, c_uint32, c_bool, c_void_p, c_size_t],
+    ),
 }
 
 #: Functions the binding needs from every library it loads.
@@ -263,6 +273,57 @@ _status = lib.allot_status
 _free = lib.allot_free
 
 
+# The fast lane's calls are short and never block or call back into Python: they go
+# through PyDLL, keeping the GIL for their microsecond instead of releasing and
+# re-acquiring it. Blocking calls (start, fetch, flush) stay on CDLL above.
+_fast = ctypes.PyDLL(library_path)
+_declare(_fast)
+_evaluate_compact = _fast.allot_evaluate_compact
+_result_json = _fast.allot_result_json
+_eppo_assign = _fast.allot_eppo_assign
+_header = struct.Struct("<QI")
+_buffers = threading.local()
+
+
+def _call(fn: Any, *args: Any) -> bytes:
+    """Runs a fast-lane function into this thread's buffer (grown when too small); the
+    answer's bytes, or raises the library's error."""
+    buf = getattr(_buffers, "buf", None)
+    if buf is None:
+        buf = _buffers.buf = ctypes.create_string_buffer(4096)
+    while True:
+        n = fn(*args, buf, len(buf))
+        size = -n if n < 0 else n
+        if size > len(buf):
+            buf = _buffers.buf = ctypes.create_string_buffer(size)
+            continue
+        data = _string_at(buf, size)
+        if n < 0:
+            decode(data)
+            raise InternalError("internal", "a fast-lane error without an error document")
+        return data
+
+
+def evaluate_compact(handle: int, user: bytes, flag_keys: Optional[bytes]) -> Tuple[int, Tuple[int, ...]]:
+    """``allot_evaluate_compact``: the snapshot id and the result ids."""
+    data = _call(_evaluate_compact, handle, user, flag_keys)
+    snapshot, count = _header.unpack_from(data)
+    return snapshot, struct.unpack_from(f"<{count}I", data, 12)
+
+
+def result_json(handle: int, snapshot: int, result_id: int) -> Optional[Any]:
+    """``allot_result_json`` decoded; ``None`` when the snapshot is no longer current."""
+    data = _call(_result_json, handle, snapshot, result_id)
+    return _decode_json(data.decode("utf-8")) if data else None
+
+
+def eppo_assign(
+    handle: int, flag_key: bytes, subject_key: bytes, attributes: Optional[bytes], variation_type: int, event: bool
+) -> bytes:
+    """``allot_eppo_assign``: the compact answer (decoded by ``allot.eppo``)."""
+    return _call(_eppo_assign, handle, flag_key, subject_key, attributes, variation_type, event)
+
+
 def has(name: str) -> bool:
     """Whether the loaded library exports ``name`` (e.g. the cookie functions)."""
     return hasattr(lib, name)
@@ -337,6 +398,13 @@ def status(handle: int) -> Any:
 def flush(handle: int, timeout_ms: int) -> Any:
     """Sends the client's queued analytics events; returns the event counters."""
     return decode(take(lib.allot_flush(handle, timeout_ms)))
+
+
+def stop(handle: int, timeout_ms: int) -> Any:
+    """``allot_stop``: ends background work for good (evaluation goes on); sends queued
+    events within ``timeout_ms``. Returns the status document."""
+    timeout_ms = max(0, min(int(timeout_ms), 0xFFFFFFFF))
+    return decode(take(lib.allot_stop(handle, timeout_ms)))
 
 
 def free(handle: int) -> None:

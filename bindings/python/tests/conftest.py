@@ -15,6 +15,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+pytest.register_assert_rewrite("differential")
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent.parent
 SHARED = Path(os.environ.get("ALLOT_SHARED_DIR", REPO.parent / "shared"))
@@ -260,9 +262,11 @@ def _fresh_singletons():
     import allot.eppo as eppo
 
     for client in list(amplitude._local_instances.values()):
-        client.stop()
+        client._handle.close()
     for client in list(amplitude._remote_instances.values()):
         client.close()
+    amplitude._local_instances.clear()
+    amplitude._remote_instances.clear()
     if eppo._instance is not None:
-        eppo._instance.shutdown()
+        eppo._instance._finalizer()
         eppo._instance = None

@@ -108,13 +108,14 @@ def test_remote_client_and_pool_after_fork(flag_server):
     needs("remote")
     flag_server.remote_variants = lambda user: {"f": {"key": "on", "value": "on"}}
     client = Experiment.initialize_remote("k", RemoteEvaluationConfig(server_url=flag_server.url))
-    assert client.fetch_async_v2(User(user_id="parent")).result(timeout=10)["f"].key == "on"
+    assert client.fetch_v2(User(user_id="parent"))["f"].key == "on"
 
     def check() -> bool:
         sync = client.fetch_v2(User(user_id="child"))["f"].key == "on"
+        done = threading.Event()
         got: List[Any] = []
-        future = client.fetch_async_v2(User(user_id="child"), lambda user, variants: got.append(variants))
-        future.result(timeout=10)
+        client.fetch_async_v2(User(user_id="child"), lambda user, variants: (got.append(variants), done.set()))
+        done.wait(10)
         return sync and got and got[0]["f"].key == "on"
 
     assert _in_child(check) == 0
@@ -221,7 +222,9 @@ def test_one_client_per_key_and_context_managers():
     with Experiment.initialize_local("key-c", config) as client:
         client.start()
         assert client.evaluate_v2(User(user_id="u"))["f"] == Variant("on", key="on")
-    assert Experiment.initialize_local("key-c", config) is not client  # stop() released it
+    # As the SDK: a stopped client stays the key's client and keeps evaluating.
+    assert Experiment.initialize_local("key-c", config) is client
+    assert client.evaluate_v2(User(user_id="u"))["f"].key == "on"
 
 
 def test_variant_equality_ignores_metadata():
@@ -242,16 +245,17 @@ def test_evaluate_drops_default_variants():
 
 
 def test_debug_flag_enables_debug_logging(caplog):
-    logger = logging.getLogger("allot")
+    logger = logging.getLogger("Amplitude")
     level = logger.level
     try:
-        with caplog.at_level(logging.NOTSET, logger="allot"):
-            logger.setLevel(logging.WARNING)
+        with caplog.at_level(logging.NOTSET, logger="Amplitude"):
             client = LocalEvaluationClient("k", LocalEvaluationConfig(debug=True, flags=[amplitude_flag("f")]))
             assert logger.level == logging.DEBUG
             client.start()
             client.stop()
-        assert any(r.name == "allot" and r.levelno == logging.DEBUG for r in caplog.records)
+            LocalEvaluationConfig()  # as the SDK: a config without debug sets WARNING again
+            assert logger.level == logging.WARNING
+        assert any(r.name == "Amplitude" and r.levelno == logging.DEBUG for r in caplog.records)
     finally:
         logger.setLevel(level)
 
@@ -261,14 +265,13 @@ def test_fetch_async_error_goes_to_the_callback(flag_server):
     flag_server.behaviours["bad"] = "status_404"
     client = Experiment.initialize_remote("bad", RemoteEvaluationConfig(server_url=flag_server.url))
     got: List[Any] = []
-    future = client.fetch_async_v2(
-        User(user_id="u"), lambda user, variants, error=None: got.append((user, variants, error))
-    )
-    with pytest.raises(allot.HttpStatusError):
-        future.result(timeout=10)
-    [(user, variants, error)] = got
-    assert user.user_id == "u" and variants == {} and error.code == "http_status"
-    assert client.fetch(User(user_id="u")) == {}  # the deprecated fetch swallows errors
+    done = threading.Event()
+    client.fetch_async_v2(User(user_id="u"), lambda *args: (got.append(args), done.set()))
+    assert done.wait(10)
+    # As the SDK: a first answer of 404 is no error, the variants are None.
+    assert got == [(User(user_id="u", library=f"allot-python/{allot.__version__}"), None)]
+    with pytest.warns(DeprecationWarning):
+        assert client.fetch(User(user_id="u")) == {}  # the deprecated fetch swallows errors
 
 
 class Exploding(eppo.AssignmentLogger):
@@ -289,7 +292,7 @@ def test_logger_exception_is_logged_not_raised(caplog):
         Config(api_key="k", assignment_logger=logger, initial_configuration=ufc(f=eppo_flag("f", "blue")))
     )
     client.wait_for_initialization(timeout=5)
-    with caplog.at_level(logging.ERROR, logger="allot"):
+    with caplog.at_level(logging.WARNING, logger="eppo"):
         assert client.get_string_assignment("s", "f") == "blue"
     assert logger.calls == 1 and logger.thread is threading.current_thread()
     assert any("logger" in r.getMessage() for r in caplog.records)
@@ -308,21 +311,24 @@ def test_eppo_conventions_and_modes():
     # current convention: (flag_key, subject_key, attributes, default)
     assert client.get_string_assignment("f", "subject", {}, "dflt") == "blue"
     assert client.get_string_assignment("missing", "subject", {}, "dflt") == "dflt"
-    assert client.get_string_assignment("missing", "subject", None, default="dflt") == "dflt"
+    with pytest.raises(TypeError):  # as the SDK: attributes are a dict in this convention
+        client.get_string_assignment("missing", "subject", None, default="dflt")
     assert client.get_integer_assignment("n", "subject", {}, 0) == 7
     assert client.get_string_assignment("n", "subject", {}, "dflt") == "dflt"  # type mismatch
     with pytest.raises(TypeError):
         client.get_string_assignment("only-one")
     with pytest.raises(TypeError):
         client.get_string_assignment("f", "s", {}, "d", "extra")
-    # graceful mode: errors give the default; off: they raise
-    assert client.get_integer_assignment("n", "subject", {}, "not-an-int") == "not-an-int"
-    client.set_is_graceful_mode(False)
-    with pytest.raises(allot.AllotError):
+    # wrong argument types raise TypeError in both modes (the SDK's argument conversion)
+    with pytest.raises(TypeError):
         client.get_integer_assignment("n", "subject", {}, "not-an-int")
-    client.shutdown()
-    with pytest.raises(allot.UnknownHandleError):
-        client.get_string_assignment("f", "subject", {}, "dflt")
+    # graceful mode: evaluation errors give the default; off: they raise
+    assert client.get_integer_assignment("f", "subject", {}, 3) == 3
+    client.set_is_graceful_mode(False)
+    with pytest.raises(RuntimeError):
+        client.get_integer_assignment("f", "subject", {}, 3)
+    client.shutdown()  # as the SDK: a shut-down client keeps serving
+    assert client.get_string_assignment("f", "subject", {}, "dflt") == "blue"
 
 
 def test_eppo_get_flag_keys():
@@ -381,7 +387,9 @@ def test_results_are_independent_objects():
 def test_assignment_config_sends_assignment_events(flag_server):
     config = LocalEvaluationConfig(
         flags=[amplitude_flag("tracked", "on", value="on")],
-        assignment_config=AssignmentConfig("analytics-key", cache_capacity=10, server_url=flag_server.url),
+        assignment_config=AssignmentConfig(
+            api_key="analytics-key", cache_capacity=10, server_url=flag_server.url + "/2/httpapi"
+        ),
     )
     client = LocalEvaluationClient("deployment-key", config)
     client.start()

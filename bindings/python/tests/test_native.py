@@ -8,7 +8,7 @@ import json
 import re
 import subprocess
 import sys
-from ctypes import POINTER, c_bool, c_char_p, c_uint32, c_uint64, c_void_p
+from ctypes import POINTER, c_bool, c_char_p, c_int64, c_size_t, c_uint32, c_uint64, c_void_p
 
 import pytest
 
@@ -29,7 +29,11 @@ def _ctype(c_type: str, is_return: bool):
     table = {
         "uint64_t": c_uint64,
         "uint32_t": c_uint32,
+        "int64_t": c_int64,
+        "size_t": c_size_t,
         "bool": c_bool,
+        # the fast lane's output buffer, owned by the caller
+        "uint8_t *": c_void_p,
         "void": None,
         # returned strings are owned by the caller: c_void_p, copied, then freed
         "char *": c_void_p,
@@ -234,15 +238,17 @@ def test_client_level_errors_are_raised_with_codes():
         Experiment.initialize_local("k", LocalEvaluationConfig(flags_path="/no/such/flags.json"))
     assert info.value.code == "invalid_config"
     client = Experiment.initialize_local("k2", LocalEvaluationConfig(flags=[amplitude_flag("f")]))
-    with pytest.raises(allot.NotStartedError):
-        client.evaluate_v2(User(user_id="u"))
+    assert client.evaluate_v2(User(user_id="u")) == {}  # as the SDK: nothing before start()
     client.start()
-    client.stop()
+    client._handle.close()
     with pytest.raises(allot.UnknownHandleError):
         client.evaluate_v2(User(user_id="u"))
 
 
 def _remote(server, key, **kw):
+    # One retry: as the SDK, fetch_v2 raises only when retries are configured and all fail.
+    kw.setdefault("fetch_retries", 1)
+    kw.setdefault("fetch_retry_backoff_min_millis", 1)
     return Experiment.initialize_remote(key, RemoteEvaluationConfig(server_url=server.url, **kw))
 
 
@@ -252,22 +258,31 @@ def test_network_error_codes(flag_server):
     flag_server.behaviours.update(
         {"k401": "unauthorized", "k500": "status_500", "kbad": "garbage", "kslow": "slow", "k404": "status_404"}
     )
-    _raises("unauthorized", _remote(flag_server, "k401").fetch_v2, user)
+    assert _remote(flag_server, "k401").fetch_v2(user) is None  # the SDK: None for a first 4xx
+    assert _remote(flag_server, "k404").fetch_v2(user) is None
     err = _raises("http_status", _remote(flag_server, "k500").fetch_v2, user)
-    assert "500" in err.message
-    _raises("http_status", _remote(flag_server, "k404").fetch_v2, user)
+    assert "500" in err.message and err.status_code == 500
     _raises("invalid_response", _remote(flag_server, "kbad").fetch_v2, user)
-    _raises("timeout", _remote(flag_server, "kslow", fetch_timeout_millis=200).fetch_v2, user)
-    closed = Experiment.initialize_remote("kclosed", RemoteEvaluationConfig(server_url="http://127.0.0.1:9"))
+    _raises(
+        "timeout",
+        _remote(flag_server, "kslow", fetch_timeout_millis=200, fetch_retry_timeout_millis=200).fetch_v2,
+        user,
+    )
+    closed = Experiment.initialize_remote(
+        "kclosed", RemoteEvaluationConfig(server_url="http://127.0.0.1:9", fetch_retries=1)
+    )
     _raises("network", closed.fetch_v2, user)
+    no_retries = Experiment.initialize_remote("k500b", RemoteEvaluationConfig(server_url=flag_server.url))
+    flag_server.behaviours["k500b"] = "status_500"
+    assert no_retries.fetch_v2(user) == {}  # the SDK: {} for a retryable failure without retries
     for r in flag_server.requests:
         assert r["key"] in r["headers"].get("authorization", "")
 
 
 def test_secret_never_in_errors(flag_server):
     needs("remote")
-    flag_server.behaviours["super-secret-key"] = "unauthorized"
-    err = _raises("unauthorized", _remote(flag_server, "super-secret-key").fetch_v2, User(user_id="u"))
+    flag_server.behaviours["super-secret-key"] = "status_500"
+    err = _raises("http_status", _remote(flag_server, "super-secret-key").fetch_v2, User(user_id="u"))
     assert "super-secret-key" not in str(err)
 
 

@@ -259,7 +259,7 @@ def test_configuration_tables_match_defaults():
         assert getattr(RemoteEvaluationConfig(), name) == _default(default), name
     for name, default in local:
         assert getattr(LocalEvaluationConfig(), name) == _default(default), name
-    config = AssignmentConfig("analytics-key")
+    config = AssignmentConfig(api_key="analytics-key")
     for name, default in assignment:
         if "required" not in default:
             assert getattr(config, name) == _default(default), name

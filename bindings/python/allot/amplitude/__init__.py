@@ -4,21 +4,27 @@ A program written for ``amplitude_experiment`` changes only its import line::
 
     from allot.amplitude import Experiment, User, LocalEvaluationConfig
 
-Every rule of evaluation, the HTTP clients, polling and retries live in the native
-library; this module only converts arguments to JSON and results to ``Variant`` objects.
+Every module path of the SDK that holds a public name has its counterpart here
+(``allot.amplitude.local.config``, ``allot.amplitude.remote.fetch_options``, …). Every
+rule of evaluation, the HTTP clients, polling and retries live in the native library;
+this module only converts arguments to JSON and results to ``Variant`` objects, and
+reproduces the SDK's outcomes (return values, exceptions, log records under the
+``Amplitude`` logger, deprecation warnings).
 """
 
 from __future__ import annotations
 
 import enum
-import inspect
+import functools
 import json
 import logging
 import os
+import re
+import sys
 import threading
+import warnings
 import weakref
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Collection, Dict, List, Optional, Tuple
 
 from .. import _native
 from .._fork import register_fork_child
@@ -30,7 +36,11 @@ __all__ = [
     "AssignmentConfig",
     "CohortSyncConfig",
     "Config",
+    "EvaluateOptions",
     "Experiment",
+    "ExposureConfig",
+    "FetchException",
+    "FetchOptions",
     "LocalEvaluationClient",
     "LocalEvaluationConfig",
     "RemoteEvaluationClient",
@@ -38,14 +48,24 @@ __all__ = [
     "ServerZone",
     "User",
     "Variant",
+    "__version__",
 ]
 
-logger = logging.getLogger("allot")
+#: The SDK's version string reports allot's version (allot identifies as itself).
+__version__ = "0.1.0"
+
+#: The SDK's logger: records go where a program configured for the SDK expects them.
+LOGGER_NAME = "Amplitude"
+logger = logging.getLogger(LOGGER_NAME)
 
 DEFAULT_SERVER_URL = "https://api.lab.amplitude.com"
 EU_SERVER_URL = "https://flag.lab.eu.amplitude.com"
 DEFAULT_STREAM_URL = "https://stream.lab.amplitude.com"
 EU_STREAM_SERVER_URL = "https://stream.lab.eu.amplitude.com"
+REMOTE_EU_SERVER_URL = "https://api.lab.eu.amplitude.com"
+#: The SDK's group type of user cohorts, and the de-duplication period of events.
+USER_GROUP_TYPE = "User"
+DAY_MILLIS = 86400000
 DEFAULT_COHORT_SYNC_URL = "https://cohort-v2.lab.amplitude.com"
 EU_COHORT_SYNC_URL = "https://cohort-v2.lab.eu.amplitude.com"
 
@@ -137,8 +157,8 @@ class User:
         return {k: d[k] for k in self._FIELDS if d.get(k) is not None}
 
     def to_json(self) -> str:
-        """The user as a JSON string."""
-        return _encode_json(self.to_dict())
+        """The user as a JSON string: every attribute, unset ones as ``null`` (as the SDK)."""
+        return json.dumps(self, default=lambda o: o.__dict__)
 
     def add_group_cohort_ids(self, group_type: str, group_name: str, cohort_ids: List[str]) -> None:
         """Adds cohort ids for one group of the user."""
@@ -183,7 +203,7 @@ class Variant:
     __hash__ = None  # type: ignore[assignment]
 
     def __str__(self) -> str:
-        return f"key: {self.key}, value: {self.value}, payload: {self.payload}, metadata: {self.metadata}"
+        return f"key: {self.key}, value: {self.value}, payload: {self.payload}, metadata:{self.metadata}"
 
     def __repr__(self) -> str:
         return f"Variant(value={self.value!r}, payload={self.payload!r}, key={self.key!r}, metadata={self.metadata!r})"
@@ -219,32 +239,34 @@ def _copier(obj: Any) -> Callable[[], Any]:
     return lambda: _decode_json(text)
 
 
-class _ResultCache:
-    """Decoded results keyed by the library's response bytes. The library pre-serializes
-    every variant, so equal results are equal bytes; a hit skips JSON decoding but still
-    builds new ``Variant`` objects with their own payload and metadata copies."""
+class _SnapshotResults:
+    """Decoded results of one configuration snapshot, by result id (the fast lane). A
+    new snapshot id replaces the whole object; entries are never changed in place, and
+    every call builds new ``Variant`` objects with their own payload and metadata."""
 
-    SIZE = 512
+    def __init__(self, snapshot: int) -> None:
+        self.snapshot = snapshot
+        self.entries: Dict[int, Tuple[str, Any, Callable[[], Any], Any, Callable[[], Any]]] = {}
 
-    def __init__(self) -> None:
-        self._entries: Dict[bytes, List[Tuple[str, Any, Callable[[], Any], Any, Callable[[], Any]]]] = {}
-
-    def variants(self, raw: bytes) -> Dict[str, Variant]:
-        entry = self._entries.get(raw)
+    def entry(
+        self, handle: int, result_id: int
+    ) -> Optional[Tuple[str, Any, Callable[[], Any], Any, Callable[[], Any]]]:
+        """The cached result, fetched on first use; ``None`` when the snapshot changed."""
+        entry = self.entries.get(result_id)
         if entry is None:
-            doc = _native.decode(raw)  # raises the error envelope
-            entry = [
-                (flag, v.get("value"), _copier(v.get("payload")), v.get("key"), _copier(v.get("metadata")))
-                for flag, v in doc["variants"].items()
-            ]
-            entries = self._entries
-            if len(entries) >= self.SIZE:
-                try:
-                    del entries[next(iter(entries))]
-                except (StopIteration, KeyError, RuntimeError):
-                    pass
-            entries[raw] = entry
-        return {flag: Variant(value, payload(), key, metadata()) for flag, value, payload, key, metadata in entry}
+            doc = _native.result_json(handle, self.snapshot, result_id)
+            if doc is None:
+                return None
+            v = doc["variant"]
+            entry = (
+                doc["flag_key"],
+                v.get("value"),
+                _copier(v.get("payload")),
+                v.get("key"),
+                _copier(v.get("metadata")),
+            )
+            self.entries[result_id] = entry
+        return entry
 
 
 def _is_default(variant: Variant) -> bool:
@@ -265,32 +287,169 @@ def _user_dict(user: Any) -> Dict[str, Any]:
 _FIELD_SET = frozenset(User._FIELDS)
 
 
-def _request(user: Any, flag_keys: Optional[List[str]]) -> bytes:
+def _fields(user: Any) -> Dict[str, Any]:
     if type(user) is User:
-        fields = {k: v for k, v in user.__dict__.items() if v is not None and k in _FIELD_SET}
-    else:
-        fields = _user_dict(user)
+        return {k: v for k, v in user.__dict__.items() if v is not None and k in _FIELD_SET}
+    return _user_dict(user)
+
+
+def _request(user: Any, flag_keys: Optional[Collection[str]], tail: str = "") -> bytes:
+    fields = _fields(user)
     if flag_keys:
-        return ('{"user":' + _encode_json(fields) + ',"flag_keys":' + _encode_json(list(flag_keys)) + "}").encode()
-    return ('{"user":' + _encode_json(fields) + "}").encode()
+        tail += ',"flag_keys":' + _encode_json(list(flag_keys))
+    return ('{"user":' + _encode_json(fields) + tail + "}").encode()
 
 
-class AssignmentConfig(Settings):
-    """Automatic assignment tracking: ``api_key`` is the analytics API key (not the
-    deployment key); ``cache_capacity`` bounds the de-duplication cache. Other keyword
-    arguments (Analytics SDK options) are passed to the native library as given."""
+def deprecated(reason: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The SDK's decorator: a ``DeprecationWarning`` on every call, shown whatever the
+    warning filters say (it sets the ``always`` filter around the warning, as the SDK)."""
 
-    def __init__(self, api_key: str, cache_capacity: int = 65536, **kw: Any) -> None:
-        self.api_key = api_key
-        self.cache_capacity = cache_capacity
-        self.options = kw
+    def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            warnings.simplefilter("always", DeprecationWarning)
+            warnings.warn(
+                f"Call to deprecated function {func.__name__} ({reason}).", category=DeprecationWarning, stacklevel=2
+            )
+            warnings.simplefilter("default", DeprecationWarning)
+            return func(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+# ---------------------------------------------------------------------------------------
+# Configuration
+# ---------------------------------------------------------------------------------------
+
+#: Keyword arguments of the Analytics SDK's ``amplitude.Config``, which
+#: ``AssignmentConfig`` and ``ExposureConfig`` extend.
+ANALYTICS_OPTIONS = (
+    "api_key",
+    "flush_queue_size",
+    "flush_interval_millis",
+    "flush_max_retries",
+    "logger",
+    "min_id_length",
+    "callback",
+    "server_zone",
+    "use_batch",
+    "server_url",
+    "storage_provider",
+    "plan",
+    "ingestion_metadata",
+    "event_log_level",
+)
+
+#: Analytics options the library's event sender uses, by their library names.
+_SENT_OPTIONS = ("api_key", "flush_queue_size", "flush_interval_millis")
+
+_ANALYTICS_ENDPOINT = re.compile(r"/(2/httpapi|batch)/?$")
+
+
+class _EventConfig(Settings):
+    """What ``AssignmentConfig`` and ``ExposureConfig`` share: the Analytics SDK's
+    ``amplitude.Config`` options (``api_key`` is the analytics API key, not the
+    deployment key). Every option of event delivery reaches the library; ``logger``,
+    ``storage_provider``, ``event_log_level`` and ``callback`` are accepted and kept
+    (see docs/python.md)."""
+
+    def _options(self, kw: Dict[str, Any]) -> None:
+        for name in kw:
+            if name not in ANALYTICS_OPTIONS:
+                raise TypeError(f"__init__() got an unexpected keyword argument '{name}'")
+        self.api_key = kw.get("api_key")
+        self.flush_queue_size = kw.get("flush_queue_size", 200)
+        self.flush_interval_millis = kw.get("flush_interval_millis", 10000)
+        self.flush_max_retries = kw.get("flush_max_retries", 12)
+        self.logger = kw.get("logger", logging.getLogger("amplitude"))
+        self.min_id_length = kw.get("min_id_length")
+        self.callback = kw.get("callback")
+        self.server_zone = kw.get("server_zone", "US")
+        self.use_batch = kw.get("use_batch", False)
+        self.server_url = kw.get("server_url")
+        self.storage_provider = kw.get("storage_provider")
+        self.plan = kw.get("plan")
+        self.ingestion_metadata = kw.get("ingestion_metadata")
+        self.event_log_level = kw.get("event_log_level")
+        self._kw = set(kw)
+
+    def is_valid(self) -> bool:
+        """The Analytics SDK's check: an API key, positive flush sizes, a valid
+        ``min_id_length``."""
+        return (
+            bool(self.api_key)
+            and self.flush_queue_size > 0
+            and self.flush_interval_millis > 0
+            and (self.is_min_id_length_valid())
+        )
+
+    def is_min_id_length_valid(self) -> bool:
+        """``min_id_length`` is unset or a positive integer."""
+        return self.min_id_length is None or (isinstance(self.min_id_length, int) and self.min_id_length > 0)
+
+    def get_storage(self) -> Any:
+        """The storage of the given ``storage_provider`` (allot queues events in the
+        library: ``None`` without a provider)."""
+        return None if self.storage_provider is None else self.storage_provider.get_storage()
 
     def _to_json(self) -> Dict[str, Any]:
-        doc = dict(self.options)
-        doc["api_key"] = self.api_key
+        doc: Dict[str, Any] = {"api_key": self.api_key}
+        for name in _SENT_OPTIONS[1:]:
+            if name in self._kw:
+                doc[name] = getattr(self, name)
+        if self.server_zone is not None and "server_zone" in self._kw:
+            doc["server_zone"] = _zone(self.server_zone)
+        if self.use_batch:
+            doc["use_batch"] = True
+        if self.server_url:
+            # The Analytics SDK's server_url is the endpoint itself; the library takes the
+            # server and the endpoint (use_batch) apart.
+            url = str(self.server_url)
+            endpoint = _ANALYTICS_ENDPOINT.search(url)
+            if endpoint is not None:
+                doc["use_batch"] = endpoint.group(1) == "batch"
+                url = url[: endpoint.start()]
+            doc["server_url"] = url
+        if "flush_max_retries" in self._kw:
+            doc["flush_max_retries"] = self.flush_max_retries
+        if self.min_id_length is not None:
+            doc["min_id_length"] = self.min_id_length
+        for name, method in (("plan", "get_plan_body"), ("ingestion_metadata", "get_body")):
+            value = getattr(self, name)
+            if value is not None:
+                doc[name] = getattr(value, method)() if hasattr(value, method) else dict(value)
         if self.given("cache_capacity"):
             doc["cache_capacity"] = self.cache_capacity
         return doc
+
+
+class AssignmentConfig(_EventConfig):
+    """Assignment tracking (deprecated by Amplitude in favour of exposure tracking):
+    ``cache_capacity`` bounds the de-duplication cache; ``send_evaluated_props`` copies the
+    user's context into each event; ``**kw`` are the Analytics SDK's ``Config`` options."""
+
+    def __init__(self, cache_capacity: int = 65536, send_evaluated_props: bool = False, **kw: Any) -> None:
+        self._options(kw)
+        self.cache_capacity = cache_capacity
+        self.send_evaluated_props = send_evaluated_props
+
+    def _to_json(self) -> Dict[str, Any]:
+        doc = super()._to_json()
+        if self.send_evaluated_props:
+            doc["send_evaluated_props"] = True
+        return doc
+
+
+class ExposureConfig(_EventConfig):
+    """Exposure tracking (``evaluate_v2(..., EvaluateOptions(tracks_exposure=True))``):
+    ``cache_capacity`` bounds the de-duplication cache; ``**kw`` are the Analytics SDK's
+    ``Config`` options."""
+
+    def __init__(self, cache_capacity: int = 65536, **kw: Any) -> None:
+        self._options(kw)
+        self.cache_capacity = cache_capacity
 
 
 class CohortSyncConfig(Settings):
@@ -331,6 +490,18 @@ class CohortSyncConfig(Settings):
         return f"CohortSyncConfig(cohort_server_url={self.cohort_server_url!r}, max_cohort_size={self.max_cohort_size})"
 
 
+def _sdk_logger(debug: bool, given: Optional[logging.Logger]) -> logging.Logger:
+    """The SDK's logger set-up: a given logger is used as is; otherwise the ``Amplitude``
+    logger gets a stderr handler (when it has none) and the level DEBUG or WARNING."""
+    if given is not None:
+        return given
+    sdk = logging.getLogger(LOGGER_NAME)
+    if not sdk.handlers:
+        sdk.addHandler(logging.StreamHandler(sys.stderr))
+    sdk.setLevel(logging.DEBUG if debug else logging.WARNING)
+    return sdk
+
+
 class LocalEvaluationConfig(Settings):
     """Configuration of :class:`LocalEvaluationClient`, with the Amplitude SDK's names and
     defaults. allot adds ``flags`` (the flag configuration array, inline) and
@@ -347,7 +518,9 @@ class LocalEvaluationConfig(Settings):
         stream_server_url: str = DEFAULT_STREAM_URL,
         stream_flag_conn_timeout: int = 1500,
         assignment_config: Optional[AssignmentConfig] = None,
+        exposure_config: Optional[ExposureConfig] = None,
         cohort_sync_config: Optional[CohortSyncConfig] = None,
+        logger: Optional[logging.Logger] = None,
         *,
         flags: Optional[List[Dict[str, Any]]] = None,
         flags_path: Optional[str] = None,
@@ -355,13 +528,17 @@ class LocalEvaluationConfig(Settings):
         self.debug = debug
         self.server_url = server_url
         self.server_zone = server_zone
+        self.cohort_sync_config = cohort_sync_config
+        if server_url == DEFAULT_SERVER_URL and server_zone == ServerZone.EU:
+            self.server_url = EU_SERVER_URL
+        self.stream_server_url = stream_server_url
         self.flag_config_polling_interval_millis = flag_config_polling_interval_millis
         self.flag_config_poller_request_timeout_millis = flag_config_poller_request_timeout_millis
         self.stream_updates = stream_updates
-        self.stream_server_url = stream_server_url
         self.stream_flag_conn_timeout = stream_flag_conn_timeout
         self.assignment_config = assignment_config
-        self.cohort_sync_config = cohort_sync_config
+        self.exposure_config = exposure_config
+        self.logger = _sdk_logger(debug, logger)
         self.flags = flags
         self.flags_path = flags_path
 
@@ -383,6 +560,8 @@ class LocalEvaluationConfig(Settings):
             doc["server_url"] = server_url
         if self.assignment_config is not None:
             doc["assignment_config"] = self.assignment_config._to_json()
+        if self.exposure_config is not None:
+            doc["exposure_config"] = self.exposure_config._to_json()
         if self.cohort_sync_config is not None:
             doc["cohort_sync"] = self.cohort_sync_config._to_json()
         return doc
@@ -403,9 +582,8 @@ _LOCAL_SETTINGS = (
 
 class RemoteEvaluationConfig(Settings):
     """Configuration of :class:`RemoteEvaluationClient`, with the Amplitude SDK's names
-    and defaults."""
-
-    DEFAULT_SERVER_URL = DEFAULT_SERVER_URL
+    and defaults. ``fetch_pool_acquire_timeout_millis`` and ``connection_pool_max_size``
+    are accepted: the library's connection pool has no such limits."""
 
     def __init__(
         self,
@@ -417,7 +595,10 @@ class RemoteEvaluationConfig(Settings):
         fetch_retry_backoff_max_millis: int = 10000,
         fetch_retry_backoff_scalar: float = 1.5,
         fetch_retry_timeout_millis: int = 10000,
+        fetch_pool_acquire_timeout_millis: Optional[int] = None,
         server_zone: ServerZone = ServerZone.US,
+        connection_pool_max_size: int = 1,
+        logger: Optional[logging.Logger] = None,
     ) -> None:
         self.debug = debug
         self.server_url = server_url
@@ -427,7 +608,12 @@ class RemoteEvaluationConfig(Settings):
         self.fetch_retry_backoff_max_millis = fetch_retry_backoff_max_millis
         self.fetch_retry_backoff_scalar = fetch_retry_backoff_scalar
         self.fetch_retry_timeout_millis = fetch_retry_timeout_millis
+        self.fetch_pool_acquire_timeout_millis = fetch_pool_acquire_timeout_millis
         self.server_zone = server_zone
+        self.connection_pool_max_size = connection_pool_max_size
+        if server_url == DEFAULT_SERVER_URL and server_zone == ServerZone.EU:
+            self.server_url = REMOTE_EU_SERVER_URL
+        self.logger = _sdk_logger(debug, logger)
 
     def _to_json(self, api_key: str) -> Dict[str, Any]:
         doc: Dict[str, Any] = {"provider": "amplitude", "mode": "remote", "api_key": api_key}
@@ -476,12 +662,113 @@ def _zone(zone: Any) -> str:
     return str(zone).lower()
 
 
-def _set_debug(debug: bool) -> None:
-    if debug:
-        logger.setLevel(logging.DEBUG)
-        real = [h for h in logger.handlers if not isinstance(h, logging.NullHandler)]
-        if not real and not logging.getLogger().handlers:
-            logger.addHandler(logging.StreamHandler())
+class EvaluateOptions:
+    """Options of one local evaluation: ``tracks_exposure=True`` sends exposure events
+    (with an ``exposure_config``)."""
+
+    def __init__(self, tracks_exposure: Optional[bool] = None) -> None:
+        self.tracks_exposure = tracks_exposure
+
+
+class FetchOptions:
+    """Options of one remote fetch: whether the server tracks the assignment and the
+    exposure (``None``: the server's default), and the flags to evaluate."""
+
+    def __init__(
+        self,
+        tracksAssignment: Optional[bool] = None,  # noqa: N803 - the SDK's names
+        tracksExposure: Optional[bool] = None,  # noqa: N803
+        flagKeys: Optional[List[str]] = None,  # noqa: N803
+    ) -> None:
+        self.tracksAssignment = tracksAssignment
+        self.tracksExposure = tracksExposure
+        self.flagKeys = flagKeys
+
+    def __str__(self) -> str:
+        return (
+            f"FetchOptions(tracksAssignment={self.tracksAssignment}, "
+            f"tracksExposure={self.tracksExposure}, flagKeys={self.flagKeys})"
+        )
+
+
+class FetchException(Exception):
+    """A fetch answered with an HTTP error status (``status_code``)."""
+
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class CohortTooLargeException(Exception):
+    """A cohort exceeded ``max_cohort_size`` (the SDK's name; allot downloads no cohorts)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+class HTTPErrorResponseException(Exception):
+    """An HTTP error answer (the SDK's name)."""
+
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class CohortsDownloadException(Exception):
+    """Cohort downloads failed (the SDK's name; allot downloads no cohorts)."""
+
+    def __init__(self, errors: List[Any]) -> None:
+        self.errors = errors
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        lines = [f"Cohort {i[0]}: {i[1]}" if isinstance(i, tuple) and len(i) == 2 else str(i) for i in self.errors]
+        return "One or more cohorts failed to update:\n" + "\n".join(lines)
+
+
+class _FetchStatusError(FetchException, _native.HttpStatusError):
+    """An HTTP status failure of a fetch: both the SDK's ``FetchException`` (with
+    ``status_code``) and allot's ``HttpStatusError`` (with ``code``)."""
+
+    def __init__(self, status_code: int, error: AllotError) -> None:
+        _native.HttpStatusError.__init__(self, error.code, error.message)
+        self.status_code = status_code
+
+
+class _FetchUnauthorizedError(FetchException, _native.UnauthorizedError):
+    """A fetch whose key was rejected (401/403): ``FetchException`` and ``UnauthorizedError``."""
+
+    def __init__(self, status_code: int, error: AllotError) -> None:
+        _native.UnauthorizedError.__init__(self, error.code, error.message)
+        self.status_code = status_code
+
+
+class _FetchInvalidResponse(_native.InvalidResponseError, ValueError):
+    """An answer that is not variants JSON (the SDK raises the JSON decoder's ValueError)."""
+
+
+_STATUS = re.compile(r"HTTP (\d{3})")
+_ATTEMPTS = re.compile(r"after (\d+) attempt")
+
+
+def _fetch_failure(error: AllotError) -> Tuple[Exception, bool, bool]:
+    """The exception the SDK would raise for a failed fetch, whether the SDK would have
+    retried it, and whether it was the first attempt."""
+    status_match = _STATUS.search(error.message)
+    attempts = _ATTEMPTS.search(error.message)
+    first = attempts is None or attempts.group(1) == "1"
+    status = int(status_match.group(1)) if status_match else None
+    if error.code in ("http_status", "unauthorized") and status is not None:
+        cls = _FetchUnauthorizedError if error.code == "unauthorized" else _FetchStatusError
+        return cls(status, error), status < 400 or status >= 500 or status == 429, first
+    if error.code == "invalid_response":
+        return _FetchInvalidResponse(error.code, error.message), True, first
+    return error, True, first
+
+
+# ---------------------------------------------------------------------------------------
+# Clients
+# ---------------------------------------------------------------------------------------
 
 
 class _Handle:
@@ -503,27 +790,65 @@ class LocalEvaluationClient:
             raise ValueError("Experiment API key is empty")
         self.api_key = api_key
         self.config = config or LocalEvaluationConfig()
-        _set_debug(self.config.debug)
+        self.logger = self.config.logger
         self._handle = _Handle(self.config._to_json(api_key))
         self._id = self._handle.id
-        self._results = _ResultCache()
+        self._results = _SnapshotResults(0)
 
     def start(self) -> None:
         """Fetches the flag configurations (blocking) and starts polling for updates.
         Raises the library's error (``AllotError`` with ``.code``) when the first fetch
         fails."""
         timeout = int(self.config.flag_config_poller_request_timeout_millis) + 1000
-        status = _native.start(self._id, timeout)
-        logger.debug("[Experiment] local evaluation client started: %s", status)
+        try:
+            status = _native.start(self._id, timeout)
+        except AllotError as e:
+            # As the SDK: a warning, then the failure (an HTTP status is a plain Exception).
+            self.logger.warning(f"Error while updating flags: {e}")
+            if e.code in ("http_status", "unauthorized"):
+                raise _native.HttpStatusError(e.code, e.message) from None
+            if e.code == "invalid_response":
+                raise _FetchInvalidResponse(e.code, e.message) from None
+            raise
+        self.logger.debug(f"[Experiment] local evaluation client started: {status}")
 
-    def evaluate_v2(self, user: User, flag_keys: Optional[List[str]] = None) -> Dict[str, Variant]:
+    def evaluate_v2(
+        self, user: User, flag_keys: Optional[Collection[str]] = None, options: Optional[EvaluateOptions] = None
+    ) -> Dict[str, Variant]:
         """Every evaluated variant for ``user`` (default variants included), for all flags
-        or only ``flag_keys`` and their dependencies."""
-        return self._results.variants(_native.evaluate_raw(self._id, _request(user, flag_keys)))
+        or only ``flag_keys`` and their dependencies; ``{}`` before the first flag
+        configuration is loaded. ``options.tracks_exposure`` sends exposure events (through
+        the JSON path; every other call takes the fast lane)."""
+        try:
+            if options is not None and options.tracks_exposure is True:
+                raw = _native.evaluate_raw(self._id, _request(user, flag_keys, ',"tracks_exposure":true'))
+                return _variants(_native.decode(raw))
+            user_json = _encode_json(_fields(user)).encode()
+            keys_json = _encode_json(list(flag_keys)).encode() if flag_keys else None
+            while True:
+                try:
+                    snapshot, ids = _native.evaluate_compact(self._id, user_json, keys_json)
+                except _native.UnsupportedError:  # more results than 32-bit ids name
+                    return _variants(_native.decode(_native.evaluate_raw(self._id, _request(user, flag_keys))))
+                results = self._results
+                if results.snapshot != snapshot:
+                    results = self._results = _SnapshotResults(snapshot)
+                variants = {}
+                for result_id in ids:
+                    entry = results.entry(self._id, result_id)
+                    if entry is None:  # the configuration changed meanwhile: evaluate again
+                        break
+                    flag, value, payload, key, metadata = entry
+                    variants[flag] = Variant(value, payload(), key, metadata())
+                else:
+                    return variants
+        except _native.NotStartedError:
+            return {}
 
+    @deprecated("Use evaluate_v2")
     def evaluate(self, user: User, flag_keys: Optional[List[str]] = None) -> Dict[str, Variant]:
         """Deprecated: like :meth:`evaluate_v2` without default and undeployed variants."""
-        variants = self.evaluate_v2(user, flag_keys)
+        variants = self.evaluate_v2(user, set(flag_keys) if flag_keys is not None else None)
         return {k: v for k, v in variants.items() if not _is_default(v)}
 
     def status(self) -> Dict[str, Any]:
@@ -531,17 +856,19 @@ class LocalEvaluationClient:
         return _native.status(self._id)
 
     def flush(self, timeout_millis: int = 10000) -> Dict[str, Any]:
-        """Sends queued assignment and exposure events now, waiting at most
-        ``timeout_millis``; returns the event counters."""
+        """allot extension: sends queued assignment and exposure events now, waiting at
+        most ``timeout_millis``; returns the event counters."""
         return _native.flush(self._id, timeout_millis)
 
-    def stop(self) -> None:
-        """Stops polling and frees the native client (later evaluations raise
-        ``UnknownHandleError``)."""
-        self._handle.close()
-        with _factory_lock:
-            if _local_instances.get(self.api_key) is self:
-                del _local_instances[self.api_key]
+    def stop(self, timeout: Optional[float] = 10.0) -> None:
+        """Stops polling for flag configurations and sends pending assignment and
+        exposure events, waiting at most ``timeout`` seconds (``None``: no limit). The
+        client keeps evaluating on the last flags."""
+        millis = 0xFFFFFFFF if timeout is None else max(0, int(timeout * 1000))
+        try:
+            _native.stop(self._id, millis)
+        except _native.AllotTimeoutError:
+            self.logger.warning(f"[Experiment] Stop timed out after {timeout}s waiting for pending events to flush")
 
     def __enter__(self) -> LocalEvaluationClient:
         return self
@@ -553,80 +880,85 @@ class LocalEvaluationClient:
 class RemoteEvaluationClient:
     """Fetches variants from Amplitude's evaluation server through liballot."""
 
-    _POOL_SIZE = 4
-
     def __init__(self, api_key: str, config: Optional[RemoteEvaluationConfig] = None) -> None:
         if not api_key:
             raise ValueError("Experiment API key is empty")
         self.api_key = api_key
         self.config = config or RemoteEvaluationConfig()
-        _set_debug(self.config.debug)
+        self.logger = self.config.logger
         self._handle = _Handle(self.config._to_json(api_key))
         self._id = self._handle.id
-        self._lock = threading.Lock()
-        self._executor: Optional[ThreadPoolExecutor] = None
-        _remote_clients.add(self)
+        self._closed = False
 
-    def fetch_v2(self, user: User) -> Dict[str, Variant]:
+    def fetch_v2(self, user: User, fetch_options: Optional[FetchOptions] = None) -> Dict[str, Variant]:
         """Fetches every variant for ``user`` (default variants included), retrying as
-        configured. Raises ``AllotError`` (``.code`` ``network``, ``timeout``,
-        ``http_status``, ``unauthorized``, ``invalid_response``…) when all attempts fail."""
+        configured. As the SDK: ``{}`` when a retryable failure (network, timeout, 429,
+        5xx) happens and no retries are configured, ``None`` when the first answer is
+        another 4xx, and the last failure raised when every retry failed."""
         try:
-            return _variants(_native.fetch(self._id, _request(user, None)))
-        except AllotError as e:
-            logger.error("[Experiment] Failed to fetch variants: %s", e)
-            raise
+            return self._fetch_internal(user, fetch_options)
+        except Exception as e:
+            self.logger.error(f"[Experiment] Failed to fetch variants: {e}")
+            raise e
 
-    def fetch(self, user: User) -> Dict[str, Variant]:
-        """Deprecated: like :meth:`fetch_v2` without default variants; ``{}`` on failure."""
+    @deprecated("Use fetch_v2")
+    def fetch(self, user: User, fetch_options: Optional[FetchOptions] = None) -> Dict[str, Variant]:
+        """Deprecated: like :meth:`fetch_v2` without default, undeployed variants; ``{}``
+        on failure."""
         try:
-            variants = self.fetch_v2(user)
-        except AllotError:
+            variants = self.fetch_v2(user, fetch_options)
+            return {k: v for k, v in variants.items() if not _default_and_undeployed(v)}
+        except Exception:
             return {}
-        return {k: v for k, v in variants.items() if not _is_default(v)}
 
-    def _pool(self) -> ThreadPoolExecutor:
-        with self._lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=self._POOL_SIZE, thread_name_prefix="allot-fetch")
-            return self._executor
+    def fetch_async_v2(self, user: User, callback: Optional[Callable[..., Any]] = None) -> None:
+        """Fetches on a new thread, then calls ``callback(user, variants)``, or
+        ``callback(user, {}, error)`` when the fetch raised."""
+        threading.Thread(target=self._fetch_async_internal, args=(user, callback)).start()
 
-    def fetch_async_v2(self, user: User, callback: Optional[Callable[..., Any]] = None) -> Future[Dict[str, Variant]]:
-        """Fetches on a small thread pool, then calls ``callback(user, variants)``. On
-        failure the callback gets ``(user, {}, error)`` when it accepts a third argument
-        (as Amplitude's SDK); otherwise the error is logged. Returns a ``Future``."""
+    @deprecated("Use fetch_async_v2")
+    def fetch_async(self, user: User, callback: Optional[Callable[..., Any]] = None) -> None:
+        """Deprecated: like :meth:`fetch_async_v2`; the callback gets
+        ``(user, variants, error)`` without default, undeployed variants."""
 
-        def run() -> Dict[str, Variant]:
-            try:
-                variants = self.fetch_v2(user)
-            except Exception as e:  # noqa: BLE001 - handed to the callback
-                if callback is not None:
-                    if _accepts_three(callback):
-                        callback(user, {}, e)
-                    else:
-                        logger.error("[Experiment] async fetch failed: %s", e)
-                raise
+        def wrapper(u: User, v: Dict[str, Variant], e: Optional[Exception] = None) -> None:
+            v = {k: x for k, x in v.items() if not _default_and_undeployed(x)}
             if callback is not None:
-                callback(user, variants)
-            return variants
+                callback(u, v, e)
 
-        return self._pool().submit(run)
+        self.fetch_async_v2(user, wrapper)
+
+    def _fetch_async_internal(self, user: User, callback: Optional[Callable[..., Any]]) -> None:
+        try:
+            variants = self._fetch_internal(user, None)
+        except Exception as e:  # noqa: BLE001 - handed to the callback, as the SDK
+            if callback:
+                callback(user, {}, e)
+            return
+        if callback:
+            callback(user, variants)
+
+    def _fetch_internal(self, user: User, fetch_options: Optional[FetchOptions]) -> Optional[Dict[str, Variant]]:
+        self.logger.debug(f"[Experiment] Fetching variants for user: {user}")
+        if user is not None and getattr(user, "library", None) is None and isinstance(user, User):
+            user.library = f"allot-python/{__version__}"
+        try:
+            if self._closed:
+                raise _native.NetworkError("network", "the client is closed")
+            return _variants(_native.fetch(self._id, _request(user, None, _fetch_tail(fetch_options))))
+        except AllotError as e:
+            error, retryable, first = _fetch_failure(e)
+            self.logger.error(f"[Experiment] Fetch failed: {error}")
+            if first and not retryable:
+                return None
+            if self.config.fetch_retries == 0:
+                return {}
+            raise error from None
 
     def close(self) -> None:
-        """Frees the native client and stops the thread pool."""
-        with self._lock:
-            executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(wait=True)
+        """Closes the connections; later fetches fail as when the server is unreachable."""
+        self._closed = True
         self._handle.close()
-        with _factory_lock:
-            if _remote_instances.get(self.api_key) is self:
-                del _remote_instances[self.api_key]
-
-    def _after_fork(self) -> None:
-        # The parent's worker threads do not exist in the child: start a new pool lazily.
-        self._lock = threading.Lock()
-        self._executor = None
 
     def __enter__(self) -> RemoteEvaluationClient:
         return self
@@ -635,31 +967,35 @@ class RemoteEvaluationClient:
         self.close()
 
 
-def _accepts_three(fn: Callable[..., Any]) -> bool:
-    try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return False
-    positional = 0
-    for p in sig.parameters.values():
-        if p.kind == p.VAR_POSITIONAL:
-            return True
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-            positional += 1
-    return positional >= 3
+def _fetch_tail(options: Optional[FetchOptions]) -> str:
+    if options is None:
+        return ""
+    tail = ""
+    if options.tracksAssignment is not None:
+        tail += ',"tracks_assignment":' + ("true" if options.tracksAssignment else "false")
+    if options.tracksExposure is not None:
+        tail += ',"tracks_exposure":' + ("true" if options.tracksExposure else "false")
+    if options.flagKeys:
+        tail += ',"flag_keys":' + _encode_json(list(options.flagKeys))
+    return tail
+
+
+def _default_and_undeployed(variant: Variant) -> bool:
+    """The remote ``fetch`` filter of the SDK: default *and* not deployed."""
+    meta = variant.metadata or {}
+    default = meta.get("default") if meta.get("default") is not None else False
+    deployed = meta.get("deployed") if meta.get("deployed") is not None else True
+    return bool(default and not deployed)
 
 
 _factory_lock = threading.Lock()
 _local_instances: Dict[str, LocalEvaluationClient] = {}
 _remote_instances: Dict[str, RemoteEvaluationClient] = {}
-_remote_clients: weakref.WeakSet[RemoteEvaluationClient] = weakref.WeakSet()
 
 
 def _after_fork_in_child() -> None:
     global _factory_lock
     _factory_lock = threading.Lock()
-    for client in list(_remote_clients):
-        client._after_fork()
 
 
 register_fork_child(_after_fork_in_child)

@@ -28,31 +28,45 @@ from __future__ import annotations
 import json
 import logging
 import math
+import struct
 import threading
+import time
 import weakref
 from json.encoder import encode_basestring_ascii as _quote  # type: ignore[attr-defined]
-from typing import Any, Dict, Optional, Set, Tuple
+from typing import Any, Dict, Optional, Set, Tuple, Union
 
 from .. import _native
 from .._fork import register_fork_child
-from .._native import AllotError, AllotTimeoutError, NotStartedError
-from .assignment_logger import AssignmentLogger
+from .._native import AllotError, AllotTimeoutError
+from .assignment_logger import AssignmentCacheLogger, AssignmentLogger
 from .config import ClientConfig, Config, Configuration
 from .context import ContextAttributes, attributes_json
 
+__version__ = "0.1.0"
+
+#: A subject attribute value, and the attributes (as the SDK's type aliases).
+Attribute = Union[str, int, float, bool, None]
+Attributes = Dict[str, Attribute]
+
 __all__ = [
+    "AssignmentCacheLogger",
     "AssignmentLogger",
+    "Attribute",
+    "Attributes",
+    "BanditResult",
     "ClientConfig",
     "Config",
     "Configuration",
     "ContextAttributes",
     "EppoClient",
     "EvaluationResult",
+    "__version__",
     "get_instance",
     "init",
 ]
 
-logger = logging.getLogger("allot")
+#: The SDK's logger name: records go where a program configured for the SDK expects them.
+logger = logging.getLogger("eppo")
 
 _MISSING: Any = object()
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
@@ -82,6 +96,13 @@ class EvaluationResult:
         self.action = action
         self.evaluation_details = evaluation_details
 
+    def to_string(self) -> str:
+        """The action when there is one, else the variation, as a string."""
+        return str(self.action) if self.action is not None else str(self.variation)
+
+    def __str__(self) -> str:
+        return self.__repr__()
+
     def __repr__(self) -> str:
         return (
             f"EvaluationResult(variation={self.variation!r}, action={self.action!r}, "
@@ -107,6 +128,30 @@ def _head(text: str) -> Optional[Dict[str, Any]]:
     except ValueError:
         return None
     return {"value": value, "variation_key": variation_key}
+
+
+# The fast lane (allot_eppo_assign): variation type numbers, and the Python types of a
+# default the library would accept for each (other defaults take the JSON path, which
+# reports them as it always did).
+_TYPE_INDEX = {"STRING": 0, "INTEGER": 1, "NUMERIC": 2, "BOOLEAN": 3, "JSON": 4}
+_length = struct.Struct("<I").unpack_from
+_VERSION = _native.version()
+
+
+def _number(text: str) -> Any:
+    """A JSON number as ``json`` decodes it."""
+    if "." in text or "e" in text or "E" in text:
+        return float(text)
+    return int(text)
+
+
+def _fresh(attributes: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """A copy of the attributes as the JSON path's event carries them (decoded anew)."""
+    if not attributes:
+        return {}
+    if any(isinstance(v, (dict, list)) for v in attributes.values()):
+        return _loads(_dumps(attributes))
+    return dict(attributes)
 
 
 _NEW = ("flag_key", "subject_key", "subject_attributes", "default")
@@ -140,9 +185,57 @@ def _bind(
     )
 
 
+#: What each typed call accepts as its default (the SDK's argument conversion).
+_DEFAULT_TYPES: Dict[str, Tuple[type, ...]] = {
+    "STRING": (str,),
+    "INTEGER": (int,),
+    "NUMERIC": (float,),
+    "BOOLEAN": (bool,),
+}
+_CASTS = {"str": "str", "int": "int", "float": "float", "bool": "bool"}
+_TYPE_NAMES = {"STRING": "String", "INTEGER": "Integer", "NUMERIC": "Numeric", "BOOLEAN": "Boolean", "JSON": "Json"}
+#: Result codes the SDK reports as evaluation errors (warned, or raised without graceful mode).
+_ERROR_CODES = frozenset(("TYPE_MISMATCH", "ASSIGNMENT_ERROR", "UNEXPECTED_CONFIGURATION_ERROR"))
+
+
+def _cast_error(argument: str, value: Any, target: str) -> TypeError:
+    return TypeError(f"argument '{argument}': '{type(value).__name__}' object cannot be cast as '{target}'")
+
+
+def _check(
+    variation_type: str, flag_key: Any, subject_key: Any, attributes: Any, default: Any, legacy: bool
+) -> Dict[str, Any]:
+    """The SDK's argument checks (``TypeError``, whatever the graceful mode); returns the
+    attributes with integers as floats, as the SDK passes them on."""
+    if not isinstance(flag_key, str):
+        raise _cast_error("flag_key", flag_key, "str")
+    if not isinstance(subject_key, str):
+        raise _cast_error("subject_key", subject_key, "str")
+    if attributes is None and legacy:
+        attributes = {}
+    if not isinstance(attributes, dict):
+        raise _cast_error("subject_attributes", attributes, "dict")
+    converted: Dict[str, Any] = {}
+    for key, value in attributes.items():
+        if not isinstance(key, str):
+            raise _cast_error("subject_attributes", key, "str")
+        if type(value) is int:
+            value = float(value)
+        elif not (value is None or isinstance(value, (str, float, bool))):
+            raise TypeError("argument 'subject_attributes': invalid type for subject attribute value")
+        converted[key] = value
+    accepted = _DEFAULT_TYPES.get(variation_type)
+    if not legacy and accepted is not None:
+        bad_bool = variation_type in ("NUMERIC", "STRING") and isinstance(default, bool)
+        if bad_bool or not isinstance(default, accepted) or (variation_type == "BOOLEAN" and type(default) is not bool):
+            raise _cast_error("default", default, accepted[0].__name__)
+    return converted
+
+
 class EppoClient:
     """An Eppo client: assignments are evaluated by liballot on the Universal Flag
-    Configuration it polls (or was given); assignment events go to the logger."""
+    Configuration it polls (or was given); assignment events go to the logger. Obtain it
+    from :func:`init` (or :func:`get_instance`)."""
 
     def __init__(self, config: Config) -> None:
         self._config = config
@@ -153,12 +246,16 @@ class EppoClient:
         self._is_graceful_mode = bool(config.is_graceful_mode)
         self._id = _native.init(config._to_json())
         self._finalizer = weakref.finalize(self, _native.free, self._id)
+        self._configuration: Optional[Configuration] = config.initial_configuration
+        self._started()
+
+    def _started(self) -> None:
         try:
             _native.start(self._id, 0)  # non-blocking: loading goes on in the background
         except AllotTimeoutError:
             pass
         except AllotError as e:
-            logger.error("allot: Eppo client failed to start: %s", e)
+            logger.error(f"failed to start the configuration poller: {e}")
 
     # -- assignments -----------------------------------------------------------------
 
@@ -170,57 +267,137 @@ class EppoClient:
         subject_attributes: Optional[Dict[str, Any]],
         default: Any,
         details: bool = False,
+        legacy: bool = False,
     ) -> Optional[Dict[str, Any]]:
-        """Evaluates one assignment; returns the result document, or ``None`` when a
-        graceful-mode error was logged."""
-        try:
-            request = (
-                '{"flag_key":'
-                + _quote(flag_key)
-                + ',"subject_key":'
-                + _quote(subject_key)
-                + ',"subject_attributes":'
-                + (_dumps(subject_attributes) if subject_attributes else "{}")
-                + ',"variation_type":"'
-                + variation_type
-                + '","default":'
-                + _dumps(default)
-                + (',"details":true}' if details else "}")
-            ).encode("utf-8")
-            text = _native.evaluate_raw(self._id, request).decode("utf-8")
-            result = None if (self._logs or details) else _head(text)
+        """Evaluates one assignment; returns the result document, or ``None`` when the
+        default is to be returned (an error was logged)."""
+        attributes = _check(variation_type, flag_key, subject_key, subject_attributes, default, legacy)
+        request = (
+            '{"flag_key":'
+            + _quote(flag_key)
+            + ',"subject_key":'
+            + _quote(subject_key)
+            + ',"subject_attributes":'
+            + (_dumps(attributes) if attributes else "{}")
+            + ',"variation_type":"'
+            + variation_type
+            + '","default":'
+            + _dumps(default if _encodable(default) else None)
+            + (',"details":true}' if details else "}")
+        ).encode("utf-8")
+        text = _native.evaluate_raw(self._id, request).decode("utf-8")
+        result = None if (self._logs or details) else _head(text)
+        if result is None or result["variation_key"] is None:  # no match: the code matters
+            doc = _loads(text)
+            result = doc.get("ok")
             if result is None:
-                doc = _loads(text)
-                result = doc.get("ok")
-                if result is None:
-                    raise _native.error_from(doc.get("error"))
-        except NotStartedError:
-            logger.debug("allot: Eppo client not initialized; returning the default")
-            return None
-        except (AllotError, TypeError, ValueError) as e:
-            if not self._is_graceful_mode:
-                raise
-            logger.error("allot: assignment of %r failed, returning the default: %s", flag_key, e)
-            return None
+                error = _native.error_from(doc.get("error"))
+                if isinstance(error, _native.NotStartedError):
+                    logger.warning("evaluating a flag before Eppo configuration has been fetched")
+                    return None
+                raise error
+        code = result.get("code")
+        if code in _ERROR_CODES:
+            message = f"invalid flag type (expected: {_TYPE_NAMES.get(variation_type, variation_type)})"
+            if code != "TYPE_MISMATCH":
+                message = f"{code.lower().replace('_', ' ')} for flag {flag_key}"
+            logger.warning(f"error occurred while evaluating a flag: {message}")
+            if not (self._is_graceful_mode or details):
+                raise RuntimeError(message)
+        elif code == "CONFIGURATION_MISSING":
+            logger.warning("evaluating a flag before Eppo configuration has been fetched")
         events = result.get("events")
         if events and self._logs:
             log = self._assignment_logger.log_assignment
             for event in events:
+                if details and "details" in result:
+                    event["evaluationDetails"] = _vendor_details(result["details"], variation_type)
                 try:
                     log(event)
-                except Exception:  # noqa: BLE001 - a logger never breaks an assignment
-                    logger.exception("allot: the assignment logger raised; event dropped")
+                except Exception as e:  # noqa: BLE001 - a logger never breaks an assignment
+                    logger.warning(f"error logging assignment event: {e}")
         return result
+
+    def _fast(
+        self,
+        variation_type: str,
+        flag_key: str,
+        subject_key: str,
+        attributes: Dict[str, Any],
+    ) -> Tuple[bool, Any]:
+        """One assignment through the fast lane (arguments already checked):
+        ``(True, value)`` when a variation is served, ``(False, None)`` otherwise, when
+        the JSON path is to answer (no match, an error, not started: it gives the SDK's
+        warnings, errors and default). Events go to the logger as the JSON path gives
+        them."""
+        try:
+            data = _native.eppo_assign(
+                self._id,
+                flag_key.encode("utf-8"),
+                subject_key.encode("utf-8"),
+                _dumps(attributes).encode("utf-8") if attributes else None,
+                _TYPE_INDEX[variation_type],
+                self._logs,
+            )
+        except (AllotError, ValueError):
+            return False, None
+        flags = data[0]
+        if not flags & 1:
+            return False, None
+        fields = []
+        at = 1
+        while at < len(data):
+            (n,) = _length(data, at)
+            fields.append(data[at + 4 : at + 4 + n].decode("utf-8"))
+            at += 4 + n
+        _code, text, variation_key, allocation_key = fields[:4]
+        if variation_type == "STRING":
+            value: Any = text
+        elif variation_type == "BOOLEAN":
+            value = text == "true"
+        elif variation_type == "JSON":
+            value = _loads(text)
+        else:
+            value = _typed_value(variation_type, _number(text))
+        if flags & 2:
+            timestamp, extra = fields[4:6]
+            event = {
+                "featureFlag": flag_key,
+                "allocation": allocation_key,
+                "experiment": flag_key + "-" + allocation_key,
+                "variation": variation_key,
+                "subject": subject_key,
+                "subjectAttributes": _fresh(attributes),
+                "timestamp": timestamp,
+                "metaData": {"sdkName": "allot", "sdkVersion": _VERSION, "coreVersion": _VERSION},
+            }
+            if extra:
+                event.update(_loads(extra))
+            try:
+                self._assignment_logger.log_assignment(event)
+            except Exception as e:  # noqa: BLE001 - a logger never breaks an assignment
+                logger.warning(f"error logging assignment event: {e}")
+        return True, value
 
     def _typed(self, method: str, variation_type: str, args: Any, kwargs: Any, legacy_default: Any) -> Any:
         flag_key, subject_key, attributes, default = _bind(method, args, kwargs, legacy_default is not _MISSING)
-        if default is _MISSING:  # the older convention: the value or None
-            result = self._assign(variation_type, flag_key, subject_key, attributes, legacy_default)
+        legacy = default is _MISSING
+        # The SDK's TypeErrors first, whatever the lane; then the fast lane serves the match.
+        checked = _check(variation_type, flag_key, subject_key, attributes, None if legacy else default, legacy)
+        if "\0" not in flag_key and "\0" not in subject_key:
+            served, value = self._fast(variation_type, flag_key, subject_key, checked)
+            if served:
+                return value
+        if legacy:  # the older convention: the value or None
+            result = self._assign(variation_type, flag_key, subject_key, attributes, legacy_default, legacy=True)
             if result is None or result.get("variation_key") is None:
                 return None
-            return result["value"]
-        result = self._assign(variation_type, flag_key, subject_key, attributes, default)
-        return default if result is None else result["value"]
+            return _typed_value(variation_type, result["value"])
+        sent = int(default) if variation_type == "INTEGER" and type(default) is bool else default
+        result = self._assign(variation_type, flag_key, subject_key, attributes, sent)
+        if result is None or result.get("variation_key") is None:
+            return default
+        return _typed_value(variation_type, result["value"])
 
     def get_string_assignment(self, *args: Any, **kwargs: Any) -> Any:
         """``(flag_key, subject_key, subject_attributes, default)`` → value or default;
@@ -232,7 +409,7 @@ class EppoClient:
         return self._typed("get_boolean_assignment", "BOOLEAN", args, kwargs, False)
 
     def get_numeric_assignment(self, *args: Any, **kwargs: Any) -> Any:
-        """As :meth:`get_string_assignment`, for NUMERIC flags."""
+        """As :meth:`get_string_assignment`, for NUMERIC flags (values are ``float``)."""
         return self._typed("get_numeric_assignment", "NUMERIC", args, kwargs, 0.0)
 
     def get_integer_assignment(
@@ -272,31 +449,38 @@ class EppoClient:
         result = self._assign(variation_type, flag_key, subject_key, subject_attributes, default, details=True)
         if result is None:
             return EvaluationResult(default, None, None)
-        return EvaluationResult(result["value"], None, result.get("details"))
+        value = default if result.get("variation_key") is None else _typed_value(variation_type, result["value"])
+        details = result.get("details")
+        return EvaluationResult(value, None, None if details is None else _vendor_details(details, variation_type))
 
     def get_string_assignment_details(
         self, flag_key: str, subject_key: str, subject_attributes: Optional[Dict[str, Any]], default: str
     ) -> EvaluationResult:
+        """The value (or default) and the evaluation details document."""
         return self._details("STRING", flag_key, subject_key, subject_attributes, default)
 
     def get_integer_assignment_details(
         self, flag_key: str, subject_key: str, subject_attributes: Optional[Dict[str, Any]], default: int
     ) -> EvaluationResult:
+        """As :meth:`get_string_assignment_details`, for INTEGER flags."""
         return self._details("INTEGER", flag_key, subject_key, subject_attributes, default)
 
     def get_numeric_assignment_details(
         self, flag_key: str, subject_key: str, subject_attributes: Optional[Dict[str, Any]], default: float
     ) -> EvaluationResult:
+        """As :meth:`get_string_assignment_details`, for NUMERIC flags."""
         return self._details("NUMERIC", flag_key, subject_key, subject_attributes, default)
 
     def get_boolean_assignment_details(
         self, flag_key: str, subject_key: str, subject_attributes: Optional[Dict[str, Any]], default: bool
     ) -> EvaluationResult:
+        """As :meth:`get_string_assignment_details`, for BOOLEAN flags."""
         return self._details("BOOLEAN", flag_key, subject_key, subject_attributes, default)
 
     def get_json_assignment_details(
         self, flag_key: str, subject_key: str, subject_attributes: Optional[Dict[str, Any]], default: Any
     ) -> EvaluationResult:
+        """As :meth:`get_string_assignment_details`, for JSON flags."""
         return self._details("JSON", flag_key, subject_key, subject_attributes, default)
 
     # -- bandits ----------------------------------------------------------------------
@@ -329,13 +513,13 @@ class EppoClient:
             result = doc.get("ok")
             if result is None:
                 raise _native.error_from(doc.get("error"))
-        except NotStartedError:
-            logger.debug("allot: Eppo client not initialized; returning the default")
+        except _native.NotStartedError:
+            logger.warning("evaluating a flag before Eppo configuration has been fetched")
             return EvaluationResult(default, None, None)
         except (AllotError, TypeError, ValueError) as e:
             if not self._is_graceful_mode:
                 raise
-            logger.error("allot: bandit action of %r failed, returning the default: %s", flag_key, e)
+            logger.warning(f"error occurred while evaluating a bandit action of {flag_key}: {e}")
             return EvaluationResult(default, None, None)
         for events, log in (
             (result.get("events"), self._logs and self._assignment_logger.log_assignment),
@@ -346,8 +530,8 @@ class EppoClient:
             for event in events:
                 try:
                     log(event)
-                except Exception:  # noqa: BLE001 - a logger never breaks an evaluation
-                    logger.exception("allot: the assignment logger raised; event dropped")
+                except Exception as e:  # noqa: BLE001 - a logger never breaks an evaluation
+                    logger.warning(f"error logging assignment event: {e}")
         return EvaluationResult(result["variation"], result["action"], result.get("details"))
 
     def get_bandit_action(
@@ -388,12 +572,31 @@ class EppoClient:
 
     def get_flag_keys(self) -> Set[str]:
         """The keys of the flags in the current configuration."""
-        status = self.status()
-        if "flag_keys" not in status:
-            raise _native.UnsupportedError(
-                "unsupported", 'this liballot does not report flag keys (no "flag_keys" in its status)'
-            )
-        return set(status["flag_keys"])
+        try:
+            return set(self.status().get("flag_keys", ()))
+        except AllotError:
+            return set()
+
+    def get_configuration(self) -> Optional[Configuration]:
+        """The configuration given by ``initial_configuration`` or :meth:`set_configuration`
+        (a configuration the library fetched is not handed back: ``None``)."""
+        return self._configuration
+
+    def set_configuration(self, configuration: Configuration) -> None:
+        """Replaces the flags (and bandits) configuration; polling, when configured, goes on."""
+        old_id, old_finalizer = self._id, self._finalizer
+        doc = self._config._to_json()
+        doc["initial_configuration"] = configuration.flags_configuration
+        doc.pop("initial_bandits", None)
+        bandits = configuration.get_bandits_configuration()
+        if bandits is not None:
+            doc["initial_bandits"] = bandits.decode("utf-8")
+        self._id = _native.init(doc)
+        self._finalizer = weakref.finalize(self, _native.free, self._id)
+        self._configuration = configuration
+        self._started()
+        old_finalizer.detach()
+        _native.free(old_id)
 
     def is_initialized(self) -> bool:
         """Whether a configuration has been loaded."""
@@ -403,15 +606,11 @@ class EppoClient:
             return False
 
     def wait_for_initialization(self, timeout: Optional[float] = None) -> None:
-        """Blocks until a configuration is loaded. ``timeout`` (seconds) bounds the wait:
-        ``AllotTimeoutError`` (a ``TimeoutError``) when it passes; ``None`` waits forever.
-        Other failures (e.g. ``UnauthorizedError``) are raised at once."""
-        import time
-
+        """Blocks until a configuration is loaded, through transient failures (as the
+        SDK); returns when the key is rejected. allot adds ``timeout`` (seconds):
+        ``AllotTimeoutError`` (a ``TimeoutError``) when it passes."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            if self.is_initialized():
-                return
+        while not self.is_initialized():
             chunk = 1000.0
             if deadline is not None:
                 remaining = deadline - time.monotonic()
@@ -422,7 +621,11 @@ class EppoClient:
                 _native.start(self._id, int(chunk))
             except AllotTimeoutError:
                 continue
-            if not self.is_initialized():
+            except _native.UnauthorizedError as e:
+                logger.warning(f"failed to load the configuration: {e}")
+                return
+            except AllotError as e:
+                logger.warning(f"failed to fetch the configuration: {e}")
                 time.sleep(min(chunk, 50.0) / 1000.0)
 
     def set_is_graceful_mode(self, is_graceful_mode: bool) -> None:
@@ -430,8 +633,45 @@ class EppoClient:
         self._is_graceful_mode = bool(is_graceful_mode)
 
     def shutdown(self) -> None:
-        """Stops polling and frees the native client."""
-        self._finalizer()
+        """Stops polling for good. As the SDK, the client keeps serving assignments from
+        the last configuration it loaded."""
+        logger.info("shutting down client")
+        _native.stop(self._id, 0)
+
+
+def _encodable(value: Any) -> bool:
+    try:
+        _dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _typed_value(variation_type: str, value: Any) -> Any:
+    """Values with the SDK's Python types: NUMERIC is always ``float``."""
+    if variation_type == "NUMERIC" and type(value) is int:
+        return float(value)
+    return value
+
+
+_VALUE_TYPES = {"STRING": "STRING", "INTEGER": "INTEGER", "NUMERIC": "NUMERIC", "BOOLEAN": "BOOLEAN", "JSON": "JSON"}
+
+
+def _vendor_details(details: Dict[str, Any], variation_type: str) -> Dict[str, Any]:
+    """The library's details document with ``variationValue`` as ``{type, value}``, as
+    eppo-server-sdk 4.x gives it (allot's own keys stay)."""
+    doc = dict(details)
+    value = doc.get("variationValue")
+    if doc.get("variationKey") is not None and value is not None:
+        if variation_type == "NUMERIC" and type(value) is int:
+            value = float(value)
+        elif variation_type == "JSON" and isinstance(value, str):
+            try:
+                value = _loads(value)
+            except ValueError:
+                pass
+        doc["variationValue"] = {"type": _VALUE_TYPES.get(variation_type, variation_type), "value": value}
+    return doc
 
 
 _instance_lock = threading.Lock()
@@ -439,8 +679,8 @@ _instance: Optional[EppoClient] = None
 
 
 def init(config: Config) -> EppoClient:
-    """Creates the singleton client (shutting down a previous one) and returns it.
-    Loading the configuration does not block; see ``wait_for_initialization``."""
+    """Creates the singleton client and returns it; a previous one is shut down (and, as
+    the SDK, keeps serving). Loading does not block; see ``wait_for_initialization``."""
     global _instance
     client = EppoClient(config)
     with _instance_lock:
@@ -454,7 +694,7 @@ def get_instance() -> EppoClient:
     """The singleton client created by :func:`init`."""
     with _instance_lock:
         if _instance is None:
-            raise RuntimeError("allot.eppo: call init(Config(...)) before get_instance()")
+            raise Exception("init() must be called before get_instance()")  # noqa: TRY002 - the SDK's type
         return _instance
 
 
@@ -464,3 +704,5 @@ def _after_fork_in_child() -> None:
 
 
 register_fork_child(_after_fork_in_child)
+
+from .bandit import BanditResult  # noqa: E402 - needs EvaluationResult

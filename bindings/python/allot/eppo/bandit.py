@@ -1,8 +1,9 @@
-"""Contextual bandits (``eppo_client.bandit``): the result of ``get_bandit_action``."""
+"""``eppo_client.bandit``: ``BanditResult`` is what ``get_bandit_action`` returns
+(``variation``, ``action`` and ``evaluation_details``); ``ContextAttributes`` the subject's
+and actions' numeric and categorical attributes."""
 
 from . import ContextAttributes, EvaluationResult
 
-#: What ``get_bandit_action`` returns: ``variation``, ``action`` and ``evaluation_details``.
 BanditResult = EvaluationResult
 
 __all__ = ["BanditResult", "ContextAttributes"]

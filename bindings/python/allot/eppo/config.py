@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from typing import Any, Dict, Optional, Set, Union
 
@@ -16,58 +17,76 @@ BASE_URL_ENV = "ALLOT_EPPO_BASE_URL"
 
 
 class Configuration:
-    """A configuration given up front: ``flags_configuration`` is the JSON text (bytes or
+    """A Universal Flag Configuration: ``flags_configuration`` is the JSON text (bytes or
     str) served by ``/flag-config/v1/config``, ``bandits_configuration`` the bandit models
-    served by ``/flag-config/v1/bandits``."""
+    served by ``/flag-config/v1/bandits``. Raises ``ValueError`` when the flags are not a
+    flags configuration."""
 
     def __init__(
-        self,
-        flags_configuration: Union[bytes, str],
-        bandits_configuration: Union[bytes, str, None] = None,
+        self, *, flags_configuration: Union[bytes, str], bandits_configuration: Union[bytes, str, None] = None
     ) -> None:
-        if isinstance(flags_configuration, bytes):
-            flags_configuration = flags_configuration.decode("utf-8")
-        if isinstance(bandits_configuration, bytes):
-            bandits_configuration = bandits_configuration.decode("utf-8")
-        self.flags_configuration: str = flags_configuration
-        self.bandits_configuration: Optional[str] = bandits_configuration
+        if isinstance(flags_configuration, str):
+            flags_configuration = flags_configuration.encode("utf-8")
+        if isinstance(bandits_configuration, str):
+            bandits_configuration = bandits_configuration.encode("utf-8")
+        try:
+            doc = json.loads(flags_configuration)
+            flags = doc["flags"]
+            if not isinstance(flags, dict):
+                raise TypeError("flags is not an object")
+        except (ValueError, KeyError, TypeError) as e:
+            logging.getLogger("eppo").warning(f"failed to compile flag configuration: {e}")
+            raise ValueError(f"argument 'flags_configuration': not a flags configuration ({e})") from None
+        self._flags: bytes = flags_configuration
+        self._bandits: Optional[bytes] = bandits_configuration
+        self._flag_keys: Set[str] = set(flags)
 
-    def get_flags_configuration(self) -> bytes:
-        """The flags configuration's JSON text."""
-        return self.flags_configuration.encode("utf-8")
+    @property
+    def flags_configuration(self) -> str:
+        """The configuration's JSON text."""
+        return self._flags.decode("utf-8")
+
+    def get_flags_configuration(self) -> Optional[bytes]:
+        """The flags configuration (JSON bytes)."""
+        return self._flags
 
     def get_bandits_configuration(self) -> Optional[bytes]:
-        """The bandit models' JSON text, if given."""
-        return None if self.bandits_configuration is None else self.bandits_configuration.encode("utf-8")
+        """The bandits configuration given, if any."""
+        return self._bandits
 
     def get_flag_keys(self) -> Set[str]:
-        """The keys of the flags configuration's flags."""
-        return set(json.loads(self.flags_configuration).get("flags", {}))
+        """The keys of the configuration's flags."""
+        return set(self._flag_keys)
 
     def get_bandit_keys(self) -> Set[str]:
-        """The keys of the bandit models given."""
-        if self.bandits_configuration is None:
+        """The keys of the configuration's bandits."""
+        if not self._bandits:
             return set()
-        return set(json.loads(self.bandits_configuration).get("bandits", {}))
+        return set(json.loads(self._bandits).get("bandits", {}))
 
 
-class Config(Settings):
-    """The Eppo client configuration, with the SDK's names and defaults."""
+class ClientConfig(Settings):
+    """The Eppo client configuration, with the SDK's names and defaults (every argument
+    after ``api_key`` by keyword)."""
 
     def __init__(
         self,
         api_key: str,
+        *,
         base_url: str = DEFAULT_BASE_URL,
         assignment_logger: Optional[AssignmentLogger] = None,
         is_graceful_mode: bool = True,
-        poll_interval_seconds: Optional[float] = 30,
-        poll_jitter_seconds: float = 3,
+        poll_interval_seconds: Optional[int] = 30,
+        poll_jitter_seconds: int = 3,
         initial_configuration: Optional[Configuration] = None,
     ) -> None:
         if not api_key:
-            raise ValueError("api_key must be a non-empty string")
+            raise ValueError("Invalid value for api_key: cannot be blank")
         if assignment_logger is not None and not hasattr(assignment_logger, "log_assignment"):
-            raise TypeError("assignment_logger must have a log_assignment(event) method")
+            raise TypeError(
+                f"argument 'assignment_logger': '{type(assignment_logger).__name__}' object cannot be cast as "
+                "'AssignmentLogger'"
+            )
         self.api_key = api_key
         self.base_url = base_url
         self.assignment_logger = assignment_logger
@@ -87,19 +106,32 @@ class Config(Settings):
             if self.given(name):
                 doc[name] = getattr(self, name)
         if self.initial_configuration is not None:
-            conf = self.initial_configuration
-            text = conf.flags_configuration if isinstance(conf, Configuration) else conf
-            if isinstance(text, (dict, list)):
-                text = json.dumps(text)
-            doc["initial_configuration"] = text
-            bandits = getattr(conf, "bandits_configuration", None)
+            doc["initial_configuration"] = _flags_text(self.initial_configuration)
+            bandits = _bandits_text(self.initial_configuration)
             if bandits is not None:
                 doc["initial_bandits"] = bandits
         return doc
 
     def __repr__(self) -> str:
-        return f"Config(api_key=<redacted>, base_url={self.base_url!r})"
+        return f"ClientConfig(api_key=<redacted>, base_url={self.base_url!r})"
 
 
-#: The current SDK's name for the same configuration.
-ClientConfig = Config
+def _flags_text(conf: Any) -> str:
+    if isinstance(conf, Configuration):
+        return conf.flags_configuration
+    if isinstance(conf, (dict, list)):
+        return json.dumps(conf)
+    return conf.decode("utf-8") if isinstance(conf, bytes) else str(conf)
+
+
+def _bandits_text(conf: Any) -> Optional[str]:
+    bandits = conf.get_bandits_configuration() if isinstance(conf, Configuration) else None
+    if isinstance(bandits, bytes):
+        return bandits.decode("utf-8")
+    return bandits
+
+
+#: The name ``eppo_client.config`` gives the configuration.
+Config = ClientConfig
+
+__all__ = ["AssignmentLogger", "ClientConfig", "Config", "Configuration"]

@@ -1,0 +1,5 @@
+"""``amplitude_experiment.assignment.assignment_config``."""
+
+from .. import AssignmentConfig
+
+__all__ = ["AssignmentConfig"]

@@ -1,0 +1,5 @@
+"""``amplitude_experiment.local.evaluate_options``."""
+
+from .. import EvaluateOptions
+
+__all__ = ["EvaluateOptions"]

@@ -1,0 +1,1 @@
+"""``amplitude_experiment.remote``: remote evaluation."""

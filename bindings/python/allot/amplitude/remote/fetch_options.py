@@ -1,0 +1,5 @@
+"""``amplitude_experiment.remote.fetch_options``."""
+
+from .. import FetchOptions
+
+__all__ = ["FetchOptions"]

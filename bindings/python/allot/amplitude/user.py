@@ -1,0 +1,5 @@
+"""``amplitude_experiment.user``."""
+
+from . import User
+
+__all__ = ["User"]

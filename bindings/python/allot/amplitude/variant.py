@@ -1,0 +1,5 @@
+"""``amplitude_experiment.variant``."""
+
+from . import Variant
+
+__all__ = ["Variant"]

@@ -1,0 +1,156 @@
+"""The fast lane (allot_evaluate_compact + allot_result_json, through PyDLL) gives what the
+JSON path (allot_evaluate) gives: the corpus and the fixture, threads, a fork, and
+configurations swapped under a client."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+import allot.eppo as eppo
+from allot import _native
+from allot.amplitude import (
+    LocalEvaluationClient,
+    LocalEvaluationConfig,
+    User,
+    _encode_json,
+    _fields,
+    _request,
+    _variants,
+)
+from allot.eppo import _typed_value
+from allot.eppo.config import Config, Configuration
+
+from conftest import load_json, needs, shared
+
+
+def json_path(client: LocalEvaluationClient, user: User, keys):
+    return _variants(_native.evaluate(client._id, _request(user, keys)))
+
+
+def as_tuples(variants):
+    return {flag: (v.key, v.value, v.payload, v.metadata) for flag, v in variants.items()}
+
+
+@pytest.mark.parametrize("name", ["dependencies_fixture.json", "generated_corpus.json"])
+def test_fast_lane_matches_the_json_path(name):
+    data = load_json(shared("conformance", "amplitude", name))
+    compared = 0
+    with LocalEvaluationClient("server-key", LocalEvaluationConfig(flags=data["flags"])) as client:
+        client.start()
+        for i, case in enumerate(data["cases"]):
+            user = User(**case["user"])
+            fast = client.evaluate_v2(user, case.get("flag_keys"))
+            assert as_tuples(fast) == as_tuples(json_path(client, user, case.get("flag_keys"))), f"case {i}"
+            compared += len(fast)
+    assert compared >= (12_542 if name == "generated_corpus.json" else 6)
+
+
+def test_snapshot_ids_differ_between_clients_and_results_stay_per_client():
+    data = load_json(shared("conformance", "amplitude", "dependencies_fixture.json"))
+    first = LocalEvaluationClient("k1", LocalEvaluationConfig(flags=data["flags"]))
+    second = LocalEvaluationClient("k2", LocalEvaluationConfig(flags=data["flags"][:1]))
+    first.start()
+    second.start()
+    user = User(**data["cases"][0]["user"])
+    user_json = _encode_json(_fields(user)).encode()
+    a, ids = _native.evaluate_compact(first._id, user_json, None)
+    b, _ = _native.evaluate_compact(second._id, user_json, None)
+    assert a and b and a != b
+    assert ids
+    # A snapshot that is not the client's current one answers None: evaluate again.
+    assert _native.result_json(first._id, b, ids[0]) is None
+    assert _native.result_json(first._id, a, ids[0])["variant"]
+    assert len(second.evaluate_v2(user)) < len(first.evaluate_v2(user))
+    first.stop()
+    second.stop()
+
+
+def test_threads_and_a_forked_child_get_the_same_answers():
+    data = load_json(shared("conformance", "amplitude", "generated_corpus.json"))
+    client = LocalEvaluationClient("k", LocalEvaluationConfig(flags=data["flags"]))
+    client.start()
+    users = [User(**case["user"]) for case in data["cases"][:40]]
+    want = [as_tuples(json_path(client, u, None)) for u in users]
+    failures = []
+
+    def check() -> None:
+        for user, expected in zip(users, want):
+            if as_tuples(client.evaluate_v2(user)) != expected:
+                failures.append(user)
+
+    threads = [threading.Thread(target=check) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
+    if hasattr(os, "fork"):
+        pid = os.fork()
+        if pid == 0:
+            check()
+            os._exit(1 if failures else 0)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    client.stop()
+
+
+class Recorder(eppo.AssignmentLogger):
+    def __init__(self) -> None:
+        self.events = []
+
+    def log_assignment(self, assignment_event):
+        self.events.append(assignment_event)
+
+    def take(self):
+        events, self.events = self.events, []
+        for event in events:
+            assert event.pop("timestamp").endswith("Z")
+        return events
+
+
+TYPED = {
+    "STRING": "get_string_assignment",
+    "BOOLEAN": "get_boolean_assignment",
+    "INTEGER": "get_integer_assignment",
+    "NUMERIC": "get_numeric_assignment",
+    "JSON": "get_json_assignment",
+}
+
+
+@pytest.mark.parametrize("flags_file", ["flags-v1.json", "flags-v1-obfuscated.json"])
+def test_eppo_fast_lane_values_and_events_match_the_json_path(flags_file):
+    needs("eppo")
+    text = shared("conformance", "eppo", flags_file).read_bytes()
+    recorder = Recorder()
+    config = Config(
+        api_key="sdk-key", assignment_logger=recorder, initial_configuration=Configuration(flags_configuration=text)
+    )
+    client = eppo.EppoClient(config)
+    client.wait_for_initialization(timeout=5)
+    events = 0
+    for path in sorted(shared("conformance", "eppo", "tests").glob("*.json")):
+        case = load_json(path)
+        vtype, flag, default = case["variationType"], case["flag"], case["defaultValue"]
+        for s in case["subjects"]:
+            key, attrs = s["subjectKey"], s["subjectAttributes"]
+            fast = getattr(client, TYPED[vtype])(flag, key, attrs, default)
+            fast_events = recorder.take()
+            result = client._assign(vtype, flag, key, attrs, default)  # the JSON path
+            slow_events = recorder.take()
+            # What the JSON path answers: the default without a variation, NUMERIC as float.
+            want = default if result["variation_key"] is None else _typed_value(vtype, result["value"])
+            assert fast == want and type(fast) is type(want), f"{path.name} {key}"
+            assert fast_events == slow_events, f"{path.name} {key}"
+            events += len(fast_events)
+            # Mutating what was returned or logged changes nothing later.
+            if isinstance(fast, dict):
+                fast["mutated"] = True
+            for event in fast_events:
+                event["subjectAttributes"]["mutated"] = True
+            assert getattr(client, TYPED[vtype])(flag, key, attrs, default) == want
+            assert "mutated" not in attrs
+            recorder.take()
+    assert events > 0
