@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 mkdir -p dist/wheels
 for target in "$@"; do
     platform=$(scripts/wheel-platform.sh "$target")
-    library=dist/$target/lib/liballot.so
-    case $target in *-apple-darwin) library=dist/$target/lib/liballot.dylib ;; esac
+    library=$PWD/dist/$target/lib/liballot.so
+    case $target in *-apple-darwin) library=$PWD/dist/$target/lib/liballot.dylib ;; esac
     rm -f dist/wheels/allot-*-"$platform".whl
     ALLOT_BUILD_LIBRARY=$library ALLOT_WHEEL_PLATFORM=$platform \
         $PY_BUILD_WHEEL -w dist/wheels bindings/python >/dev/null

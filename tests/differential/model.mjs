@@ -18,7 +18,7 @@ export const CHOICES = [
   'utf16-order', // strings compare by code point, not UTF-16 unit
   'regex-dialect', // the `regex` crate's dialect; an invalid pattern never matches
   'object-selectors', // selectors walk objects only, not arrays
-  'version-parse', // version numbers fit 32 bits; `1.2.3-` has an empty prerelease
+  'version-parse', // version numbers fit 32 bits; `1.2.3-` (an empty prerelease) is not a version
   'null-fields', // a variant's null `value`, `payload` or `metadata` is left out
 ];
 
@@ -52,7 +52,7 @@ export function rustRegex(pattern) {
 
 /** allot's semantic version parse: `MAJOR.MINOR[.PATCH[-PRERELEASE]]`, 32-bit numbers. */
 function parseVersion(text) {
-  const m = /^(\d+)\.(\d+)(\.(\d+)(-(([-\w]+\.?)*))?)?$/.exec(text);
+  const m = /^(\d+)\.(\d+)(\.(\d+)(-(([-\w]+\.?)+))?)?$/.exec(text);
   if (!m) return undefined;
   const [major, minor, patch] = [m[1], m[2], m[4] ?? '0'].map(Number);
   if (![major, minor, patch].every((n) => n <= 2147483647)) return undefined;
