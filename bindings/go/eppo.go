@@ -3,6 +3,7 @@ package allot
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log"
 	"runtime"
@@ -150,8 +151,10 @@ func NewEppoClient(cfg EppoConfig) (*EppoClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Start without waiting: loads a bundled configuration now, or begins polling.
-	if _, err := nativeStart(h.id.Load(), 0); err != nil && !isTimeout(err) {
+	// Start without waiting: loads a bundled configuration now, or begins polling. A
+	// first fetch that already failed is not an error here: WaitForInitialization and
+	// Status report it, as the vendor's client does.
+	if _, err := nativeStart(h.id.Load(), 0); err != nil && !isFetchOutcome(err) {
 		h.close()
 		return nil, err
 	}
@@ -164,9 +167,15 @@ func NewEppoClient(cfg EppoConfig) (*EppoClient, error) {
 	return c, nil
 }
 
-func isTimeout(err error) bool {
-	e, ok := err.(*Error)
-	return ok && e.Code == "timeout"
+// isFetchOutcome reports whether err is how a first fetch ended (or that it has not
+// ended yet), rather than a problem with the client itself.
+func isFetchOutcome(err error) bool {
+	for _, outcome := range []error{ErrTimeout, ErrNetwork, ErrHTTPStatus, ErrInvalidResponse, ErrUnauthorized} {
+		if errors.Is(err, outcome) {
+			return true
+		}
+	}
+	return false
 }
 
 // WaitForInitialization waits until a configuration is loaded, a definite error
