@@ -111,20 +111,7 @@ fn main() {
 
     let mut children = Vec::new();
     for _ in 0..3 {
-        // SAFETY: the child only calls allot and async-signal-safe functions until _exit.
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0, "fork failed");
-        if pid == 0 {
-            let code = match child(handle) {
-                Ok(()) => 0,
-                Err(message) => {
-                    eprintln!("child: {message}");
-                    1
-                }
-            };
-            // SAFETY: ends the child without running the parent's exit handlers.
-            unsafe { libc::_exit(code) };
-        }
+        let pid = fork_child(|| child(handle));
         children.push(pid);
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -77,20 +77,7 @@ fn main() {
     ok(start(handle, 5_000));
     assert_eq!(value(handle).as_deref(), Some("v1"));
 
-    // SAFETY: the child only calls allot and async-signal-safe functions until _exit.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        let code = match child(handle) {
-            Ok(()) => 0,
-            Err(message) => {
-                eprintln!("child: {message}");
-                1
-            }
-        };
-        // SAFETY: ends the child without running the parent's exit handlers.
-        unsafe { libc::_exit(code) };
-    }
+    let pid = fork_child(|| child(handle));
     std::thread::sleep(Duration::from_millis(100));
     *body.lock().unwrap() = ufc(2);
 

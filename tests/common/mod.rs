@@ -115,6 +115,26 @@ pub fn wait_until(limit: std::time::Duration, mut condition: impl FnMut() -> boo
     }
 }
 
+/// Forks; the child runs `body` and exits at once, with status 0 when it returned `Ok`
+/// (else it prints the message and exits with 1). Returns the child's pid to the parent.
+pub fn fork_child(body: impl FnOnce() -> Result<(), String>) -> libc::pid_t {
+    // SAFETY: the child only calls allot and async-signal-safe functions until _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let code = match body() {
+            Ok(()) => 0,
+            Err(message) => {
+                eprintln!("child: {message}");
+                1
+            }
+        };
+        // SAFETY: ends the child without running the parent's exit handlers.
+        unsafe { libc::_exit(code) };
+    }
+    pid
+}
+
 /// Waits (up to 20 s) for a forked child to exit and asserts it exited with status 0;
 /// a child that hangs (a deadlock after fork) is killed and fails the test.
 pub fn wait_for_child(pid: libc::pid_t) {
