@@ -464,11 +464,14 @@ pub unsafe extern "C" fn allot_result_json(
 ///
 /// The answer written into `out` is binary. A field is a little-endian `uint32_t` length
 /// then that many UTF-8 bytes. Byte 0 holds flags: bit 0 set when a variation is served,
-/// bit 1 set when an event follows. Then the field `code` (the flag evaluation code, such
-/// as `MATCH` or `FLAG_UNRECOGNIZED_OR_DISABLED`). When bit 0 is set: `value` (for
-/// `STRING` the string itself, otherwise its JSON text), `variation_key`,
-/// `allocation_key`; when it is clear the caller's default applies. When bit 1 is set:
-/// `timestamp` (RFC 3339) and `extra_logging` (a JSON object, or empty for none). The
+/// bit 1 set when an event is carried. When bit 1 is set, the field `timestamp` (RFC 3339)
+/// comes first. Then the field `code` (the flag evaluation code, such as `MATCH` or
+/// `FLAG_UNRECOGNIZED_OR_DISABLED`: a binding reports errors and warnings from it when no
+/// variation is served). When bit 0 is set: `value` (for `STRING` the string itself,
+/// otherwise its JSON text), `variation_key`, `allocation_key`; when it is clear the
+/// caller's default applies. When bit 1 is set, last: `extra_logging` (a JSON object, or
+/// empty for none). Everything after the timestamp is the same for every call served by
+/// the same split, so a binding may cache what it decodes under those bytes. The
 /// event `allot_evaluate` gives is then `{"featureFlag": flag_key, "allocation":
 /// allocation_key, "experiment": flag_key + "-" + allocation_key, "variation":
 /// variation_key, "subject": subject_key, "subjectAttributes": <the attributes>,

@@ -78,6 +78,7 @@ fn fast_assign(handle: u64, request: &Value) -> Result<Value, Value> {
         at += 4 + length;
         text.to_owned()
     };
+    let timestamp = (bytes[0] & 2 != 0).then(&mut field);
     let code = field();
     let mut answer = json!({
         "value": request["default"], "variation_key": null, "code": code,
@@ -92,7 +93,7 @@ fn fast_assign(handle: u64, request: &Value) -> Result<Value, Value> {
         answer["variation_key"] = field().into();
         answer["allocation_key"] = field().into();
     }
-    if bytes[0] & 2 != 0 {
+    if let Some(timestamp) = timestamp {
         let version = unsafe { std::ffi::CStr::from_ptr(allot::ffi::allot_version()) }
             .to_str()
             .unwrap();
@@ -105,7 +106,7 @@ fn fast_assign(handle: u64, request: &Value) -> Result<Value, Value> {
             "variation": answer["variation_key"],
             "subject": request["subject_key"],
             "subjectAttributes": request.get("subject_attributes").cloned().unwrap_or(json!({})),
-            "timestamp": field(),
+            "timestamp": timestamp,
             "metaData": {"sdkName": "allot", "sdkVersion": version, "coreVersion": version},
         });
         let extra = field();

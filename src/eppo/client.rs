@@ -259,6 +259,13 @@ impl EppoClient {
         let served = matched.zip(assignment.variation());
         let event = logged.filter(|_| request.wants_event);
         out.push(u8::from(served.is_some()) | (u8::from(event.is_some()) << 1));
+        // The timestamp first, so that the rest of an answer is the same for every call
+        // served by the same split (bindings cache what they decode under it).
+        if event.is_some() {
+            let mut timestamp = String::with_capacity(24);
+            time::write_rfc3339(&mut timestamp, now_ms);
+            put_field(out, timestamp.as_bytes());
+        }
         put_field(out, assignment.code.as_str().as_bytes());
         if let Some((m, variation)) = served {
             let value = match (&variation.value, request.variation_type) {
@@ -270,9 +277,6 @@ impl EppoClient {
             put_field(out, m.allocation.key.as_bytes());
         }
         if let Some(m) = event {
-            let mut timestamp = String::with_capacity(24);
-            time::write_rfc3339(&mut timestamp, now_ms);
-            put_field(out, timestamp.as_bytes());
             // `,"k":v` members as an object; empty when the split logs nothing extra.
             let extra = m.split.extra_logging_json.as_str();
             match extra.strip_prefix(',') {

@@ -132,6 +132,32 @@ _decode_json = json.JSONDecoder().decode
 _encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
+def _no_default(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+if getattr(json.encoder, "c_make_encoder", None) is not None:
+    # json's C encoder, built once (JSONEncoder.encode builds one per call, which costs
+    # more than encoding a small object): compact separators, non-ASCII kept. Without
+    # circular-reference markers (they cannot be shared between threads): a cyclic
+    # value raises RecursionError.
+    _compact_encoder = json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+        None, _no_default, json.encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+
+    def compact_json(value: Any) -> bytes:
+        """``value`` as compact JSON (as ``_encode_json``), UTF-8 encoded: the fast lane's
+        inputs."""
+        return "".join(_compact_encoder(value, 0)).encode("utf-8")
+
+else:  # pragma: no cover - interpreters without json's C accelerator
+
+    def compact_json(value: Any) -> bytes:
+        """``value`` as compact JSON (as ``_encode_json``), UTF-8 encoded: the fast lane's
+        inputs."""
+        return _encode_json(value).encode("utf-8")
+
+
 def decode(data: bytes) -> Any:
     """Decodes an envelope: returns the ``ok`` value or raises the ``error``."""
     doc = _decode_json(data.decode("utf-8"))
@@ -278,37 +304,81 @@ _free = lib.allot_free
 # re-acquiring it. Blocking calls (start, fetch, flush) stay on CDLL above.
 _fast = ctypes.PyDLL(library_path)
 _declare(_fast)
-_evaluate_compact = _fast.allot_evaluate_compact
 _result_json = _fast.allot_result_json
-_eppo_assign = _fast.allot_eppo_assign
+
+
+def _unchecked(name: str) -> Any:
+    """A second PyDLL function object for ``name``, declared without ``argtypes``: ctypes
+    then converts each argument by its own type (bytes, None, a small int, a ctypes
+    instance), which costs about half of the per-argument ``from_param`` checks. Callers
+    pass exactly the declared types: ``c_uint64`` handles, ``c_size_t`` capacities,
+    ``bytes`` or ``None`` strings, and ints below 2**31."""
+    fn = _fast[name]
+    fn.restype = c_int64
+    return fn
+
+
+_evaluate_compact = _unchecked("allot_evaluate_compact")
+_eppo_assign = _unchecked("allot_eppo_assign")
 _header = struct.Struct("<QI")
-_buffers = threading.local()
 
 
-def _call(fn: Any, *args: Any) -> bytes:
+class _Buffer(threading.local):
+    """This thread's answer buffer and its capacity (as the ``c_size_t`` it is passed as).
+    ``buf[:n]`` copies an answer out (a slice of a ``c_char`` array is ``bytes``, several
+    times cheaper than ``ctypes.string_at``)."""
+
+    def __init__(self) -> None:
+        self.grow(4096)
+
+    def grow(self, size: int) -> None:
+        self.buf = ctypes.create_string_buffer(size)
+        self.size = size
+        self.capacity = c_size_t(size)
+
+
+_buffers = _Buffer()
+
+
+def _call(fn: Any, *args: Any, n: Optional[int] = None) -> bytes:
     """Runs a fast-lane function into this thread's buffer (grown when too small); the
-    answer's bytes, or raises the library's error."""
-    buf = getattr(_buffers, "buf", None)
-    if buf is None:
-        buf = _buffers.buf = ctypes.create_string_buffer(4096)
+    answer's bytes, or raises the library's error. ``n``: what a first call already
+    returned."""
+    b = _buffers
     while True:
-        n = fn(*args, buf, len(buf))
+        if n is None:
+            n = fn(*args, b.buf, b.capacity)
         size = -n if n < 0 else n
-        if size > len(buf):
-            buf = _buffers.buf = ctypes.create_string_buffer(size)
+        if size > b.size:
+            b.grow(size)
+            n = None
             continue
-        data = _string_at(buf, size)
+        data = b.buf[:size]
         if n < 0:
             decode(data)
             raise InternalError("internal", "a fast-lane error without an error document")
         return data
 
 
-def evaluate_compact(handle: int, user: bytes, flag_keys: Optional[bytes]) -> Tuple[int, Tuple[int, ...]]:
-    """``allot_evaluate_compact``: the snapshot id and the result ids."""
-    data = _call(_evaluate_compact, handle, user, flag_keys)
+def handle_arg(handle: int) -> c_uint64:
+    """A handle as the fast lane's calls take it (built once per client)."""
+    return c_uint64(handle)
+
+
+_id_lists: Dict[int, struct.Struct] = {}
+
+
+def evaluate_compact(handle: c_uint64, user: bytes, flag_keys: Optional[bytes]) -> Tuple[int, Tuple[int, ...]]:
+    """``allot_evaluate_compact`` (``handle`` from :func:`handle_arg`): the snapshot id
+    and the result ids."""
+    b = _buffers
+    n = _evaluate_compact(handle, user, flag_keys, b.buf, b.capacity)
+    data = b.buf[:n] if 0 < n <= b.size else _call(_evaluate_compact, handle, user, flag_keys, n=n)
     snapshot, count = _header.unpack_from(data)
-    return snapshot, struct.unpack_from(f"<{count}I", data, 12)
+    ids = _id_lists.get(count)
+    if ids is None:
+        ids = _id_lists[count] = struct.Struct(f"<{count}I")
+    return snapshot, ids.unpack_from(data, 12)
 
 
 def result_json(handle: int, snapshot: int, result_id: int) -> Optional[Any]:
@@ -317,11 +387,28 @@ def result_json(handle: int, snapshot: int, result_id: int) -> Optional[Any]:
     return _decode_json(data.decode("utf-8")) if data else None
 
 
+#: ``allot_eppo_assign`` itself, for the binding's hot path: ``(handle, flag_key,
+#: subject_key, attributes, variation_type, event, buffers.buf, buffers.capacity)`` with
+#: the argument types :func:`_unchecked` names; an answer ``0 < n <= buffers.size`` is
+#: ``buffers.buf[:n]``, any other result goes to :func:`eppo_assign`.
+eppo_assign_into = _eppo_assign
+#: This thread's answer buffer (see :class:`_Buffer`).
+buffers = _buffers
+
+
 def eppo_assign(
-    handle: int, flag_key: bytes, subject_key: bytes, attributes: Optional[bytes], variation_type: int, event: bool
+    handle: c_uint64,
+    flag_key: bytes,
+    subject_key: bytes,
+    attributes: Optional[bytes],
+    variation_type: int,
+    event: int,
+    n: Optional[int] = None,
 ) -> bytes:
-    """``allot_eppo_assign``: the compact answer (decoded by ``allot.eppo``)."""
-    return _call(_eppo_assign, handle, flag_key, subject_key, attributes, variation_type, event)
+    """``allot_eppo_assign`` (``handle`` from :func:`handle_arg`, ``event`` 0 or 1): the
+    compact answer (decoded by ``allot.eppo``), or raises the library's error. ``n``:
+    what a call through :data:`eppo_assign_into` already returned."""
+    return _call(_eppo_assign, handle, flag_key, subject_key, attributes, variation_type, event, n=n)
 
 
 def has(name: str) -> bool:

@@ -211,6 +211,8 @@ class Variant:
 
 _encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _decode_json = json.JSONDecoder().decode
+_compact_json = _native.compact_json
+_evaluate_compact = _native.evaluate_compact
 
 
 def _variants(doc: Dict[str, Any]) -> Dict[str, Variant]:
@@ -230,13 +232,25 @@ def _flat(obj: Any) -> bool:
 
 
 def _copier(obj: Any) -> Callable[[], Any]:
-    """A function returning a fresh, independent copy of a decoded JSON value."""
+    """A function returning a fresh, independent copy of a decoded JSON value: shallow
+    copies, with the nested containers copied by their own copiers (several times
+    cheaper than decoding the JSON text again)."""
     if obj is None or isinstance(obj, (str, int, float, bool)):
         return lambda: obj
     if _flat(obj):
         return obj.copy
-    text = _encode_json(obj)
-    return lambda: _decode_json(text)
+    if isinstance(obj, dict):
+        nested = [(k, _copier(v)) for k, v in obj.items() if isinstance(v, (dict, list))]
+
+        def copy_dict() -> Dict[str, Any]:
+            copy = obj.copy()
+            for k, copy_value in nested:
+                copy[k] = copy_value()
+            return copy
+
+        return copy_dict
+    items = [_copier(v) for v in obj]
+    return lambda: [copy_item() for copy_item in items]
 
 
 class _SnapshotResults:
@@ -794,6 +808,10 @@ class LocalEvaluationClient:
         self._handle = _Handle(self.config._to_json(api_key))
         self._id = self._handle.id
         self._results = _SnapshotResults(0)
+        self._handle_arg = _native.handle_arg(self._id)
+        #: Encoded flag-key lists by their keys (a program asks for a few lists, again
+        #: and again); bounded.
+        self._keys: Dict[Tuple[Any, ...], bytes] = {}
 
     def start(self) -> None:
         """Fetches the flag configurations (blocking) and starts polling for updates.
@@ -823,19 +841,20 @@ class LocalEvaluationClient:
             if options is not None and options.tracks_exposure is True:
                 raw = _native.evaluate_raw(self._id, _request(user, flag_keys, ',"tracks_exposure":true'))
                 return _variants(_native.decode(raw))
-            user_json = _encode_json(_fields(user)).encode()
-            keys_json = _encode_json(list(flag_keys)).encode() if flag_keys else None
+            user_json = _compact_json(_fields(user))
+            keys_json = self._keys_json(flag_keys) if flag_keys else None
             while True:
                 try:
-                    snapshot, ids = _native.evaluate_compact(self._id, user_json, keys_json)
+                    snapshot, ids = _evaluate_compact(self._handle_arg, user_json, keys_json)
                 except _native.UnsupportedError:  # more results than 32-bit ids name
                     return _variants(_native.decode(_native.evaluate_raw(self._id, _request(user, flag_keys))))
                 results = self._results
                 if results.snapshot != snapshot:
                     results = self._results = _SnapshotResults(snapshot)
+                entries = results.entries
                 variants = {}
                 for result_id in ids:
-                    entry = results.entry(self._id, result_id)
+                    entry = entries.get(result_id) or results.entry(self._id, result_id)
                     if entry is None:  # the configuration changed meanwhile: evaluate again
                         break
                     flag, value, payload, key, metadata = entry
@@ -844,6 +863,20 @@ class LocalEvaluationClient:
                     return variants
         except _native.NotStartedError:
             return {}
+
+    def _keys_json(self, flag_keys: Collection[str]) -> bytes:
+        """``flag_keys`` as the JSON array ``allot_evaluate_compact`` takes."""
+        try:
+            key = tuple(flag_keys)
+            encoded = self._keys.get(key)
+        except TypeError:  # unhashable keys: not cached
+            return _compact_json(list(flag_keys))
+        if encoded is None:
+            encoded = _compact_json(list(key))
+            if len(self._keys) >= 256:
+                self._keys = {}
+            self._keys[key] = encoded
+        return encoded
 
     @deprecated("Use evaluate_v2")
     def evaluate(self, user: User, flag_keys: Optional[List[str]] = None) -> Dict[str, Variant]:
