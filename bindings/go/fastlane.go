@@ -103,10 +103,17 @@ const maxSnapshotRetries = 8
 // evaluateFast evaluates through the fast lane. ok is false when the configuration kept
 // changing under it (the caller then uses the JSON path).
 func (c *LocalClient) evaluateFast(id uint64, user *User, flagKeys []string) (variants map[string]Variant, ok bool, err error) {
-	in := append(appendUser(make([]byte, 0, 256), user), 0)
-	var keys []byte
+	pooled := getBuffer()
+	defer putBuffer(pooled)
+	b := append(appendUser((*pooled)[:0], user), 0)
+	userEnd := len(b)
 	if len(flagKeys) > 0 {
-		keys = append(appendStrings(make([]byte, 0, 64), flagKeys), 0)
+		b = append(appendStrings(b, flagKeys), 0)
+	}
+	*pooled = b
+	in, keys := b[:userEnd], b[userEnd:]
+	if len(keys) == 0 {
+		keys = nil
 	}
 	buf := getBuffer()
 	defer putBuffer(buf)
@@ -293,7 +300,7 @@ func (c *EppoClient) assignFast(id uint64, flagKey, subjectKey string, attrs Att
 	buf := getBuffer()
 	defer putBuffer(buf)
 	in := getBuffer()
-	defer func() { *in = (*in)[:cap(*in)]; putBuffer(in) }() // pooled buffers are full-length
+	defer putBuffer(in)
 	*in = append(append((*in)[:0], flagKey...), 0)
 	subjectAt := len(*in)
 	*in = append(append(*in, subjectKey...), 0)
@@ -356,5 +363,11 @@ func (c *EppoClient) logFastEvent(flagKey, subjectKey string, attrs Attributes, 
 // bufferPool holds answer buffers; a buffer that had to grow is kept at its new size.
 var bufferPool = sync.Pool{New: func() any { b := make([]byte, 1024); return &b }}
 
-func getBuffer() *[]byte  { return bufferPool.Get().(*[]byte) }
-func putBuffer(b *[]byte) { bufferPool.Put(b) }
+func getBuffer() *[]byte { return bufferPool.Get().(*[]byte) }
+
+// putBuffer returns a buffer to the pool at its full length (callers that wrote input
+// into it shortened it; fastCall takes the length as the capacity).
+func putBuffer(b *[]byte) {
+	*b = (*b)[:cap(*b)]
+	bufferPool.Put(b)
+}
