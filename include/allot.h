@@ -308,6 +308,27 @@ int64_t allot_eppo_assign(uint64_t client,
                           uint8_t *out,
                           size_t capacity);
 
+// Fast lane: `allot_eppo_assign` with the subject attributes given in a compact binary
+// form, `attributes_len` bytes at `attributes` (NULL for none): CPython's
+// `marshal.dumps(attributes, 2)` of a dict with str keys whose values are None, bool,
+// int (at most 64 bits), float (finite), str, list, tuple or such a dict. Anything else
+// is refused with `invalid_argument` (send JSON with `allot_eppo_assign` instead). The
+// answer, its length and every other argument are those of `allot_eppo_assign`.
+//
+// # Safety
+// Each string must be NULL or NUL-terminated and valid for the call; `attributes` NULL
+// or pointing to `attributes_len` readable bytes; `out` NULL or pointing to `capacity`
+// writable bytes.
+int64_t allot_eppo_assign_marshal(uint64_t client,
+                                  const char *flag_key,
+                                  const char *subject_key,
+                                  const uint8_t *attributes,
+                                  size_t attributes_len,
+                                  uint32_t variation_type,
+                                  bool wants_event,
+                                  uint8_t *out,
+                                  size_t capacity);
+
 // murmur3_x86_32 of a string, as allot buckets users: `{"input": "…", "seed"?: 0}` →
 // `{"ok": {"hash": <unsigned 32-bit>}}`. For checking bucketing from other languages.
 //

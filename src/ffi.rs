@@ -13,7 +13,7 @@ use crate::amplitude::cookie;
 use crate::client::{self, TypedAssignment};
 use crate::eppo::model::VariationType;
 use crate::error::{Error, ErrorCode, Result};
-use crate::registry;
+use crate::{marshal, registry};
 
 /// Largest configuration document `allot_init` accepts, in bytes (64 MiB); also the
 /// default cap on a configuration the server sends.
@@ -425,6 +425,27 @@ pub unsafe extern "C" fn allot_evaluate_compact(
     }
 }
 
+/// Reads a caller's byte array of `len` bytes, checking NULL and the size cap.
+///
+/// # Safety
+/// `ptr` must be NULL or point to `len` readable bytes that stay valid for `'a`.
+unsafe fn read_bytes<'a>(ptr: *const u8, len: usize, name: &str) -> Result<&'a [u8]> {
+    if ptr.is_null() {
+        return Err(Error::new(
+            ErrorCode::InvalidArgument,
+            format!("{name} is NULL"),
+        ));
+    }
+    if len > MAX_REQUEST_BYTES {
+        return Err(Error::new(
+            ErrorCode::InputTooLarge,
+            format!("{name} is {len} bytes; the limit is {MAX_REQUEST_BYTES} bytes"),
+        ));
+    }
+    // SAFETY: non-null, `len` readable bytes by the caller's contract.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
 /// Fast lane: the JSON of one result id of `allot_evaluate_compact`:
 /// `{"flag_key": "…", "variant": {"key", "value"?, "payload"?, "metadata"?}}`, the same
 /// variant `allot_evaluate` gives.
@@ -497,6 +518,103 @@ pub unsafe extern "C" fn allot_eppo_assign(
     out: *mut u8,
     capacity: usize,
 ) -> i64 {
+    // SAFETY: the caller's contract for the strings, out and capacity.
+    unsafe {
+        eppo_assign(
+            client,
+            flag_key,
+            subject_key,
+            variation_type,
+            wants_event,
+            out,
+            capacity,
+            || {
+                let text = read_optional_str(
+                    subject_attributes_json,
+                    "subject_attributes_json",
+                    MAX_REQUEST_BYTES,
+                )?;
+                text.map_or(Ok(Map::new()), |text| {
+                    serde_json::from_str(text).map_err(|e| {
+                        Error::from_json(
+                            &e,
+                            "subject_attributes_json must be a JSON object",
+                            ErrorCode::InvalidArgument,
+                        )
+                    })
+                })
+            },
+        )
+    }
+}
+
+/// Fast lane: `allot_eppo_assign` with the subject attributes given in a compact binary
+/// form, `attributes_len` bytes at `attributes` (NULL for none): CPython's
+/// `marshal.dumps(attributes, 2)` of a dict with str keys whose values are None, bool,
+/// int (at most 64 bits), float (finite), str, list, tuple or such a dict. Anything else
+/// is refused with `invalid_argument` (send JSON with `allot_eppo_assign` instead). The
+/// answer, its length and every other argument are those of `allot_eppo_assign`.
+///
+/// # Safety
+/// Each string must be NULL or NUL-terminated and valid for the call; `attributes` NULL
+/// or pointing to `attributes_len` readable bytes; `out` NULL or pointing to `capacity`
+/// writable bytes.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn allot_eppo_assign_marshal(
+    client: u64,
+    flag_key: *const c_char,
+    subject_key: *const c_char,
+    attributes: *const u8,
+    attributes_len: usize,
+    variation_type: u32,
+    wants_event: bool,
+    out: *mut u8,
+    capacity: usize,
+) -> i64 {
+    // SAFETY: the caller's contract for the strings, out and capacity.
+    unsafe {
+        eppo_assign(
+            client,
+            flag_key,
+            subject_key,
+            variation_type,
+            wants_event,
+            out,
+            capacity,
+            || {
+                if attributes.is_null() {
+                    return Ok(Map::new());
+                }
+                // SAFETY: the caller's contract for attributes.
+                let bytes = read_bytes(attributes, attributes_len, "attributes")?;
+                match marshal::read(bytes)? {
+                    Value::Object(map) => Ok(map),
+                    _ => Err(Error::new(
+                        ErrorCode::InvalidArgument,
+                        "attributes must be a marshalled dict",
+                    )),
+                }
+            },
+        )
+    }
+}
+
+/// What both Eppo fast-lane exports do once `attributes` has read the attributes.
+///
+/// # Safety
+/// As `allot_eppo_assign`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn eppo_assign(
+    client: u64,
+    flag_key: *const c_char,
+    subject_key: *const c_char,
+    variation_type: u32,
+    wants_event: bool,
+    out: *mut u8,
+    capacity: usize,
+    attributes: impl FnOnce() -> Result<Map<String, Value>>,
+) -> i64 {
     // SAFETY: the caller's contract for out and capacity.
     unsafe {
         answer_into(out, capacity, |answer| {
@@ -504,27 +622,13 @@ pub unsafe extern "C" fn allot_eppo_assign(
             // SAFETY: the caller's contract for the strings.
             let flag_key = read_str(flag_key, "flag_key", MAX_REQUEST_BYTES)?;
             let subject_key = read_str(subject_key, "subject_key", MAX_REQUEST_BYTES)?;
-            let attributes = read_optional_str(
-                subject_attributes_json,
-                "subject_attributes_json",
-                MAX_REQUEST_BYTES,
-            )?;
+            let subject_attributes = attributes()?;
             let variation_type = VariationType::from_index(variation_type).ok_or_else(|| {
                 Error::new(
                     ErrorCode::InvalidArgument,
                     format!("variation_type {variation_type} is not 0 to 4"),
                 )
             })?;
-            let subject_attributes: Map<String, Value> = match attributes {
-                None => Map::new(),
-                Some(text) => serde_json::from_str(text).map_err(|e| {
-                    Error::from_json(
-                        &e,
-                        "subject_attributes_json must be a JSON object",
-                        ErrorCode::InvalidArgument,
-                    )
-                })?,
-            };
             client.assign_typed(
                 &TypedAssignment {
                     flag_key,

@@ -15,7 +15,6 @@ from allot.amplitude import (
     LocalEvaluationClient,
     LocalEvaluationConfig,
     User,
-    _encode_json,
     _fields,
     _request,
     _variants,
@@ -55,9 +54,9 @@ def test_snapshot_ids_differ_between_clients_and_results_stay_per_client():
     first.start()
     second.start()
     user = User(**data["cases"][0]["user"])
-    user_json = _encode_json(_fields(user)).encode()
-    a, ids = _native.evaluate_compact(_native.handle_arg(first._id), user_json, None)
-    b, _ = _native.evaluate_compact(_native.handle_arg(second._id), user_json, None)
+    fields = _fields(user)
+    a, ids = _native.evaluate_compact(_native.handle_arg(first._id), fields, None)
+    b, _ = _native.evaluate_compact(_native.handle_arg(second._id), fields, None)
     assert a and b and a != b
     assert ids
     # A snapshot that is not the client's current one answers None: evaluate again.

@@ -841,11 +841,11 @@ class LocalEvaluationClient:
             if options is not None and options.tracks_exposure is True:
                 raw = _native.evaluate_raw(self._id, _request(user, flag_keys, ',"tracks_exposure":true'))
                 return _variants(_native.decode(raw))
-            user_json = _compact_json(_fields(user))
+            fields = _fields(user)
             keys_json = self._keys_json(flag_keys) if flag_keys else None
             while True:
                 try:
-                    snapshot, ids = _evaluate_compact(self._handle_arg, user_json, keys_json)
+                    snapshot, ids = _evaluate_compact(self._handle_arg, fields, keys_json)
                 except _native.UnsupportedError:  # more results than 32-bit ids name
                     return _variants(_native.decode(_native.evaluate_raw(self._id, _request(user, flag_keys))))
                 results = self._results

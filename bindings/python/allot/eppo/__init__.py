@@ -138,7 +138,6 @@ _length = struct.Struct("<I").unpack_from
 _VERSION = _native.version()
 _buffers = _native.buffers
 _eppo_assign_into = _native.eppo_assign_into
-_compact_json = _native.compact_json
 
 
 def _number(text: str) -> Any:
@@ -402,14 +401,13 @@ class EppoClient:
         b = _buffers
         handle = self._handle_arg
         flag, subject = flag_key.encode("utf-8"), subject_key.encode("utf-8")
-        encoded = _compact_json(checked) if checked else None
         kind = _TYPE_INDEX[variation_type]
-        n = _eppo_assign_into(handle, flag, subject, encoded, kind, self._logs, b.buf, b.capacity)
+        n, sent = _eppo_assign_into(handle, flag, subject, checked, kind, self._logs)
         if 0 < n <= b.size:
             data = b.buf[:n]
         else:
             try:
-                data = _native.eppo_assign(handle, flag, subject, encoded, kind, self._logs, n)
+                data = _native.eppo_assign(handle, flag, subject, sent, kind, self._logs, n)
             except _native.NotStartedError:
                 logger.warning("evaluating a flag before Eppo configuration has been fetched")
                 return None if legacy else default
