@@ -1,7 +1,7 @@
 //! The C ABI: every `allot_*` export. Each one runs inside `catch_unwind`, checks every
 //! pointer and string it is given, and answers with a JSON envelope that the caller owns,
-//! or (the fast lane: `allot_evaluate_compact`, `allot_result_json`, `allot_eppo_assign`)
-//! with a compact answer written into a buffer the caller owns.
+//! or (the fast lane: `allot_evaluate_compact`, `allot_result_json`, `allot_eppo_assign`,
+//! `allot_eppo_assign_marshal`) with a compact answer written into a buffer the caller owns.
 
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{self, AssertUnwindSafe};

@@ -1,4 +1,5 @@
-//! The fast lane (`allot_evaluate_compact`, `allot_result_json`, `allot_eppo_assign`):
+//! The fast lane (`allot_evaluate_compact`, `allot_result_json`, `allot_eppo_assign`,
+//! `allot_eppo_assign_marshal`):
 //! the caller-owned buffer contract, every error, and the conformance suites run through
 //! it with answers identical to the JSON path, across threads and a fork.
 
@@ -478,7 +479,27 @@ fn eight_threads_and_a_forked_child_get_the_single_threaded_answers() {
         .iter()
         .map(|r| without_timestamps(fast_assign(eppo, r).unwrap()))
         .collect();
+    let packed: Vec<Vec<u8>> = requests
+        .iter()
+        .map(|r| {
+            let mut packed = Vec::new();
+            marshal(&mut packed, &r["subject_attributes"]);
+            packed
+        })
+        .collect();
+    let expected_marshal: Vec<Vec<u8>> = requests
+        .iter()
+        .zip(&packed)
+        .map(|(r, p)| untimed(eppo_assign_marshal(eppo, r, Some(p)).unwrap()))
+        .collect();
     let check = || -> Result<(), String> {
+        for ((request, p), want) in requests.iter().zip(&packed).zip(&expected_marshal) {
+            if &untimed(eppo_assign_marshal(eppo, request, Some(p)).unwrap()) != want {
+                return Err(format!(
+                    "eppo (marshalled attributes) differs for {request}"
+                ));
+            }
+        }
         for (case, want) in cases.iter().zip(&expected_amplitude) {
             if &fast_variants(amplitude, &case["user"], None) != want {
                 return Err(format!("amplitude differs for {}", case["user"]));
