@@ -53,15 +53,18 @@ def serve(amplitude_flags: List[Any], ufc: bytes) -> Tuple[ThreadingHTTPServer, 
     return httpd, f"http://127.0.0.1:{httpd.server_address[1]}"
 
 
-def per_call(fn: Callable[[], int]) -> float:
-    """Median over ROUNDS rounds of the time per call, in microseconds."""
-    fn()  # warm up
-    samples = []
+def per_call(ours: Callable[[], int], theirs: Callable[[], int]) -> Tuple[float, float]:
+    """Medians over ROUNDS rounds of the time per call, in microseconds, of both SDKs;
+    the rounds alternate, so that a change in the machine's load hits both alike."""
+    ours()  # warm up
+    theirs()
+    samples: Tuple[List[float], List[float]] = ([], [])
     for _ in range(ROUNDS):
-        start = time.perf_counter()
-        calls = fn()
-        samples.append((time.perf_counter() - start) / calls * 1e6)
-    return statistics.median(samples)
+        for fn, out in zip((ours, theirs), samples):
+            start = time.perf_counter()
+            calls = fn()
+            out.append((time.perf_counter() - start) / calls * 1e6)
+    return statistics.median(samples[0]), statistics.median(samples[1])
 
 
 def bench_amplitude(
@@ -111,8 +114,9 @@ def bench_amplitude(
         return go
 
     # A few hundred calls per round of the vendor's SDK, tens of thousands of allot's.
-    their_us = per_call(run(theirs, their_users, max(1, 800 // len(users))))
-    our_us = per_call(run(ours, our_users, max(1, 20000 // len(users))))
+    our_us, their_us = per_call(
+        run(ours, our_users, max(1, 20000 // len(users))), run(theirs, their_users, max(1, 800 // len(users)))
+    )
     theirs.stop()
     ours.stop()
     return our_us, their_us
@@ -171,8 +175,7 @@ def bench_eppo(url: str, ufc: bytes, quiet_logger: bool = True, attributes: bool
 
         return go
 
-    their_us = per_call(run(theirs, 200))
-    our_us = per_call(run(ours, 200))
+    our_us, their_us = per_call(run(ours, 200), run(theirs, 200))
     ours.shutdown()
     return our_us, their_us, len(cases)
 
@@ -200,7 +203,7 @@ def main() -> int:
     httpd, url = serve(fixture["flags"], ufc)
     corpus_httpd, corpus_url = serve(corpus["flags"], ufc)
     print(f"allot {allot.__version__} (liballot {allot.native_version()} at {allot.library_path})")
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, median of {ROUNDS} rounds\n")
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, median of {ROUNDS} alternating rounds\n")
 
     vendor = "amplitude-experiment"
     ours, theirs = bench_amplitude(url, fixture)
