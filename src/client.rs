@@ -82,8 +82,8 @@ pub type Client = Arc<dyn Provider>;
 pub fn create(config_json: &str) -> Result<Client> {
     let config = parse_document(config_json)?;
     match provider_name(&config)? {
-        "amplitude" => crate::amplitude::client::create(&config),
-        "eppo" => crate::eppo::client::create(&config),
+        "amplitude" => crate::amplitude::client::create(config),
+        "eppo" => crate::eppo::client::create(config),
         other => Err(Error::new(
             ErrorCode::InvalidConfig,
             format!("unknown provider \"{other}\"; expected \"amplitude\" or \"eppo\""),

@@ -162,7 +162,8 @@ fn settings_have_documented_defaults_and_debug_hides_the_key() {
         for (k, v) in extra.as_object().unwrap() {
             config[k] = v.clone();
         }
-        allot::internals::eppo::EppoClient::new(config.as_object().unwrap()).expect("valid config")
+        allot::internals::eppo::EppoClient::new(config.as_object().unwrap().clone())
+            .expect("valid config")
     };
     let client = parse(json!({}));
     let settings = client.settings();

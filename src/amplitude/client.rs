@@ -22,7 +22,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::transport::poller::LocalStatus;
 
 /// Builds an Amplitude client from its configuration object.
-pub fn create(config: &Map<String, Value>) -> Result<Client> {
+pub fn create(config: Map<String, Value>) -> Result<Client> {
     match Settings::parse(config)? {
         Settings::Remote(settings) => Ok(Arc::new(RemoteClient::new(settings))),
         Settings::Local {

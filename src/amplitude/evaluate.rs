@@ -11,7 +11,8 @@ use serde_json::{Map, Value};
 use super::compile::{CompiledBucket, CompiledFlag, CompiledSegment, CompiledVariant, Snapshot};
 use super::condition::{coerce_string, Lookup, Selector};
 use super::user::{walk, walk_value, Prop, User};
-use crate::error::{Error, ErrorCode, Result};
+use crate::config::from_text;
+use crate::error::{ErrorCode, Result};
 
 /// The `allot_evaluate` request of an Amplitude local client.
 #[derive(Debug, Deserialize)]
@@ -37,8 +38,7 @@ pub struct EvaluateRequest {
 impl EvaluateRequest {
     /// Parses a request document (`invalid_json` or `invalid_argument` on failure).
     pub fn parse(text: &str) -> Result<EvaluateRequest> {
-        serde_json::from_str(text)
-            .map_err(|e| Error::from_json(&e, "evaluate request", ErrorCode::InvalidArgument))
+        from_text(text, "evaluate request", ErrorCode::InvalidArgument)
     }
 }
 

@@ -35,13 +35,13 @@ pub struct EppoClient {
 }
 
 /// Builds an Eppo client from its `allot_init` configuration.
-pub fn create(config: &Map<String, Value>) -> Result<Client> {
+pub fn create(config: Map<String, Value>) -> Result<Client> {
     Ok(Arc::new(EppoClient::new(config)?))
 }
 
 impl EppoClient {
     /// Validates the configuration and loads `initial_configuration` / `configuration_path`.
-    pub fn new(config: &Map<String, Value>) -> Result<EppoClient> {
+    pub fn new(config: Map<String, Value>) -> Result<EppoClient> {
         let Settings {
             sync,
             cache,

@@ -5,9 +5,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use serde::Deserialize;
-use serde_json::{Map, Value};
 
-use crate::config::parse_section;
+use crate::config::BaseUrl;
 use crate::error::{Error, ErrorCode, Result};
 use crate::transport::{redact, ApiKey};
 
@@ -17,19 +16,10 @@ pub const COHORT_URL: [&str; 2] = [
     "https://cohort-v2.lab.eu.amplitude.com",
 ];
 
-/// The fields of `cohort_sync`.
-const FIELDS: &[&str] = &[
-    "api_key",
-    "secret_key",
-    "max_cohort_size",
-    "cohort_polling_interval_millis",
-    "cohort_server_url",
-    "cohort_request_timeout_millis",
-    "max_concurrent_downloads",
-];
-
+/// `cohort_sync`, as sent.
 #[derive(Deserialize)]
-struct Raw {
+#[serde(deny_unknown_fields)]
+pub struct CohortSyncConfig {
     api_key: Option<String>,
     secret_key: Option<String>,
     max_cohort_size: Option<u64>,
@@ -51,7 +41,7 @@ pub struct CohortSettings {
     /// Time between refreshes of every cohort.
     pub polling_interval: Duration,
     /// The cohort server, as configured or picked by the server zone.
-    pub server_url: String,
+    pub server_url: BaseUrl,
     /// Each download request's timeout.
     pub request_timeout: Duration,
     /// How many cohorts download at once.
@@ -63,14 +53,13 @@ pub struct CohortSettings {
 }
 
 impl CohortSettings {
-    /// Parses `cohort_sync`; `zone` is 0 for US, 1 for EU.
+    /// Checks `cohort_sync` and applies its defaults; `zone` is 0 for US, 1 for EU.
     pub fn parse(
-        object: &Map<String, Value>,
+        raw: CohortSyncConfig,
         zone: usize,
         max_response_bytes: u64,
         debug: bool,
     ) -> Result<CohortSettings> {
-        let raw: Raw = parse_section(object, FIELDS, "cohort_sync")?;
         let key = |value: Option<String>, name: &str| {
             ApiKey::parse(
                 value.as_deref(),
@@ -84,7 +73,7 @@ impl CohortSettings {
             )),
             other => Ok(other.unwrap_or(default)),
         };
-        let server_url = crate::config::base_url(
+        let server_url = BaseUrl::parse(
             raw.cohort_server_url.as_deref(),
             COHORT_URL[zone],
             "cohort_sync.cohort_server_url",
@@ -156,7 +145,8 @@ mod tests {
 
     fn parse(text: &str, zone: usize) -> Result<CohortSettings> {
         let object = crate::config::parse_document(text).unwrap();
-        CohortSettings::parse(&object, zone, 1 << 20, false)
+        let raw = crate::config::from_object(&object, "cohort_sync")?;
+        CohortSettings::parse(raw, zone, 1 << 20, false)
     }
 
     #[test]

@@ -69,7 +69,7 @@ impl CohortSync {
         let http = Http::new(
             &settings.secret_key,
             settings.max_response_bytes,
-            settings.server_url.starts_with("https"),
+            settings.server_url.is_https(),
         )
         .without_key_header();
         let job = Arc::clone(&self.job);
@@ -136,7 +136,7 @@ impl CohortSync {
     /// The status document's `cohort_sync` object.
     pub fn status(&self) -> CohortStatus {
         CohortStatus {
-            server_url: self.job.settings.server_url.clone(),
+            server_url: self.job.settings.server_url.to_string(),
             polling: self.worker.started_here() && !self.closed.load(Ordering::Acquire),
             cohorts: self.job.store.status(),
         }

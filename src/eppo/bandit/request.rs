@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::clock::now_millis_signed;
+use crate::config::from_text;
 use crate::eppo::bandit::evaluate::{bandit_action, Action, ContextAttributes};
 use crate::eppo::bandit::events::{write_bandit_event, write_number, BanditEventInput};
 use crate::eppo::compile::Snapshot;
@@ -99,13 +100,9 @@ pub fn evaluate(
     if !text.contains("\"actions\"") {
         return None;
     }
-    match serde_json::from_str::<BanditRequest<'_>>(text) {
+    match from_text::<BanditRequest<'_>>(text, "bandit request", ErrorCode::InvalidArgument) {
         Ok(request) => Some(evaluate_request(&request, snapshot, cache)),
-        Err(e) if has_actions(text) => Some(Err(Error::from_json(
-            &e,
-            "bandit request",
-            ErrorCode::InvalidArgument,
-        ))),
+        Err(e) if has_actions(text) => Some(Err(e)),
         Err(_) => None,
     }
 }
