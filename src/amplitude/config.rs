@@ -619,6 +619,12 @@ mod tests {
         ));
         let err = parse(r#"{"provider":"amplitude","fetch_retries":2}"#).unwrap_err();
         assert!(err.message.contains("only applies"), "{}", err.message);
+        let err = parse(r#"{"provider":"amplitude","mode":"remote","api_key":"k","flags":[]}"#)
+            .unwrap_err();
+        assert_eq!(
+            err.message,
+            "field \"flags\" only applies to \"mode\": \"local\""
+        );
         let err =
             parse(r#"{"provider":"amplitude","server_zone":"mars","api_key":"k"}"#).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidConfig);
@@ -627,5 +633,33 @@ mod tests {
         let err =
             parse(r#"{"provider":"amplitude","api_key":"k","server_url":"ftp://x"}"#).unwrap_err();
         assert!(err.message.contains("server_url"), "{}", err.message);
+    }
+
+    #[test]
+    fn errors_name_the_field_path() {
+        let err = parse(
+            r#"{"provider":"amplitude","flags":[],"assignment_config":{"api_key":"k","flush_size":1}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidConfig);
+        assert_eq!(
+            err.message,
+            "unknown field \"flush_size\" in assignment_config; did you mean \"flush_queue_size\"?"
+        );
+        let err = parse(
+            r#"{"provider":"amplitude","api_key":"k","cohort_sync":{"max_cohort_size":"big"}}"#,
+        )
+        .unwrap_err();
+        assert!(
+            err.message.starts_with(
+                "the amplitude configuration: cohort_sync.max_cohort_size: invalid type"
+            ),
+            "{}",
+            err.message
+        );
+        let err = parse(r#"{"provider":"amplitude","flags":{}}"#).unwrap_err();
+        assert!(err.message.contains("\"flags\""), "{}", err.message);
+        let err = parse(r#"{"provider":"amplitude","mode":7}"#).unwrap_err();
+        assert!(err.message.contains("mode 7"), "{}", err.message);
     }
 }
