@@ -88,12 +88,17 @@ pub fn from_object<'de, T: Deserialize<'de>>(
 }
 
 /// Deserializes `T` from JSON text (`T` may borrow from it). Syntax errors are
-/// `invalid_json`, shape errors `code`; see [`field_error`].
+/// `invalid_json`, shape errors `code`; see [`field_error`]. Requests are parsed on
+/// every evaluation: the field path is tracked only to explain a failure (a second,
+/// identical parse).
 pub fn from_text<'de, T: Deserialize<'de>>(
     text: &'de str,
     what: &str,
     code: ErrorCode,
 ) -> Result<T> {
+    if let Ok(value) = serde_json::from_str(text) {
+        return Ok(value);
+    }
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let value = serde_path_to_error::deserialize(&mut deserializer)
         .map_err(|e| field_error(e, what, code))?;

@@ -47,6 +47,8 @@ fn guarded<T>(body: impl FnOnce() -> Result<T>) -> Result<T> {
 /// Wraps a result into the `{"ok": …}` / `{"error": …}` envelope.
 fn envelope(result: Result<String>) -> String {
     match result {
+        // `ok` is JSON text serde already wrote; as a `RawValue` member it would be parsed
+        // again (`RawValue::from_string` validates), a cost that grows with the answer.
         Ok(ok) => {
             let mut out = String::with_capacity(ok.len() + 7);
             out.push_str("{\"ok\":");

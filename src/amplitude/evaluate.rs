@@ -319,6 +319,11 @@ impl<'s> Evaluation<'s> {
     }
 
     /// Writes `{"variants": {flagKey: {"key", "value"?, "payload"?, "metadata"?}}}`.
+    ///
+    /// Written by hand from fragments serde wrote at compile time (`key_json`, each
+    /// result's JSON): as `RawValue` members they would be parsed again on every call
+    /// (`RawValue` validates text it did not write), which doubled the time of
+    /// `c_abi/evaluate_all_60_flags` (27 µs → 49–60 µs).
     pub fn to_json(&self) -> String {
         let mut out = String::with_capacity(64 + 160 * self.order.len());
         out.push_str("{\"variants\":{");

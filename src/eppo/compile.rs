@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use crate::compare::{parse_number, Comparison};
 use crate::eppo::bandit::compile::{BanditLinks, BanditModels};
+use crate::eppo::events::Members;
 use crate::eppo::model::{self, UfcDocument, VariationType};
 use crate::eppo::time;
 use crate::error::{Error, ErrorCode, FlagError, Result, INVALID_FLAG};
@@ -641,17 +642,19 @@ fn compile_split(
             })
         })
         .collect::<std::result::Result<_, String>>()?;
-    let mut extra_logging_json = String::new();
+    let mut extra_logging = Vec::new();
     for (key, value) in split.extra_logging.unwrap_or_default() {
         let key = decoder.text(&key)?;
-        if EVENT_FIELDS.contains(&key.as_str()) {
-            continue;
+        if !EVENT_FIELDS.contains(&key.as_str()) {
+            extra_logging.push((key, decoder.text(&value)?));
         }
-        extra_logging_json.push(',');
-        crate::eppo::events::write_json_str(&mut extra_logging_json, &key);
-        extra_logging_json.push(':');
-        crate::eppo::events::write_json_str(&mut extra_logging_json, &decoder.text(&value)?);
     }
+    // `{"k":"v",…}` as `,"k":"v",…` (nothing when empty); serializing strings cannot fail.
+    let members = serde_json::to_string(&Members(&extra_logging)).unwrap_or_default();
+    let extra_logging_json = match members.get(1..members.len() - 1) {
+        Some(inner) if !inner.is_empty() => format!(",{inner}"),
+        _ => String::new(),
+    };
     Ok(Split {
         variation_key,
         variation,

@@ -55,8 +55,8 @@ pub struct AssignmentRequest<'a> {
     pub subject_attributes: &'a Map<String, Value>,
     /// The type the caller expects.
     pub variation_type: VariationType,
-    /// The caller's default, as JSON text (already checked against `variation_type`).
-    pub default: &'a str,
+    /// The caller's default, as sent (already checked against `variation_type`).
+    pub default: &'a RawValue,
     /// Whether to return the evaluation-details document.
     pub details: bool,
     /// The evaluation instant; `None` means the system clock.
@@ -125,10 +125,8 @@ fn resolve_one<'d>(
     let subject_attributes = pick(item, shared, |d| d.subject_attributes.as_ref()).unwrap_or(empty);
     let variation_type = *pick(item, shared, |d| d.variation_type.as_ref())
         .ok_or_else(|| missing("variation_type"))?;
-    let default = pick(item, shared, |d| d.default)
-        .ok_or_else(|| missing("default"))?
-        .get();
-    if !default_matches(variation_type, default) {
+    let default = pick(item, shared, |d| d.default).ok_or_else(|| missing("default"))?;
+    if !default_matches(variation_type, default.get()) {
         return Err(Error::new(
             ErrorCode::InvalidArgument,
             format!(

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use serde::Serialize;
+use serde_json::value::{to_raw_value, RawValue};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
@@ -68,7 +69,7 @@ pub struct SenderStats {
 #[derive(Default)]
 struct Queue {
     /// Each event's JSON text, oldest first.
-    events: VecDeque<String>,
+    events: VecDeque<Box<RawValue>>,
     /// The total length of `events`.
     bytes: usize,
     in_flight: usize,
@@ -121,10 +122,12 @@ impl Sender {
         };
         let settings = &self.settings;
         // Serialized before taking the lock: the queue holds text, sent as it is.
-        let events: Vec<String> = events.iter().map(Value::to_string).collect();
+        // Serializing a `Value` cannot fail.
+        let events: Vec<Box<RawValue>> =
+            events.iter().filter_map(|e| to_raw_value(e).ok()).collect();
         let mut queue = control.lock();
         for event in events {
-            queue.bytes += event.len();
+            queue.bytes += event.get().len();
             queue.events.push_back(event);
         }
         queue.trim(settings);
@@ -214,16 +217,16 @@ impl Queue {
             || (self.bytes > settings.max_queue_bytes && self.events.len() > 1)
         {
             if let Some(event) = self.events.pop_front() {
-                self.bytes -= event.len();
+                self.bytes -= event.get().len();
                 self.stats.dropped += 1;
             }
         }
     }
 
     /// Takes up to `count` of the oldest events.
-    fn take(&mut self, count: usize) -> Vec<String> {
-        let batch: Vec<String> = self.events.drain(..count.min(self.events.len())).collect();
-        self.bytes -= batch.iter().map(String::len).sum::<usize>();
+    fn take(&mut self, count: usize) -> Vec<Box<RawValue>> {
+        let batch: Vec<_> = self.events.drain(..count.min(self.events.len())).collect();
+        self.bytes -= batch.iter().map(|e| e.get().len()).sum::<usize>();
         batch
     }
 }
@@ -303,7 +306,7 @@ fn run(control: &Control<Queue>, settings: &SenderSettings) {
                 queue.failures += 1;
                 if failure.retryable && queue.failures <= settings.max_retries {
                     for event in batch.into_iter().rev() {
-                        queue.bytes += event.len();
+                        queue.bytes += event.get().len();
                         queue.events.push_front(event);
                     }
                     queue.trim(settings);
@@ -322,26 +325,28 @@ fn run(control: &Control<Queue>, settings: &SenderSettings) {
 fn send(
     http: &Http,
     settings: &SenderSettings,
-    batch: &[String],
+    batch: &[Box<RawValue>],
     timeout: Duration,
 ) -> std::result::Result<(), crate::transport::Failure> {
-    // `{"api_key": …, "events": [...], "options"?: …}` from the events' JSON text.
-    let key = Value::from(settings.api_key.expose()).to_string();
-    let mut body = String::with_capacity(batch.iter().map(|e| e.len() + 1).sum::<usize>() + 64);
-    body.push_str("{\"api_key\":");
-    body.push_str(&key);
-    body.push_str(",\"events\":[");
-    body.push_str(&batch.join(","));
-    body.push(']');
-    if let Some(options) = &settings.options {
-        body.push_str(",\"options\":");
-        body.push_str(&options.to_string());
+    /// The upload: `{"api_key", "events": [...], "options"?}`.
+    #[derive(Serialize)]
+    struct Upload<'a> {
+        api_key: &'a str,
+        events: &'a [Box<RawValue>],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        options: Option<&'a Value>,
     }
-    body.push('}');
+    let upload = Upload {
+        api_key: settings.api_key.expose(),
+        events: batch,
+        options: settings.options.as_ref(),
+    };
+    // Serializing strings and JSON values cannot fail.
+    let body = serde_json::to_vec(&upload).unwrap_or_default();
     let request = Request {
         url: &settings.url,
         headers: vec![("Content-Type", "application/json".to_owned())],
-        body: Some(body.as_bytes()),
+        body: Some(&body),
         timeout,
         etag: None,
     };
