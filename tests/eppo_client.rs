@@ -115,6 +115,10 @@ fn config_errors_are_invalid_config_and_name_the_problem() {
         ),
         (json!({"assignment_cache": 10}), "assignment_cache"),
         (
+            json!({"assignment_cache": {"capacity": "ten"}}),
+            "assignment_cache.capacity",
+        ),
+        (
             json!({"initial_configuration": "{not json"}),
             "UFC configuration",
         ),
@@ -293,6 +297,10 @@ fn malformed_requests_are_errors() {
             "assignments[1]",
         ),
         (json!({"assignments": [{"assignments": []}]}), "nested"),
+        (
+            json!({"assignments": [base.clone(), with("details", json!("yes"))]}),
+            "assignments[1].details",
+        ),
         (json!([base.clone()]), "request"),
     ];
     for (request, needle) in cases {
