@@ -255,8 +255,9 @@ pub unsafe extern "C" fn allot_fetch(client: u64, request_json: *const c_char) -
 /// "message", "at"}|null, "etag", "server_url", "stream_server_url", "polling",
 /// "streaming", "flag_errors": [{"flag_key", "index"?, "code", "message"}], …}}`;
 /// Amplitude adds `"assignment_events"` and `"exposure_events"` (see `allot_flush`) and
-/// `"cohort_sync"`: `null`, or `{"server_url", "polling", "cohorts": {<id>: {"group_type",
-/// "size", "member_count", "last_modified", "last_success_at", "last_error"}}}`; Eppo
+/// `"cohort_sync"`: `null`, or `{"server_url", "polling", "polling_interval_millis",
+/// "cohorts": {<id>: {"group_type", "size", "member_count", "last_modified",
+/// "last_success_at", "last_error"}}}`; Eppo
 /// `"environment"` and `"published_at"` (ms). A remote client: `{"ok": {"provider",
 /// "mode": "remote", "started", "server_url", "last_success_at", "last_error"}}`. Keys
 /// never appear in it.

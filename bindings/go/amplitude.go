@@ -131,7 +131,7 @@ type CohortSyncConfig struct {
 	// MaxCohortSize: larger cohorts are not downloaded; default 2147483647.
 	MaxCohortSize int
 	// CohortPollingInterval is the time between refreshes; default and minimum 60 s
-	// (shorter values are raised to 60 s, as Amplitude's SDKs do).
+	// (the library raises shorter values to 60 s, as Amplitude's SDKs do).
 	CohortPollingInterval time.Duration
 	// CohortServerURL is the cohort server; default by the client's ServerZone
 	// (https://cohort-v2.lab.amplitude.com).
@@ -152,22 +152,15 @@ type cohortSyncDoc struct {
 	MaxConcurrent  *int   `json:"max_concurrent_downloads,omitempty"`
 }
 
-// minCohortPollingInterval is the shortest cohort polling interval Amplitude's SDKs allow.
-const minCohortPollingInterval = 60 * time.Second
-
 func (c *CohortSyncConfig) doc() *cohortSyncDoc {
 	if c == nil {
 		return nil
-	}
-	interval := c.CohortPollingInterval
-	if interval > 0 && interval < minCohortPollingInterval {
-		interval = minCohortPollingInterval
 	}
 	return &cohortSyncDoc{
 		APIKey:         c.APIKey,
 		SecretKey:      c.SecretKey,
 		MaxCohortSize:  positiveInt(c.MaxCohortSize),
-		PollInterval:   millis(interval),
+		PollInterval:   millis(c.CohortPollingInterval),
 		ServerURL:      c.CohortServerURL,
 		RequestTimeout: millis(c.RequestTimeout),
 		MaxConcurrent:  positiveInt(c.MaxConcurrentDownloads),

@@ -455,10 +455,12 @@ class ExposureConfig(_EventConfig):
 class CohortSyncConfig(Settings):
     """Cohort sync: download the cohorts that flags target and evaluate users with their
     memberships. ``api_key`` and ``secret_key`` are the project's keys (not the deployment
-    key); ``cohort_polling_interval_millis`` is raised to at least 60000, as the Amplitude
-    SDK does; without ``cohort_server_url`` the server zone picks the US or EU cohort
-    server. Other keyword arguments (``cohort_request_timeout_millis``,
-    ``max_concurrent_downloads``) are passed to the native library as given."""
+    key); the library raises ``cohort_polling_interval_millis`` to at least 60000, as the
+    Amplitude SDK does (``status()["cohort_sync"]["polling_interval_millis"]`` shows the
+    interval used); without ``cohort_server_url`` the server zone picks the US or EU
+    cohort server. Other keyword arguments (``cohort_request_timeout_millis``,
+    ``max_concurrent_downloads``, ``min_cohort_polling_interval_millis``) are passed to the
+    native library as given."""
 
     def __init__(
         self,
@@ -472,7 +474,7 @@ class CohortSyncConfig(Settings):
         self.api_key = api_key
         self.secret_key = secret_key
         self.max_cohort_size = max_cohort_size
-        self.cohort_polling_interval_millis = max(cohort_polling_interval_millis, 60000)
+        self.cohort_polling_interval_millis = cohort_polling_interval_millis
         self.cohort_server_url = cohort_server_url
         self.options = kw
 
