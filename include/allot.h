@@ -166,8 +166,9 @@ char *allot_fetch(uint64_t client, const char *request_json);
 // "message", "at"}|null, "etag", "server_url", "stream_server_url", "polling",
 // "streaming", "flag_errors": [{"flag_key", "index"?, "code", "message"}], …}}`;
 // Amplitude adds `"assignment_events"` and `"exposure_events"` (see `allot_flush`) and
-// `"cohort_sync"`: `null`, or `{"server_url", "polling", "cohorts": {<id>: {"group_type",
-// "size", "member_count", "last_modified", "last_success_at", "last_error"}}}`; Eppo
+// `"cohort_sync"`: `null`, or `{"server_url", "polling", "polling_interval_millis",
+// "cohorts": {<id>: {"group_type", "size", "member_count", "last_modified",
+// "last_success_at", "last_error"}}}`; Eppo
 // `"environment"` and `"published_at"` (ms). A remote client: `{"ok": {"provider",
 // "mode": "remote", "started", "server_url", "last_success_at", "last_error"}}`. Keys
 // never appear in it.
@@ -346,6 +347,17 @@ char *allot_cookie_generate(const char *device_id, bool new_format);
 
 // The library version, e.g. `"0.1.0"`: a static NUL-terminated string, never freed.
 const char *allot_version(void);
+
+// The configuration an Eppo client serves now, as it was loaded (given at init or
+// fetched from the server, whichever is current): `{"ok": {"flags": <the UFC document>,
+// "bandits": <the bandit models document> | null}}`, or `{"ok": {"flags": null,
+// "bandits": null}}` before the first configuration. The documents are the JSON the
+// client loaded (up to 64 MiB each). Reads the served snapshot without a lock: evaluating
+// threads are never held up. Other clients answer `unsupported`.
+//
+// Never NULL; the caller owns the result and frees it with `allot_string_free`.
+// Thread-safe.
+char *allot_configuration(uint64_t client);
 
 #ifdef __cplusplus
 }  // extern "C"

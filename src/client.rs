@@ -32,6 +32,10 @@ pub trait Provider: Send + Sync {
         self.flush(timeout)?;
         self.status()
     }
+    /// The configuration served now, `{"flags", "bandits"}` (see `allot_configuration`).
+    fn configuration(&self) -> Result<String> {
+        Err(unsupported("allot_configuration"))
+    }
     /// Fast lane, Amplitude local evaluation: appends the compact answer of
     /// `allot_evaluate_compact` to `out`.
     fn evaluate_compact(

@@ -632,6 +632,20 @@ pub extern "C" fn allot_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
 }
 
+/// The configuration an Eppo client serves now, as it was loaded (given at init or
+/// fetched from the server, whichever is current): `{"ok": {"flags": <the UFC document>,
+/// "bandits": <the bandit models document> | null}}`, or `{"ok": {"flags": null,
+/// "bandits": null}}` before the first configuration. The documents are the JSON the
+/// client loaded (up to 64 MiB each). Reads the served snapshot without a lock: evaluating
+/// threads are never held up. Other clients answer `unsupported`.
+///
+/// Never NULL; the caller owns the result and frees it with `allot_string_free`.
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn allot_configuration(client: u64) -> *mut c_char {
+    respond(|| registry::get(client)?.configuration())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
