@@ -7,7 +7,7 @@ import threading
 from typing import Any, Dict, List, Tuple
 
 import pytest
-from differential import Recorder, compare, run, sdk_modules, typed
+from differential import Recorder, compare, run, sdk_modules, typed, wait_for
 
 from conftest import FlagServer, eppo_flag, load_json, shared
 
@@ -157,6 +157,29 @@ def test_initial_configuration_and_configuration_objects() -> None:
         rec.step("bad configuration", lambda: sdk.Configuration(flags_configuration=b"{}"))
         rec.step("result", lambda: sdk.EvaluationResult("v").to_string())
         rec.step("no instance config", lambda: sdk.ClientConfig(api_key="", assignment_logger=sdk.AssignmentLogger()))
+        client.shutdown()
+
+    both(scenario, requests=False)
+
+
+def test_get_configuration_is_the_configuration_served() -> None:
+    """``get_configuration()`` hands back what the client serves: nothing before the first
+    fetch, then the fetched configuration, then the next one polling brought."""
+
+    def scenario(sdk, server, rec):
+        server.behaviours["late"] = "slow"
+        server.slow_seconds = 1.0
+        late = sdk.init(sdk.ClientConfig(api_key="late", base_url=server.url, assignment_logger=sdk.AssignmentLogger()))
+        rec.step("before the first fetch", late.get_configuration)
+        client = client_for(sdk, server, rec, poll_interval_seconds=1)
+        rec.step("fetched keys", lambda: sorted(client.get_configuration().get_flag_keys()))
+        rec.step(
+            "fetched document",
+            lambda: json.loads(client.get_configuration().get_flags_configuration())["flags"] == server.ufc["flags"],
+        )
+        rec.step("bandit keys", lambda: client.get_configuration().get_bandit_keys())
+        server.ufc["flags"] = dict(FLAGS, extra=eppo_flag("extra", "x"))
+        rec.step("next fetch", lambda: wait_for(lambda: "extra" in client.get_configuration().get_flag_keys(), 5))
         client.shutdown()
 
     both(scenario, requests=False)
