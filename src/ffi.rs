@@ -646,6 +646,35 @@ pub extern "C" fn allot_configuration(client: u64) -> *mut c_char {
     respond(|| registry::get(client)?.configuration())
 }
 
+/// Takes the delivery reports of an Amplitude local client's analytics events, waiting at
+/// most `timeout_ms` milliseconds for one: the Analytics SDK's per-event `callback(event,
+/// code, message)` as data the host takes, so the library never calls into the host.
+///
+/// Only the streams whose `assignment_config` / `exposure_config` has `"delivery_reports":
+/// true` report. Every event of those streams is reported once, when its fate is settled:
+/// `{"ok": {"reports": [{"stream": "assignment"|"exposure", "event": {<the event as sent>},
+/// "code": N, "message": "…"}], "dropped": N, "closed": bool}}`. Sent: `code` is the
+/// answer's `code` (else 200) and the message `"Event sent successfully."`; a batch that
+/// failed `flush_max_retries` times (network errors, timeouts, 429, 5xx): the last status,
+/// 408 for a timeout or -1 without an answer, and `"Event reached max retry times N."`; a
+/// rejected batch (other statuses): the status and the error's message; dropped unsent
+/// (queue overflow, not sent before `allot_free`): -1 and the reason. Reports wait for the
+/// host in a queue of at most 16,384 reports and 32 MiB of events, the oldest dropped
+/// beyond (`dropped` counts them since the last call). `closed` is true when the client
+/// was freed: these are its last reports, and later calls get `unknown_handle`. A wait holds
+/// no reference to the client (freeing it ends the wait) and no lock an evaluating thread
+/// needs. Other clients answer `unsupported`. In a forked child, reports start anew.
+///
+/// Never NULL; the caller owns the result and frees it with `allot_string_free`.
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn allot_delivery_reports(client: u64, timeout_ms: u32) -> *mut c_char {
+    respond(|| {
+        let reports = registry::get(client)?.delivery_reports()?;
+        reports.take(Duration::from_millis(u64::from(timeout_ms)))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -107,6 +107,7 @@ impl RemoteClient {
                 parse_variants(outcome).map_err(|error| Failure {
                     error,
                     retryable: true,
+                    status: None,
                 })
             })?;
         Ok(format!("{{\"variants\":{variants}}}"))

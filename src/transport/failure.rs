@@ -20,6 +20,8 @@ pub struct Failure {
     pub error: Error,
     /// Whether a retry may succeed.
     pub retryable: bool,
+    /// The HTTP status of the answer, when the server gave one.
+    pub status: Option<u16>,
 }
 
 impl Failure {
@@ -28,7 +30,14 @@ impl Failure {
         Failure {
             error: Error::new(code, message),
             retryable,
+            status: None,
         }
+    }
+
+    /// The same failure, recording the HTTP status the server answered.
+    fn with_status(mut self, status: u16) -> Failure {
+        self.status = Some(status);
+        self
     }
 }
 
@@ -53,7 +62,8 @@ pub fn status_failure(
                 "the server answered HTTP {status}, a redirect{location}; allot does not follow redirects of POST requests (configure the final URL)"
             ),
             false,
-        );
+        )
+        .with_status(status);
     }
     let mut bytes = Vec::new();
     // Read past the quote by a key's length, so that a key straddling the cut is seen
@@ -70,7 +80,7 @@ pub fn status_failure(
     } else {
         format!(": {text}")
     };
-    match status {
+    let failure = match status {
         401 | 403 => Failure::new(
             ErrorCode::Unauthorized,
             format!("the server rejected the key (HTTP {status}){detail}"),
@@ -86,7 +96,8 @@ pub fn status_failure(
             format!("the server answered HTTP {status}{detail}"),
             false,
         ),
-    }
+    };
+    failure.with_status(status)
 }
 
 /// Maps a transport error to `timeout`, `network` or `invalid_response`.
