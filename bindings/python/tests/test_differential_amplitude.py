@@ -9,7 +9,7 @@ import warnings
 from typing import Any, Dict, List
 
 import pytest
-from differential import compare, run, sdk_modules, wait_for
+from differential import compare, run, sdk_modules, strip_identity, wait_for
 
 from conftest import FlagServer, amplitude_flag, load_json, premium_flag, shared
 
@@ -244,6 +244,63 @@ def test_assignment_and_exposure_events_on_the_wire(send_evaluated_props: bool) 
     assert ours.steps == vendor.steps
     assert ours.logs == vendor.logs
     assert uploads(ours) == uploads(vendor)
+
+
+ANALYTICS_ANSWERS = {
+    "accepted": (200, b'{"code":200}'),
+    "server error": (500, b'{"code":500,"error":"down"}'),
+    "throttled": (429, b'{"code":429,"error":"Too many requests"}'),
+    "no server": None,
+}
+
+
+@pytest.mark.parametrize("answer", list(ANALYTICS_ANSWERS))
+def test_analytics_callback_gets_each_events_outcome(answer: str) -> None:
+    """``callback(event, code, message)`` of AssignmentConfig and ExposureConfig: one call
+    per event with the SDK's code and message, whether the server accepted the events,
+    kept failing until ``flush_max_retries`` sends, or was not there at all."""
+
+    def scenario(sdk, server, rec):
+        calls: List[Any] = []
+        lock = threading.Lock()
+
+        def callback(event: Any, code: int, message: str) -> None:
+            with lock:
+                calls.append([strip_identity(event.get_event_body()), code, message])
+
+        if ANALYTICS_ANSWERS[answer] is None:
+            endpoint = "http://127.0.0.1:9/2/httpapi"
+        else:
+            server.analytics_answer = ANALYTICS_ANSWERS[answer]
+            endpoint = server.url + "/2/httpapi"
+        options = {
+            "server_url": endpoint,
+            "flush_queue_size": 1,
+            "flush_interval_millis": 100,
+            "flush_max_retries": 2,
+            "callback": callback,
+        }
+        exposure = importlib.import_module(sdk.__name__ + ".exposure").ExposureConfig
+        config = sdk.LocalEvaluationConfig(
+            server_url=server.url,
+            assignment_config=sdk.AssignmentConfig(api_key="analytics-a", **options),
+            exposure_config=exposure(api_key="analytics-e", **options),
+        )
+        client = sdk.LocalEvaluationClient("key", config)
+        client.start()
+        evaluate_options = importlib.import_module(sdk.__name__ + ".local.evaluate_options").EvaluateOptions
+        user = sdk.User(user_id="u", device_id="d", user_properties={"premium": True})
+        rec.step("exposed", lambda: sorted(client.evaluate_v2(user, None, evaluate_options(tracks_exposure=True))))
+        # One assignment event and an exposure event per flag served (both are "on").
+        rec.step("called back", lambda: wait_for(lambda: len(calls) >= 3, 10))
+        threading.Event().wait(0.3)  # no call beyond one per event
+        client.stop(5.0)
+        rec.step("calls", lambda: sorted(calls, key=lambda c: json.dumps(c, sort_keys=True)))
+
+    vendor, ours = run(scenario, VENDOR, local_flags), run(scenario, ALLOT, local_flags)
+    assert ours.steps == vendor.steps
+    calls = vendor.steps[-1][2]["list"]
+    assert len(calls) == 3
 
 
 def test_analytics_options_on_the_wire() -> None:
