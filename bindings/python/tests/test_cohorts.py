@@ -216,6 +216,8 @@ def test_cohort_sync_config_defaults_and_what_is_sent() -> None:
     fast = allot_amplitude.CohortSyncConfig(API_KEY, SECRET_KEY, cohort_polling_interval_millis=10)
     slow = vendor.CohortSyncConfig(API_KEY, SECRET_KEY, cohort_polling_interval_millis=10)
     assert slow.cohort_polling_interval_millis == 60000
+    # docs/python.md, row "rules owned by the library": the object keeps the value given.
+    assert fast.cohort_polling_interval_millis == 10
     client = allot_amplitude.LocalEvaluationClient(
         DEPLOYMENT_KEY,
         allot_amplitude.LocalEvaluationConfig(server_zone=allot_amplitude.ServerZone.EU, cohort_sync_config=fast),

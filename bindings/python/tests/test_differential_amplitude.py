@@ -200,7 +200,7 @@ def test_configuration_objects() -> None:
 
 
 def test_deviation_empty_flag_keys_mean_all_flags() -> None:
-    """docs/python.md, row "empty flag_keys": the SDK evaluates no flag for an empty
+    """docs/python.md, row "the project's references": the SDK evaluates no flag for an empty
     collection; allot evaluates all, as the seed documentation says."""
 
     def scenario(sdk, server, rec):
@@ -254,11 +254,10 @@ ANALYTICS_ANSWERS = {
 }
 
 
-@pytest.mark.parametrize("answer", list(ANALYTICS_ANSWERS))
-def test_analytics_callback_gets_each_events_outcome(answer: str) -> None:
-    """``callback(event, code, message)`` of AssignmentConfig and ExposureConfig: one call
-    per event with the SDK's code and message, whether the server accepted the events,
-    kept failing until ``flush_max_retries`` sends, or was not there at all."""
+def callback_scenario(answer: Any) -> Any:
+    """Assignment and exposure events (three in all) with a ``callback`` on both configs,
+    delivered to an analytics endpoint answering ``answer`` ((status, body), or None: no
+    server); the calls are the last step."""
 
     def scenario(sdk, server, rec):
         calls: List[Any] = []
@@ -268,10 +267,10 @@ def test_analytics_callback_gets_each_events_outcome(answer: str) -> None:
             with lock:
                 calls.append([strip_identity(event.get_event_body()), code, message])
 
-        if ANALYTICS_ANSWERS[answer] is None:
+        if answer is None:
             endpoint = "http://127.0.0.1:9/2/httpapi"
         else:
-            server.analytics_answer = ANALYTICS_ANSWERS[answer]
+            server.analytics_answer = answer
             endpoint = server.url + "/2/httpapi"
         options = {
             "server_url": endpoint,
@@ -297,10 +296,32 @@ def test_analytics_callback_gets_each_events_outcome(answer: str) -> None:
         client.stop(5.0)
         rec.step("calls", lambda: sorted(calls, key=lambda c: json.dumps(c, sort_keys=True)))
 
+    return scenario
+
+
+@pytest.mark.parametrize("answer", list(ANALYTICS_ANSWERS))
+def test_analytics_callback_gets_each_events_outcome(answer: str) -> None:
+    """``callback(event, code, message)`` of AssignmentConfig and ExposureConfig: one call
+    per event with the SDK's code and message, whether the server accepted the events,
+    kept failing until ``flush_max_retries`` sends, or was not there at all."""
+    scenario = callback_scenario(ANALYTICS_ANSWERS[answer])
     vendor, ours = run(scenario, VENDOR, local_flags), run(scenario, ALLOT, local_flags)
     assert ours.steps == vendor.steps
     calls = vendor.steps[-1][2]["list"]
     assert len(calls) == 3
+
+
+def test_deviation_a_rejected_batch_is_called_back_with_allots_error() -> None:
+    """docs/python.md, row "rules owned by the library": a 400 is called back once per
+    event with its code by both; the message is allot's error (status and body), where
+    the Analytics SDK words the body's ``missing_field``."""
+    answer = (400, b'{"code":400,"error":"Request missing required field","missing_field":"api_key"}')
+    vendor, ours = (run(callback_scenario(answer), sdk, local_flags) for sdk in (VENDOR, ALLOT))
+    assert ours.steps[:-1] == vendor.steps[:-1]
+    theirs, mine = (o.steps[-1][2]["list"] for o in (vendor, ours))
+    assert [c["list"][:2] for c in mine] == [c["list"][:2] for c in theirs]
+    assert {c["list"][2][1] for c in theirs} == {"Request missing required field api_key"}
+    assert all("HTTP 400" in c["list"][2][1] for c in mine) and len(mine) == 3
 
 
 def test_analytics_options_on_the_wire() -> None:

@@ -199,7 +199,7 @@ def test_wait_for_initialization_rides_out_a_transient_failure() -> None:
 
 def test_older_convention_matches_the_sdk_with_none_for_the_default() -> None:
     """allot also accepts the seeds' ``get_<type>_assignment(subject_key, flag_key,
-    attributes=None)`` (docs/python.md, row "older Eppo convention"): the vendor's value
+    attributes=None)`` (docs/python.md, row "allot additions"): the vendor's value
     for the same assignment, or None where the vendor returns the default."""
     marker = "__default__"
     pairs = [("string", "s"), ("string", "missing"), ("boolean", "b"), ("numeric", "n"), ("numeric", "s")]
@@ -269,7 +269,7 @@ def test_conformance_subjects_assignments_and_details() -> None:
 
 
 def test_deviation_obfuscated_configurations_are_served() -> None:
-    """docs/python.md, row "obfuscated configurations": the SDK serves the defaults for
+    """docs/python.md, row "the project's references": the SDK serves the defaults for
     an obfuscated configuration; allot serves what the plain one assigns."""
     plain = run(_conformance("flags-v1.json", details=False), VENDOR, serve)
     vendor = run(_conformance("flags-v1-obfuscated.json", details=False), VENDOR, serve)
@@ -283,7 +283,7 @@ def test_deviation_obfuscated_configurations_are_served() -> None:
 
 
 def test_deviation_invalid_variation_value_is_an_assignment_error() -> None:
-    """docs/python.md, row "canonical evaluation semantics": Eppo's shared test data
+    """docs/python.md, row "the project's references": Eppo's shared test data
     reports an INTEGER variation holding 3.1415926 as ASSIGNMENT_ERROR with its value;
     eppo-server-sdk 4.4.1 as UNEXPECTED_CONFIGURATION_ERROR without it. Both return
     the default."""
