@@ -373,8 +373,9 @@ char *allot_configuration(uint64_t client);
 // rejected batch (other statuses): the status and the error's message; dropped unsent
 // (queue overflow, not sent before `allot_free`): -1 and the reason. Reports wait for the
 // host in a queue of at most 16,384 reports and 32 MiB of events, the oldest dropped
-// beyond (`dropped` counts them since the last call). `closed` is true when the client
-// was freed: these are its last reports, and later calls get `unknown_handle`. A wait holds
+// beyond (`dropped` counts them since the last call). A call waiting while the client is
+// freed gets the reports made by `allot_free` (the events it sent or dropped) with
+// `"closed": true`; later calls get `unknown_handle`. A wait holds
 // no reference to the client (freeing it ends the wait) and no lock an evaluating thread
 // needs. Other clients answer `unsupported`. In a forked child, reports start anew.
 //
