@@ -192,6 +192,11 @@ type TrackingConfig struct {
 	RetryBackoffMin, RetryBackoffMax time.Duration
 	// ShutdownTimeout bounds the final delivery when the client closes; default 3 s.
 	ShutdownTimeout time.Duration
+	// Callback, when set, is called once per event with its delivery outcome, as the
+	// Analytics SDKs' callback: code 200 and "Event sent successfully.", or the last
+	// status (408 for a timeout, -1 without an answer) and why it was dropped. It runs on
+	// a goroutine of the client's, one call at a time, in the library's order.
+	Callback func(event map[string]any, code int, message string)
 }
 
 type trackingDoc struct {
@@ -207,6 +212,7 @@ type trackingDoc struct {
 	RetryMin        *int64     `json:"retry_backoff_min_millis,omitempty"`
 	RetryMax        *int64     `json:"retry_backoff_max_millis,omitempty"`
 	ShutdownTimeout *int64     `json:"shutdown_timeout_millis,omitempty"`
+	DeliveryReports bool       `json:"delivery_reports,omitempty"`
 }
 
 func positiveInt(n int) *int {
@@ -233,7 +239,53 @@ func (t *TrackingConfig) doc() *trackingDoc {
 		RetryMin:        millis(t.RetryBackoffMin),
 		RetryMax:        millis(t.RetryBackoffMax),
 		ShutdownTimeout: millis(t.ShutdownTimeout),
+		DeliveryReports: t.Callback != nil,
 	}
+}
+
+// deliveryReport is one event's outcome (allot_delivery_reports).
+type deliveryReport struct {
+	Stream  string         `json:"stream"`
+	Event   map[string]any `json:"event"`
+	Code    int            `json:"code"`
+	Message string         `json:"message"`
+}
+
+// callBack hands the delivery reports of the client `id` to the configs' callbacks until
+// the client is freed. It holds no reference to the client, whose finalizer still runs.
+func callBack(id uint64, assignment, exposure *TrackingConfig) {
+	callbacks := map[string]func(map[string]any, int, string){}
+	for stream, config := range map[string]*TrackingConfig{"assignment": assignment, "exposure": exposure} {
+		if config != nil && config.Callback != nil {
+			callbacks[stream] = config.Callback
+		}
+	}
+	if len(callbacks) == 0 {
+		return
+	}
+	go func() {
+		for {
+			doc, err := nativeDeliveryReports(id, 1000)
+			if err != nil { // the client was freed
+				return
+			}
+			var answer struct {
+				Reports []deliveryReport `json:"reports"`
+				Closed  bool             `json:"closed"`
+			}
+			if err := json.Unmarshal(doc, &answer); err != nil {
+				return
+			}
+			for _, r := range answer.Reports {
+				if callback := callbacks[r.Stream]; callback != nil {
+					callback(r.Event, r.Code, r.Message)
+				}
+			}
+			if answer.Closed {
+				return
+			}
+		}
+	}()
 }
 
 // RemoteConfig configures a remote evaluation client. Every zero value means the
@@ -338,6 +390,7 @@ func NewLocalClient(apiKey string, cfg LocalConfig) (*LocalClient, error) {
 	}
 	c := &LocalClient{h: h}
 	runtime.SetFinalizer(c, func(c *LocalClient) { c.h.forgotten() })
+	callBack(h.id.Load(), cfg.AssignmentConfig, cfg.ExposureConfig)
 	return c, nil
 }
 
