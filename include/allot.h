@@ -370,7 +370,8 @@ char *allot_configuration(uint64_t client);
 // answer's `code` (else 200) and the message `"Event sent successfully."`; a batch that
 // failed `flush_max_retries` times (network errors, timeouts, 429, 5xx): the last status,
 // 408 for a timeout or -1 without an answer, and `"Event reached max retry times N."`; a
-// rejected batch (other statuses): the status and the error's message; dropped unsent
+// rejected batch (other statuses): the status and the answer's `missing_field` (`"Request
+// missing required field <field>"`) or `error`, else the error's message; dropped unsent
 // (queue overflow, not sent before `allot_free`): -1 and the reason. Reports wait for the
 // host in a queue of at most 16,384 reports and 32 MiB of events, the oldest dropped
 // beyond (`dropped` counts them since the last call). A call waiting while the client is

@@ -108,6 +108,7 @@ impl RemoteClient {
                     error,
                     retryable: true,
                     status: None,
+                    body: None,
                 })
             })?;
         Ok(format!("{{\"variants\":{variants}}}"))

@@ -367,7 +367,7 @@ fn run(control: &Control<Queue>, settings: &SenderSettings, reporter: Option<&Re
                     let message = if failure.retryable {
                         format!("Event reached max retry times {}.", settings.max_retries)
                     } else {
-                        failure.error.message
+                        rejection(failure.body.as_deref()).unwrap_or(failure.error.message)
                     };
                     outcome = Some((batch, code, message));
                 }
@@ -381,6 +381,20 @@ fn run(control: &Control<Queue>, settings: &SenderSettings, reporter: Option<&Re
         }
         control.notify_locked(&queue);
     }
+}
+
+/// Why the server rejected a batch, worded as the Analytics SDK words its answer: its
+/// `missing_field`, else its `error`.
+fn rejection(body: Option<&str>) -> Option<String> {
+    let answer: Value = serde_json::from_str(body?).ok()?;
+    if let Some(field) = answer.get("missing_field").and_then(Value::as_str) {
+        return Some(format!("Request missing required field {field}"));
+    }
+    answer
+        .get("error")
+        .and_then(Value::as_str)
+        .filter(|error| !error.is_empty())
+        .map(str::to_owned)
 }
 
 /// Sends one batch; answers the code of the server's answer: its body's `code` (as the

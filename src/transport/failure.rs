@@ -22,6 +22,8 @@ pub struct Failure {
     pub retryable: bool,
     /// The HTTP status of the answer, when the server gave one.
     pub status: Option<u16>,
+    /// The start of the answer's body (the key redacted), when the server gave one.
+    pub body: Option<String>,
 }
 
 impl Failure {
@@ -31,12 +33,14 @@ impl Failure {
             error: Error::new(code, message),
             retryable,
             status: None,
+            body: None,
         }
     }
 
-    /// The same failure, recording the HTTP status the server answered.
-    fn with_status(mut self, status: u16) -> Failure {
+    /// The same failure, recording the server's answer: its status and body.
+    fn with_answer(mut self, status: u16, body: Option<String>) -> Failure {
         self.status = Some(status);
+        self.body = body;
         self
     }
 }
@@ -63,7 +67,7 @@ pub fn status_failure(
             ),
             false,
         )
-        .with_status(status);
+        .with_answer(status, None);
     }
     let mut bytes = Vec::new();
     // Read past the quote by a key's length, so that a key straddling the cut is seen
@@ -73,8 +77,8 @@ pub fn status_failure(
         .as_reader()
         .take((ERROR_BODY_QUOTE * 4 + secret.len()) as u64)
         .read_to_end(&mut bytes);
-    let text = String::from_utf8_lossy(&bytes);
-    let text = quote(text.trim(), secret, ERROR_BODY_QUOTE);
+    let body = quote(String::from_utf8_lossy(&bytes).trim(), secret, usize::MAX);
+    let text = quote(&body, secret, ERROR_BODY_QUOTE);
     let detail = if text.is_empty() {
         String::new()
     } else {
@@ -97,7 +101,7 @@ pub fn status_failure(
             false,
         ),
     };
-    failure.with_status(status)
+    failure.with_answer(status, Some(body).filter(|b| !b.is_empty()))
 }
 
 /// Maps a transport error to `timeout`, `network` or `invalid_response`.
