@@ -467,7 +467,8 @@ fn outcomes(reports: &[Value]) -> Vec<(String, String, i64, String)> {
 
 #[test]
 fn delivery_reports_give_each_events_outcome_once() {
-    // u-ok is accepted, u-down keeps failing with 500, u-bad is rejected with 400.
+    // u-ok is accepted, u-down keeps failing with 500, u-bad is rejected with 400, u-echo
+    // with 413 and an error that quotes the key.
     let server = Server::start(|r: &Received| {
         let body = String::from_utf8_lossy(&r.body);
         if body.contains("u-down") {
@@ -476,6 +477,11 @@ fn delivery_reports_give_each_events_outcome_once() {
             Reply::text(
                 400,
                 r#"{"code":400,"error":"Request missing required field","missing_field":"api_key"}"#,
+            )
+        } else if body.contains("u-echo") {
+            Reply::text(
+                413,
+                format!(r#"{{"code":413,"error":"too large for {ANALYTICS_KEY}"}}"#),
             )
         } else {
             Reply::text(200, r#"{"code":200}"#)
@@ -490,11 +496,12 @@ fn delivery_reports_give_each_events_outcome_once() {
     evaluate_user(handle, "u-ok", json!({"tracks_exposure": true}));
     evaluate_user(handle, "u-down", json!({}));
     evaluate_user(handle, "u-bad", json!({}));
-    let (got, closed) = reports(handle, 3);
+    evaluate_user(handle, "u-echo", json!({}));
+    let (got, closed) = reports(handle, 4);
     assert!(!closed);
     let mut seen = outcomes(&got);
     seen.sort();
-    assert_eq!(seen.len(), 3, "{got:?}");
+    assert_eq!(seen.len(), 4, "{got:?}");
     assert_eq!(seen[0].0, "assignment");
     assert_eq!(
         (seen[0].1.as_str(), seen[0].2, seen[0].3.as_str()),
@@ -504,8 +511,13 @@ fn delivery_reports_give_each_events_outcome_once() {
         (seen[1].1.as_str(), seen[1].2, seen[1].3.as_str()),
         ("u-down", 500, "Event reached max retry times 2.")
     );
+    // The answer's error, with the key redacted.
     assert_eq!(
         (seen[2].1.as_str(), seen[2].2, seen[2].3.as_str()),
+        ("u-echo", 413, "too large for <redacted>")
+    );
+    assert_eq!(
+        (seen[3].1.as_str(), seen[3].2, seen[3].3.as_str()),
         ("u-ok", 200, "Event sent successfully.")
     );
     // The report carries the event as sent; exposure (no delivery_reports) reports nothing.
