@@ -119,6 +119,8 @@ struct TrackingConfig {
     min_id_length: Option<u64>,
     plan: Option<Map<String, Value>>,
     ingestion_metadata: Option<Map<String, Value>>,
+    #[serde(default)]
+    delivery_reports: bool,
 }
 
 /// Event tracking settings (`assignment_config` or `exposure_config`).
@@ -132,6 +134,8 @@ pub struct TrackingSettings {
     pub send_evaluated_props: bool,
     /// `plan` and `ingestion_metadata`, set on every event.
     pub event_fields: Map<String, Value>,
+    /// Keep each event's delivery outcome for `allot_delivery_reports`.
+    pub delivery_reports: bool,
 }
 
 impl TrackingSettings {
@@ -202,6 +206,7 @@ impl TrackingSettings {
             cache_capacity: count(raw.cache_capacity, 65_536, "cache_capacity")?,
             send_evaluated_props: raw.send_evaluated_props,
             event_fields,
+            delivery_reports: raw.delivery_reports,
         })
     }
 }

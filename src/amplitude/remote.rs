@@ -108,6 +108,8 @@ impl RemoteClient {
                 parse_variants(outcome).map_err(|error| Failure {
                     error,
                     retryable: true,
+                    status: None,
+                    body: None,
                 })
             })?;
         Ok(format!("{{\"variants\":{variants}}}"))

@@ -391,6 +391,22 @@ impl Provider for EppoClient {
         self.status_json()
     }
 
+    fn configuration(&self) -> Result<String> {
+        // The snapshot served now, read without a lock; its documents are valid JSON text.
+        let guard = self.served.snapshot.load();
+        let Some(snapshot) = guard.as_deref() else {
+            return Ok(r#"{"flags":null,"bandits":null}"#.to_owned());
+        };
+        let bandits = snapshot.bandit_models.source.as_deref().unwrap_or("null");
+        let mut out = String::with_capacity(snapshot.source.len() + bandits.len() + 24);
+        out.push_str("{\"flags\":");
+        out.push_str(&snapshot.source);
+        out.push_str(",\"bandits\":");
+        out.push_str(bandits);
+        out.push('}');
+        Ok(out)
+    }
+
     fn assign_typed(&self, request: &TypedAssignment<'_>, out: &mut Vec<u8>) -> Result<()> {
         if !self.started.load(Ordering::Acquire) {
             return Err(Error::new(

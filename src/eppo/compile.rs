@@ -34,6 +34,8 @@ pub struct Snapshot {
     pub bandit_links: BanditLinks,
     /// The bandit models served with these flags.
     pub bandit_models: Arc<BanditModels>,
+    /// The UFC document as loaded (JSON text), handed back by `allot_configuration`.
+    pub source: Box<str>,
 }
 
 /// A compiled flag.
@@ -247,12 +249,17 @@ impl Snapshot {
     pub fn from_json(text: &str, fetched_at_ms: i64) -> Result<Snapshot> {
         let value: Value = serde_json::from_str(text)
             .map_err(|e| Error::new(ErrorCode::InvalidConfig, format!("UFC configuration: {e}")))?;
-        Snapshot::from_value(value, fetched_at_ms)
+        Snapshot::compile(value, text.into(), fetched_at_ms)
     }
 
     /// Compiles a UFC document. The document's shape errors fail; a bad flag is isolated
     /// (listed in [`Snapshot::flag_errors`] and evaluated to the default).
-    pub fn from_value(mut value: Value, fetched_at_ms: i64) -> Result<Snapshot> {
+    pub fn from_value(value: Value, fetched_at_ms: i64) -> Result<Snapshot> {
+        let source = value.to_string().into_boxed_str();
+        Snapshot::compile(value, source, fetched_at_ms)
+    }
+
+    fn compile(mut value: Value, source: Box<str>, fetched_at_ms: i64) -> Result<Snapshot> {
         let bandit_links = BanditLinks::take_from(&mut value)?;
         let doc = UfcDocument::deserialize(value)
             .map_err(|e| Error::new(ErrorCode::InvalidConfig, format!("UFC configuration: {e}")))?;
@@ -294,6 +301,7 @@ impl Snapshot {
             flag_errors,
             bandit_links,
             bandit_models: Arc::default(),
+            source,
         })
     }
 

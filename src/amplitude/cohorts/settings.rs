@@ -1,5 +1,6 @@
 //! The `cohort_sync` section of an Amplitude local configuration, with the defaults of
-//! the vendor's `CohortSyncConfig`.
+//! the vendor's `CohortSyncConfig` and its rule that cohorts are polled at most once a
+//! minute.
 
 use std::time::Duration;
 
@@ -16,6 +17,11 @@ pub const COHORT_URL: [&str; 2] = [
     "https://cohort-v2.lab.eu.amplitude.com",
 ];
 
+/// The shortest cohort polling interval, in milliseconds: Amplitude's SDKs raise a
+/// shorter `cohort_polling_interval_millis` to it. Tests lower it with
+/// `min_cohort_polling_interval_millis`.
+pub const MIN_POLLING_INTERVAL_MILLIS: u64 = 60_000;
+
 /// `cohort_sync`, as sent.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,6 +30,7 @@ pub struct CohortSyncConfig {
     secret_key: Option<String>,
     max_cohort_size: Option<u64>,
     cohort_polling_interval_millis: Option<u64>,
+    min_cohort_polling_interval_millis: Option<u64>,
     cohort_server_url: Option<String>,
     cohort_request_timeout_millis: Option<u64>,
     max_concurrent_downloads: Option<u64>,
@@ -38,7 +45,8 @@ pub struct CohortSettings {
     pub secret_key: ApiKey,
     /// Cohorts with more members are not downloaded (the server answers 413).
     pub max_cohort_size: u64,
-    /// Time between refreshes of every cohort.
+    /// Time between refreshes of every cohort: `cohort_polling_interval_millis`, at
+    /// least `min_cohort_polling_interval_millis` (default 60000).
     pub polling_interval: Duration,
     /// The cohort server, as configured or picked by the server zone.
     pub server_url: BaseUrl,
@@ -82,11 +90,18 @@ impl CohortSettings {
             api_key: key(raw.api_key, "api_key")?,
             secret_key: key(raw.secret_key, "secret_key")?,
             max_cohort_size: positive(raw.max_cohort_size, 2_147_483_647, "max_cohort_size")?,
-            polling_interval: Duration::from_millis(positive(
-                raw.cohort_polling_interval_millis,
-                60_000,
-                "cohort_polling_interval_millis",
-            )?),
+            polling_interval: Duration::from_millis(
+                positive(
+                    raw.cohort_polling_interval_millis,
+                    MIN_POLLING_INTERVAL_MILLIS,
+                    "cohort_polling_interval_millis",
+                )?
+                .max(positive(
+                    raw.min_cohort_polling_interval_millis,
+                    MIN_POLLING_INTERVAL_MILLIS,
+                    "min_cohort_polling_interval_millis",
+                )?),
+            ),
             server_url,
             request_timeout: Duration::from_millis(positive(
                 raw.cohort_request_timeout_millis,
@@ -159,6 +174,29 @@ mod tests {
             settings.cohort_url("a b", Some(7)),
             "https://cohort-v2.lab.eu.amplitude.com/sdk/v1/cohort/a%20b?maxCohortSize=2147483647&lastModified=7"
         );
+        // A shorter interval is raised to the minimum, unless a test lowers the minimum.
+        let raised = r#"{"api_key": "a", "secret_key": "s", "cohort_polling_interval_millis": 10}"#;
+        assert_eq!(
+            parse(raised, 0).unwrap().polling_interval,
+            Duration::from_millis(60_000)
+        );
+        let lowered = r#"{"api_key": "a", "secret_key": "s", "cohort_polling_interval_millis": 10,
+                          "min_cohort_polling_interval_millis": 5}"#;
+        assert_eq!(
+            parse(lowered, 0).unwrap().polling_interval,
+            Duration::from_millis(10)
+        );
+        let floor_only =
+            r#"{"api_key": "a", "secret_key": "s", "min_cohort_polling_interval_millis": 5}"#;
+        assert_eq!(
+            parse(floor_only, 0).unwrap().polling_interval,
+            Duration::from_millis(60_000)
+        );
+        assert!(parse(
+            r#"{"api_key": "a", "secret_key": "s", "min_cohort_polling_interval_millis": 0}"#,
+            0
+        )
+        .is_err());
         // base64("proj-api:proj-secret")
         assert_eq!(
             settings.authorization(),
