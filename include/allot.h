@@ -166,8 +166,9 @@ char *allot_fetch(uint64_t client, const char *request_json);
 // "message", "at"}|null, "etag", "server_url", "stream_server_url", "polling",
 // "streaming", "flag_errors": [{"flag_key", "index"?, "code", "message"}], …}}`;
 // Amplitude adds `"assignment_events"` and `"exposure_events"` (see `allot_flush`) and
-// `"cohort_sync"`: `null`, or `{"server_url", "polling", "cohorts": {<id>: {"group_type",
-// "size", "member_count", "last_modified", "last_success_at", "last_error"}}}`; Eppo
+// `"cohort_sync"`: `null`, or `{"server_url", "polling", "polling_interval_millis",
+// "cohorts": {<id>: {"group_type", "size", "member_count", "last_modified",
+// "last_success_at", "last_error"}}}`; Eppo
 // `"environment"` and `"published_at"` (ms). A remote client: `{"ok": {"provider",
 // "mode": "remote", "started", "server_url", "last_success_at", "last_error"}}`. Keys
 // never appear in it.
@@ -370,6 +371,42 @@ char *allot_cookie_generate(const char *device_id, bool new_format);
 
 // The library version, e.g. `"0.1.0"`: a static NUL-terminated string, never freed.
 const char *allot_version(void);
+
+// The configuration an Eppo client serves now, as it was loaded (given at init or
+// fetched from the server, whichever is current): `{"ok": {"flags": <the UFC document>,
+// "bandits": <the bandit models document> | null}}`, or `{"ok": {"flags": null,
+// "bandits": null}}` before the first configuration. The documents are the JSON the
+// client loaded (up to 64 MiB each). Reads the served snapshot without a lock: evaluating
+// threads are never held up. Other clients answer `unsupported`.
+//
+// Never NULL; the caller owns the result and frees it with `allot_string_free`.
+// Thread-safe.
+char *allot_configuration(uint64_t client);
+
+// Takes the delivery reports of an Amplitude local client's analytics events, waiting at
+// most `timeout_ms` milliseconds for one: the Analytics SDK's per-event `callback(event,
+// code, message)` as data the host takes, so the library never calls into the host.
+//
+// Only the streams whose `assignment_config` / `exposure_config` has `"delivery_reports":
+// true` report. Every event of those streams is reported once, when its fate is settled:
+// `{"ok": {"reports": [{"stream": "assignment"|"exposure", "event": {<the event as sent>},
+// "code": N, "message": "…"}], "dropped": N, "closed": bool}}`. Sent: `code` is the
+// answer's `code` (else 200) and the message `"Event sent successfully."`; a batch that
+// failed `flush_max_retries` times (network errors, timeouts, 429, 5xx): the last status,
+// 408 for a timeout or -1 without an answer, and `"Event reached max retry times N."`; a
+// rejected batch (other statuses): the status and the answer's `missing_field` (`"Request
+// missing required field <field>"`) or `error`, else the error's message; dropped unsent
+// (queue overflow, not sent before `allot_free`): -1 and the reason. Reports wait for the
+// host in a queue of at most 16,384 reports and 32 MiB of events, the oldest dropped
+// beyond (`dropped` counts them since the last call). A call waiting while the client is
+// freed gets the reports made by `allot_free` (the events it sent or dropped) with
+// `"closed": true`; later calls get `unknown_handle`. A wait holds
+// no reference to the client (freeing it ends the wait) and no lock an evaluating thread
+// needs. Other clients answer `unsupported`. In a forked child, reports start anew.
+//
+// Never NULL; the caller owns the result and frees it with `allot_string_free`.
+// Thread-safe.
+char *allot_delivery_reports(uint64_t client, uint32_t timeout_ms);
 
 #ifdef __cplusplus
 }  // extern "C"

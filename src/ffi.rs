@@ -47,6 +47,8 @@ fn guarded<T>(body: impl FnOnce() -> Result<T>) -> Result<T> {
 /// Wraps a result into the `{"ok": …}` / `{"error": …}` envelope.
 fn envelope(result: Result<String>) -> String {
     match result {
+        // `ok` is JSON text serde already wrote; as a `RawValue` member it would be parsed
+        // again (`RawValue::from_string` validates), a cost that grows with the answer.
         Ok(ok) => {
             let mut out = String::with_capacity(ok.len() + 7);
             out.push_str("{\"ok\":");
@@ -255,8 +257,9 @@ pub unsafe extern "C" fn allot_fetch(client: u64, request_json: *const c_char) -
 /// "message", "at"}|null, "etag", "server_url", "stream_server_url", "polling",
 /// "streaming", "flag_errors": [{"flag_key", "index"?, "code", "message"}], …}}`;
 /// Amplitude adds `"assignment_events"` and `"exposure_events"` (see `allot_flush`) and
-/// `"cohort_sync"`: `null`, or `{"server_url", "polling", "cohorts": {<id>: {"group_type",
-/// "size", "member_count", "last_modified", "last_success_at", "last_error"}}}`; Eppo
+/// `"cohort_sync"`: `null`, or `{"server_url", "polling", "polling_interval_millis",
+/// "cohorts": {<id>: {"group_type", "size", "member_count", "last_modified",
+/// "last_success_at", "last_error"}}}`; Eppo
 /// `"environment"` and `"published_at"` (ms). A remote client: `{"ok": {"provider",
 /// "mode": "remote", "started", "server_url", "last_success_at", "last_error"}}`. Keys
 /// never appear in it.
@@ -736,6 +739,51 @@ fn json_string(text: &str) -> Result<String> {
 #[no_mangle]
 pub extern "C" fn allot_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// The configuration an Eppo client serves now, as it was loaded (given at init or
+/// fetched from the server, whichever is current): `{"ok": {"flags": <the UFC document>,
+/// "bandits": <the bandit models document> | null}}`, or `{"ok": {"flags": null,
+/// "bandits": null}}` before the first configuration. The documents are the JSON the
+/// client loaded (up to 64 MiB each). Reads the served snapshot without a lock: evaluating
+/// threads are never held up. Other clients answer `unsupported`.
+///
+/// Never NULL; the caller owns the result and frees it with `allot_string_free`.
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn allot_configuration(client: u64) -> *mut c_char {
+    respond(|| registry::get(client)?.configuration())
+}
+
+/// Takes the delivery reports of an Amplitude local client's analytics events, waiting at
+/// most `timeout_ms` milliseconds for one: the Analytics SDK's per-event `callback(event,
+/// code, message)` as data the host takes, so the library never calls into the host.
+///
+/// Only the streams whose `assignment_config` / `exposure_config` has `"delivery_reports":
+/// true` report. Every event of those streams is reported once, when its fate is settled:
+/// `{"ok": {"reports": [{"stream": "assignment"|"exposure", "event": {<the event as sent>},
+/// "code": N, "message": "…"}], "dropped": N, "closed": bool}}`. Sent: `code` is the
+/// answer's `code` (else 200) and the message `"Event sent successfully."`; a batch that
+/// failed `flush_max_retries` times (network errors, timeouts, 429, 5xx): the last status,
+/// 408 for a timeout or -1 without an answer, and `"Event reached max retry times N."`; a
+/// rejected batch (other statuses): the status and the answer's `missing_field` (`"Request
+/// missing required field <field>"`) or `error`, else the error's message; dropped unsent
+/// (queue overflow, not sent before `allot_free`): -1 and the reason. Reports wait for the
+/// host in a queue of at most 16,384 reports and 32 MiB of events, the oldest dropped
+/// beyond (`dropped` counts them since the last call). A call waiting while the client is
+/// freed gets the reports made by `allot_free` (the events it sent or dropped) with
+/// `"closed": true`; later calls get `unknown_handle`. A wait holds
+/// no reference to the client (freeing it ends the wait) and no lock an evaluating thread
+/// needs. Other clients answer `unsupported`. In a forked child, reports start anew.
+///
+/// Never NULL; the caller owns the result and frees it with `allot_string_free`.
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn allot_delivery_reports(client: u64, timeout_ms: u32) -> *mut c_char {
+    respond(|| {
+        let reports = registry::get(client)?.delivery_reports()?;
+        reports.take(Duration::from_millis(u64::from(timeout_ms)))
+    })
 }
 
 #[cfg(test)]

@@ -183,6 +183,8 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
     "allot_status": (c_void_p, [c_uint64]),
     "allot_flush": (c_void_p, [c_uint64, c_uint32]),
     "allot_stop": (c_void_p, [c_uint64, c_uint32]),
+    "allot_configuration": (c_void_p, [c_uint64]),
+    "allot_delivery_reports": (c_void_p, [c_uint64, c_uint32]),
     "allot_free": (None, [c_uint64]),
     "allot_string_free": (None, [c_void_p]),
     "allot_murmur3": (c_void_p, [c_char_p]),
@@ -524,6 +526,17 @@ def stop(handle: int, timeout_ms: int) -> Any:
     events within ``timeout_ms``. Returns the status document."""
     timeout_ms = max(0, min(int(timeout_ms), 0xFFFFFFFF))
     return decode(take(lib.allot_stop(handle, timeout_ms)))
+
+
+def configuration(handle: int) -> Any:
+    """``allot_configuration``: ``{"flags", "bandits"}``, the documents served now."""
+    return decode(take(lib.allot_configuration(handle)))
+
+
+def delivery_reports(handle: int, timeout_ms: int) -> Any:
+    """``allot_delivery_reports``: the events' delivery reports, waiting at most
+    ``timeout_ms`` for one (the GIL is released meanwhile)."""
+    return decode(take(lib.allot_delivery_reports(handle, timeout_ms)))
 
 
 def free(handle: int) -> None:

@@ -365,9 +365,11 @@ _ANALYTICS_ENDPOINT = re.compile(r"/(2/httpapi|batch)/?$")
 class _EventConfig(Settings):
     """What ``AssignmentConfig`` and ``ExposureConfig`` share: the Analytics SDK's
     ``amplitude.Config`` options (``api_key`` is the analytics API key, not the
-    deployment key). Every option of event delivery reaches the library; ``logger``,
-    ``storage_provider``, ``event_log_level`` and ``callback`` are accepted and kept
-    (see docs/python.md)."""
+    deployment key). Every option of event delivery reaches the library: ``callback(event,
+    code, message)`` is called once per event with its delivery outcome, on a thread of the
+    client's, as the Analytics SDK calls it; ``logger`` gets the callback's exceptions;
+    ``storage_provider`` and ``event_log_level`` are accepted and kept (see
+    docs/python.md)."""
 
     def _options(self, kw: Dict[str, Any]) -> None:
         for name in kw:
@@ -436,6 +438,8 @@ class _EventConfig(Settings):
                 doc[name] = getattr(value, method)() if hasattr(value, method) else dict(value)
         if self.given("cache_capacity"):
             doc["cache_capacity"] = self.cache_capacity
+        if callable(self.callback):
+            doc["delivery_reports"] = True
         return doc
 
 
@@ -469,10 +473,12 @@ class ExposureConfig(_EventConfig):
 class CohortSyncConfig(Settings):
     """Cohort sync: download the cohorts that flags target and evaluate users with their
     memberships. ``api_key`` and ``secret_key`` are the project's keys (not the deployment
-    key); ``cohort_polling_interval_millis`` is raised to at least 60000, as the Amplitude
-    SDK does; without ``cohort_server_url`` the server zone picks the US or EU cohort
-    server. Other keyword arguments (``cohort_request_timeout_millis``,
-    ``max_concurrent_downloads``) are passed to the native library as given."""
+    key); the library raises ``cohort_polling_interval_millis`` to at least 60000, as the
+    Amplitude SDK does (``status()["cohort_sync"]["polling_interval_millis"]`` shows the
+    interval used); without ``cohort_server_url`` the server zone picks the US or EU
+    cohort server. Other keyword arguments (``cohort_request_timeout_millis``,
+    ``max_concurrent_downloads``, ``min_cohort_polling_interval_millis``) are passed to the
+    native library as given."""
 
     def __init__(
         self,
@@ -486,7 +492,7 @@ class CohortSyncConfig(Settings):
         self.api_key = api_key
         self.secret_key = secret_key
         self.max_cohort_size = max_cohort_size
-        self.cohort_polling_interval_millis = max(cohort_polling_interval_millis, 60000)
+        self.cohort_polling_interval_millis = cohort_polling_interval_millis
         self.cohort_server_url = cohort_server_url
         self.options = kw
 
@@ -785,6 +791,104 @@ def _fetch_failure(error: AllotError) -> Tuple[Exception, bool, bool]:
 # ---------------------------------------------------------------------------------------
 
 
+class _DeliveredEvent:
+    """An analytics event as the library sent it, handed to the configs' ``callback(event,
+    code, message)``: the Analytics SDK's ``BaseEvent`` fields as attributes
+    (``event_type``, ``user_id``, ``device_id``, ``event_properties``, ``user_properties``,
+    ``insert_id``, ``time``, ``library``, …; unset ones are ``None``), ``event["field"]``,
+    ``get_event_body()`` and ``str(event)`` as the SDK's."""
+
+    def __init__(self, body: Dict[str, Any]) -> None:
+        self.__dict__.update(body)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return None
+
+    def __getitem__(self, name: str) -> Any:
+        return self.__dict__.get(name)
+
+    def __contains__(self, name: str) -> bool:
+        return self.__dict__.get(name) is not None
+
+    def get_event_body(self) -> Dict[str, Any]:
+        """The event's fields, as sent."""
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+    def __str__(self) -> str:
+        return json.dumps(self.get_event_body(), sort_keys=True, skipkeys=True)
+
+
+class _DeliveryReports:
+    """Calls ``callback(event, code, message)`` of ``AssignmentConfig`` /
+    ``ExposureConfig`` for each event's delivery report, which the library keeps
+    (``allot_delivery_reports``): a daemon thread takes them as they come; ``settle()``
+    takes the rest at once (after a flush or stop, as the SDK has called back by then).
+    One taker at a time, so callbacks keep the library's order. The thread holds no
+    reference to the client: freeing the client ends it."""
+
+    _live: weakref.WeakSet[_DeliveryReports] = weakref.WeakSet()
+
+    def __init__(
+        self, handle_id: int, callbacks: Dict[str, Tuple[Callable[..., Any], logging.Logger]], logger: logging.Logger
+    ) -> None:
+        self._id = handle_id
+        self._callbacks = callbacks
+        self._logger = logger
+        self._closed = False
+        self._start()
+        _DeliveryReports._live.add(self)
+
+    @staticmethod
+    def for_config(handle_id: int, config: Any) -> Optional[_DeliveryReports]:
+        """A taker when either event config has a callback, else ``None``."""
+        callbacks = {}
+        for stream, event_config in (("assignment", config.assignment_config), ("exposure", config.exposure_config)):
+            if event_config is not None and callable(event_config.callback):
+                callbacks[stream] = (event_config.callback, event_config.logger)
+        return _DeliveryReports(handle_id, callbacks, config.logger) if callbacks else None
+
+    def _start(self) -> None:
+        self._lock = threading.Lock()
+        threading.Thread(target=self._run, name="allot-delivery-reports", daemon=True).start()
+
+    def _run(self) -> None:
+        while not self._closed:
+            self._take(100)
+
+    def settle(self) -> None:
+        """Calls back for every report the library holds now."""
+        self._take(0)
+
+    def _take(self, timeout_ms: int) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                answer = _native.delivery_reports(self._id, timeout_ms)
+            except AllotError:  # the client was freed
+                self._closed = True
+                return
+            self._closed = bool(answer["closed"])
+            for report in answer["reports"]:
+                callback, logger = self._callbacks.get(report["stream"], (None, None))
+                if callback is None:
+                    continue
+                event = _DeliveredEvent(report["event"])
+                try:
+                    callback(event, report["code"], report["message"])
+                except Exception:  # noqa: BLE001 - logged as the SDK logs it
+                    (logger or self._logger).exception(f"Error callback for event {event}")
+
+    @classmethod
+    def _after_fork_in_child(cls) -> None:
+        # The parent's thread does not exist here; the library starts the child's reports anew.
+        for reports in list(cls._live):
+            if not reports._closed:
+                reports._start()
+
+
 class _Handle:
     """Owns one native handle; frees it exactly once."""
 
@@ -812,6 +916,7 @@ class LocalEvaluationClient:
         #: Encoded flag-key lists by their keys (a program asks for a few lists, again
         #: and again); bounded.
         self._keys: Dict[Tuple[Any, ...], bytes] = {}
+        self._reports = _DeliveryReports.for_config(self._id, self.config)
 
     def start(self) -> None:
         """Fetches the flag configurations (blocking) and starts polling for updates.
@@ -891,7 +996,10 @@ class LocalEvaluationClient:
     def flush(self, timeout_millis: int = 10000) -> Dict[str, Any]:
         """allot extension: sends queued assignment and exposure events now, waiting at
         most ``timeout_millis``; returns the event counters."""
-        return _native.flush(self._id, timeout_millis)
+        counters = _native.flush(self._id, timeout_millis)
+        if self._reports is not None:
+            self._reports.settle()
+        return counters
 
     def stop(self, timeout: Optional[float] = 10.0) -> None:
         """Stops polling for flag configurations and sends pending assignment and
@@ -902,6 +1010,8 @@ class LocalEvaluationClient:
             _native.stop(self._id, millis)
         except _native.AllotTimeoutError:
             self.logger.warning(f"[Experiment] Stop timed out after {timeout}s waiting for pending events to flush")
+        if self._reports is not None:
+            self._reports.settle()
 
     def __enter__(self) -> LocalEvaluationClient:
         return self
@@ -1032,6 +1142,7 @@ def _after_fork_in_child() -> None:
 
 
 register_fork_child(_after_fork_in_child)
+register_fork_child(_DeliveryReports._after_fork_in_child)
 
 
 class Experiment:

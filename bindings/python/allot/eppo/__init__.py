@@ -308,7 +308,6 @@ class EppoClient:
         #: after the timestamp); entries are never changed, only dropped wholesale.
         self._answers: Dict[str, Dict[Tuple[str, bytes], _Answer]] = {t: {} for t in _TYPE_INDEX}
         self._finalizer = weakref.finalize(self, _native.free, self._id)
-        self._configuration: Optional[Configuration] = config.initial_configuration
         self._started()
 
     def _started(self) -> None:
@@ -639,9 +638,16 @@ class EppoClient:
             return set()
 
     def get_configuration(self) -> Optional[Configuration]:
-        """The configuration given by ``initial_configuration`` or :meth:`set_configuration`
-        (a configuration the library fetched is not handed back: ``None``)."""
-        return self._configuration
+        """The configuration served now (given, set or fetched); ``None`` before the
+        first one."""
+        served = _native.configuration(self._id)
+        if served["flags"] is None:
+            return None
+        bandits = served["bandits"]
+        return Configuration(
+            flags_configuration=json.dumps(served["flags"]),
+            bandits_configuration=None if bandits is None else json.dumps(bandits),
+        )
 
     def set_configuration(self, configuration: Configuration) -> None:
         """Replaces the flags (and bandits) configuration; polling, when configured, goes on."""
@@ -654,7 +660,6 @@ class EppoClient:
             doc["initial_bandits"] = bandits.decode("utf-8")
         self._id = _native.init(doc)
         self._finalizer = weakref.finalize(self, _native.free, self._id)
-        self._configuration = configuration
         self._started()
         old_finalizer.detach()
         _native.free(old_id)
