@@ -292,7 +292,9 @@ int64_t allot_result_json(uint64_t client,
 // "timestamp", "metaData": {"sdkName": "allot", "sdkVersion": allot_version(),
 // "coreVersion": allot_version()}, …extra_logging}`.
 //
-// Returns the length as `allot_evaluate_compact` does, with errors (`unknown_handle`,
+// Returns the length as `allot_evaluate_compact` does (an answer too long for `out` is
+// not handed out, and `assignment_cache` does not count its event as logged), with
+// errors (`unknown_handle`,
 // `not_started`, `invalid_argument`, `invalid_json`, `invalid_utf8`, `input_too_large`,
 // `unsupported` for Amplitude clients) as minus the length of an error document. No
 // memory is handed to the caller. Any number of threads may call it at once.

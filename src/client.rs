@@ -83,6 +83,9 @@ pub struct TypedAssignment<'a> {
     pub variation_type: VariationType,
     /// Whether the answer should carry the assignment event's fields.
     pub wants_event: bool,
+    /// The caller's buffer: an answer longer than this is not handed out, so the event
+    /// it carries is not recorded as logged (the caller asks again with room for it).
+    pub capacity: usize,
 }
 
 /// A shared, thread-safe client.

@@ -263,6 +263,39 @@ fn a_small_buffer_gets_the_needed_length_and_is_left_untouched() {
     allot::ffi::allot_free(handle);
 }
 
+#[test]
+fn an_answer_too_long_for_the_buffer_does_not_use_up_its_event() {
+    // `call` starts with a 16-byte buffer: an answer with an event is asked twice, and the
+    // deduplication cache must not count the first, unanswered call as logged.
+    let path = shared_path("conformance/eppo/flags-v1.json");
+    let handle = init_ok(&json!({
+        "provider": "eppo",
+        "api_key": "test-key",
+        "base_url": "http://127.0.0.1:9",
+        "configuration_path": path.to_str().unwrap(),
+        "assignment_cache": {"capacity": 100},
+    }));
+    ok(start(handle, 0));
+    let plain = eppo_client("flags-v1.json");
+    let request = eppo_requests()
+        .into_iter()
+        .find(|request| ok(evaluate(plain, request))["events"] != json!([]))
+        .expect("a suite request logs an event");
+    allot::ffi::allot_free(plain);
+    let events = |request: &Value| fast_assign(handle, request).unwrap()["events"].clone();
+    assert_eq!(
+        events(&request).as_array().unwrap().len(),
+        1,
+        "the first assignment logs"
+    );
+    assert_eq!(
+        events(&request),
+        json!([]),
+        "a repeated assignment does not"
+    );
+    allot::ffi::allot_free(handle);
+}
+
 fn eppo_assign_raw(
     handle: u64,
     flag: *const c_char,

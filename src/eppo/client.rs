@@ -284,6 +284,15 @@ impl EppoClient {
                 }
                 None => put_field(out, b""),
             }
+            // An answer that does not fit is not handed out: its event was not logged.
+            if let (true, Some(cache)) = (out.len() > request.capacity, &self.cache) {
+                cache.forget(
+                    request.flag_key,
+                    request.subject_key,
+                    &m.allocation.key,
+                    &m.split.variation_key,
+                );
+            }
         }
     }
 

@@ -132,6 +132,22 @@ impl AssignmentCache {
         entries.put(key, (allocation.to_owned(), variation.to_owned(), now));
         true
     }
+
+    /// Takes back what [`AssignmentCache::should_log`] recorded for an event that was not
+    /// handed out after all, so the next identical assignment logs it.
+    pub fn forget(&self, flag_key: &str, subject_key: &str, allocation: &str, variation: &str) {
+        let key = format!("{}:{flag_key}{subject_key}", flag_key.len());
+        let Some(entries) = self.entries.current() else {
+            return;
+        };
+        let mut entries = lock(&entries);
+        if entries
+            .peek(&key)
+            .is_some_and(|(a, v, _)| a == allocation && v == variation)
+        {
+            entries.pop(&key);
+        }
+    }
 }
 
 #[cfg(test)]

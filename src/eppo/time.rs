@@ -1,7 +1,10 @@
-//! RFC 3339 timestamps as milliseconds since the Unix epoch (UTC): parsed with the `time`
-//! crate, written by hand.
+//! RFC 3339 timestamps as milliseconds since the Unix epoch (UTC), with the `time` crate.
+
+use std::cell::Cell;
 
 use time::format_description::well_known::Rfc3339;
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
 use time::OffsetDateTime;
 
 /// Parses an RFC 3339 date-time (`2024-04-17T19:40:53.716Z`, `2024-04-17T21:40:53+02:00`)
@@ -22,59 +25,52 @@ pub fn format_rfc3339(ms: i64) -> String {
     out
 }
 
+/// `YYYY-MM-DDTHH:MM:SS`, as Eppo writes the whole seconds of a timestamp.
+const SECONDS_UTC: &[BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+
+thread_local! {
+    /// The last whole second written on this thread and its text: every event of one
+    /// second shares it, so the `time` crate formats a second once per thread (the
+    /// formatter costs several times an assignment; plain data, safe across fork).
+    static LAST_SECOND: Cell<Option<(i64, [u8; 19])>> = const { Cell::new(None) };
+}
+
 /// Appends `ms` formatted as by [`format_rfc3339`] to `out` (nothing for an instant
-/// outside the years 1–9999). Written by hand (every assignment event carries one; the
-/// `time` crate's formatter costs several times more); the tests check it against that
-/// formatter.
+/// outside the years 1–9999).
 pub fn write_rfc3339(out: &mut String, ms: i64) {
     if !WRITABLE_MS.contains(&ms) {
         return;
     }
-    let (year, month, day) = civil_from_days(ms.div_euclid(86_400_000));
-    let of_day = ms.rem_euclid(86_400_000);
-    let mut text = *b"0000-00-00T00:00:00.000Z";
-    let mut put = |at: usize, width: usize, mut value: i64| {
-        for i in (at..at + width).rev() {
-            // A digit: value % 10 is 0..=9 (the fields are non-negative here).
-            text[i] = b'0' + (value % 10) as u8;
-            value /= 10;
-        }
+    let second = ms.div_euclid(1000);
+    let cached = LAST_SECOND
+        .get()
+        .filter(|(at, _)| *at == second)
+        .map(|(_, text)| text);
+    let Some(text) = cached.or_else(|| {
+        let formatted = OffsetDateTime::from_unix_timestamp(second)
+            .ok()?
+            .format(SECONDS_UTC)
+            .ok()?;
+        let text: [u8; 19] = formatted.as_bytes().try_into().ok()?;
+        LAST_SECOND.set(Some((second, text)));
+        Some(text)
+    }) else {
+        return;
     };
-    put(0, 4, year);
-    put(5, 2, month);
-    put(8, 2, day);
-    put(11, 2, of_day / 3_600_000);
-    put(14, 2, of_day / 60_000 % 60);
-    put(17, 2, of_day / 1000 % 60);
-    put(20, 3, of_day % 1000);
+    // The cached text is the formatter's ASCII output.
     out.extend(text.iter().map(|&b| char::from(b)));
-}
-
-/// The proleptic Gregorian (year, month, day) of a day count since 1970-01-01 (Howard
-/// Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    let millis = ms.rem_euclid(1000);
+    out.push('.');
+    out.push(char::from(b'0' + (millis / 100) as u8));
+    out.push(char::from(b'0' + (millis / 10 % 10) as u8));
+    out.push(char::from(b'0' + (millis % 10) as u8));
+    out.push('Z');
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::format_description::BorrowedFormatItem;
-    use time::macros::format_description;
 
     /// `YYYY-MM-DDTHH:MM:SS.mmmZ` in the `time` crate's terms: the oracle.
     const MILLIS_UTC: &[BorrowedFormatItem<'static>] =
