@@ -334,7 +334,14 @@ _eppo_assign = _unchecked("allot_eppo_assign")
 # as JSON. (Amplitude users stay JSON: the binary form measured no faster for them.)
 _eppo_assign_marshal = _unchecked("allot_eppo_assign_marshal") if has_fast_marshal else None
 _marshal = marshal.dumps
+#: ``allot_eppo_assign`` and ``allot_eppo_assign_marshal`` themselves (arguments as
+#: :func:`_unchecked` says; the second ``None`` when the library lacks it), for a
+#: caller that inlines :func:`eppo_assign_into`.
+eppo_assign_raw = _eppo_assign
+eppo_assign_marshal_raw = _eppo_assign_marshal
 _header = struct.Struct("<QI")
+#: ``c_size_t`` arguments by value, built once (ctypes passes them by value; never changed).
+sizes = [c_size_t(n) for n in range(1024)]
 
 
 class _Buffer(threading.local):
@@ -423,7 +430,8 @@ def eppo_assign_into(
         except ValueError:  # a type marshal does not write
             pass
         else:
-            size = c_size_t(len(packed))
+            length = len(packed)
+            size = sizes[length] if length < 1024 else c_size_t(length)
             n = _eppo_assign_marshal(
                 handle, flag_key, subject_key, packed, size, variation_type, event, b.buf, b.capacity
             )

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import marshal
 import math
 import struct
 import threading
@@ -136,8 +137,14 @@ def _head(text: str) -> Optional[Dict[str, Any]]:
 _TYPE_INDEX = {"STRING": 0, "INTEGER": 1, "NUMERIC": 2, "BOOLEAN": 3, "JSON": 4}
 _length = struct.Struct("<I").unpack_from
 _VERSION = _native.version()
+#: An event's ``metaData`` (each event gets its own copy).
+_META = {"sdkName": "allot", "sdkVersion": _VERSION, "coreVersion": _VERSION}
 _buffers = _native.buffers
 _eppo_assign_into = _native.eppo_assign_into
+_eppo_assign = _native.eppo_assign_raw
+_eppo_assign_marshal = _native.eppo_assign_marshal_raw
+_marshal = marshal.dumps
+_sizes = _native.sizes
 
 
 def _number(text: str) -> Any:
@@ -290,6 +297,41 @@ def _check(
     return converted
 
 
+#: Attribute value types the SDK passes on unchanged (``int`` becomes ``float``).
+_PLAIN_VALUES = frozenset((str, float, bool, type(None)))
+
+
+def _assignment(method: str, variation_type: str, default_type: type, legacy_default: Any, doc: str) -> Any:
+    """A ``get_*_assignment`` method. A call in the current convention, positionally,
+    with arguments of exactly the SDK's types and attributes that need no conversion
+    (the common case) goes straight to the fast lane with a copy of the attributes;
+    every other call goes through :meth:`EppoClient._typed` (binding, checks,
+    conversion), which ends in the same lane."""
+
+    def get(self: "EppoClient", *args: Any, **kwargs: Any) -> Any:
+        if len(args) == 4 and not kwargs:
+            flag_key, subject_key, attributes, default = args
+            if (
+                type(default) is default_type
+                and type(flag_key) is str
+                and type(subject_key) is str
+                and type(attributes) is dict
+            ):
+                if not attributes:
+                    return self._lane(variation_type, flag_key, subject_key, attributes, {}, default, legacy_default)
+                for key, value in attributes.items():
+                    if type(key) is not str or type(value) not in _PLAIN_VALUES:
+                        break
+                else:
+                    checked = attributes.copy()
+                    return self._lane(variation_type, flag_key, subject_key, attributes, checked, default, legacy_default)
+        return self._typed(method, variation_type, args, kwargs, legacy_default)
+
+    get.__name__ = get.__qualname__ = method
+    get.__doc__ = doc
+    return get
+
+
 class EppoClient:
     """An Eppo client: assignments are evaluated by liballot on the Universal Flag
     Configuration it polls (or was given); assignment events go to the logger. Obtain it
@@ -395,18 +437,50 @@ class EppoClient:
         legacy = default is _MISSING
         # The SDK's TypeErrors first, whatever the lane.
         checked = _check(variation_type, flag_key, subject_key, attributes, None if legacy else default, legacy)
+        return self._lane(variation_type, flag_key, subject_key, attributes, checked, default, legacy_default)
+
+    def _lane(
+        self,
+        variation_type: str,
+        flag_key: str,
+        subject_key: str,
+        attributes: Any,
+        checked: Dict[str, Any],
+        default: Any,
+        legacy_default: Any,
+    ) -> Any:
+        """The fast lane of a checked ``get_*_assignment`` call (``checked``: the
+        attributes as :func:`_check` returns them, a fresh dict). The common call of
+        :func:`_native.eppo_assign_into` is inline: attributes as marshal bytes (or none)
+        and an answer that fits the buffer; anything else goes through it again."""
+        legacy = default is _MISSING
         if "\0" in flag_key or "\0" in subject_key:
             return self._json_typed(variation_type, flag_key, subject_key, attributes, default, legacy_default)
         b = _buffers
-        handle = self._handle_arg
+        buf = b.buf
         flag, subject = flag_key.encode("utf-8"), subject_key.encode("utf-8")
         kind = _TYPE_INDEX[variation_type]
-        n, sent = _eppo_assign_into(handle, flag, subject, checked, kind, self._logs)
-        if 0 < n <= b.size:
-            data = b.buf[:n]
-        else:
+        logs = self._logs
+        n = -1
+        if not checked:
+            n = _eppo_assign(self._handle_arg, flag, subject, None, kind, logs, buf, b.capacity)
+        elif _eppo_assign_marshal is not None:
             try:
-                data = _native.eppo_assign(handle, flag, subject, sent, kind, self._logs, n)
+                packed = _marshal(checked, 2)
+            except ValueError:  # a type marshal does not write (eppo_assign_into sends JSON)
+                pass
+            else:
+                length = len(packed)
+                if length < 1024:
+                    size = _sizes[length]
+                    n = _eppo_assign_marshal(self._handle_arg, flag, subject, packed, size, kind, logs, buf, b.capacity)
+        if 0 < n <= b.size:
+            data = buf[:n]
+        else:
+            handle = self._handle_arg
+            try:
+                n, sent = _eppo_assign_into(handle, flag, subject, checked, kind, logs)
+                data = b.buf[:n] if 0 < n <= b.size else _native.eppo_assign(handle, flag, subject, sent, kind, logs, n)
             except _native.NotStartedError:
                 logger.warning("evaluating a flag before Eppo configuration has been fetched")
                 return None if legacy else default
@@ -435,7 +509,7 @@ class EppoClient:
             event["subject"] = subject_key
             event["subjectAttributes"] = checked
             event["timestamp"] = timestamp
-            event["metaData"] = {"sdkName": "allot", "sdkVersion": _VERSION, "coreVersion": _VERSION}
+            event["metaData"] = _META.copy()
             if answer.extra is not None:  # extra logging that needs fresh copies
                 event.update(_loads(answer.extra))
             try:
@@ -459,18 +533,24 @@ class EppoClient:
             return default
         return _typed_value(variation_type, result["value"])
 
-    def get_string_assignment(self, *args: Any, **kwargs: Any) -> Any:
+    get_string_assignment = _assignment(
+        "get_string_assignment",
+        "STRING",
+        str,
+        "",
         """``(flag_key, subject_key, subject_attributes, default)`` → value or default;
-        ``(subject_key, flag_key, subject_attributes=None)`` → value or ``None``."""
-        return self._typed("get_string_assignment", "STRING", args, kwargs, "")
-
-    def get_boolean_assignment(self, *args: Any, **kwargs: Any) -> Any:
-        """As :meth:`get_string_assignment`, for BOOLEAN flags."""
-        return self._typed("get_boolean_assignment", "BOOLEAN", args, kwargs, False)
-
-    def get_numeric_assignment(self, *args: Any, **kwargs: Any) -> Any:
-        """As :meth:`get_string_assignment`, for NUMERIC flags (values are ``float``)."""
-        return self._typed("get_numeric_assignment", "NUMERIC", args, kwargs, 0.0)
+        ``(subject_key, flag_key, subject_attributes=None)`` → value or ``None``.""",
+    )
+    get_boolean_assignment = _assignment(
+        "get_boolean_assignment", "BOOLEAN", bool, False, "As :meth:`get_string_assignment`, for BOOLEAN flags."
+    )
+    get_numeric_assignment = _assignment(
+        "get_numeric_assignment",
+        "NUMERIC",
+        float,
+        0.0,
+        "As :meth:`get_string_assignment`, for NUMERIC flags (values are ``float``).",
+    )
 
     def get_integer_assignment(
         self, flag_key: str, subject_key: str, subject_attributes: Optional[Dict[str, Any]], default: int
