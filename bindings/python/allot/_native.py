@@ -146,12 +146,17 @@ if getattr(json.encoder, "c_make_encoder", None) is not None:
         None, _no_default, json.encoder.encode_basestring, None, ":", ",", False, False, True
     )
 
+    def value_json(value: Any) -> str:
+        """``value`` as compact JSON text (as ``_encode_json``)."""
+        return "".join(_compact_encoder(value, 0))
+
     def compact_json(value: Any) -> bytes:
         """``value`` as compact JSON (as ``_encode_json``), UTF-8 encoded: the fast lane's
         inputs."""
         return "".join(_compact_encoder(value, 0)).encode("utf-8")
 
 else:  # pragma: no cover - interpreters without json's C accelerator
+    value_json = _encode_json
 
     def compact_json(value: Any) -> bytes:
         """``value`` as compact JSON (as ``_encode_json``), UTF-8 encoded: the fast lane's
@@ -389,18 +394,31 @@ def handle_arg(handle: int) -> c_uint64:
 _id_lists: Dict[int, struct.Struct] = {}
 
 
+#: ``allot_evaluate_compact`` itself (arguments as :func:`_unchecked` says), for the
+#: binding's hot path: an answer ``0 < n <= buffers.size`` is ``buffers.buf[:n]``, any
+#: other result goes to :func:`compact_answer`.
+evaluate_compact_raw = _evaluate_compact
+
+
+def compact_answer(handle: c_uint64, user: bytes, flag_keys: Optional[bytes], n: int) -> bytes:
+    """The answer of an ``allot_evaluate_compact`` call that returned ``n`` and did not
+    fit the buffer (read once the buffer has grown), or the library's error raised."""
+    return _call(_evaluate_compact, handle, user, flag_keys, n=n)
+
+
 def evaluate_compact(handle: c_uint64, user: Dict[str, Any], flag_keys: Optional[bytes]) -> Tuple[int, Tuple[int, ...]]:
     """``allot_evaluate_compact`` (``handle`` from :func:`handle_arg`) of a user dict: the
     snapshot id and the result ids."""
-    b = _buffers
-    text = compact_json(user)
-    n = _evaluate_compact(handle, text, flag_keys, b.buf, b.capacity)
-    data = b.buf[:n] if 0 < n <= b.size else _call(_evaluate_compact, handle, text, flag_keys, n=n)
-    snapshot, count = _header.unpack_from(data)
+    return compact_ids(_call(_evaluate_compact, handle, compact_json(user), flag_keys))
+
+
+def compact_ids(answer: bytes) -> Tuple[int, Tuple[int, ...]]:
+    """An ``allot_evaluate_compact`` answer's snapshot id and result ids."""
+    snapshot, count = _header.unpack_from(answer)
     ids = _id_lists.get(count)
     if ids is None:
         ids = _id_lists[count] = struct.Struct(f"<{count}I")
-    return snapshot, ids.unpack_from(data, 12)
+    return snapshot, ids.unpack_from(answer, 12)
 
 
 def result_json(handle: int, snapshot: int, result_id: int) -> Optional[Any]:

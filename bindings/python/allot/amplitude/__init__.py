@@ -212,7 +212,10 @@ class Variant:
 _encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _decode_json = json.JSONDecoder().decode
 _compact_json = _native.compact_json
-_evaluate_compact = _native.evaluate_compact
+_evaluate_compact = _native.evaluate_compact_raw
+_compact_answer = _native.compact_answer
+_buffers = _native.buffers
+_new = object.__new__
 
 
 def _variants(doc: Dict[str, Any]) -> Dict[str, Variant]:
@@ -253,18 +256,26 @@ def _copier(obj: Any) -> Callable[[], Any]:
     return lambda: [copy_item() for copy_item in items]
 
 
+#: One cached result: flag key, variant value, payload, payload copier (``None`` when
+#: the payload is immutable), variant key, metadata copier.
+_Entry = Tuple[str, Any, Any, Optional[Callable[[], Any]], Any, Callable[[], Any]]
+#: Cached plans (answers of ``allot_evaluate_compact``) a snapshot keeps before starting afresh.
+_MAX_PLANS = 4096
+
+
 class _SnapshotResults:
-    """Decoded results of one configuration snapshot, by result id (the fast lane). A
-    new snapshot id replaces the whole object; entries are never changed in place, and
-    every call builds new ``Variant`` objects with their own payload and metadata."""
+    """Decoded results of one configuration snapshot, by result id (the fast lane), and
+    the plans of whole answers: an answer's bytes (snapshot id and result ids) name its
+    entries. A new snapshot id replaces the whole object; entries are never changed in
+    place, and every call builds new ``Variant`` objects with their own payload and
+    metadata."""
 
     def __init__(self, snapshot: int) -> None:
         self.snapshot = snapshot
-        self.entries: Dict[int, Tuple[str, Any, Callable[[], Any], Any, Callable[[], Any]]] = {}
+        self.entries: Dict[int, _Entry] = {}
+        self.plans: Dict[bytes, Tuple[_Entry, ...]] = {}
 
-    def entry(
-        self, handle: int, result_id: int
-    ) -> Optional[Tuple[str, Any, Callable[[], Any], Any, Callable[[], Any]]]:
+    def entry(self, handle: int, result_id: int) -> Optional[_Entry]:
         """The cached result, fetched on first use; ``None`` when the snapshot changed."""
         entry = self.entries.get(result_id)
         if entry is None:
@@ -272,15 +283,32 @@ class _SnapshotResults:
             if doc is None:
                 return None
             v = doc["variant"]
+            payload = v.get("payload")
+            copy_payload = _copier(payload)
             entry = (
                 doc["flag_key"],
                 v.get("value"),
-                _copier(v.get("payload")),
+                payload,
+                None if copy_payload() is payload else copy_payload,
                 v.get("key"),
                 _copier(v.get("metadata")),
             )
             self.entries[result_id] = entry
         return entry
+
+    def plan(self, handle: int, answer: bytes, ids: Tuple[int, ...]) -> Optional[Tuple[_Entry, ...]]:
+        """The entries of an answer of this snapshot (``ids``: its result ids), cached
+        under its bytes; ``None`` when the snapshot changed."""
+        plan = []
+        for result_id in ids:
+            entry = self.entry(handle, result_id)
+            if entry is None:
+                return None
+            plan.append(entry)
+        if len(self.plans) >= _MAX_PLANS:  # users vary without end: stay bounded
+            self.plans = {}
+        result = self.plans[answer] = tuple(plan)
+        return result
 
 
 def _is_default(variant: Variant) -> bool:
@@ -299,6 +327,24 @@ def _user_dict(user: Any) -> Dict[str, Any]:
 
 
 _FIELD_SET = frozenset(User._FIELDS)
+#: Each field's JSON member name with its colon (the names need no escaping).
+_MEMBERS = {k: '"' + k + '":' for k in User._FIELDS}
+_quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_value_json = _native.value_json
+
+
+def _user_json(user: Any) -> bytes:
+    """The fast lane's user: ``compact_json(_fields(user))``, with a ``User``'s string
+    fields quoted directly (no intermediate dict; the same text)."""
+    if type(user) is not User:
+        return _compact_json(_user_dict(user))
+    members = []
+    for k, v in user.__dict__.items():
+        if v is not None:
+            member = _MEMBERS.get(k)
+            if member is not None:
+                members.append(member + (_quote(v) if type(v) is str else _value_json(v)))
+    return ("{" + ",".join(members) + "}").encode("utf-8")
 
 
 def _fields(user: Any) -> Dict[str, Any]:
@@ -946,26 +992,33 @@ class LocalEvaluationClient:
             if options is not None and options.tracks_exposure is True:
                 raw = _native.evaluate_raw(self._id, _request(user, flag_keys, ',"tracks_exposure":true'))
                 return _variants(_native.decode(raw))
-            fields = _fields(user)
+            text = _user_json(user)
             keys_json = self._keys_json(flag_keys) if flag_keys else None
             while True:
+                b = _buffers
+                n = _evaluate_compact(self._handle_arg, text, keys_json, b.buf, b.capacity)
                 try:
-                    snapshot, ids = _evaluate_compact(self._handle_arg, fields, keys_json)
+                    answer = b.buf[:n] if 0 < n <= b.size else _compact_answer(self._handle_arg, text, keys_json, n)
                 except _native.UnsupportedError:  # more results than 32-bit ids name
                     return _variants(_native.decode(_native.evaluate_raw(self._id, _request(user, flag_keys))))
                 results = self._results
-                if results.snapshot != snapshot:
-                    results = self._results = _SnapshotResults(snapshot)
-                entries = results.entries
+                plan = results.plans.get(answer)
+                if plan is None:
+                    snapshot, ids = _native.compact_ids(answer)
+                    if results.snapshot != snapshot:
+                        results = self._results = _SnapshotResults(snapshot)
+                    plan = results.plan(self._id, answer, ids)
+                    if plan is None:  # the configuration changed meanwhile: evaluate again
+                        continue
                 variants = {}
-                for result_id in ids:
-                    entry = entries.get(result_id) or results.entry(self._id, result_id)
-                    if entry is None:  # the configuration changed meanwhile: evaluate again
-                        break
-                    flag, value, payload, key, metadata = entry
-                    variants[flag] = Variant(value, payload(), key, metadata())
-                else:
-                    return variants
+                for flag, value, payload, copy_payload, key, copy_metadata in plan:
+                    variant = _new(Variant)
+                    variant.value = value
+                    variant.payload = payload if copy_payload is None else copy_payload()
+                    variant.key = key
+                    variant.metadata = copy_metadata()
+                    variants[flag] = variant
+                return variants
         except _native.NotStartedError:
             return {}
 

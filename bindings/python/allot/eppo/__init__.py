@@ -308,7 +308,7 @@ def _assignment(method: str, variation_type: str, default_type: type, legacy_def
     every other call goes through :meth:`EppoClient._typed` (binding, checks,
     conversion), which ends in the same lane."""
 
-    def get(self: "EppoClient", *args: Any, **kwargs: Any) -> Any:
+    def get(self: EppoClient, *args: Any, **kwargs: Any) -> Any:
         if len(args) == 4 and not kwargs:
             flag_key, subject_key, attributes, default = args
             if (
@@ -324,7 +324,9 @@ def _assignment(method: str, variation_type: str, default_type: type, legacy_def
                         break
                 else:
                     checked = attributes.copy()
-                    return self._lane(variation_type, flag_key, subject_key, attributes, checked, default, legacy_default)
+                    return self._lane(
+                        variation_type, flag_key, subject_key, attributes, checked, default, legacy_default
+                    )
         return self._typed(method, variation_type, args, kwargs, legacy_default)
 
     get.__name__ = get.__qualname__ = method
