@@ -17,6 +17,7 @@ from allot.amplitude import (
     User,
     _fields,
     _request,
+    _user_json,
     _variants,
 )
 from allot.eppo import _typed_value
@@ -45,6 +46,20 @@ def test_fast_lane_matches_the_json_path(name):
             assert as_tuples(fast) == as_tuples(json_path(client, user, case.get("flag_keys"))), f"case {i}"
             compared += len(fast)
     assert compared >= (12_542 if name == "generated_corpus.json" else 6)
+
+
+def test_a_users_fast_lane_json_is_the_json_of_its_fields():
+    users = [
+        User(**case["user"]) for case in load_json(shared("conformance", "amplitude", "generated_corpus.json"))["cases"]
+    ]
+    odd = User(device_id='é"\n\u2028', user_id="", country=None, user_properties={"n": [1, 2.5, None, True]})
+    odd.groups = {"org": ["a"]}
+    odd.not_a_field = "left out"
+    users.append(odd)
+    for user in users:
+        assert _user_json(user) == _native.compact_json(_fields(user)), user
+    assert b"not_a_field" not in _user_json(odd) and b'"user_id":""' in _user_json(odd)
+    assert _user_json({"device_id": "d", "user_id": None}) == b'{"device_id":"d"}'
 
 
 def test_snapshot_ids_differ_between_clients_and_results_stay_per_client():
