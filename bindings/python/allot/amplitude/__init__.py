@@ -995,10 +995,10 @@ class LocalEvaluationClient:
             text = _user_json(user)
             keys_json = self._keys_json(flag_keys) if flag_keys else None
             while True:
-                b = _buffers
-                n = _evaluate_compact(self._handle_arg, text, keys_json, b.buf, b.capacity)
+                buf, capacity, size = _buffers.state
+                n = _evaluate_compact(self._handle_arg, text, keys_json, buf, capacity)
                 try:
-                    answer = b.buf[:n] if 0 < n <= b.size else _compact_answer(self._handle_arg, text, keys_json, n)
+                    answer = buf[:n] if 0 < n <= size else _compact_answer(self._handle_arg, text, keys_json, n)
                 except _native.UnsupportedError:  # more results than 32-bit ids name
                     return _variants(_native.decode(_native.evaluate_raw(self._id, _request(user, flag_keys))))
                 results = self._results

@@ -458,14 +458,13 @@ class EppoClient:
         legacy = default is _MISSING
         if "\0" in flag_key or "\0" in subject_key:
             return self._json_typed(variation_type, flag_key, subject_key, attributes, default, legacy_default)
-        b = _buffers
-        buf = b.buf
+        buf, capacity, size = _buffers.state
         flag, subject = flag_key.encode("utf-8"), subject_key.encode("utf-8")
         kind = _TYPE_INDEX[variation_type]
         logs = self._logs
         n = -1
         if not checked:
-            n = _eppo_assign(self._handle_arg, flag, subject, None, kind, logs, buf, b.capacity)
+            n = _eppo_assign(self._handle_arg, flag, subject, None, kind, logs, buf, capacity)
         elif _eppo_assign_marshal is not None:
             try:
                 packed = _marshal(checked, 2)
@@ -474,14 +473,16 @@ class EppoClient:
             else:
                 length = len(packed)
                 if length < 1024:
-                    size = _sizes[length]
-                    n = _eppo_assign_marshal(self._handle_arg, flag, subject, packed, size, kind, logs, buf, b.capacity)
-        if 0 < n <= b.size:
+                    n = _eppo_assign_marshal(
+                        self._handle_arg, flag, subject, packed, _sizes[length], kind, logs, buf, capacity
+                    )
+        if 0 < n <= size:
             data = buf[:n]
         else:
             handle = self._handle_arg
             try:
                 n, sent = _eppo_assign_into(handle, flag, subject, checked, kind, logs)
+                b = _buffers
                 data = b.buf[:n] if 0 < n <= b.size else _native.eppo_assign(handle, flag, subject, sent, kind, logs, n)
             except _native.NotStartedError:
                 logger.warning("evaluating a flag before Eppo configuration has been fetched")
