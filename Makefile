@@ -52,8 +52,12 @@ demo: build
 test: lint test-rust test-c test-python test-go
 	@echo "make test: every suite passed"
 
+# .ci/run times `make test` on its own, then sets CI_TEST_DONE so that `make ci` does not
+# run it a second time.
+CI_TEST := $(if $(CI_TEST_DONE),,test)
+
 ## What CI runs: make test, the differential suite, install, platforms, fuzz, sanitizers, soak.
-ci: test test-differential test-install test-dist fuzz-smoke test-sanitize soak-smoke
+ci: $(CI_TEST) test-differential test-install test-dist fuzz-smoke test-sanitize soak-smoke
 	@echo "make ci: every check passed"
 
 ## Rust unit, contract, conformance and network tests.
