@@ -166,8 +166,9 @@ char *allot_fetch(uint64_t client, const char *request_json);
 // "message", "at"}|null, "etag", "server_url", "stream_server_url", "polling",
 // "streaming", "flag_errors": [{"flag_key", "index"?, "code", "message"}], …}}`;
 // Amplitude adds `"assignment_events"` and `"exposure_events"` (see `allot_flush`) and
-// `"cohort_sync"`: `null`, or `{"server_url", "polling", "cohorts": {<id>: {"group_type",
-// "size", "member_count", "last_modified", "last_success_at", "last_error"}}}`; Eppo
+// `"cohort_sync"`: `null`, or `{"server_url", "polling", "polling_interval_millis",
+// "cohorts": {<id>: {"group_type", "size", "member_count", "last_modified",
+// "last_success_at", "last_error"}}}`; Eppo
 // `"environment"` and `"published_at"` (ms). A remote client: `{"ok": {"provider",
 // "mode": "remote", "started", "server_url", "last_success_at", "last_error"}}`. Keys
 // never appear in it.
@@ -277,18 +278,23 @@ int64_t allot_result_json(uint64_t client,
 //
 // The answer written into `out` is binary. A field is a little-endian `uint32_t` length
 // then that many UTF-8 bytes. Byte 0 holds flags: bit 0 set when a variation is served,
-// bit 1 set when an event follows. Then the field `code` (the flag evaluation code, such
-// as `MATCH` or `FLAG_UNRECOGNIZED_OR_DISABLED`). When bit 0 is set: `value` (for
-// `STRING` the string itself, otherwise its JSON text), `variation_key`,
-// `allocation_key`; when it is clear the caller's default applies. When bit 1 is set:
-// `timestamp` (RFC 3339) and `extra_logging` (a JSON object, or empty for none). The
+// bit 1 set when an event is carried. When bit 1 is set, the field `timestamp` (RFC 3339)
+// comes first. Then the field `code` (the flag evaluation code, such as `MATCH` or
+// `FLAG_UNRECOGNIZED_OR_DISABLED`: a binding reports errors and warnings from it when no
+// variation is served). When bit 0 is set: `value` (for `STRING` the string itself,
+// otherwise its JSON text), `variation_key`, `allocation_key`; when it is clear the
+// caller's default applies. When bit 1 is set, last: `extra_logging` (a JSON object, or
+// empty for none). Everything after the timestamp is the same for every call served by
+// the same split, so a binding may cache what it decodes under those bytes. The
 // event `allot_evaluate` gives is then `{"featureFlag": flag_key, "allocation":
 // allocation_key, "experiment": flag_key + "-" + allocation_key, "variation":
 // variation_key, "subject": subject_key, "subjectAttributes": <the attributes>,
 // "timestamp", "metaData": {"sdkName": "allot", "sdkVersion": allot_version(),
 // "coreVersion": allot_version()}, …extra_logging}`.
 //
-// Returns the length as `allot_evaluate_compact` does, with errors (`unknown_handle`,
+// Returns the length as `allot_evaluate_compact` does (an answer too long for `out` is
+// not handed out, and `assignment_cache` does not count its event as logged), with
+// errors (`unknown_handle`,
 // `not_started`, `invalid_argument`, `invalid_json`, `invalid_utf8`, `input_too_large`,
 // `unsupported` for Amplitude clients) as minus the length of an error document. No
 // memory is handed to the caller. Any number of threads may call it at once.
@@ -304,6 +310,27 @@ int64_t allot_eppo_assign(uint64_t client,
                           bool wants_event,
                           uint8_t *out,
                           size_t capacity);
+
+// Fast lane: `allot_eppo_assign` with the subject attributes given in a compact binary
+// form, `attributes_len` bytes at `attributes` (NULL for none): CPython's
+// `marshal.dumps(attributes, 2)` of a dict with str keys whose values are None, bool,
+// int (at most 64 bits), float (finite), str, list, tuple or such a dict. Anything else
+// is refused with `invalid_argument` (send JSON with `allot_eppo_assign` instead). The
+// answer, its length and every other argument are those of `allot_eppo_assign`.
+//
+// # Safety
+// Each string must be NULL or NUL-terminated and valid for the call; `attributes` NULL
+// or pointing to `attributes_len` readable bytes; `out` NULL or pointing to `capacity`
+// writable bytes.
+int64_t allot_eppo_assign_marshal(uint64_t client,
+                                  const char *flag_key,
+                                  const char *subject_key,
+                                  const uint8_t *attributes,
+                                  size_t attributes_len,
+                                  uint32_t variation_type,
+                                  bool wants_event,
+                                  uint8_t *out,
+                                  size_t capacity);
 
 // murmur3_x86_32 of a string, as allot buckets users: `{"input": "…", "seed"?: 0}` →
 // `{"ok": {"hash": <unsigned 32-bit>}}`. For checking bucketing from other languages.
@@ -346,6 +373,42 @@ char *allot_cookie_generate(const char *device_id, bool new_format);
 
 // The library version, e.g. `"0.1.0"`: a static NUL-terminated string, never freed.
 const char *allot_version(void);
+
+// The configuration an Eppo client serves now, as it was loaded (given at init or
+// fetched from the server, whichever is current): `{"ok": {"flags": <the UFC document>,
+// "bandits": <the bandit models document> | null}}`, or `{"ok": {"flags": null,
+// "bandits": null}}` before the first configuration. The documents are the JSON the
+// client loaded (up to 64 MiB each). Reads the served snapshot without a lock: evaluating
+// threads are never held up. Other clients answer `unsupported`.
+//
+// Never NULL; the caller owns the result and frees it with `allot_string_free`.
+// Thread-safe.
+char *allot_configuration(uint64_t client);
+
+// Takes the delivery reports of an Amplitude local client's analytics events, waiting at
+// most `timeout_ms` milliseconds for one: the Analytics SDK's per-event `callback(event,
+// code, message)` as data the host takes, so the library never calls into the host.
+//
+// Only the streams whose `assignment_config` / `exposure_config` has `"delivery_reports":
+// true` report. Every event of those streams is reported once, when its fate is settled:
+// `{"ok": {"reports": [{"stream": "assignment"|"exposure", "event": {<the event as sent>},
+// "code": N, "message": "…"}], "dropped": N, "closed": bool}}`. Sent: `code` is the
+// answer's `code` (else 200) and the message `"Event sent successfully."`; a batch that
+// failed `flush_max_retries` times (network errors, timeouts, 429, 5xx): the last status,
+// 408 for a timeout or -1 without an answer, and `"Event reached max retry times N."`; a
+// rejected batch (other statuses): the status and the answer's `missing_field` (`"Request
+// missing required field <field>"`) or `error`, else the error's message; dropped unsent
+// (queue overflow, not sent before `allot_free`): -1 and the reason. Reports wait for the
+// host in a queue of at most 16,384 reports and 32 MiB of events, the oldest dropped
+// beyond (`dropped` counts them since the last call). A call waiting while the client is
+// freed gets the reports made by `allot_free` (the events it sent or dropped) with
+// `"closed": true`; later calls get `unknown_handle`. A wait holds
+// no reference to the client (freeing it ends the wait) and no lock an evaluating thread
+// needs. Other clients answer `unsupported`. In a forked child, reports start anew.
+//
+// Never NULL; the caller owns the result and frees it with `allot_string_free`.
+// Thread-safe.
+char *allot_delivery_reports(uint64_t client, uint32_t timeout_ms);
 
 #ifdef __cplusplus
 }  // extern "C"

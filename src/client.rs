@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use crate::config::{parse_document, provider_name};
 use crate::eppo::model::VariationType;
 use crate::error::{Error, ErrorCode, Result};
+use crate::events::reports::Reports;
 
 /// One flag provider's client. Every method may be called from any number of threads at
 /// once; results are the JSON of the `"ok"` member of the response envelope.
@@ -31,6 +32,15 @@ pub trait Provider: Send + Sync {
     fn stop(&self, timeout: Duration) -> Result<String> {
         self.flush(timeout)?;
         self.status()
+    }
+    /// The delivery reports of the client's analytics events (see
+    /// `allot_delivery_reports`).
+    fn delivery_reports(&self) -> Result<Arc<Reports>> {
+        Err(unsupported("allot_delivery_reports"))
+    }
+    /// The configuration served now, `{"flags", "bandits"}` (see `allot_configuration`).
+    fn configuration(&self) -> Result<String> {
+        Err(unsupported("allot_configuration"))
     }
     /// Fast lane, Amplitude local evaluation: appends the compact answer of
     /// `allot_evaluate_compact` to `out`.
@@ -73,6 +83,9 @@ pub struct TypedAssignment<'a> {
     pub variation_type: VariationType,
     /// Whether the answer should carry the assignment event's fields.
     pub wants_event: bool,
+    /// The caller's buffer: an answer longer than this is not handed out, so the event
+    /// it carries is not recorded as logged (the caller asks again with room for it).
+    pub capacity: usize,
 }
 
 /// A shared, thread-safe client.
@@ -82,8 +95,8 @@ pub type Client = Arc<dyn Provider>;
 pub fn create(config_json: &str) -> Result<Client> {
     let config = parse_document(config_json)?;
     match provider_name(&config)? {
-        "amplitude" => crate::amplitude::client::create(&config),
-        "eppo" => crate::eppo::client::create(&config),
+        "amplitude" => crate::amplitude::client::create(config),
+        "eppo" => crate::eppo::client::create(config),
         other => Err(Error::new(
             ErrorCode::InvalidConfig,
             format!("unknown provider \"{other}\"; expected \"amplitude\" or \"eppo\""),

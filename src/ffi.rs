@@ -1,7 +1,7 @@
 //! The C ABI: every `allot_*` export. Each one runs inside `catch_unwind`, checks every
 //! pointer and string it is given, and answers with a JSON envelope that the caller owns,
-//! or (the fast lane: `allot_evaluate_compact`, `allot_result_json`, `allot_eppo_assign`)
-//! with a compact answer written into a buffer the caller owns.
+//! or (the fast lane: `allot_evaluate_compact`, `allot_result_json`, `allot_eppo_assign`,
+//! `allot_eppo_assign_marshal`) with a compact answer written into a buffer the caller owns.
 
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{self, AssertUnwindSafe};
@@ -13,7 +13,7 @@ use crate::amplitude::cookie;
 use crate::client::{self, TypedAssignment};
 use crate::eppo::model::VariationType;
 use crate::error::{Error, ErrorCode, Result};
-use crate::registry;
+use crate::{marshal, registry};
 
 /// Largest configuration document `allot_init` accepts, in bytes (64 MiB); also the
 /// default cap on a configuration the server sends.
@@ -47,6 +47,8 @@ fn guarded<T>(body: impl FnOnce() -> Result<T>) -> Result<T> {
 /// Wraps a result into the `{"ok": …}` / `{"error": …}` envelope.
 fn envelope(result: Result<String>) -> String {
     match result {
+        // `ok` is JSON text serde already wrote; as a `RawValue` member it would be parsed
+        // again (`RawValue::from_string` validates), a cost that grows with the answer.
         Ok(ok) => {
             let mut out = String::with_capacity(ok.len() + 7);
             out.push_str("{\"ok\":");
@@ -255,8 +257,9 @@ pub unsafe extern "C" fn allot_fetch(client: u64, request_json: *const c_char) -
 /// "message", "at"}|null, "etag", "server_url", "stream_server_url", "polling",
 /// "streaming", "flag_errors": [{"flag_key", "index"?, "code", "message"}], …}}`;
 /// Amplitude adds `"assignment_events"` and `"exposure_events"` (see `allot_flush`) and
-/// `"cohort_sync"`: `null`, or `{"server_url", "polling", "cohorts": {<id>: {"group_type",
-/// "size", "member_count", "last_modified", "last_success_at", "last_error"}}}`; Eppo
+/// `"cohort_sync"`: `null`, or `{"server_url", "polling", "polling_interval_millis",
+/// "cohorts": {<id>: {"group_type", "size", "member_count", "last_modified",
+/// "last_success_at", "last_error"}}}`; Eppo
 /// `"environment"` and `"published_at"` (ms). A remote client: `{"ok": {"provider",
 /// "mode": "remote", "started", "server_url", "last_success_at", "last_error"}}`. Keys
 /// never appear in it.
@@ -425,6 +428,27 @@ pub unsafe extern "C" fn allot_evaluate_compact(
     }
 }
 
+/// Reads a caller's byte array of `len` bytes, checking NULL and the size cap.
+///
+/// # Safety
+/// `ptr` must be NULL or point to `len` readable bytes that stay valid for `'a`.
+unsafe fn read_bytes<'a>(ptr: *const u8, len: usize, name: &str) -> Result<&'a [u8]> {
+    if ptr.is_null() {
+        return Err(Error::new(
+            ErrorCode::InvalidArgument,
+            format!("{name} is NULL"),
+        ));
+    }
+    if len > MAX_REQUEST_BYTES {
+        return Err(Error::new(
+            ErrorCode::InputTooLarge,
+            format!("{name} is {len} bytes; the limit is {MAX_REQUEST_BYTES} bytes"),
+        ));
+    }
+    // SAFETY: non-null, `len` readable bytes by the caller's contract.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
 /// Fast lane: the JSON of one result id of `allot_evaluate_compact`:
 /// `{"flag_key": "…", "variant": {"key", "value"?, "payload"?, "metadata"?}}`, the same
 /// variant `allot_evaluate` gives.
@@ -464,18 +488,23 @@ pub unsafe extern "C" fn allot_result_json(
 ///
 /// The answer written into `out` is binary. A field is a little-endian `uint32_t` length
 /// then that many UTF-8 bytes. Byte 0 holds flags: bit 0 set when a variation is served,
-/// bit 1 set when an event follows. Then the field `code` (the flag evaluation code, such
-/// as `MATCH` or `FLAG_UNRECOGNIZED_OR_DISABLED`). When bit 0 is set: `value` (for
-/// `STRING` the string itself, otherwise its JSON text), `variation_key`,
-/// `allocation_key`; when it is clear the caller's default applies. When bit 1 is set:
-/// `timestamp` (RFC 3339) and `extra_logging` (a JSON object, or empty for none). The
+/// bit 1 set when an event is carried. When bit 1 is set, the field `timestamp` (RFC 3339)
+/// comes first. Then the field `code` (the flag evaluation code, such as `MATCH` or
+/// `FLAG_UNRECOGNIZED_OR_DISABLED`: a binding reports errors and warnings from it when no
+/// variation is served). When bit 0 is set: `value` (for `STRING` the string itself,
+/// otherwise its JSON text), `variation_key`, `allocation_key`; when it is clear the
+/// caller's default applies. When bit 1 is set, last: `extra_logging` (a JSON object, or
+/// empty for none). Everything after the timestamp is the same for every call served by
+/// the same split, so a binding may cache what it decodes under those bytes. The
 /// event `allot_evaluate` gives is then `{"featureFlag": flag_key, "allocation":
 /// allocation_key, "experiment": flag_key + "-" + allocation_key, "variation":
 /// variation_key, "subject": subject_key, "subjectAttributes": <the attributes>,
 /// "timestamp", "metaData": {"sdkName": "allot", "sdkVersion": allot_version(),
 /// "coreVersion": allot_version()}, …extra_logging}`.
 ///
-/// Returns the length as `allot_evaluate_compact` does, with errors (`unknown_handle`,
+/// Returns the length as `allot_evaluate_compact` does (an answer too long for `out` is
+/// not handed out, and `assignment_cache` does not count its event as logged), with
+/// errors (`unknown_handle`,
 /// `not_started`, `invalid_argument`, `invalid_json`, `invalid_utf8`, `input_too_large`,
 /// `unsupported` for Amplitude clients) as minus the length of an error document. No
 /// memory is handed to the caller. Any number of threads may call it at once.
@@ -494,6 +523,103 @@ pub unsafe extern "C" fn allot_eppo_assign(
     out: *mut u8,
     capacity: usize,
 ) -> i64 {
+    // SAFETY: the caller's contract for the strings, out and capacity.
+    unsafe {
+        eppo_assign(
+            client,
+            flag_key,
+            subject_key,
+            variation_type,
+            wants_event,
+            out,
+            capacity,
+            || {
+                let text = read_optional_str(
+                    subject_attributes_json,
+                    "subject_attributes_json",
+                    MAX_REQUEST_BYTES,
+                )?;
+                text.map_or(Ok(Map::new()), |text| {
+                    serde_json::from_str(text).map_err(|e| {
+                        Error::from_json(
+                            &e,
+                            "subject_attributes_json must be a JSON object",
+                            ErrorCode::InvalidArgument,
+                        )
+                    })
+                })
+            },
+        )
+    }
+}
+
+/// Fast lane: `allot_eppo_assign` with the subject attributes given in a compact binary
+/// form, `attributes_len` bytes at `attributes` (NULL for none): CPython's
+/// `marshal.dumps(attributes, 2)` of a dict with str keys whose values are None, bool,
+/// int (at most 64 bits), float (finite), str, list, tuple or such a dict. Anything else
+/// is refused with `invalid_argument` (send JSON with `allot_eppo_assign` instead). The
+/// answer, its length and every other argument are those of `allot_eppo_assign`.
+///
+/// # Safety
+/// Each string must be NULL or NUL-terminated and valid for the call; `attributes` NULL
+/// or pointing to `attributes_len` readable bytes; `out` NULL or pointing to `capacity`
+/// writable bytes.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn allot_eppo_assign_marshal(
+    client: u64,
+    flag_key: *const c_char,
+    subject_key: *const c_char,
+    attributes: *const u8,
+    attributes_len: usize,
+    variation_type: u32,
+    wants_event: bool,
+    out: *mut u8,
+    capacity: usize,
+) -> i64 {
+    // SAFETY: the caller's contract for the strings, out and capacity.
+    unsafe {
+        eppo_assign(
+            client,
+            flag_key,
+            subject_key,
+            variation_type,
+            wants_event,
+            out,
+            capacity,
+            || {
+                if attributes.is_null() {
+                    return Ok(Map::new());
+                }
+                // SAFETY: the caller's contract for attributes.
+                let bytes = read_bytes(attributes, attributes_len, "attributes")?;
+                match marshal::read(bytes)? {
+                    Value::Object(map) => Ok(map),
+                    _ => Err(Error::new(
+                        ErrorCode::InvalidArgument,
+                        "attributes must be a marshalled dict",
+                    )),
+                }
+            },
+        )
+    }
+}
+
+/// What both Eppo fast-lane exports do once `attributes` has read the attributes.
+///
+/// # Safety
+/// As `allot_eppo_assign`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn eppo_assign(
+    client: u64,
+    flag_key: *const c_char,
+    subject_key: *const c_char,
+    variation_type: u32,
+    wants_event: bool,
+    out: *mut u8,
+    capacity: usize,
+    attributes: impl FnOnce() -> Result<Map<String, Value>>,
+) -> i64 {
     // SAFETY: the caller's contract for out and capacity.
     unsafe {
         answer_into(out, capacity, |answer| {
@@ -501,27 +627,13 @@ pub unsafe extern "C" fn allot_eppo_assign(
             // SAFETY: the caller's contract for the strings.
             let flag_key = read_str(flag_key, "flag_key", MAX_REQUEST_BYTES)?;
             let subject_key = read_str(subject_key, "subject_key", MAX_REQUEST_BYTES)?;
-            let attributes = read_optional_str(
-                subject_attributes_json,
-                "subject_attributes_json",
-                MAX_REQUEST_BYTES,
-            )?;
+            let subject_attributes = attributes()?;
             let variation_type = VariationType::from_index(variation_type).ok_or_else(|| {
                 Error::new(
                     ErrorCode::InvalidArgument,
                     format!("variation_type {variation_type} is not 0 to 4"),
                 )
             })?;
-            let subject_attributes: Map<String, Value> = match attributes {
-                None => Map::new(),
-                Some(text) => serde_json::from_str(text).map_err(|e| {
-                    Error::from_json(
-                        &e,
-                        "subject_attributes_json must be a JSON object",
-                        ErrorCode::InvalidArgument,
-                    )
-                })?,
-            };
             client.assign_typed(
                 &TypedAssignment {
                     flag_key,
@@ -529,6 +641,7 @@ pub unsafe extern "C" fn allot_eppo_assign(
                     subject_attributes: &subject_attributes,
                     variation_type,
                     wants_event,
+                    capacity,
                 },
                 answer,
             )
@@ -629,6 +742,51 @@ fn json_string(text: &str) -> Result<String> {
 #[no_mangle]
 pub extern "C" fn allot_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+/// The configuration an Eppo client serves now, as it was loaded (given at init or
+/// fetched from the server, whichever is current): `{"ok": {"flags": <the UFC document>,
+/// "bandits": <the bandit models document> | null}}`, or `{"ok": {"flags": null,
+/// "bandits": null}}` before the first configuration. The documents are the JSON the
+/// client loaded (up to 64 MiB each). Reads the served snapshot without a lock: evaluating
+/// threads are never held up. Other clients answer `unsupported`.
+///
+/// Never NULL; the caller owns the result and frees it with `allot_string_free`.
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn allot_configuration(client: u64) -> *mut c_char {
+    respond(|| registry::get(client)?.configuration())
+}
+
+/// Takes the delivery reports of an Amplitude local client's analytics events, waiting at
+/// most `timeout_ms` milliseconds for one: the Analytics SDK's per-event `callback(event,
+/// code, message)` as data the host takes, so the library never calls into the host.
+///
+/// Only the streams whose `assignment_config` / `exposure_config` has `"delivery_reports":
+/// true` report. Every event of those streams is reported once, when its fate is settled:
+/// `{"ok": {"reports": [{"stream": "assignment"|"exposure", "event": {<the event as sent>},
+/// "code": N, "message": "…"}], "dropped": N, "closed": bool}}`. Sent: `code` is the
+/// answer's `code` (else 200) and the message `"Event sent successfully."`; a batch that
+/// failed `flush_max_retries` times (network errors, timeouts, 429, 5xx): the last status,
+/// 408 for a timeout or -1 without an answer, and `"Event reached max retry times N."`; a
+/// rejected batch (other statuses): the status and the answer's `missing_field` (`"Request
+/// missing required field <field>"`) or `error`, else the error's message; dropped unsent
+/// (queue overflow, not sent before `allot_free`): -1 and the reason. Reports wait for the
+/// host in a queue of at most 16,384 reports and 32 MiB of events, the oldest dropped
+/// beyond (`dropped` counts them since the last call). A call waiting while the client is
+/// freed gets the reports made by `allot_free` (the events it sent or dropped) with
+/// `"closed": true`; later calls get `unknown_handle`. A wait holds
+/// no reference to the client (freeing it ends the wait) and no lock an evaluating thread
+/// needs. Other clients answer `unsupported`. In a forked child, reports start anew.
+///
+/// Never NULL; the caller owns the result and frees it with `allot_string_free`.
+/// Thread-safe.
+#[no_mangle]
+pub extern "C" fn allot_delivery_reports(client: u64, timeout_ms: u32) -> *mut c_char {
+    respond(|| {
+        let reports = registry::get(client)?.delivery_reports()?;
+        reports.take(Duration::from_millis(u64::from(timeout_ms)))
+    })
 }
 
 #[cfg(test)]

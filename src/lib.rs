@@ -6,6 +6,7 @@
 //! - `registry`: opaque `u64` handles for clients;
 //! - `client`: the provider-independent client interface and construction;
 //! - `config`: configuration parsing helpers shared by providers;
+//! - `marshal`: the fast lane's compact binary input (CPython `marshal` version 2);
 //! - `amplitude`: Amplitude Experiment flags: model → compiled snapshot → evaluator;
 //! - `eppo`: Eppo flags (UFC): model → compiled snapshot → assignment, details, events;
 //! - `pattern`: condition regexes with bounded compiled size and match input;
@@ -29,6 +30,7 @@ pub mod ffi;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub(crate) mod marshal;
 pub(crate) mod pattern;
 pub(crate) mod process;
 pub(crate) mod registry;

@@ -90,7 +90,8 @@ fn main() {
         "server_url": flag_server.url(),
         "flag_config_polling_interval_millis": 5,
         "cohort_sync": {"api_key": "a", "secret_key": "s", "cohort_server_url": cohorts.url(),
-                        "cohort_polling_interval_millis": 2},
+                        "cohort_polling_interval_millis": 2,
+                        "min_cohort_polling_interval_millis": 1},
     }));
     ok(start(handle, 5_000));
     assert_eq!(variant(handle, "alice").as_deref(), Some("on"));

@@ -125,6 +125,8 @@ fn config(flags: &Server, cohorts: &Server, cohort_extra: Value) -> Value {
         "secret_key": SECRET,
         "cohort_server_url": cohorts.url(),
         "cohort_request_timeout_millis": 2_000,
+        // Refresh as often as a test asks (the library's minimum is 60 s).
+        "min_cohort_polling_interval_millis": 1,
     });
     for (k, v) in cohort_extra.as_object().unwrap() {
         sync[k] = v.clone();
@@ -362,8 +364,20 @@ fn configuration_defaults_zones_and_secrets() {
         let doc = ok(status(handle));
         assert_eq!(doc["cohort_sync"]["server_url"], url);
         assert_eq!(doc["cohort_sync"]["polling"], false);
+        assert_eq!(doc["cohort_sync"]["polling_interval_millis"], 60_000);
         allot::ffi::allot_free(handle);
     }
+    // A shorter polling interval is raised to the 60 s minimum, as the vendors' SDKs do.
+    let handle = init_ok(&json!({
+        "provider": "amplitude", "api_key": KEY,
+        "cohort_sync": {"api_key": API_KEY, "secret_key": SECRET,
+                        "cohort_polling_interval_millis": 1_000},
+    }));
+    assert_eq!(
+        ok(status(handle))["cohort_sync"]["polling_interval_millis"],
+        60_000
+    );
+    allot::ffi::allot_free(handle);
     let cases = [
         (json!({"api_key": API_KEY}), "secret_key"),
         (json!({"secret_key": SECRET}), "api_key"),

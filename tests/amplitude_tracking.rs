@@ -429,7 +429,170 @@ fn a_batch_is_dropped_after_flush_max_retries() {
     assert!(wait_until(Duration::from_secs(5), || ok(status(handle))
         ["assignment_events"]["dropped"]
         == 1));
-    // The first attempt and two retries.
-    assert_eq!(server.requests().len(), 3);
+    // At most flush_max_retries sends, as the Analytics SDK counts them.
+    assert_eq!(server.requests().len(), 2);
     allot::ffi::allot_free(handle);
+}
+
+/// Takes delivery reports until `count` arrived or the client closed (bounded).
+fn reports(handle: u64, count: usize) -> (Vec<Value>, bool) {
+    let mut got = Vec::new();
+    let begun = Instant::now();
+    loop {
+        let answer = take(allot::ffi::allot_delivery_reports(handle, 200));
+        let Some(answer) = answer.get("ok") else {
+            return (got, true);
+        };
+        got.extend(answer["reports"].as_array().unwrap().iter().cloned());
+        if got.len() >= count || answer["closed"] == true || begun.elapsed().as_secs() > 10 {
+            return (got, answer["closed"] == true);
+        }
+    }
+}
+
+/// `(stream, user_id, code, message)` of each report.
+fn outcomes(reports: &[Value]) -> Vec<(String, String, i64, String)> {
+    reports
+        .iter()
+        .map(|r| {
+            (
+                r["stream"].as_str().unwrap().to_owned(),
+                r["event"]["user_id"].as_str().unwrap().to_owned(),
+                r["code"].as_i64().unwrap(),
+                r["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn delivery_reports_give_each_events_outcome_once() {
+    // u-ok is accepted, u-down keeps failing with 500, u-bad is rejected with 400, u-echo
+    // with 413 and an error that quotes the key.
+    let server = Server::start(|r: &Received| {
+        let body = String::from_utf8_lossy(&r.body);
+        if body.contains("u-down") {
+            Reply::text(500, r#"{"code":500,"error":"down"}"#)
+        } else if body.contains("u-bad") {
+            Reply::text(
+                400,
+                r#"{"code":400,"error":"Request missing required field","missing_field":"api_key"}"#,
+            )
+        } else if body.contains("u-echo") {
+            Reply::text(
+                413,
+                format!(r#"{{"code":413,"error":"too large for {ANALYTICS_KEY}"}}"#),
+            )
+        } else {
+            Reply::text(200, r#"{"code":200}"#)
+        }
+    });
+    let handle = tracking_client(
+        &server,
+        json!({"flush_queue_size": 1, "flush_interval_millis": 10, "flush_max_retries": 2,
+               "delivery_reports": true}),
+        Some(json!({"flush_queue_size": 1})),
+    );
+    evaluate_user(handle, "u-ok", json!({"tracks_exposure": true}));
+    evaluate_user(handle, "u-down", json!({}));
+    evaluate_user(handle, "u-bad", json!({}));
+    evaluate_user(handle, "u-echo", json!({}));
+    let (got, closed) = reports(handle, 4);
+    assert!(!closed);
+    let mut seen = outcomes(&got);
+    seen.sort();
+    assert_eq!(seen.len(), 4, "{got:?}");
+    assert_eq!(seen[0].0, "assignment");
+    assert_eq!(
+        (seen[0].1.as_str(), seen[0].2, seen[0].3.as_str()),
+        ("u-bad", 400, "Request missing required field api_key")
+    );
+    assert_eq!(
+        (seen[1].1.as_str(), seen[1].2, seen[1].3.as_str()),
+        ("u-down", 500, "Event reached max retry times 2.")
+    );
+    // The answer's error, with the key redacted.
+    assert_eq!(
+        (seen[2].1.as_str(), seen[2].2, seen[2].3.as_str()),
+        ("u-echo", 413, "too large for <redacted>")
+    );
+    assert_eq!(
+        (seen[3].1.as_str(), seen[3].2, seen[3].3.as_str()),
+        ("u-ok", 200, "Event sent successfully.")
+    );
+    // The report carries the event as sent; exposure (no delivery_reports) reports nothing.
+    let ok_report = got
+        .iter()
+        .find(|r| r["event"]["user_id"] == "u-ok")
+        .unwrap();
+    assert_eq!(ok_report["event"]["event_type"], "[Experiment] Assignment");
+    assert!(wait_until(Duration::from_secs(5), || ok(status(handle))
+        ["exposure_events"]["sent"]
+        == 1));
+    // Freeing the client ends a wait and closes the reports.
+    let waiter = std::thread::spawn(move || reports(handle, usize::MAX));
+    std::thread::sleep(Duration::from_millis(50));
+    allot::ffi::allot_free(handle);
+    let (rest, closed) = waiter.join().unwrap();
+    assert!(closed && rest.is_empty(), "{rest:?}");
+    assert_eq!(
+        error_code(&take(allot::ffi::allot_delivery_reports(handle, 0))),
+        "unknown_handle"
+    );
+}
+
+#[test]
+fn delivery_reports_of_dropped_and_unreachable_events() {
+    // No server: the network error is reported after the retries, with -1.
+    let closed_port = Server::start(|_r: &Received| Reply::text(200, "{}"));
+    let url = closed_port.url();
+    drop(closed_port);
+    let handle = init_ok(&json!({"provider": "amplitude", "flags": flags(),
+        "assignment_config": {"api_key": ANALYTICS_KEY, "server_url": url, "flush_queue_size": 1,
+                              "flush_interval_millis": 10, "flush_max_retries": 1,
+                              "delivery_reports": true}}));
+    ok(start(handle, 0));
+    evaluate_user(handle, "u-lost", json!({}));
+    let (got, _) = reports(handle, 1);
+    assert_eq!(
+        outcomes(&got),
+        [(
+            "assignment".to_owned(),
+            "u-lost".to_owned(),
+            -1,
+            "Event reached max retry times 1.".to_owned()
+        )]
+    );
+    allot::ffi::allot_free(handle);
+    // Overflow and shutdown: every event is reported once, as dropped (the server never
+    // answers, so what is queued is still unsent when the grace period ends).
+    let server = Server::start(|_r: &Received| Reply::Hang);
+    let handle = tracking_client(
+        &server,
+        json!({"flush_queue_size": 100, "flush_interval_millis": 60_000, "max_queue_size": 4,
+               "shutdown_timeout_millis": 100, "delivery_reports": true}),
+        None,
+    );
+    for i in 0..10 {
+        evaluate_user(handle, &format!("u{i}"), json!({}));
+    }
+    let (got, _) = reports(handle, 6);
+    let seen = outcomes(&got);
+    assert_eq!(seen.len(), 6);
+    assert!(seen
+        .iter()
+        .all(|(_, _, code, message)| *code == -1 && message.contains("queue was full")));
+    // Unsent at shutdown: reported when the client is freed.
+    let waiter = std::thread::spawn(move || reports(handle, usize::MAX));
+    std::thread::sleep(Duration::from_millis(50));
+    allot::ffi::allot_free(handle);
+    let (rest, closed) = waiter.join().unwrap();
+    assert!(closed);
+    let seen = outcomes(&rest);
+    assert_eq!(seen.len(), 4, "{rest:?}");
+    assert!(
+        seen.iter().all(|(_, _, code, message)| *code == -1
+            && message == "Event dropped: not sent before the client was freed"),
+        "{seen:?}"
+    );
 }

@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -16,8 +16,13 @@ use common::{error_code, evaluate, evaluate_raw, init, init_ok, init_raw, ok, st
 /// The time any one bounded operation may take.
 const TIME_BOUND: Duration = Duration::from_secs(2);
 
-/// Peak-memory measurements need the process to themselves.
-static MEASURING: Mutex<()> = Mutex::new(());
+/// Peak-memory measurements are process-wide: every test of this file runs alone.
+static ALONE: Mutex<()> = Mutex::new(());
+
+/// Holds the file's tests apart (see [`ALONE`]) for as long as the guard lives.
+fn alone() -> MutexGuard<'static, ()> {
+    ALONE.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// The process's peak resident set (VmHWM) in MiB.
 fn peak_rss_mib() -> u64 {
@@ -38,7 +43,6 @@ fn peak_rss_mib() -> u64 {
 /// Runs `body`, asserting that it takes less than [`TIME_BOUND`] and (on Linux) raises
 /// the process's peak resident set by less than `memory_mib`. Returns its result.
 fn bounded<T>(what: &str, memory_mib: u64, body: impl FnOnce() -> T) -> T {
-    let _alone = MEASURING.lock().unwrap_or_else(|e| e.into_inner());
     // Resetting the peak (Linux >= 4.0) measures this body alone; elsewhere the check is
     // weaker (a peak reached earlier hides part of this one) but still sound.
     let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -112,6 +116,7 @@ fn variant_of(answer: &Value, flag: &str) -> Option<String> {
 
 #[test]
 fn an_eppo_batch_cannot_multiply_its_default_beyond_the_output_cap() {
+    let _alone = alone();
     let handle = eppo(json!({}));
     // 500 KB default, 170,000 empty items: ~80 GB of output if each copied it.
     let default = "x".repeat(500_000);
@@ -137,6 +142,7 @@ fn an_eppo_batch_cannot_multiply_its_default_beyond_the_output_cap() {
 
 #[test]
 fn eppo_events_cannot_multiply_shared_subject_attributes_beyond_the_output_cap() {
+    let _alone = alone();
     let handle = eppo(json!({"f": eppo_flag("id", "MATCHES", json!("."))}));
     let attributes: serde_json::Map<String, Value> = (0..12_000)
         .map(|i| (format!("attribute{i:05}"), json!("v".repeat(30))))
@@ -154,6 +160,7 @@ fn eppo_events_cannot_multiply_shared_subject_attributes_beyond_the_output_cap()
 
 #[test]
 fn an_obfuscated_batch_hashes_shared_attribute_names_once() {
+    let _alone = alone();
     use md5::{Digest, Md5};
     let hex = |text: &str| {
         Md5::digest(text.as_bytes())
@@ -196,6 +203,7 @@ fn an_obfuscated_batch_hashes_shared_attribute_names_once() {
 
 #[test]
 fn exposure_events_cannot_multiply_a_long_user_id() {
+    let _alone = alone();
     let flags: Vec<Value> = (0..1_000)
         .map(|i| json!({"key": format!("f{i}"), "variants": {"on": {"key": "on"}}, "segments": [{"variant": "on"}]}))
         .collect();
@@ -224,6 +232,7 @@ fn exposure_events_cannot_multiply_a_long_user_id() {
 
 #[test]
 fn set_operators_are_not_quadratic_in_the_users_list() {
+    let _alone = alone();
     let ops = [
         "set is",
         "set is not",
@@ -268,6 +277,7 @@ fn set_operators_are_not_quadratic_in_the_users_list() {
 
 #[test]
 fn a_condition_with_100k_values_compiles_fast_for_both_providers() {
+    let _alone = alone();
     let values: Vec<String> = (0..100_000).map(|i| format!("user-{i:07}")).collect();
     let flag = amplitude_flag("big", &["context", "user", "user_id"], "is", json!(values));
     let config = json!({"provider": "amplitude", "api_key": "k", "flags": [flag]});
@@ -298,6 +308,7 @@ fn a_condition_with_100k_values_compiles_fast_for_both_providers() {
 
 #[test]
 fn an_eppo_flag_with_20k_variations_and_salts_compiles_fast() {
+    let _alone = alone();
     let variations: serde_json::Map<String, Value> = (0..20_000)
         .map(|i| {
             (
@@ -330,6 +341,7 @@ fn an_eppo_flag_with_20k_variations_and_salts_compiles_fast() {
 
 #[test]
 fn many_segments_times_many_variants_compile_fast() {
+    let _alone = alone();
     // 30,000 variants and 30,000 segments (0.9 MB): each segment can only give its own
     // variant, so nothing should be prepared for the 9 x 10^8 other pairs.
     let variants: serde_json::Map<String, Value> =
@@ -357,6 +369,7 @@ fn many_segments_times_many_variants_compile_fast() {
 
 #[test]
 fn amplitude_regexes_are_bounded_per_pattern_and_per_configuration() {
+    let _alone = alone();
     // 200 distinct patterns of 100 Unicode word characters each.
     // A small pattern first (later ones find the configuration's budget used up by the
     // refused patterns, whose compiling took time too).
@@ -396,6 +409,7 @@ fn amplitude_regexes_are_bounded_per_pattern_and_per_configuration() {
 
 #[test]
 fn eppo_regexes_are_bounded_per_pattern_and_per_configuration() {
+    let _alone = alone();
     let mut flags = serde_json::Map::new();
     for i in 0..200 {
         let mut flag = eppo_flag("id", "MATCHES", json!(format!("\\w{{100}}{i}")));
@@ -436,6 +450,7 @@ fn eppo_regexes_are_bounded_per_pattern_and_per_configuration() {
 
 #[test]
 fn matching_the_largest_patterns_that_fit_against_a_1_mib_list_is_bounded() {
+    let _alone = alone();
     // Patterns just under the per-pattern cap until the configuration's budget is used.
     let flags: Vec<Value> = (0..40)
         .map(|i| {
@@ -473,6 +488,7 @@ fn config_with_path(provider: &str, path: &str) -> Value {
 
 #[test]
 fn configuration_files_are_capped_and_never_block() {
+    let _alone = alone();
     let dir = std::env::temp_dir().join(format!("allot-bounds-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let fifo = dir.join("fifo");
@@ -506,6 +522,7 @@ fn configuration_files_are_capped_and_never_block() {
 
 #[test]
 fn evaluating_one_flag_does_not_touch_every_flag() {
+    let _alone = alone();
     let flags: Vec<Value> = (0..100_000)
         .map(|i| json!({"key": format!("f{i}"), "variants": {"on": {"key": "on"}}, "segments": [{"variant": "on"}]}))
         .collect();
@@ -527,6 +544,7 @@ fn evaluating_one_flag_does_not_touch_every_flag() {
 
 #[test]
 fn an_eppo_now_outside_years_1_to_9999_is_refused() {
+    let _alone = alone();
     let handle = eppo(json!({"f": eppo_flag("id", "MATCHES", json!("."))}));
     for now in ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"] {
         let answer = evaluate(
@@ -547,6 +565,7 @@ fn an_eppo_now_outside_years_1_to_9999_is_refused() {
 
 #[test]
 fn extreme_request_numbers_do_not_panic() {
+    let _alone = alone();
     let flag = amplitude_flag(
         "v",
         &["context", "user", "version"],

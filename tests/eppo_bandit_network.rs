@@ -106,6 +106,12 @@ fn models_are_fetched_with_the_flags_and_again_only_when_a_version_changes() {
         handle
     ) == "457"));
     assert_eq!(polls_of(&server, BANDITS_PATH), 2);
+    // allot_configuration hands back both documents as fetched.
+    let served = ok(take(allot::ffi::allot_configuration(handle)));
+    let expected = state.lock().unwrap();
+    assert_eq!(served["flags"], expected.flags);
+    assert_eq!(served["bandits"], expected.models);
+    drop(expected);
     allot::ffi::allot_free(handle);
 }
 

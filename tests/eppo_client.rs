@@ -115,6 +115,10 @@ fn config_errors_are_invalid_config_and_name_the_problem() {
         ),
         (json!({"assignment_cache": 10}), "assignment_cache"),
         (
+            json!({"assignment_cache": {"capacity": "ten"}}),
+            "assignment_cache.capacity",
+        ),
+        (
             json!({"initial_configuration": "{not json"}),
             "UFC configuration",
         ),
@@ -162,7 +166,8 @@ fn settings_have_documented_defaults_and_debug_hides_the_key() {
         for (k, v) in extra.as_object().unwrap() {
             config[k] = v.clone();
         }
-        allot::internals::eppo::EppoClient::new(config.as_object().unwrap()).expect("valid config")
+        allot::internals::eppo::EppoClient::new(config.as_object().unwrap().clone())
+            .expect("valid config")
     };
     let client = parse(json!({}));
     let settings = client.settings();
@@ -292,6 +297,10 @@ fn malformed_requests_are_errors() {
             "assignments[1]",
         ),
         (json!({"assignments": [{"assignments": []}]}), "nested"),
+        (
+            json!({"assignments": [base.clone(), with("details", json!("yes"))]}),
+            "assignments[1].details",
+        ),
         (json!([base.clone()]), "request"),
     ];
     for (request, needle) in cases {

@@ -492,3 +492,47 @@ fn the_key_never_appears_in_errors_or_status() {
 fn ms(rfc3339: &str) -> Option<i64> {
     allot::internals::eppo::parse_rfc3339(rfc3339)
 }
+
+fn configuration(handle: u64) -> Value {
+    ok(take(allot::ffi::allot_configuration(handle)))
+}
+
+#[test]
+fn allot_configuration_hands_back_the_configuration_served_given_or_fetched() {
+    // Given at init: handed back before any fetch.
+    let (server, state) = eppo_server(false);
+    let handle = init_ok(&config(
+        &server.url(),
+        json!({"initial_configuration": ufc(7)}),
+    ));
+    assert_eq!(
+        configuration(handle),
+        json!({"flags": ufc(7), "bandits": null})
+    );
+    // Fetched: the server's document, and the next one after a change.
+    ok(start(handle, 5_000));
+    assert!(wait_until(Duration::from_secs(5), || is(handle, 1)));
+    assert_eq!(configuration(handle)["flags"], ufc(1));
+    set_version(&state, 2);
+    assert!(wait_until(Duration::from_secs(5), || is(handle, 2)));
+    assert_eq!(configuration(handle)["flags"], ufc(2));
+    allot::ffi::allot_free(handle);
+    // Nothing loaded yet; a freed handle; another provider.
+    set_mode(&state, Mode::Hang);
+    let handle = init_ok(&config(&server.url(), json!({})));
+    assert_eq!(
+        configuration(handle),
+        json!({"flags": null, "bandits": null})
+    );
+    allot::ffi::allot_free(handle);
+    assert_eq!(
+        error_code(&take(allot::ffi::allot_configuration(handle))),
+        "unknown_handle"
+    );
+    let amplitude = init_ok(&json!({"provider": "amplitude", "flags": []}));
+    assert_eq!(
+        error_code(&take(allot::ffi::allot_configuration(amplitude))),
+        "unsupported"
+    );
+    allot::ffi::allot_free(amplitude);
+}

@@ -1,4 +1,5 @@
-//! The fast lane (`allot_evaluate_compact`, `allot_result_json`, `allot_eppo_assign`):
+//! The fast lane (`allot_evaluate_compact`, `allot_result_json`, `allot_eppo_assign`,
+//! `allot_eppo_assign_marshal`):
 //! the caller-owned buffer contract, every error, and the conformance suites run through
 //! it with answers identical to the JSON path, across threads and a fork.
 
@@ -78,6 +79,7 @@ fn fast_assign(handle: u64, request: &Value) -> Result<Value, Value> {
         at += 4 + length;
         text.to_owned()
     };
+    let timestamp = (bytes[0] & 2 != 0).then(&mut field);
     let code = field();
     let mut answer = json!({
         "value": request["default"], "variation_key": null, "code": code,
@@ -92,7 +94,7 @@ fn fast_assign(handle: u64, request: &Value) -> Result<Value, Value> {
         answer["variation_key"] = field().into();
         answer["allocation_key"] = field().into();
     }
-    if bytes[0] & 2 != 0 {
+    if let Some(timestamp) = timestamp {
         let version = unsafe { std::ffi::CStr::from_ptr(allot::ffi::allot_version()) }
             .to_str()
             .unwrap();
@@ -105,7 +107,7 @@ fn fast_assign(handle: u64, request: &Value) -> Result<Value, Value> {
             "variation": answer["variation_key"],
             "subject": request["subject_key"],
             "subjectAttributes": request.get("subject_attributes").cloned().unwrap_or(json!({})),
-            "timestamp": field(),
+            "timestamp": timestamp,
             "metaData": {"sdkName": "allot", "sdkVersion": version, "coreVersion": version},
         });
         let extra = field();
@@ -258,6 +260,39 @@ fn a_small_buffer_gets_the_needed_length_and_is_left_untouched() {
     };
     assert_eq!(n, needed);
     assert_ne!(u64::from_le_bytes(exact[..8].try_into().unwrap()), 0);
+    allot::ffi::allot_free(handle);
+}
+
+#[test]
+fn an_answer_too_long_for_the_buffer_does_not_use_up_its_event() {
+    // `call` starts with a 16-byte buffer: an answer with an event is asked twice, and the
+    // deduplication cache must not count the first, unanswered call as logged.
+    let path = shared_path("conformance/eppo/flags-v1.json");
+    let handle = init_ok(&json!({
+        "provider": "eppo",
+        "api_key": "test-key",
+        "base_url": "http://127.0.0.1:9",
+        "configuration_path": path.to_str().unwrap(),
+        "assignment_cache": {"capacity": 100},
+    }));
+    ok(start(handle, 0));
+    let plain = eppo_client("flags-v1.json");
+    let request = eppo_requests()
+        .into_iter()
+        .find(|request| ok(evaluate(plain, request))["events"] != json!([]))
+        .expect("a suite request logs an event");
+    allot::ffi::allot_free(plain);
+    let events = |request: &Value| fast_assign(handle, request).unwrap()["events"].clone();
+    assert_eq!(
+        events(&request).as_array().unwrap().len(),
+        1,
+        "the first assignment logs"
+    );
+    assert_eq!(
+        events(&request),
+        json!([]),
+        "a repeated assignment does not"
+    );
     allot::ffi::allot_free(handle);
 }
 
@@ -477,7 +512,27 @@ fn eight_threads_and_a_forked_child_get_the_single_threaded_answers() {
         .iter()
         .map(|r| without_timestamps(fast_assign(eppo, r).unwrap()))
         .collect();
+    let packed: Vec<Vec<u8>> = requests
+        .iter()
+        .map(|r| {
+            let mut packed = Vec::new();
+            marshal(&mut packed, &r["subject_attributes"]);
+            packed
+        })
+        .collect();
+    let expected_marshal: Vec<Vec<u8>> = requests
+        .iter()
+        .zip(&packed)
+        .map(|(r, p)| untimed(eppo_assign_marshal(eppo, r, Some(p)).unwrap()))
+        .collect();
     let check = || -> Result<(), String> {
+        for ((request, p), want) in requests.iter().zip(&packed).zip(&expected_marshal) {
+            if &untimed(eppo_assign_marshal(eppo, request, Some(p)).unwrap()) != want {
+                return Err(format!(
+                    "eppo (marshalled attributes) differs for {request}"
+                ));
+            }
+        }
         for (case, want) in cases.iter().zip(&expected_amplitude) {
             if &fast_variants(amplitude, &case["user"], None) != want {
                 return Err(format!("amplitude differs for {}", case["user"]));
@@ -512,5 +567,194 @@ fn eight_threads_and_a_forked_child_get_the_single_threaded_answers() {
     }
     wait_for_child(pid);
     allot::ffi::allot_free(amplitude);
+    allot::ffi::allot_free(eppo);
+}
+
+/// `value` as CPython's `marshal.dumps(value, 2)` writes it (ints as `TYPE_INT` when
+/// they fit 32 bits, else `TYPE_LONG`; floats as `TYPE_BINARY_FLOAT`).
+fn marshal(out: &mut Vec<u8>, value: &Value) {
+    let string = |out: &mut Vec<u8>, text: &str| {
+        out.push(b'u');
+        out.extend_from_slice(&(text.len() as u32).to_le_bytes());
+        out.extend_from_slice(text.as_bytes());
+    };
+    match value {
+        Value::Null => out.push(b'N'),
+        Value::Bool(b) => out.push(if *b { b'T' } else { b'F' }),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) if i32::try_from(i).is_ok() => {
+                out.push(b'i');
+                out.extend_from_slice(&(i as i32).to_le_bytes());
+            }
+            (i, u) if i.is_some() || u.is_some() => {
+                let negative = i.is_some_and(|i| i < 0);
+                let mut magnitude = u.unwrap_or_else(|| i.unwrap().unsigned_abs());
+                let mut digits = Vec::new();
+                while magnitude > 0 {
+                    digits.push((magnitude & 0x7fff) as u16);
+                    magnitude >>= 15;
+                }
+                let count = digits.len() as i32;
+                out.push(b'l');
+                out.extend_from_slice(&(if negative { -count } else { count }).to_le_bytes());
+                for d in digits {
+                    out.extend_from_slice(&d.to_le_bytes());
+                }
+            }
+            _ => {
+                out.push(b'g');
+                out.extend_from_slice(&n.as_f64().unwrap().to_le_bytes());
+            }
+        },
+        Value::String(s) => string(out, s),
+        Value::Array(items) => {
+            out.push(b'[');
+            out.extend_from_slice(&(items.len() as u32).to_le_bytes());
+            items.iter().for_each(|item| marshal(out, item));
+        }
+        Value::Object(map) => {
+            out.push(b'{');
+            for (k, v) in map {
+                string(out, k);
+                marshal(out, v);
+            }
+            out.push(b'0');
+        }
+    }
+}
+
+fn eppo_assign_marshal(
+    handle: u64,
+    request: &Value,
+    attributes: Option<&[u8]>,
+) -> Result<Vec<u8>, Value> {
+    let types = ["STRING", "INTEGER", "NUMERIC", "BOOLEAN", "JSON"];
+    let ty = request["variation_type"].as_str().unwrap();
+    let index = types.iter().position(|t| *t == ty).unwrap() as u32;
+    let flag = c(request["flag_key"].as_str().unwrap());
+    let subject = c(request["subject_key"].as_str().unwrap());
+    let (ptr, len) = attributes.map_or((std::ptr::null(), 0), |a| (a.as_ptr(), a.len()));
+    call(|out, capacity| unsafe {
+        allot::ffi::allot_eppo_assign_marshal(
+            handle,
+            flag.as_ptr(),
+            subject.as_ptr(),
+            ptr,
+            len,
+            index,
+            true,
+            out,
+            capacity,
+        )
+    })
+}
+
+/// An answer without its timestamp (bit 1 of byte 0 puts it first).
+fn untimed(answer: Vec<u8>) -> Vec<u8> {
+    if answer[0] & 2 == 0 {
+        return answer;
+    }
+    let length = u32::from_le_bytes(answer[1..5].try_into().unwrap()) as usize;
+    [&answer[..1], &answer[5 + length..]].concat()
+}
+
+#[test]
+fn eppo_suite_through_marshalled_attributes_matches_json_attributes() {
+    for config_file in ["flags-v1.json", "flags-v1-obfuscated.json"] {
+        let handle = eppo_client(config_file);
+        for request in eppo_requests() {
+            let attributes = &request["subject_attributes"];
+            let mut packed = Vec::new();
+            marshal(&mut packed, attributes);
+            let binary = eppo_assign_marshal(handle, &request, Some(&packed)).unwrap();
+            let text = c(&attributes.to_string());
+            let json = call(|out, capacity| unsafe {
+                let flag = c(request["flag_key"].as_str().unwrap());
+                let subject = c(request["subject_key"].as_str().unwrap());
+                let types = ["STRING", "INTEGER", "NUMERIC", "BOOLEAN", "JSON"];
+                let ty = request["variation_type"].as_str().unwrap();
+                let index = types.iter().position(|t| *t == ty).unwrap() as u32;
+                allot::ffi::allot_eppo_assign(
+                    handle,
+                    flag.as_ptr(),
+                    subject.as_ptr(),
+                    text.as_ptr(),
+                    index,
+                    true,
+                    out,
+                    capacity,
+                )
+            })
+            .unwrap();
+            assert_eq!(untimed(binary), untimed(json), "{config_file}: {request}");
+        }
+        allot::ffi::allot_free(handle);
+    }
+}
+
+#[test]
+fn marshalled_attributes_are_checked() {
+    let eppo = eppo_client("flags-v1.json");
+    let request =
+        json!({"flag_key": "numeric_flag", "subject_key": "alice", "variation_type": "NUMERIC"});
+    let code = |result: Result<Vec<u8>, Value>| error_code(&result.unwrap_err());
+    // No attributes (NULL) is fine; a list, a set, a truncated dict and a NULL with a
+    // length are not.
+    assert!(eppo_assign_marshal(eppo, &request, None).is_ok());
+    let mut list = Vec::new();
+    marshal(&mut list, &json!([1]));
+    assert_eq!(
+        code(eppo_assign_marshal(eppo, &request, Some(&list))),
+        "invalid_argument"
+    );
+    assert_eq!(
+        code(eppo_assign_marshal(
+            eppo,
+            &request,
+            Some(b"<\x00\x00\x00\x00")
+        )),
+        "invalid_argument"
+    );
+    assert_eq!(
+        code(eppo_assign_marshal(
+            eppo,
+            &request,
+            Some(b"{u\x01\x00\x00\x00a")
+        )),
+        "invalid_argument"
+    );
+    // A length past the cap is refused before anything is read.
+    let (flag, subject) = (c("numeric_flag"), c("alice"));
+    let too_long = call(|out, capacity| unsafe {
+        allot::ffi::allot_eppo_assign_marshal(
+            eppo,
+            flag.as_ptr(),
+            subject.as_ptr(),
+            list.as_ptr(),
+            allot::ffi::MAX_REQUEST_BYTES + 1,
+            2,
+            true,
+            out,
+            capacity,
+        )
+    });
+    assert_eq!(code(too_long), "input_too_large");
+    let null_with_length = call(|out, capacity| unsafe {
+        allot::ffi::allot_eppo_assign_marshal(
+            eppo,
+            flag.as_ptr(),
+            subject.as_ptr(),
+            std::ptr::null(),
+            3,
+            2,
+            true,
+            out,
+            capacity,
+        )
+    });
+    assert!(
+        null_with_length.is_ok(),
+        "NULL is no attributes, whatever the length"
+    );
     allot::ffi::allot_free(eppo);
 }

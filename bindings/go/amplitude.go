@@ -131,7 +131,7 @@ type CohortSyncConfig struct {
 	// MaxCohortSize: larger cohorts are not downloaded; default 2147483647.
 	MaxCohortSize int
 	// CohortPollingInterval is the time between refreshes; default and minimum 60 s
-	// (shorter values are raised to 60 s, as Amplitude's SDKs do).
+	// (the library raises shorter values to 60 s, as Amplitude's SDKs do).
 	CohortPollingInterval time.Duration
 	// CohortServerURL is the cohort server; default by the client's ServerZone
 	// (https://cohort-v2.lab.amplitude.com).
@@ -152,22 +152,15 @@ type cohortSyncDoc struct {
 	MaxConcurrent  *int   `json:"max_concurrent_downloads,omitempty"`
 }
 
-// minCohortPollingInterval is the shortest cohort polling interval Amplitude's SDKs allow.
-const minCohortPollingInterval = 60 * time.Second
-
 func (c *CohortSyncConfig) doc() *cohortSyncDoc {
 	if c == nil {
 		return nil
-	}
-	interval := c.CohortPollingInterval
-	if interval > 0 && interval < minCohortPollingInterval {
-		interval = minCohortPollingInterval
 	}
 	return &cohortSyncDoc{
 		APIKey:         c.APIKey,
 		SecretKey:      c.SecretKey,
 		MaxCohortSize:  positiveInt(c.MaxCohortSize),
-		PollInterval:   millis(interval),
+		PollInterval:   millis(c.CohortPollingInterval),
 		ServerURL:      c.CohortServerURL,
 		RequestTimeout: millis(c.RequestTimeout),
 		MaxConcurrent:  positiveInt(c.MaxConcurrentDownloads),
@@ -199,6 +192,11 @@ type TrackingConfig struct {
 	RetryBackoffMin, RetryBackoffMax time.Duration
 	// ShutdownTimeout bounds the final delivery when the client closes; default 3 s.
 	ShutdownTimeout time.Duration
+	// Callback, when set, is called once per event with its delivery outcome, as the
+	// Analytics SDKs' callback: code 200 and "Event sent successfully.", or the last
+	// status (408 for a timeout, -1 without an answer) and why it was dropped. It runs on
+	// a goroutine of the client's, one call at a time, in the library's order.
+	Callback func(event map[string]any, code int, message string)
 }
 
 type trackingDoc struct {
@@ -214,6 +212,7 @@ type trackingDoc struct {
 	RetryMin        *int64     `json:"retry_backoff_min_millis,omitempty"`
 	RetryMax        *int64     `json:"retry_backoff_max_millis,omitempty"`
 	ShutdownTimeout *int64     `json:"shutdown_timeout_millis,omitempty"`
+	DeliveryReports bool       `json:"delivery_reports,omitempty"`
 }
 
 func positiveInt(n int) *int {
@@ -240,7 +239,53 @@ func (t *TrackingConfig) doc() *trackingDoc {
 		RetryMin:        millis(t.RetryBackoffMin),
 		RetryMax:        millis(t.RetryBackoffMax),
 		ShutdownTimeout: millis(t.ShutdownTimeout),
+		DeliveryReports: t.Callback != nil,
 	}
+}
+
+// deliveryReport is one event's outcome (allot_delivery_reports).
+type deliveryReport struct {
+	Stream  string         `json:"stream"`
+	Event   map[string]any `json:"event"`
+	Code    int            `json:"code"`
+	Message string         `json:"message"`
+}
+
+// callBack hands the delivery reports of the client `id` to the configs' callbacks until
+// the client is freed. It holds no reference to the client, whose finalizer still runs.
+func callBack(id uint64, assignment, exposure *TrackingConfig) {
+	callbacks := map[string]func(map[string]any, int, string){}
+	for stream, config := range map[string]*TrackingConfig{"assignment": assignment, "exposure": exposure} {
+		if config != nil && config.Callback != nil {
+			callbacks[stream] = config.Callback
+		}
+	}
+	if len(callbacks) == 0 {
+		return
+	}
+	go func() {
+		for {
+			doc, err := nativeDeliveryReports(id, 1000)
+			if err != nil { // the client was freed
+				return
+			}
+			var answer struct {
+				Reports []deliveryReport `json:"reports"`
+				Closed  bool             `json:"closed"`
+			}
+			if err := json.Unmarshal(doc, &answer); err != nil {
+				return
+			}
+			for _, r := range answer.Reports {
+				if callback := callbacks[r.Stream]; callback != nil {
+					callback(r.Event, r.Code, r.Message)
+				}
+			}
+			if answer.Closed {
+				return
+			}
+		}
+	}()
 }
 
 // RemoteConfig configures a remote evaluation client. Every zero value means the
@@ -345,6 +390,7 @@ func NewLocalClient(apiKey string, cfg LocalConfig) (*LocalClient, error) {
 	}
 	c := &LocalClient{h: h}
 	runtime.SetFinalizer(c, func(c *LocalClient) { c.h.forgotten() })
+	callBack(h.id.Load(), cfg.AssignmentConfig, cfg.ExposureConfig)
 	return c, nil
 }
 

@@ -87,6 +87,31 @@ func BenchmarkEppoStringAssignmentNoLogger(b *testing.B) {
 	}
 }
 
+// A STRING assignment that needs no attributes (empty_string_flag), logger included.
+func BenchmarkEppoStringAssignmentNoAttributes(b *testing.B) {
+	logger := AssignmentLoggerFunc(func(AssignmentEvent) {})
+	c := eppoClient(b, "flags-v1.json", logger)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if v, err := c.GetStringAssignment("empty_string_flag", "bob", nil, "default"); err != nil || v != "non_empty" {
+			b.Fatal(v, err)
+		}
+	}
+}
+
+// The same without a logger.
+func BenchmarkEppoStringAssignmentNoAttributesNoLogger(b *testing.B) {
+	c := eppoClient(b, "flags-v1.json", nil)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if v, err := c.GetStringAssignment("empty_string_flag", "bob", nil, "default"); err != nil || v != "non_empty" {
+			b.Fatal(v, err)
+		}
+	}
+}
+
 func fixtureClient(b *testing.B) (*LocalClient, User, string) {
 	var cases corpus
 	readJSON(b, sharedPath("conformance/amplitude/dependencies_fixture.json"), &cases)

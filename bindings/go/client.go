@@ -149,9 +149,12 @@ type Status struct {
 
 // CohortSyncStatus is the state of cohort sync.
 type CohortSyncStatus struct {
-	ServerURL string                  `json:"server_url"` // the cohort server
-	Polling   bool                    `json:"polling"`    // a background thread refreshes the cohorts
-	Cohorts   map[string]CohortStatus `json:"cohorts"`    // every cohort held or tried, by id
+	ServerURL string `json:"server_url"` // the cohort server
+	Polling   bool   `json:"polling"`    // a background thread refreshes the cohorts
+	// PollingIntervalMillis is the time between refreshes (the library raises a shorter
+	// configured interval to its 60 s minimum).
+	PollingIntervalMillis int64                   `json:"polling_interval_millis"`
+	Cohorts               map[string]CohortStatus `json:"cohorts"` // every cohort held or tried, by id
 }
 
 // CohortStatus is what is held about one cohort. A cohort whose download failed and

@@ -114,6 +114,8 @@ type EppoClient struct {
 	h        *handle
 	logger   AssignmentLogger
 	errorLog *log.Logger
+	// answers caches decoded fast-lane answers.
+	answers answerCache
 }
 
 // NewEppoClient creates an Eppo client and starts loading its configuration without

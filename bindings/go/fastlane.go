@@ -7,13 +7,72 @@ package allot
 
 import (
 	"encoding/binary"
+	"maps"
+	"slices"
 	"sync"
 )
 
-// fastResult is one decoded result of a snapshot: the flag and its variant.
+// fastResult is one decoded result of a snapshot: the flag and its variant, and
+// whether its payload and metadata hold nested containers (copied deeply) or not
+// (copied by maps.Clone / slices.Clone, several times cheaper).
 type fastResult struct {
-	flag    string
-	variant Variant
+	flag                      string
+	variant                   Variant
+	nestedPayload, nestedMeta bool
+}
+
+// fresh is a copy of the variant that shares nothing mutable with the cache.
+func (r *fastResult) fresh() Variant {
+	v := r.variant
+	switch p := v.Payload.(type) {
+	case map[string]any:
+		if r.nestedPayload {
+			v.Payload = cloneJSON(p)
+		} else {
+			v.Payload = maps.Clone(p)
+		}
+	case []any:
+		if r.nestedPayload {
+			v.Payload = cloneJSON(p)
+		} else {
+			v.Payload = slices.Clone(p)
+		}
+	}
+	if v.Metadata != nil {
+		if r.nestedMeta {
+			v.Metadata = cloneJSON(v.Metadata).(map[string]any)
+		} else {
+			v.Metadata = maps.Clone(v.Metadata)
+		}
+	}
+	return v
+}
+
+// nested reports whether a decoded JSON value holds a container inside a container.
+func nested(v any) bool {
+	switch t := v.(type) {
+	case map[string]any:
+		for _, e := range t {
+			if isContainer(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range t {
+			if isContainer(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func isContainer(v any) bool {
+	switch v.(type) {
+	case map[string]any, []any:
+		return true
+	}
+	return false
 }
 
 // snapshotResults caches the decoded results of one configuration snapshot. A new
@@ -44,10 +103,17 @@ const maxSnapshotRetries = 8
 // evaluateFast evaluates through the fast lane. ok is false when the configuration kept
 // changing under it (the caller then uses the JSON path).
 func (c *LocalClient) evaluateFast(id uint64, user *User, flagKeys []string) (variants map[string]Variant, ok bool, err error) {
-	in := append(appendUser(make([]byte, 0, 256), user), 0)
-	var keys []byte
+	pooled := getBuffer()
+	defer putBuffer(pooled)
+	b := append(appendUser((*pooled)[:0], user), 0)
+	userEnd := len(b)
 	if len(flagKeys) > 0 {
-		keys = append(appendStrings(make([]byte, 0, 64), flagKeys), 0)
+		b = append(appendStrings(b, flagKeys), 0)
+	}
+	*pooled = b
+	in, keys := b[:userEnd], b[userEnd:]
+	if len(keys) == 0 {
+		keys = nil
 	}
 	buf := getBuffer()
 	defer putBuffer(buf)
@@ -80,7 +146,7 @@ func (c *LocalClient) evaluateFast(id uint64, user *User, flagKeys []string) (va
 					cache.put(rid, result)
 				}
 			}
-			variants[result.flag] = result.variant.clone()
+			variants[result.flag] = result.fresh()
 		}
 		if current {
 			return variants, true, nil
@@ -115,6 +181,8 @@ func lookupResult(id, snapshot uint64, rid uint32) (result fastResult, current b
 	if err != nil {
 		return result, false, &Error{Code: "internal", Message: "undecodable result: " + err.Error()}
 	}
+	result.nestedPayload = nested(result.variant.Payload)
+	result.nestedMeta = nested(result.variant.Metadata)
 	return result, true, nil
 }
 
@@ -133,85 +201,161 @@ type fastAssignment struct {
 	code   string
 	// value is the string itself for STRING flags, otherwise JSON text.
 	value, variationKey, allocationKey string
+	// experiment is the event's "<flag>-<allocation>".
+	experiment string
+	// extraLogging is the split's extra logging (copied into each event), or nil.
+	extraLogging map[string]string
+	// extraErr is set when the extra logging could not be decoded (no event is logged).
+	extraErr error
 }
 
-// assignFast assigns through the fast lane and hands the event, if any, to the logger.
-// ok is false when the keys cannot be passed as C strings (the caller then uses the
-// JSON path).
-func (c *EppoClient) assignFast(id uint64, flagKey, subjectKey string, attrs Attributes, variationType int) (a fastAssignment, ok bool, err error) {
-	if hasNUL(flagKey) || hasNUL(subjectKey) {
-		return a, false, nil
+// answerCache holds decoded allot_eppo_assign answers by flags byte, flag key and the
+// answer's bytes after the timestamp (the same for every call the same split serves),
+// so that a call decodes nothing but its timestamp. Entries are never changed; the
+// cache starts afresh when it grows past maxCachedAnswers (configurations change).
+type answerCache struct {
+	mu      sync.RWMutex
+	entries [4]map[string]map[string]*fastAssignment
+	size    int
+}
+
+const maxCachedAnswers = 4096
+
+func (c *answerCache) get(flags byte, flagKey string, answer []byte) *fastAssignment {
+	c.mu.RLock()
+	a := c.entries[flags&3][flagKey][string(answer)]
+	c.mu.RUnlock()
+	return a
+}
+
+func (c *answerCache) put(flags byte, flagKey string, answer []byte, a *fastAssignment) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.size >= maxCachedAnswers {
+		c.entries, c.size = [4]map[string]map[string]*fastAssignment{}, 0
 	}
-	in := make([]byte, 0, len(flagKey)+len(subjectKey)+128)
-	in = append(append(in, flagKey...), 0)
-	subjectAt := len(in)
-	in = append(append(in, subjectKey...), 0)
-	attrsAt := -1
-	if len(attrs) > 0 {
-		attrsAt = len(in)
-		in = append(appendObject(in, attrs), 0)
+	byFlag := c.entries[flags&3]
+	if byFlag == nil {
+		byFlag = map[string]map[string]*fastAssignment{}
+		c.entries[flags&3] = byFlag
 	}
-	buf := getBuffer()
-	defer putBuffer(buf)
-	answer, err := nativeEppoAssign(id, in, subjectAt, attrsAt, variationType, c.logger != nil, buf)
-	if err != nil {
-		return a, true, err
+	answers := byFlag[flagKey]
+	if answers == nil {
+		answers = map[string]*fastAssignment{}
+		byFlag[flagKey] = answers
 	}
-	flags := answer[0]
-	rest := answer[1:]
+	answers[string(answer)] = a
+	c.size++
+}
+
+// decodeAnswer decodes an answer's bytes after the timestamp.
+func decodeAnswer(flags byte, flagKey string, rest []byte) *fastAssignment {
 	field := func() string {
 		n := binary.LittleEndian.Uint32(rest)
 		text := string(rest[4 : 4+n])
 		rest = rest[4+n:]
 		return text
 	}
-	a.code = field()
+	a := &fastAssignment{code: field()}
 	if flags&1 != 0 {
 		a.served = true
 		a.value = field()
 		a.variationKey = field()
 		a.allocationKey = field()
+		a.experiment = flagKey + "-" + a.allocationKey
 	}
 	if flags&2 != 0 {
-		timestamp := field()
-		extra := field()
-		c.logFastEvent(flagKey, subjectKey, attrs, &a, timestamp, extra)
+		if extra := field(); extra != "" {
+			a.extraLogging, a.extraErr = decodeExtraLogging(extra)
+		}
+	}
+	return a
+}
+
+// decodeExtraLogging decodes a split's extra logging; a non-string value is kept as its
+// JSON text.
+func decodeExtraLogging(extra string) (map[string]string, error) {
+	s := scanner{b: []byte(extra)}
+	out := map[string]string{}
+	err := s.object(func(key string) error {
+		if s.peek() != '"' {
+			raw, err := s.skip()
+			out[key] = string(raw)
+			return err
+		}
+		v, err := s.str(false)
+		out[key] = v
+		return err
+	})
+	return out, err
+}
+
+// assignFast assigns through the fast lane and hands the event, if any, to the logger.
+// ok is false when the keys cannot be passed as C strings (the caller then uses the
+// JSON path).
+func (c *EppoClient) assignFast(id uint64, flagKey, subjectKey string, attrs Attributes, variationType int) (a *fastAssignment, ok bool, err error) {
+	if hasNUL(flagKey) || hasNUL(subjectKey) {
+		return nil, false, nil
+	}
+	buf := getBuffer()
+	defer putBuffer(buf)
+	in := getBuffer()
+	defer putBuffer(in)
+	*in = append(append((*in)[:0], flagKey...), 0)
+	subjectAt := len(*in)
+	*in = append(append(*in, subjectKey...), 0)
+	attrsAt := -1
+	if len(attrs) > 0 {
+		attrsAt = len(*in)
+		*in = append(appendObject(*in, attrs), 0)
+	}
+	answer, err := nativeEppoAssign(id, *in, subjectAt, attrsAt, variationType, c.logger != nil, buf)
+	if err != nil {
+		return nil, true, err
+	}
+	flags := answer[0]
+	rest := answer[1:]
+	var timestamp []byte
+	if flags&2 != 0 {
+		n := binary.LittleEndian.Uint32(rest)
+		timestamp = rest[4 : 4+n]
+		rest = rest[4+n:]
+	}
+	a = c.answers.get(flags, flagKey, rest)
+	if a == nil {
+		a = decodeAnswer(flags, flagKey, rest)
+		c.answers.put(flags, flagKey, rest, a)
+	}
+	if flags&2 != 0 {
+		c.logFastEvent(flagKey, subjectKey, attrs, a, string(timestamp))
 	}
 	return a, true, nil
 }
 
+// eventMetaData is every event's metaData (copied into each event).
+var eventMetaData = map[string]string{"sdkName": "allot", "sdkVersion": libraryVersion, "coreVersion": libraryVersion}
+
 // logFastEvent builds the assignment event of a fast-lane answer and logs it.
-func (c *EppoClient) logFastEvent(flagKey, subjectKey string, attrs Attributes, a *fastAssignment, timestamp, extra string) {
+func (c *EppoClient) logFastEvent(flagKey, subjectKey string, attrs Attributes, a *fastAssignment, timestamp string) {
+	if a.extraErr != nil {
+		c.errorLog.Printf("allot: undecodable extraLogging: %v", a.extraErr)
+		return
+	}
 	if attrs == nil {
 		attrs = Attributes{}
 	}
 	event := AssignmentEvent{
 		FeatureFlag:       flagKey,
 		Allocation:        a.allocationKey,
-		Experiment:        flagKey + "-" + a.allocationKey,
+		Experiment:        a.experiment,
 		Variation:         a.variationKey,
 		Subject:           subjectKey,
 		SubjectAttributes: attrs,
 		Timestamp:         timestamp,
-		MetaData:          map[string]string{"sdkName": "allot", "sdkVersion": libraryVersion, "coreVersion": libraryVersion},
+		MetaData:          maps.Clone(eventMetaData),
 	}
-	if extra != "" {
-		s := scanner{b: []byte(extra)}
-		event.ExtraLogging = map[string]string{}
-		err := s.object(func(key string) error {
-			if s.peek() != '"' { // a non-string value is kept as its JSON text
-				raw, err := s.skip()
-				event.ExtraLogging[key] = string(raw)
-				return err
-			}
-			v, err := s.str(false)
-			event.ExtraLogging[key] = v
-			return err
-		})
-		if err != nil {
-			c.errorLog.Printf("allot: undecodable extraLogging: %v", err)
-			return
-		}
+	if a.extraLogging != nil {
+		event.ExtraLogging = maps.Clone(a.extraLogging)
 	}
 	c.deliver(event)
 }
@@ -219,5 +363,11 @@ func (c *EppoClient) logFastEvent(flagKey, subjectKey string, attrs Attributes, 
 // bufferPool holds answer buffers; a buffer that had to grow is kept at its new size.
 var bufferPool = sync.Pool{New: func() any { b := make([]byte, 1024); return &b }}
 
-func getBuffer() *[]byte  { return bufferPool.Get().(*[]byte) }
-func putBuffer(b *[]byte) { bufferPool.Put(b) }
+func getBuffer() *[]byte { return bufferPool.Get().(*[]byte) }
+
+// putBuffer returns a buffer to the pool at its full length (callers that wrote input
+// into it shortened it; fastCall takes the length as the capacity).
+func putBuffer(b *[]byte) {
+	*b = (*b)[:cap(*b)]
+	bufferPool.Put(b)
+}

@@ -112,6 +112,10 @@ func nativeFetch(h uint64, request []byte) ([]byte, error) {
 	return take(C.allot_fetch(C.uint64_t(h), c))
 }
 
+func nativeDeliveryReports(h uint64, timeoutMillis uint32) ([]byte, error) {
+	return take(C.allot_delivery_reports(C.uint64_t(h), C.uint32_t(timeoutMillis)))
+}
+
 func nativeStatus(h uint64) ([]byte, error) {
 	return take(C.allot_status(C.uint64_t(h)))
 }

@@ -303,8 +303,9 @@ func TestLocalClientSyncsCohorts(t *testing.T) {
 	}))
 	t.Cleanup(cohorts.Close)
 	c, err := NewLocalClient("server-key", LocalConfig{
-		ServerURL:  srv.URL,
-		CohortSync: &CohortSyncConfig{APIKey: "project-key", SecretKey: "project-secret", CohortServerURL: cohorts.URL},
+		ServerURL: srv.URL,
+		CohortSync: &CohortSyncConfig{APIKey: "project-key", SecretKey: "project-secret", CohortServerURL: cohorts.URL,
+			CohortPollingInterval: time.Second},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -336,7 +337,7 @@ func TestLocalClientSyncsCohorts(t *testing.T) {
 	if strings.Contains(string(st.Raw), "project-secret") {
 		t.Fatalf("the status shows the secret: %s", st.Raw)
 	}
-	if d := (&CohortSyncConfig{CohortPollingInterval: time.Second}).doc(); *d.PollInterval != 60000 {
-		t.Fatalf("polling interval %d, want raised to 60000", *d.PollInterval)
+	if st.CohortSync.PollingIntervalMillis != 60000 {
+		t.Fatalf("polling interval %d, want 1 s raised to 60000", st.CohortSync.PollingIntervalMillis)
 	}
 }

@@ -101,3 +101,57 @@ func TestAssignmentAndExposureTracking(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestTrackingCallbackGetsEachEventsOutcome(t *testing.T) {
+	srv := newAnalyticsServer(t)
+	type call struct {
+		eventType string
+		code      int
+		message   string
+	}
+	var mu sync.Mutex
+	var calls []call
+	callback := func(event map[string]any, code int, message string) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, call{event["event_type"].(string), code, message})
+	}
+	c, err := NewLocalClient("deployment-key", LocalConfig{
+		FlagsPath:        exampleFlagsPath(),
+		AssignmentConfig: &TrackingConfig{APIKey: "a", ServerURL: srv.URL, Callback: callback},
+		// No server: one send, then the event is dropped with -1.
+		ExposureConfig: &TrackingConfig{APIKey: "e", ServerURL: "http://127.0.0.1:9", Callback: callback,
+			RetryBackoffMin: time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	user := User{UserID: "ada@example.com", DeviceID: "d-1001", UserProperties: map[string]any{"plan": "enterprise"}}
+	if _, err := c.EvaluateWithOptions(user, WithFlagKeys("new-checkout"), WithTracksExposure(true)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Flush(timeoutCtx(t, 20*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	want := map[call]bool{
+		{"[Experiment] Assignment", 200, "Event sent successfully."}:       true,
+		{"[Experiment] Exposure", -1, "Event reached max retry times 12."}: true,
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		got := append([]call(nil), calls...)
+		mu.Unlock()
+		if len(got) == 2 && want[got[0]] && want[got[1]] && got[0] != got[1] {
+			return
+		}
+		if time.Now().After(deadline) || len(got) > 2 {
+			t.Fatalf("callback calls %v, want %v", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -493,6 +493,9 @@ pub fn eppo_assign(handle: u64, call: &Assign) -> Result<Value, Value> {
         at += 4 + length;
         text
     };
+    // The event's timestamp comes first, then the code and what is served, then the
+    // event's extra logging last.
+    let timestamp = (flags & 2 != 0).then(&mut field);
     let code = field();
     let mut answer = json!({"value": null, "variation_key": null, "allocation_key": null, "code": code,
                "events": []});
@@ -509,7 +512,7 @@ pub fn eppo_assign(handle: u64, call: &Assign) -> Result<Value, Value> {
     if flags & 2 != 0 {
         assert!(flags & 1 != 0, "an event without a variation");
         assert!(call.wants_event, "an event nobody asked for");
-        let timestamp = field();
+        let timestamp = timestamp.expect("read first");
         assert!(
             allot::internals::eppo::parse_rfc3339(&timestamp).is_some(),
             "event timestamp {timestamp}"

@@ -19,10 +19,11 @@ use crate::client::{Client, Provider};
 use crate::clock::now_millis;
 use crate::config::read_config_file;
 use crate::error::{Error, ErrorCode, Result};
+use crate::events::reports::Reports;
 use crate::transport::poller::LocalStatus;
 
 /// Builds an Amplitude client from its configuration object.
-pub fn create(config: &Map<String, Value>) -> Result<Client> {
+pub fn create(config: Map<String, Value>) -> Result<Client> {
     match Settings::parse(config)? {
         Settings::Remote(settings) => Ok(Arc::new(RemoteClient::new(settings))),
         Settings::Local {
@@ -204,6 +205,10 @@ impl Provider for LocalClient {
         out.extend_from_slice(result.as_bytes());
         out.push(b'}');
         Ok(())
+    }
+
+    fn delivery_reports(&self) -> Result<Arc<Reports>> {
+        Ok(self.trackers.reports())
     }
 
     fn flush(&self, timeout: Duration) -> Result<String> {

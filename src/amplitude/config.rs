@@ -3,80 +3,19 @@
 
 use std::time::Duration;
 
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::cohorts::settings::CohortSettings;
-use crate::config::{base_url as url, bounded, check_known_fields, parse_section};
+use super::cohorts::settings::{CohortSettings, CohortSyncConfig};
+use crate::config::{bounded, from_object, has_field, BaseUrl};
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::sender::SenderSettings;
 use crate::ffi::MAX_CONFIG_BYTES;
 use crate::transport::ApiKey;
 
-/// Fields every mode accepts.
-const COMMON_FIELDS: &[&str] = &[
-    "provider",
-    "mode",
-    "api_key",
-    "debug",
-    "server_url",
-    "server_zone",
-    "max_response_bytes",
-];
-
-/// Fields only a local evaluation client accepts.
-const LOCAL_FIELDS: &[&str] = &[
-    "flags",
-    "flags_path",
-    "flag_config_polling_interval_millis",
-    "flag_config_poller_request_timeout_millis",
-    "stream_updates",
-    "stream_server_url",
-    "stream_flag_conn_timeout",
-    "stream_keepalive_timeout_millis",
-    "stream_retry_interval_millis",
-    "stream_retry_jitter_millis",
-    "stream_max_connection_millis",
-    "stream_max_connection_jitter_millis",
-    "assignment_config",
-    "exposure_config",
-    "cohort_sync",
-];
-
-/// Fields of `assignment_config` and `exposure_config`.
-const TRACKING_FIELDS: &[&str] = &[
-    "api_key",
-    "cache_capacity",
-    "server_url",
-    "server_zone",
-    "flush_queue_size",
-    "flush_interval_millis",
-    "send_evaluated_props",
-    "max_queue_size",
-    "max_queue_bytes",
-    "request_timeout_millis",
-    "retry_backoff_min_millis",
-    "retry_backoff_max_millis",
-    "shutdown_timeout_millis",
-    "use_batch",
-    "flush_max_retries",
-    "min_id_length",
-    "plan",
-    "ingestion_metadata",
-];
-
 /// The analytics ingestion server, US and EU.
 const ANALYTICS_URL: [&str; 2] = ["https://api2.amplitude.com", "https://api.eu.amplitude.com"];
-
-/// Fields only a remote evaluation client accepts.
-const REMOTE_FIELDS: &[&str] = &[
-    "fetch_timeout_millis",
-    "fetch_retries",
-    "fetch_retry_backoff_min_millis",
-    "fetch_retry_backoff_max_millis",
-    "fetch_retry_backoff_scalar",
-    "fetch_retry_timeout_millis",
-];
 
 /// The flag server for local evaluation, US and EU.
 const FLAGS_URL: [&str; 2] = [
@@ -94,17 +33,27 @@ const REMOTE_URL: [&str; 2] = [
     "https://api.lab.eu.amplitude.com",
 ];
 
-/// The raw document; every field optional, defaults applied afterwards.
+/// The document of `"mode": "local"` (the default), as sent; defaults are applied
+/// afterwards. Its first seven fields are those of every mode, repeated in
+/// [`RemoteConfig`] (`deny_unknown_fields` does not combine with `flatten`).
 #[derive(Deserialize)]
-struct Raw {
-    mode: Option<String>,
+#[serde(deny_unknown_fields)]
+struct LocalConfig {
+    /// Checked by `provider_name`.
+    #[serde(rename = "provider")]
+    _provider: IgnoredAny,
+    /// Read before the mode's document is.
+    #[serde(rename = "mode", default)]
+    _mode: IgnoredAny,
     api_key: Option<String>,
     #[serde(default)]
     debug: bool,
     server_url: Option<String>,
     server_zone: Option<String>,
     max_response_bytes: Option<u64>,
-    flags: Option<Vec<Value>>,
+    /// Moved out of the document afterwards, not copied.
+    #[serde(rename = "flags")]
+    _flags: Option<IgnoredAny>,
     flags_path: Option<String>,
     flag_config_polling_interval_millis: Option<u64>,
     flag_config_poller_request_timeout_millis: Option<u64>,
@@ -117,20 +66,39 @@ struct Raw {
     stream_retry_jitter_millis: Option<u64>,
     stream_max_connection_millis: Option<u64>,
     stream_max_connection_jitter_millis: Option<u64>,
+    assignment_config: Option<TrackingConfig>,
+    exposure_config: Option<TrackingConfig>,
+    cohort_sync: Option<CohortSyncConfig>,
+}
+
+/// The document of `"mode": "remote"`, as sent.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RemoteConfig {
+    /// Checked by `provider_name`.
+    #[serde(rename = "provider")]
+    _provider: IgnoredAny,
+    /// Read before the mode's document is.
+    #[serde(rename = "mode")]
+    _mode: IgnoredAny,
+    api_key: Option<String>,
+    #[serde(default)]
+    debug: bool,
+    server_url: Option<String>,
+    server_zone: Option<String>,
+    max_response_bytes: Option<u64>,
     fetch_timeout_millis: Option<u64>,
     fetch_retries: Option<u32>,
     fetch_retry_backoff_min_millis: Option<u64>,
     fetch_retry_backoff_max_millis: Option<u64>,
     fetch_retry_backoff_scalar: Option<f64>,
     fetch_retry_timeout_millis: Option<u64>,
-    assignment_config: Option<Map<String, Value>>,
-    exposure_config: Option<Map<String, Value>>,
-    cohort_sync: Option<Map<String, Value>>,
 }
 
-/// The raw `assignment_config` / `exposure_config` object.
+/// `assignment_config` / `exposure_config`, as sent.
 #[derive(Deserialize)]
-struct RawTracking {
+#[serde(deny_unknown_fields)]
+struct TrackingConfig {
     api_key: Option<String>,
     cache_capacity: Option<u64>,
     server_url: Option<String>,
@@ -151,6 +119,8 @@ struct RawTracking {
     min_id_length: Option<u64>,
     plan: Option<Map<String, Value>>,
     ingestion_metadata: Option<Map<String, Value>>,
+    #[serde(default)]
+    delivery_reports: bool,
 }
 
 /// Event tracking settings (`assignment_config` or `exposure_config`).
@@ -164,16 +134,17 @@ pub struct TrackingSettings {
     pub send_evaluated_props: bool,
     /// `plan` and `ingestion_metadata`, set on every event.
     pub event_fields: Map<String, Value>,
+    /// Keep each event's delivery outcome for `allot_delivery_reports`.
+    pub delivery_reports: bool,
 }
 
 impl TrackingSettings {
-    fn parse(object: &Map<String, Value>, name: &str) -> Result<TrackingSettings> {
-        let raw: RawTracking = parse_section(object, TRACKING_FIELDS, name)?;
+    fn parse(raw: TrackingConfig, name: &str) -> Result<TrackingSettings> {
         let api_key = ApiKey::parse(
             raw.api_key.as_deref(),
             &format!("{name}.\"api_key\" (the analytics API key)"),
         )?;
-        let server_url = url(
+        let server_url = BaseUrl::parse(
             raw.server_url.as_deref(),
             ANALYTICS_URL[zone_index(raw.server_zone.as_deref())?],
             &format!("{name}.server_url"),
@@ -235,6 +206,7 @@ impl TrackingSettings {
             cache_capacity: count(raw.cache_capacity, 65_536, "cache_capacity")?,
             send_evaluated_props: raw.send_evaluated_props,
             event_fields,
+            delivery_reports: raw.delivery_reports,
         })
     }
 }
@@ -265,7 +237,7 @@ pub struct StreamSettings {
     /// `{stream_server_url}/sdk/stream/v1/flags`.
     pub url: String,
     /// The stream server, as configured or defaulted.
-    pub server_url: String,
+    pub server_url: BaseUrl,
     /// Connecting and receiving the response headers.
     pub connect_timeout: Duration,
     /// Longest silence (no event, no keep-alive) before the stream counts as down.
@@ -286,7 +258,7 @@ pub struct SyncSettings {
     /// The deployment key (never printed).
     pub api_key: ApiKey,
     /// The flag server, as configured or defaulted.
-    pub server_url: String,
+    pub server_url: BaseUrl,
     /// `{server_url}/sdk/v2/flags?v=0`.
     pub flags_url: String,
     /// Time between polls.
@@ -309,7 +281,7 @@ pub struct RemoteSettings {
     /// The deployment key (never printed).
     pub api_key: ApiKey,
     /// The evaluation server, as configured or defaulted.
-    pub server_url: String,
+    pub server_url: BaseUrl,
     /// `{server_url}/sdk/v2/vardata?v=0`.
     pub fetch_url: String,
     /// The response size cap in bytes.
@@ -337,82 +309,46 @@ pub enum Settings {
 }
 
 impl Settings {
-    /// Parses and checks an Amplitude configuration object.
-    pub fn parse(config: &Map<String, Value>) -> Result<Settings> {
-        let all: Vec<&str> = [COMMON_FIELDS, LOCAL_FIELDS, REMOTE_FIELDS].concat();
-        let context = "the amplitude configuration";
-        check_known_fields(config, &all, context)?;
-        let raw: Raw = parse_section(config, &all, context)?;
-        let mode = raw.mode.as_deref().unwrap_or("local");
-        let (other, other_mode) = match mode {
-            "local" => (REMOTE_FIELDS, "remote"),
-            "remote" => (LOCAL_FIELDS, "local"),
-            _ => {
+    /// Parses and checks an Amplitude configuration object (the bootstrap `flags` are
+    /// moved out of it, not copied).
+    pub fn parse(mut config: Map<String, Value>) -> Result<Settings> {
+        let mode = match config.get("mode") {
+            None => "local",
+            Some(Value::String(mode)) if mode == "local" || mode == "remote" => mode,
+            Some(other) => {
                 return Err(Error::new(
                     ErrorCode::InvalidConfig,
-                    format!("mode \"{mode}\" is not available; use \"local\" or \"remote\""),
+                    format!("mode {other} is not available; use \"local\" or \"remote\""),
                 ))
             }
         };
-        if let Some(field) = config.keys().find(|k| other.contains(&k.as_str())) {
-            return Err(Error::new(
-                ErrorCode::InvalidConfig,
-                format!("field \"{field}\" only applies to \"mode\": \"{other_mode}\""),
-            ));
+        let context = "the amplitude configuration";
+        if mode == "remote" {
+            misplaced::<RemoteConfig, LocalConfig>(&config, "local")?;
+            return remote(from_object(&config, context)?).map(Settings::Remote);
         }
+        misplaced::<LocalConfig, RemoteConfig>(&config, "remote")?;
+        let raw: LocalConfig = from_object(&config, context)?;
         let zone = zone_index(raw.server_zone.as_deref())?;
         let max_response_bytes = positive(
             raw.max_response_bytes,
             MAX_CONFIG_BYTES as u64,
             "max_response_bytes",
         )?;
-        if mode == "remote" {
-            let api_key = required_key(raw.api_key.as_deref(), "remote evaluation")?;
-            let server_url = url(raw.server_url.as_deref(), REMOTE_URL[zone], "server_url")?;
-            let scalar = raw.fetch_retry_backoff_scalar.unwrap_or(1.5);
-            if !scalar.is_finite() || scalar < 1.0 {
-                return Err(Error::new(
-                    ErrorCode::InvalidConfig,
-                    "fetch_retry_backoff_scalar must be a number of at least 1",
-                ));
-            }
-            let retry = crate::transport::RetryPolicy {
-                retries: raw.fetch_retries.unwrap_or(0),
-                first_timeout: millis(raw.fetch_timeout_millis, 10_000, "fetch_timeout_millis")?,
-                retry_timeout: millis(
-                    raw.fetch_retry_timeout_millis,
-                    10_000,
-                    "fetch_retry_timeout_millis",
-                )?,
-                backoff_min: any_millis(
-                    raw.fetch_retry_backoff_min_millis,
-                    500,
-                    "fetch_retry_backoff_min_millis",
-                )?,
-                backoff_max: any_millis(
-                    raw.fetch_retry_backoff_max_millis,
-                    10_000,
-                    "fetch_retry_backoff_max_millis",
-                )?,
-                backoff_scalar: scalar,
-            };
-            return Ok(Settings::Remote(RemoteSettings {
-                api_key,
-                fetch_url: format!("{server_url}/sdk/v2/vardata?v=0"),
-                server_url,
-                max_response_bytes,
-                retry,
-                debug: raw.debug,
-            }));
-        }
-        let bootstrap = match (raw.flags, raw.flags_path) {
+        let bootstrap = match (config.remove("flags"), raw.flags_path) {
             (Some(_), Some(_)) => {
                 return Err(Error::new(
                     ErrorCode::InvalidConfig,
                     "give either \"flags\" or \"flags_path\", not both",
                 ))
             }
-            (Some(flags), None) => Bootstrap::Flags(flags),
+            (Some(Value::Array(flags)), None) => Bootstrap::Flags(flags),
+            (Some(_), None) => {
+                return Err(Error::new(
+                    ErrorCode::InvalidConfig,
+                    "\"flags\" must be a JSON array of flags",
+                ))
+            }
             (None, Some(path)) => Bootstrap::Path(path),
             (None, None) => Bootstrap::None,
         };
@@ -424,12 +360,10 @@ impl Settings {
         let tracking = Box::new(Tracking {
             assignment: raw
                 .assignment_config
-                .as_ref()
                 .map(|c| TrackingSettings::parse(c, "assignment_config"))
                 .transpose()?,
             exposure: raw
                 .exposure_config
-                .as_ref()
                 .map(|c| TrackingSettings::parse(c, "exposure_config"))
                 .transpose()?,
         });
@@ -441,9 +375,9 @@ impl Settings {
             });
         }
         let api_key = required_key(raw.api_key.as_deref(), "fetching flags")?;
-        let server_url = url(raw.server_url.as_deref(), FLAGS_URL[zone], "server_url")?;
+        let server_url = BaseUrl::parse(raw.server_url.as_deref(), FLAGS_URL[zone], "server_url")?;
         let stream = if raw.stream_updates {
-            let stream_server_url = url(
+            let stream_server_url = BaseUrl::parse(
                 raw.stream_server_url.as_deref(),
                 STREAM_URL[zone],
                 "stream_server_url",
@@ -511,7 +445,6 @@ impl Settings {
                 debug: raw.debug,
                 cohorts: raw
                     .cohort_sync
-                    .as_ref()
                     .map(|c| {
                         CohortSettings::parse(c, zone, max_response_bytes, raw.debug).map(Box::new)
                     })
@@ -519,6 +452,71 @@ impl Settings {
             }),
             tracking,
         })
+    }
+}
+
+/// Checks a remote configuration and applies its defaults.
+fn remote(raw: RemoteConfig) -> Result<RemoteSettings> {
+    let zone = zone_index(raw.server_zone.as_deref())?;
+    let max_response_bytes = positive(
+        raw.max_response_bytes,
+        MAX_CONFIG_BYTES as u64,
+        "max_response_bytes",
+    )?;
+    let api_key = required_key(raw.api_key.as_deref(), "remote evaluation")?;
+    let server_url = BaseUrl::parse(raw.server_url.as_deref(), REMOTE_URL[zone], "server_url")?;
+    let scalar = raw.fetch_retry_backoff_scalar.unwrap_or(1.5);
+    if !scalar.is_finite() || scalar < 1.0 {
+        return Err(Error::new(
+            ErrorCode::InvalidConfig,
+            "fetch_retry_backoff_scalar must be a number of at least 1",
+        ));
+    }
+    let retry = crate::transport::RetryPolicy {
+        retries: raw.fetch_retries.unwrap_or(0),
+        first_timeout: millis(raw.fetch_timeout_millis, 10_000, "fetch_timeout_millis")?,
+        retry_timeout: millis(
+            raw.fetch_retry_timeout_millis,
+            10_000,
+            "fetch_retry_timeout_millis",
+        )?,
+        backoff_min: any_millis(
+            raw.fetch_retry_backoff_min_millis,
+            500,
+            "fetch_retry_backoff_min_millis",
+        )?,
+        backoff_max: any_millis(
+            raw.fetch_retry_backoff_max_millis,
+            10_000,
+            "fetch_retry_backoff_max_millis",
+        )?,
+        backoff_scalar: scalar,
+    };
+    Ok(RemoteSettings {
+        api_key,
+        fetch_url: format!("{server_url}/sdk/v2/vardata?v=0"),
+        server_url,
+        max_response_bytes,
+        retry,
+        debug: raw.debug,
+    })
+}
+
+/// Rejects a field of `config` that `Mode` lacks but `Other` has: it belongs to
+/// `"mode": other_mode`.
+fn misplaced<'de, Mode: Deserialize<'de>, Other: Deserialize<'de>>(
+    config: &Map<String, Value>,
+    other_mode: &str,
+) -> Result<()> {
+    match config
+        .keys()
+        .find(|field| !has_field::<Mode>(field) && has_field::<Other>(field))
+    {
+        Some(field) => Err(Error::new(
+            ErrorCode::InvalidConfig,
+            format!("field \"{field}\" only applies to \"mode\": \"{other_mode}\""),
+        )),
+        None => Ok(()),
     }
 }
 
@@ -569,7 +567,7 @@ mod tests {
     use crate::config::parse_document;
 
     fn parse(text: &str) -> Result<Settings> {
-        Settings::parse(&parse_document(text).unwrap())
+        Settings::parse(parse_document(text).unwrap())
     }
 
     #[test]
@@ -626,6 +624,12 @@ mod tests {
         ));
         let err = parse(r#"{"provider":"amplitude","fetch_retries":2}"#).unwrap_err();
         assert!(err.message.contains("only applies"), "{}", err.message);
+        let err = parse(r#"{"provider":"amplitude","mode":"remote","api_key":"k","flags":[]}"#)
+            .unwrap_err();
+        assert_eq!(
+            err.message,
+            "field \"flags\" only applies to \"mode\": \"local\""
+        );
         let err =
             parse(r#"{"provider":"amplitude","server_zone":"mars","api_key":"k"}"#).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidConfig);
@@ -634,5 +638,33 @@ mod tests {
         let err =
             parse(r#"{"provider":"amplitude","api_key":"k","server_url":"ftp://x"}"#).unwrap_err();
         assert!(err.message.contains("server_url"), "{}", err.message);
+    }
+
+    #[test]
+    fn errors_name_the_field_path() {
+        let err = parse(
+            r#"{"provider":"amplitude","flags":[],"assignment_config":{"api_key":"k","flush_size":1}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidConfig);
+        assert_eq!(
+            err.message,
+            "unknown field \"flush_size\" in assignment_config; did you mean \"flush_queue_size\"?"
+        );
+        let err = parse(
+            r#"{"provider":"amplitude","api_key":"k","cohort_sync":{"max_cohort_size":"big"}}"#,
+        )
+        .unwrap_err();
+        assert!(
+            err.message.starts_with(
+                "the amplitude configuration: cohort_sync.max_cohort_size: invalid type"
+            ),
+            "{}",
+            err.message
+        );
+        let err = parse(r#"{"provider":"amplitude","flags":{}}"#).unwrap_err();
+        assert!(err.message.contains("\"flags\""), "{}", err.message);
+        let err = parse(r#"{"provider":"amplitude","mode":7}"#).unwrap_err();
+        assert!(err.message.contains("mode 7"), "{}", err.message);
     }
 }

@@ -11,7 +11,8 @@ use serde_json::{Map, Value};
 use super::compile::{CompiledBucket, CompiledFlag, CompiledSegment, CompiledVariant, Snapshot};
 use super::condition::{coerce_string, Lookup, Selector};
 use super::user::{walk, walk_value, Prop, User};
-use crate::error::{Error, ErrorCode, Result};
+use crate::config::from_text;
+use crate::error::{ErrorCode, Result};
 
 /// The `allot_evaluate` request of an Amplitude local client.
 #[derive(Debug, Deserialize)]
@@ -37,8 +38,7 @@ pub struct EvaluateRequest {
 impl EvaluateRequest {
     /// Parses a request document (`invalid_json` or `invalid_argument` on failure).
     pub fn parse(text: &str) -> Result<EvaluateRequest> {
-        serde_json::from_str(text)
-            .map_err(|e| Error::from_json(&e, "evaluate request", ErrorCode::InvalidArgument))
+        from_text(text, "evaluate request", ErrorCode::InvalidArgument)
     }
 }
 
@@ -319,6 +319,11 @@ impl<'s> Evaluation<'s> {
     }
 
     /// Writes `{"variants": {flagKey: {"key", "value"?, "payload"?, "metadata"?}}}`.
+    ///
+    /// Written by hand from fragments serde wrote at compile time (`key_json`, each
+    /// result's JSON): as `RawValue` members they would be parsed again on every call
+    /// (`RawValue` validates text it did not write), which doubled the time of
+    /// `c_abi/evaluate_all_60_flags` (27 µs → 49–60 µs).
     pub fn to_json(&self) -> String {
         let mut out = String::with_capacity(64 + 160 * self.order.len());
         out.push_str("{\"variants\":{");

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use super::config::RemoteSettings;
 use super::user::User;
 use crate::client::Provider;
+use crate::config::from_text;
 use crate::error::{Error, ErrorCode, Result};
 use crate::process::PerProcess;
 use crate::runtime::Health;
@@ -64,8 +65,8 @@ impl RemoteClient {
     }
 
     fn fetch_variants(&self, request_json: &str) -> Result<String> {
-        let request: FetchRequest = serde_json::from_str(request_json)
-            .map_err(|e| Error::from_json(&e, "fetch request", ErrorCode::InvalidArgument))?;
+        let request: FetchRequest =
+            from_text(request_json, "fetch request", ErrorCode::InvalidArgument)?;
         User::deserialize(Value::Object(request.user.clone())).map_err(|e| {
             Error::new(
                 ErrorCode::InvalidArgument,
@@ -107,6 +108,8 @@ impl RemoteClient {
                 parse_variants(outcome).map_err(|error| Failure {
                     error,
                     retryable: true,
+                    status: None,
+                    body: None,
                 })
             })?;
         Ok(format!("{{\"variants\":{variants}}}"))
@@ -140,7 +143,7 @@ fn new_http(settings: &RemoteSettings) -> Http {
     Http::new(
         &settings.api_key,
         settings.max_response_bytes,
-        settings.server_url.starts_with("https"),
+        settings.server_url.is_https(),
     )
 }
 
@@ -181,7 +184,7 @@ impl Provider for RemoteClient {
             provider: "amplitude",
             mode: "remote",
             started: self.started.load(Ordering::Acquire),
-            server_url: &self.settings.server_url,
+            server_url: self.settings.server_url.as_str(),
             health: &health,
         };
         serde_json::to_string(&status)

@@ -58,12 +58,12 @@ impl Updater {
                 "fork detected: restarting the background thread",
             );
         }
-        let https = self.settings.server_url.starts_with("https")
+        let https = self.settings.server_url.is_https()
             || self
                 .settings
                 .stream
                 .as_ref()
-                .is_some_and(|s| s.server_url.starts_with("https"));
+                .is_some_and(|s| s.server_url.is_https());
         let context = Context {
             settings: Arc::clone(&self.settings),
             served: Arc::clone(&self.served),

@@ -1,6 +1,7 @@
 //! Assignment and exposure tracking of a local client: build the events of an
 //! evaluation, drop the ones seen within a day, and queue the rest for the sender.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -10,6 +11,7 @@ use super::evaluate::Evaluation;
 use super::events::{assignment_event, exposure_events, Dedup};
 use super::user::User;
 use crate::error::{Error, ErrorCode, Result};
+use crate::events::reports::{Reporter, Reports};
 use crate::events::sender::Sender;
 use crate::ffi::MAX_RESULT_BYTES;
 
@@ -23,12 +25,17 @@ struct Tracker {
 }
 
 impl Tracker {
-    fn new(settings: TrackingSettings) -> Tracker {
+    /// A tracker of the stream `stream`, reporting to `reports` when its settings ask.
+    fn new(settings: TrackingSettings, reports: &Arc<Reports>, stream: &'static str) -> Tracker {
+        let reporter = settings.delivery_reports.then(|| Reporter {
+            reports: Arc::clone(reports),
+            stream,
+        });
         Tracker {
             dedup: Dedup::new(settings.cache_capacity),
             send_evaluated_props: settings.send_evaluated_props,
             event_fields: settings.event_fields,
-            sender: Sender::new(settings.sender),
+            sender: Sender::new(settings.sender, reporter),
         }
     }
 
@@ -129,19 +136,31 @@ pub struct TrackOptions {
     pub exposure: Option<bool>,
 }
 
-/// A local client's trackers.
+/// A local client's trackers, and the delivery reports of their events.
 pub struct Trackers {
     assignment: Option<Tracker>,
     exposure: Option<Tracker>,
+    reports: Arc<Reports>,
 }
 
 impl Trackers {
     /// Trackers for the configured event streams (none when neither is configured).
     pub fn new(tracking: Tracking) -> Trackers {
+        let reports = Arc::new(Reports::default());
         Trackers {
-            assignment: tracking.assignment.map(Tracker::new),
-            exposure: tracking.exposure.map(Tracker::new),
+            assignment: tracking
+                .assignment
+                .map(|settings| Tracker::new(settings, &reports, "assignment")),
+            exposure: tracking
+                .exposure
+                .map(|settings| Tracker::new(settings, &reports, "exposure")),
+            reports,
         }
+    }
+
+    /// The delivery reports of the streams with `delivery_reports`.
+    pub fn reports(&self) -> Arc<Reports> {
+        Arc::clone(&self.reports)
     }
 
     /// Builds and queues the events of one evaluation. Events that would repeat the user
@@ -217,5 +236,15 @@ impl Trackers {
         map.insert("assignment_events".into(), stats(&self.assignment));
         map.insert("exposure_events".into(), stats(&self.exposure));
         map
+    }
+}
+
+impl Drop for Trackers {
+    /// Stops the senders (sending what is queued, each outcome reported), then tells a
+    /// host waiting for reports that no more will come.
+    fn drop(&mut self) {
+        drop(self.assignment.take());
+        drop(self.exposure.take());
+        self.reports.close();
     }
 }

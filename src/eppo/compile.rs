@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 
 use crate::compare::{parse_number, Comparison};
 use crate::eppo::bandit::compile::{BanditLinks, BanditModels};
+use crate::eppo::events::Members;
 use crate::eppo::model::{self, UfcDocument, VariationType};
 use crate::eppo::time;
 use crate::error::{Error, ErrorCode, FlagError, Result, INVALID_FLAG};
@@ -33,6 +34,8 @@ pub struct Snapshot {
     pub bandit_links: BanditLinks,
     /// The bandit models served with these flags.
     pub bandit_models: Arc<BanditModels>,
+    /// The UFC document as loaded (JSON text), handed back by `allot_configuration`.
+    pub source: Box<str>,
 }
 
 /// A compiled flag.
@@ -246,12 +249,17 @@ impl Snapshot {
     pub fn from_json(text: &str, fetched_at_ms: i64) -> Result<Snapshot> {
         let value: Value = serde_json::from_str(text)
             .map_err(|e| Error::new(ErrorCode::InvalidConfig, format!("UFC configuration: {e}")))?;
-        Snapshot::from_value(value, fetched_at_ms)
+        Snapshot::compile(value, text.into(), fetched_at_ms)
     }
 
     /// Compiles a UFC document. The document's shape errors fail; a bad flag is isolated
     /// (listed in [`Snapshot::flag_errors`] and evaluated to the default).
-    pub fn from_value(mut value: Value, fetched_at_ms: i64) -> Result<Snapshot> {
+    pub fn from_value(value: Value, fetched_at_ms: i64) -> Result<Snapshot> {
+        let source = value.to_string().into_boxed_str();
+        Snapshot::compile(value, source, fetched_at_ms)
+    }
+
+    fn compile(mut value: Value, source: Box<str>, fetched_at_ms: i64) -> Result<Snapshot> {
         let bandit_links = BanditLinks::take_from(&mut value)?;
         let doc = UfcDocument::deserialize(value)
             .map_err(|e| Error::new(ErrorCode::InvalidConfig, format!("UFC configuration: {e}")))?;
@@ -293,6 +301,7 @@ impl Snapshot {
             flag_errors,
             bandit_links,
             bandit_models: Arc::default(),
+            source,
         })
     }
 
@@ -641,17 +650,19 @@ fn compile_split(
             })
         })
         .collect::<std::result::Result<_, String>>()?;
-    let mut extra_logging_json = String::new();
+    let mut extra_logging = Vec::new();
     for (key, value) in split.extra_logging.unwrap_or_default() {
         let key = decoder.text(&key)?;
-        if EVENT_FIELDS.contains(&key.as_str()) {
-            continue;
+        if !EVENT_FIELDS.contains(&key.as_str()) {
+            extra_logging.push((key, decoder.text(&value)?));
         }
-        extra_logging_json.push(',');
-        crate::eppo::events::write_json_str(&mut extra_logging_json, &key);
-        extra_logging_json.push(':');
-        crate::eppo::events::write_json_str(&mut extra_logging_json, &decoder.text(&value)?);
     }
+    // `{"k":"v",…}` as `,"k":"v",…` (nothing when empty); serializing strings cannot fail.
+    let members = serde_json::to_string(&Members(&extra_logging)).unwrap_or_default();
+    let extra_logging_json = match members.get(1..members.len() - 1) {
+        Some(inner) if !inner.is_empty() => format!(",{inner}"),
+        _ => String::new(),
+    };
     Ok(Split {
         variation_key,
         variation,

@@ -6,28 +6,55 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
 use super::bandit;
 use super::compile::Snapshot;
 use super::events::AssignmentCache;
 use crate::clock::now_millis_signed;
-use crate::config::{base_url, check_known_fields, parse_section, read_config_file, MAX_DURATION};
+use crate::config::{from_object, read_config_file, BaseUrl, MAX_DURATION};
 use crate::error::{Error, ErrorCode, Result};
 use crate::transport::{query_value, ApiKey};
 
-/// The fields `allot_init` accepts for `"provider": "eppo"`.
-const CONFIG_FIELDS: &[&str] = &[
-    "provider",
-    "api_key",
-    "base_url",
-    "poll_interval_seconds",
-    "poll_jitter_seconds",
-    "initial_configuration",
-    "configuration_path",
-    "assignment_cache",
-];
+/// The document of `"provider": "eppo"`, as sent; defaults are applied afterwards.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EppoConfig {
+    /// Checked by `provider_name`.
+    #[serde(rename = "provider")]
+    _provider: IgnoredAny,
+    api_key: Option<String>,
+    base_url: Option<String>,
+    /// Absent: the default; `null`: no polling.
+    #[serde(default, deserialize_with = "present")]
+    poll_interval_seconds: Option<Option<f64>>,
+    /// Absent: the default; `null` is refused.
+    #[serde(default, deserialize_with = "given")]
+    poll_jitter_seconds: Option<f64>,
+    /// An object or its JSON text, moved out of the document afterwards.
+    #[serde(rename = "initial_configuration")]
+    _initial_configuration: Option<IgnoredAny>,
+    configuration_path: Option<String>,
+    assignment_cache: Option<CacheConfig>,
+    /// An object or its JSON text, moved out of the document afterwards.
+    #[serde(rename = "initial_bandits")]
+    _initial_bandits: Option<IgnoredAny>,
+    bandits_path: Option<String>,
+}
+
+/// Keeps an explicit `null` as `Some(None)` (a missing field stays `None`).
+fn present<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<Option<f64>>, D::Error> {
+    Option::<f64>::deserialize(deserializer).map(Some)
+}
+
+/// A field that may be missing (`None`) but not `null`.
+fn given<'de, D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Option<f64>, D::Error> {
+    f64::deserialize(deserializer).map(Some)
+}
 
 /// Eppo's default API base URL.
 pub const DEFAULT_BASE_URL: &str = "https://fscdn.eppo.cloud/api";
@@ -38,7 +65,7 @@ pub struct SyncSettings {
     /// The SDK key (secret).
     pub api_key: ApiKey,
     /// The API base URL, without a trailing slash.
-    pub base_url: String,
+    pub base_url: BaseUrl,
     /// How often to poll for the configuration; `None` disables polling.
     pub poll_interval: Option<Duration>,
     /// The largest random amount subtracted from each poll interval.
@@ -61,6 +88,7 @@ impl fmt::Debug for SyncSettings {
 
 /// `assignment_cache`: `{"capacity": N, "ttl_seconds"?: N}`.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct CacheConfig {
     capacity: usize,
     #[serde(default)]
@@ -84,36 +112,24 @@ fn invalid(message: impl Into<String>) -> Error {
     Error::new(ErrorCode::InvalidConfig, message)
 }
 
-fn seconds(
-    config: &Map<String, Value>,
-    field: &str,
-    default: f64,
-    allow_zero: bool,
-) -> Result<Option<Duration>> {
-    let bound = if allow_zero {
-        "a non-negative"
-    } else {
-        "a positive"
-    };
-    match config.get(field) {
-        None => Ok(Some(Duration::from_secs_f64(default))),
-        Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_f64()
-            .filter(|s| if allow_zero { *s >= 0.0 } else { *s > 0.0 })
-            .and_then(|s| Duration::try_from_secs_f64(s).ok())
-            .filter(|d| *d <= MAX_DURATION)
-            .map(Some)
-            .ok_or_else(|| {
-                invalid(format!(
-                    "\"{field}\" must be {bound} number of seconds, at most {} (a year)",
-                    MAX_DURATION.as_secs()
-                ))
-            }),
-        Some(_) => Err(invalid(format!(
-            "\"{field}\" must be {bound} number of seconds or null"
-        ))),
-    }
+/// `seconds` as a duration: positive (or zero when `allow_zero`) and at most a year,
+/// else an `invalid_config` error naming `field`.
+fn seconds(seconds: f64, field: &str, allow_zero: bool) -> Result<Duration> {
+    Some(seconds)
+        .filter(|s| if allow_zero { *s >= 0.0 } else { *s > 0.0 })
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .filter(|d| *d <= MAX_DURATION)
+        .ok_or_else(|| {
+            let bound = if allow_zero {
+                "a non-negative"
+            } else {
+                "a positive"
+            };
+            invalid(format!(
+                "\"{field}\" must be {bound} number of seconds, at most {} (a year)",
+                MAX_DURATION.as_secs()
+            ))
+        })
 }
 
 /// A validated Eppo configuration: the synchronisation settings, the assignment cache
@@ -128,49 +144,34 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Validates the configuration and loads `initial_configuration` / `configuration_path`.
-    pub fn parse(config: &Map<String, Value>) -> Result<Settings> {
-        let fields = [CONFIG_FIELDS, bandit::config::FIELDS].concat();
-        check_known_fields(config, &fields, "the Eppo configuration")?;
-        let api_key = match config.get("api_key") {
-            None | Some(Value::String(_)) => ApiKey::parse(
-                config.get("api_key").and_then(Value::as_str),
-                "\"api_key\" (the Eppo SDK key)",
-            )?,
-            Some(_) => return Err(invalid("\"api_key\" must be a non-empty string")),
+    /// Validates the configuration and loads `initial_configuration` / `configuration_path`
+    /// (a configuration given as an object is moved out of `config`, not copied).
+    pub fn parse(mut config: Map<String, Value>) -> Result<Settings> {
+        let raw: EppoConfig = from_object(&config, "the Eppo configuration")?;
+        let api_key = ApiKey::parse(raw.api_key.as_deref(), "\"api_key\" (the Eppo SDK key)")?;
+        let base_url = BaseUrl::parse(raw.base_url.as_deref(), DEFAULT_BASE_URL, "\"base_url\"")?;
+        let poll_interval = match raw.poll_interval_seconds {
+            None => Some(Duration::from_secs(30)),
+            Some(None) => None,
+            Some(Some(interval)) => Some(seconds(interval, "poll_interval_seconds", false)?),
         };
-        let base_url = match config.get("base_url") {
-            None => DEFAULT_BASE_URL.to_owned(),
-            Some(Value::String(url)) => base_url(Some(url), DEFAULT_BASE_URL, "\"base_url\"")?,
-            Some(_) => return Err(invalid("\"base_url\" must be an http:// or https:// URL")),
-        };
-        let poll_interval = seconds(config, "poll_interval_seconds", 30.0, false)?;
-        let explicit_jitter = config.contains_key("poll_jitter_seconds");
-        let poll_jitter = match seconds(config, "poll_jitter_seconds", 3.0, true)? {
-            Some(jitter) => jitter,
-            None => {
-                return Err(invalid(
-                    "\"poll_jitter_seconds\" must be a non-negative number of seconds",
-                ))
+        let poll_jitter = match (raw.poll_jitter_seconds, poll_interval) {
+            (None, interval) => {
+                interval.map_or(Duration::from_secs(3), |i| i.min(Duration::from_secs(3)))
+            }
+            (Some(jitter), interval) => {
+                let jitter = seconds(jitter, "poll_jitter_seconds", true)?;
+                if interval.is_some_and(|interval| jitter > interval) {
+                    return Err(invalid(
+                        "\"poll_jitter_seconds\" must not exceed \"poll_interval_seconds\"",
+                    ));
+                }
+                jitter
             }
         };
-        let poll_jitter = match poll_interval {
-            Some(interval) if poll_jitter > interval && explicit_jitter => {
-                return Err(invalid(
-                    "\"poll_jitter_seconds\" must not exceed \"poll_interval_seconds\"",
-                ))
-            }
-            Some(interval) => poll_jitter.min(interval),
-            None => poll_jitter,
-        };
-        let cache = match config.get("assignment_cache") {
-            None | Some(Value::Null) => None,
-            Some(Value::Object(section)) => {
-                let section: CacheConfig = parse_section(
-                    section,
-                    &["capacity", "ttl_seconds"],
-                    "\"assignment_cache\"",
-                )?;
+        let cache = match raw.assignment_cache {
+            None => None,
+            Some(section) => {
                 let capacity = NonZeroUsize::new(section.capacity).ok_or_else(|| {
                     invalid("\"assignment_cache\".\"capacity\" must be at least 1")
                 })?;
@@ -185,45 +186,42 @@ impl Settings {
                 };
                 Some(AssignmentCache::new(capacity, ttl))
             }
-            Some(_) => {
-                return Err(invalid(
-                    "\"assignment_cache\" must be an object {\"capacity\": N, \"ttl_seconds\"?: N}",
-                ))
-            }
         };
         let snapshot =
             match (
-                config.get("initial_configuration"),
-                config.get("configuration_path"),
+                config.remove("initial_configuration"),
+                raw.configuration_path,
             ) {
                 (Some(_), Some(_)) => return Err(invalid(
                     "\"initial_configuration\" and \"configuration_path\" are exclusive; give one",
                 )),
-                (Some(Value::Object(ufc)), None) => Some(Snapshot::from_value(
-                    Value::Object(ufc.clone()),
-                    now_millis_signed(),
-                )),
+                (Some(ufc @ Value::Object(_)), None) => {
+                    Some(Snapshot::from_value(ufc, now_millis_signed())?)
+                }
                 (Some(Value::String(text)), None) => {
-                    Some(Snapshot::from_json(text, now_millis_signed()))
+                    Some(Snapshot::from_json(&text, now_millis_signed())?)
                 }
                 (Some(_), None) => {
                     return Err(invalid(
                         "\"initial_configuration\" must be a UFC JSON object (or its JSON text)",
                     ))
                 }
-                (None, Some(Value::String(path))) => {
-                    let text = read_config_file(path, "configuration_path")?;
-                    Some(Snapshot::from_json(&text, now_millis_signed()))
+                (None, Some(path)) => {
+                    let text = read_config_file(&path, "configuration_path")?;
+                    Some(Snapshot::from_json(&text, now_millis_signed())?)
                 }
-                (None, Some(_)) => return Err(invalid("\"configuration_path\" must be a string")),
                 (None, None) => None,
-            }
-            .transpose()?;
-        let snapshot = match bandit::config::initial_models(config, snapshot.is_some())? {
+            };
+        let models = bandit::config::initial_models(
+            config.remove("initial_bandits"),
+            raw.bandits_path.as_deref(),
+            snapshot.is_some(),
+        )?;
+        let snapshot = match models {
             Some(models) => snapshot.map(|s| s.with_bandit_models(Arc::new(models))),
             None => snapshot,
         };
-        let offline = snapshot.is_some() && !config.contains_key("base_url");
+        let offline = snapshot.is_some() && raw.base_url.is_none();
         Ok(Settings {
             sync: SyncSettings {
                 api_key,

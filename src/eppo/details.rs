@@ -190,22 +190,41 @@ pub fn build<'a>(input: &DetailsInput<'a>, assignment: &Assignment<'a>) -> Evalu
     }
 }
 
+/// A variation type as eppo-server-sdk names it in descriptions: `Integer`, `Json`, ….
+fn type_name(variation_type: VariationType) -> &'static str {
+    match variation_type {
+        VariationType::String => "String",
+        VariationType::Integer => "Integer",
+        VariationType::Numeric => "Numeric",
+        VariationType::Boolean => "Boolean",
+        VariationType::Json => "Json",
+    }
+}
+
 fn description(input: &DetailsInput<'_>, assignment: &Assignment<'_>) -> String {
     let flag_key = input.flag_key;
     match (assignment.code, assignment.matched) {
-        (FlagEvaluationCode::ConfigurationMissing, _) => "Configuration has not been loaded yet".to_owned(),
-        (FlagEvaluationCode::FlagUnrecognizedOrDisabled, _) => format!("Unrecognized or disabled flag: {flag_key}"),
+        (FlagEvaluationCode::ConfigurationMissing, _) => {
+            "Configuration has not been loaded yet".to_owned()
+        }
+        (FlagEvaluationCode::FlagUnrecognizedOrDisabled, _) => {
+            format!("Unrecognized or disabled flag: {flag_key}")
+        }
         (FlagEvaluationCode::UnexpectedConfigurationError, _) => format!(
             "Flag {flag_key} could not be parsed: {}",
             assignment.config_error.unwrap_or("unknown error")
         ),
-        (FlagEvaluationCode::TypeMismatch, _) => format!(
-            "Variation value does not have the correct type. Found {}, but expected {} for flag {flag_key}",
-            assignment.flag.map_or("unknown", |f| f.variation_type.as_str()),
-            input.expected.as_str()
-        ),
+        // eppo-server-sdk's wording, with its names of the types.
+        (FlagEvaluationCode::TypeMismatch, _) => {
+            format!(
+            "Variation value does not have the correct type. Found: {} != {} for flag {flag_key}",
+            assignment.flag.map_or("Unknown", |f| type_name(f.variation_type)),
+            type_name(input.expected)
+        )
+        }
         (FlagEvaluationCode::DefaultAllocationNull, _) | (_, None) => {
-            "No allocations matched. Falling back to \"Default Allocation\", serving NULL".to_owned()
+            "No allocations matched. Falling back to \"Default Allocation\", serving NULL"
+                .to_owned()
         }
         (FlagEvaluationCode::AssignmentError, Some(m)) => match m.variation {
             Some(variation) => variation.invalid.clone().unwrap_or_default(),
@@ -220,14 +239,15 @@ fn description(input: &DetailsInput<'_>, assignment: &Assignment<'_>) -> String 
             let subject = input.subject_key;
             let has_rules = !m.allocation.rules.is_empty();
             let experiment_or_rollout = m.allocation.splits.len() > 1 || m.split.shards.len() > 1;
+            // Keys quoted as eppo-server-sdk quotes them (`"` and `\` escaped).
             if has_rules && experiment_or_rollout {
                 format!(
-                    "Supplied attributes match rules defined in allocation \"{allocation}\" and {subject} belongs to the range of traffic assigned to \"{variation}\"."
+                    "Supplied attributes match rules defined in allocation {allocation:?} and {subject} belongs to the range of traffic assigned to {variation:?}."
                 )
             } else if has_rules {
-                format!("Supplied attributes match rules defined in allocation \"{allocation}\".")
+                format!("Supplied attributes match rules defined in allocation {allocation:?}.")
             } else {
-                format!("{subject} belongs to the range of traffic assigned to \"{variation}\" defined in allocation \"{allocation}\".")
+                format!("{subject} belongs to the range of traffic assigned to {variation:?} defined in allocation {allocation:?}.")
             }
         }
     }

@@ -1,105 +1,82 @@
 //! Assignment events (what the binding hands to the user's logger) and the optional
 //! deduplication cache.
 
-use std::fmt::Write as _;
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use lru::LruCache;
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::eppo::evaluate::Matched;
 use crate::process::{lock, PerProcess};
 
 /// The `metaData` member of every event.
-pub const META_DATA: &str = concat!(
-    "{\"sdkName\":\"allot\",\"sdkVersion\":\"",
-    env!("CARGO_PKG_VERSION"),
-    "\",\"coreVersion\":\"",
-    env!("CARGO_PKG_VERSION"),
-    "\"}"
-);
-
-/// Appends `s` to `out` as a JSON string literal.
-pub fn write_json_str(out: &mut String, s: &str) {
-    out.push('"');
-    write_json_str_body(out, s);
-    out.push('"');
+#[derive(Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetaData {
+    sdk_name: &'static str,
+    sdk_version: &'static str,
+    core_version: &'static str,
 }
 
-/// Appends `s` to `out` escaped for the inside of a JSON string literal.
-fn write_json_str_body(out: &mut String, s: &str) {
-    let mut start = 0;
-    for (i, byte) in s.bytes().enumerate() {
-        let escape = match byte {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0..=0x1f => "",
-            _ => continue,
-        };
-        // The bytes matched above are ASCII, so `i` is a char boundary.
-        out.push_str(&s[start..i]);
-        if escape.is_empty() {
-            let _ = write!(out, "\\u{byte:04x}");
-        } else {
-            out.push_str(escape);
-        }
-        start = i + 1;
-    }
-    out.push_str(&s[start..]);
+/// allot's `metaData`.
+pub const META_DATA: MetaData = MetaData {
+    sdk_name: "allot",
+    sdk_version: env!("CARGO_PKG_VERSION"),
+    core_version: env!("CARGO_PKG_VERSION"),
+};
+
+/// Appends `value` as JSON (writing to a buffer cannot fail but for a map with non-string
+/// keys, which no caller passes).
+pub fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> serde_json::Result<()> {
+    serde_json::to_writer(out, value)
 }
 
-/// Appends a JSON object to `out` (keys escaped, values serialized compactly).
-pub fn write_json_object(out: &mut String, object: &Map<String, Value>) {
-    out.push('{');
-    for (i, (key, value)) in object.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_json_str(out, key);
-        out.push(':');
-        // `Value`'s Display writes compact JSON; writing to a String cannot fail.
-        let _ = write!(out, "{value}");
-    }
-    out.push('}');
-}
-
-/// Appends the assignment event of a match:
-/// `{featureFlag, allocation, experiment, variation, subject, subjectAttributes, timestamp,
-/// metaData, …extraLogging}`.
+/// Appends the assignment event of a match: `{featureFlag, allocation, experiment,
+/// variation, subject, subjectAttributes, timestamp, metaData, …extraLogging}`.
+///
+/// Written by hand around serde-written members (as the results that carry it): a
+/// derived `Serialize` escapes every member name again on each call, which cost 12–20%
+/// on the `eppo_c_abi` benchmarks.
 pub fn write_event(
-    out: &mut String,
+    out: &mut Vec<u8>,
     flag_key: &str,
     matched: &Matched<'_>,
     subject_key: &str,
     subject_attributes: &Map<String, Value>,
     timestamp: &str,
-) {
+) -> serde_json::Result<()> {
     let allocation = matched.allocation.key.as_str();
-    out.push_str("{\"featureFlag\":");
-    write_json_str(out, flag_key);
-    out.push_str(",\"allocation\":");
-    write_json_str(out, allocation);
-    out.push_str(",\"experiment\":\"");
-    write_json_str_body(out, flag_key);
-    out.push('-');
-    write_json_str_body(out, allocation);
-    out.push_str("\",\"variation\":");
-    write_json_str(out, &matched.split.variation_key);
-    out.push_str(",\"subject\":");
-    write_json_str(out, subject_key);
-    out.push_str(",\"subjectAttributes\":");
-    write_json_object(out, subject_attributes);
-    out.push_str(",\"timestamp\":");
-    write_json_str(out, timestamp);
-    out.push_str(",\"metaData\":");
-    out.push_str(META_DATA);
-    out.push_str(&matched.split.extra_logging_json);
-    out.push('}');
+    out.extend_from_slice(b"{\"featureFlag\":");
+    write_json(out, flag_key)?;
+    out.extend_from_slice(b",\"allocation\":");
+    write_json(out, allocation)?;
+    out.extend_from_slice(b",\"experiment\":");
+    serde_json::Serializer::new(&mut *out).collect_str(&format_args!("{flag_key}-{allocation}"))?;
+    out.extend_from_slice(b",\"variation\":");
+    write_json(out, &matched.split.variation_key)?;
+    out.extend_from_slice(b",\"subject\":");
+    write_json(out, subject_key)?;
+    out.extend_from_slice(b",\"subjectAttributes\":");
+    write_json(out, subject_attributes)?;
+    out.extend_from_slice(b",\"timestamp\":");
+    write_json(out, timestamp)?;
+    out.extend_from_slice(b",\"metaData\":");
+    write_json(out, &META_DATA)?;
+    out.extend_from_slice(matched.split.extra_logging_json.as_bytes());
+    out.push(b'}');
+    Ok(())
+}
+
+/// String members, serialized as an object's members.
+pub struct Members<'a>(pub &'a [(String, String)]);
+
+impl Serialize for Members<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(key, value)| (key, value)))
+    }
 }
 
 /// The cache's entries: `(flag, subject)` → the logged `(allocation, variation)` and when.
@@ -155,6 +132,22 @@ impl AssignmentCache {
         entries.put(key, (allocation.to_owned(), variation.to_owned(), now));
         true
     }
+
+    /// Takes back what [`AssignmentCache::should_log`] recorded for an event that was not
+    /// handed out after all, so the next identical assignment logs it.
+    pub fn forget(&self, flag_key: &str, subject_key: &str, allocation: &str, variation: &str) {
+        let key = format!("{}:{flag_key}{subject_key}", flag_key.len());
+        let Some(entries) = self.entries.current() else {
+            return;
+        };
+        let mut entries = lock(&entries);
+        if entries
+            .peek(&key)
+            .is_some_and(|(a, v, _)| a == allocation && v == variation)
+        {
+            entries.pop(&key);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -162,12 +155,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn json_strings_are_escaped() {
-        let mut out = String::new();
-        write_json_str(&mut out, "a\"b\\c\nd\u{1}é😀");
+    fn members_are_an_objects_members_escaped() {
+        let members = [("k\"".to_owned(), "a\"b\\c\nd\u{1}é😀".to_owned())];
+        let json = serde_json::to_string(&Members(&members)).unwrap();
         assert_eq!(
-            serde_json::from_str::<String>(&out).unwrap(),
-            "a\"b\\c\nd\u{1}é😀"
+            serde_json::from_str::<Value>(&json).unwrap(),
+            serde_json::json!({"k\"": "a\"b\\c\nd\u{1}é😀"})
         );
     }
 

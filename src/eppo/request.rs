@@ -10,6 +10,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use crate::config::from_text;
 use crate::eppo::model::VariationType;
 use crate::eppo::time;
 use crate::error::{Error, ErrorCode, Result};
@@ -54,8 +55,8 @@ pub struct AssignmentRequest<'a> {
     pub subject_attributes: &'a Map<String, Value>,
     /// The type the caller expects.
     pub variation_type: VariationType,
-    /// The caller's default, as JSON text (already checked against `variation_type`).
-    pub default: &'a str,
+    /// The caller's default, as sent (already checked against `variation_type`).
+    pub default: &'a RawValue,
     /// Whether to return the evaluation-details document.
     pub details: bool,
     /// The evaluation instant; `None` means the system clock.
@@ -72,62 +73,7 @@ pub enum Request<'a> {
 
 /// Parses the request text (the result borrows from `text` and `document`).
 pub fn parse_document(text: &str) -> Result<RequestDocument<'_>> {
-    serde_json::from_str(text).map_err(|e| {
-        let error = Error::from_json(&e, "request", ErrorCode::InvalidArgument);
-        match (error.code, serde_json::from_str::<Value>(text)) {
-            // serde names the wrong type but not the field: find the field (error path only).
-            (ErrorCode::InvalidArgument, Ok(value)) => match misplaced_field(&value, "request") {
-                Some(message) => Error::new(ErrorCode::InvalidArgument, message),
-                None => error,
-            },
-            _ => error,
-        }
-    })
-}
-
-/// Describes the first field of a request with the wrong type, if any.
-fn misplaced_field(value: &Value, context: &str) -> Option<String> {
-    let Value::Object(object) = value else {
-        return Some(format!("{context} must be a JSON object"));
-    };
-    for (field, value) in object {
-        let expected = match (field.as_str(), value) {
-            ("flag_key" | "subject_key" | "now", Value::String(_))
-            | ("subject_attributes", Value::Object(_) | Value::Null)
-            | ("details", Value::Bool(_))
-            | ("default", _) => continue,
-            ("variation_type", Value::String(name))
-                if ["STRING", "INTEGER", "NUMERIC", "BOOLEAN", "JSON"].contains(&name.as_str()) =>
-            {
-                continue
-            }
-            ("assignments", Value::Array(items)) => {
-                match items
-                    .iter()
-                    .enumerate()
-                    .find_map(|(i, item)| misplaced_field(item, &format!("assignments[{i}]")))
-                {
-                    Some(message) => return Some(message),
-                    None => continue,
-                }
-            }
-            ("flag_key" | "subject_key" | "now", _) => "a string",
-            ("subject_attributes", _) => "an object",
-            ("details", _) => "a boolean",
-            ("variation_type", _) => "one of STRING, INTEGER, NUMERIC, BOOLEAN, JSON",
-            ("assignments", _) => "an array of requests",
-            (unknown, _) => {
-                return Some(format!(
-                "{context}: unknown field \"{unknown}\"; valid fields are: flag_key, subject_key, \
-                     subject_attributes, variation_type, default, details, now, assignments"
-            ))
-            }
-        };
-        return Some(format!(
-            "{context}: \"{field}\" must be {expected}, got {value}"
-        ));
-    }
-    None
+    from_text(text, "request", ErrorCode::InvalidArgument)
 }
 
 impl<'a> RequestDocument<'a> {
@@ -179,10 +125,8 @@ fn resolve_one<'d>(
     let subject_attributes = pick(item, shared, |d| d.subject_attributes.as_ref()).unwrap_or(empty);
     let variation_type = *pick(item, shared, |d| d.variation_type.as_ref())
         .ok_or_else(|| missing("variation_type"))?;
-    let default = pick(item, shared, |d| d.default)
-        .ok_or_else(|| missing("default"))?
-        .get();
-    if !default_matches(variation_type, default) {
+    let default = pick(item, shared, |d| d.default).ok_or_else(|| missing("default"))?;
+    if !default_matches(variation_type, default.get()) {
         return Err(Error::new(
             ErrorCode::InvalidArgument,
             format!(

@@ -43,7 +43,7 @@ impl Updater {
 
     /// The polling thread's connections and loop (the same in a forked child).
     fn launch(&self) -> (Http, PollLoop) {
-        let https = self.settings.base_url.starts_with("https");
+        let https = self.settings.base_url.is_https();
         let http =
             Http::new(&self.settings.api_key, MAX_RESPONSE_BYTES, https).without_key_header();
         let settings = Arc::clone(&self.settings);
@@ -92,7 +92,8 @@ impl Updater {
 /// when polling is off.
 fn poll_loop(control: &PollControl, settings: &SyncSettings, served: &Served) {
     let url = settings.config_url();
-    let bandits_url = bandit::sync::bandits_url(&settings.base_url, settings.api_key.expose());
+    let bandits_url =
+        bandit::sync::bandits_url(settings.base_url.as_str(), settings.api_key.expose());
     let compile = |text: &str| {
         let current = served.snapshot.load();
         let http = control.http();

@@ -1,13 +1,11 @@
 //! RFC 3339 timestamps as milliseconds since the Unix epoch (UTC), with the `time` crate.
 
+use std::cell::Cell;
+
 use time::format_description::well_known::Rfc3339;
 use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
 use time::OffsetDateTime;
-
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ`, as Eppo writes timestamps.
-const MILLIS_UTC: &[BorrowedFormatItem<'static>] =
-    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
 
 /// Parses an RFC 3339 date-time (`2024-04-17T19:40:53.716Z`, `2024-04-17T21:40:53+02:00`)
 /// into milliseconds since the Unix epoch. Fractions beyond milliseconds are truncated.
@@ -27,20 +25,93 @@ pub fn format_rfc3339(ms: i64) -> String {
     out
 }
 
+/// `YYYY-MM-DDTHH:MM:SS`, as Eppo writes the whole seconds of a timestamp.
+const SECONDS_UTC: &[BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+
+thread_local! {
+    /// The last whole second written on this thread and its text: every event of one
+    /// second shares it, so the `time` crate formats a second once per thread (the
+    /// formatter costs several times an assignment; plain data, safe across fork).
+    static LAST_SECOND: Cell<Option<(i64, [u8; 19])>> = const { Cell::new(None) };
+}
+
 /// Appends `ms` formatted as by [`format_rfc3339`] to `out` (nothing for an instant
 /// outside the years 1–9999).
 pub fn write_rfc3339(out: &mut String, ms: i64) {
-    let formatted = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|instant| instant.format(MILLIS_UTC).ok());
-    if let Some(text) = formatted {
-        out.push_str(&text);
+    if !WRITABLE_MS.contains(&ms) {
+        return;
     }
+    let second = ms.div_euclid(1000);
+    let cached = LAST_SECOND
+        .get()
+        .filter(|(at, _)| *at == second)
+        .map(|(_, text)| text);
+    let Some(text) = cached.or_else(|| {
+        let formatted = OffsetDateTime::from_unix_timestamp(second)
+            .ok()?
+            .format(SECONDS_UTC)
+            .ok()?;
+        let text: [u8; 19] = formatted.as_bytes().try_into().ok()?;
+        LAST_SECOND.set(Some((second, text)));
+        Some(text)
+    }) else {
+        return;
+    };
+    // The cached text is the formatter's ASCII output.
+    out.extend(text.iter().map(|&b| char::from(b)));
+    let millis = ms.rem_euclid(1000);
+    out.push('.');
+    out.push(char::from(b'0' + (millis / 100) as u8));
+    out.push(char::from(b'0' + (millis / 10 % 10) as u8));
+    out.push(char::from(b'0' + (millis % 10) as u8));
+    out.push('Z');
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` in the `time` crate's terms: the oracle.
+    const MILLIS_UTC: &[BorrowedFormatItem<'static>] =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+
+    fn by_the_time_crate(ms: i64) -> String {
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+            .unwrap()
+            .format(MILLIS_UTC)
+            .unwrap()
+    }
+
+    #[test]
+    fn writes_what_the_time_crate_writes() {
+        // Leap days and century years, then instants a pseudo-random walk of 1 to 61
+        // days apart over years 1 to 9999 (each with the millisecond before it and the
+        // day's last millisecond).
+        for text in [
+            "0004-02-29T12:00:00.000Z",
+            "1900-02-28T23:59:59.999Z",
+            "1900-03-01T00:00:00.000Z",
+            "2000-02-29T23:59:59.999Z",
+            "2100-03-01T00:00:00.001Z",
+        ] {
+            assert_eq!(format_rfc3339(parse_rfc3339(text).unwrap()), text);
+        }
+        let mut ms = *WRITABLE_MS.start();
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        while ms <= *WRITABLE_MS.end() {
+            for probe in [ms, ms - 1, ms + 86_399_999] {
+                if WRITABLE_MS.contains(&probe) {
+                    assert_eq!(format_rfc3339(probe), by_the_time_crate(probe), "{probe}");
+                }
+            }
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            // Up to about 60 days ahead, at any millisecond of the day.
+            ms += 86_400_000 + i64::try_from(state % 5_184_000_000).unwrap();
+        }
+    }
 
     #[test]
     fn parses_utc_with_millis() {

@@ -1,4 +1,6 @@
 //! Analytics events: a provider-independent background sender (batches, retries, a
-//! bounded queue). Providers build the events; the sender delivers them.
+//! bounded queue) and the delivery reports of its events. Providers build the events; the
+//! sender delivers them.
 
+pub mod reports;
 pub mod sender;

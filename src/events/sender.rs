@@ -4,6 +4,9 @@
 //! and in bytes whose overflow drops the oldest events (counted). Enqueuing never touches the network and
 //! never waits for a send: the queue's mutex is held only to push or pop.
 //!
+//! With a [`Reporter`], every event's outcome is reported once: sent (with the answer's
+//! code), or dropped (retries exhausted, rejected, queue overflow, unsent at shutdown).
+//!
 //! Fork safety: the queue lives in the sender's [`Worker`], which belongs to one process:
 //! a forked child's next enqueue abandons the parent's queue and thread without touching
 //! them and starts its own (empty) ones.
@@ -14,9 +17,11 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use serde::Serialize;
+use serde_json::value::{to_raw_value, RawValue};
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use super::reports::{Reporter, NO_RESPONSE, TIMED_OUT};
+use crate::error::{Error, ErrorCode, Result};
 use crate::runtime::{Control, Health, Launch, Worker};
 use crate::transport::{ApiKey, Http, Request};
 
@@ -43,7 +48,8 @@ pub struct SenderSettings {
     pub retry_max: Duration,
     /// How long freeing the client may spend sending what is queued.
     pub shutdown_timeout: Duration,
-    /// Retryable failures of one batch after which it is dropped.
+    /// Sends of one batch that failed retryably after which it is dropped (at least one
+    /// send), as the Analytics SDK's `flush_max_retries`.
     pub max_retries: usize,
     /// The upload's `options` member (e.g. `{"min_id_length": 3}`), when set.
     pub options: Option<Value>,
@@ -68,7 +74,7 @@ pub struct SenderStats {
 #[derive(Default)]
 struct Queue {
     /// Each event's JSON text, oldest first.
-    events: VecDeque<String>,
+    events: VecDeque<Box<RawValue>>,
     /// The total length of `events`.
     bytes: usize,
     in_flight: usize,
@@ -89,16 +95,20 @@ pub struct Sender {
     /// (atomics: enqueuing threads never lock anything a forked child could inherit).
     unstarted_dropped: AtomicU64,
     unstarted_error: ArcSwapOption<Health>,
+    /// Where each event's outcome is reported, when the host asked for reports.
+    reporter: Option<Reporter>,
 }
 
 impl Sender {
-    /// A sender that starts its thread when the first events arrive.
-    pub fn new(settings: SenderSettings) -> Sender {
+    /// A sender that starts its thread when the first events arrive, reporting each
+    /// event's outcome to `reporter` when given.
+    pub fn new(settings: SenderSettings, reporter: Option<Reporter>) -> Sender {
         Sender {
             settings,
             worker: Worker::new("allot-events"),
             unstarted_dropped: AtomicU64::new(0),
             unstarted_error: ArcSwapOption::empty(),
+            reporter,
         }
     }
 
@@ -116,21 +126,30 @@ impl Sender {
                 let mut health = Health::default();
                 health.failed(&error);
                 self.unstarted_error.store(Some(health.into()));
+                if let Some(reporter) = &self.reporter {
+                    let events = events.iter().filter_map(|e| to_raw_value(e).ok()).collect();
+                    let message = format!("Event dropped: {}", error.message);
+                    reporter.report(events, NO_RESPONSE, &message);
+                }
                 return;
             }
         };
         let settings = &self.settings;
         // Serialized before taking the lock: the queue holds text, sent as it is.
-        let events: Vec<String> = events.iter().map(Value::to_string).collect();
+        // Serializing a `Value` cannot fail.
+        let events: Vec<Box<RawValue>> =
+            events.iter().filter_map(|e| to_raw_value(e).ok()).collect();
         let mut queue = control.lock();
         for event in events {
-            queue.bytes += event.len();
+            queue.bytes += event.get().len();
             queue.events.push_back(event);
         }
-        queue.trim(settings);
+        let dropped = queue.trim(settings);
         if queue.events.len() >= settings.flush_queue_size {
             control.notify_locked(&queue);
         }
+        drop(queue);
+        report_overflow(self.reporter.as_ref(), settings, dropped);
     }
 
     /// Sends everything queued now; waits at most `timeout` for the queue to empty.
@@ -182,6 +201,8 @@ impl Sender {
 
     fn launch(&self) -> Launch<Queue> {
         let settings = self.settings.clone();
+        let reporter = self.reporter.clone();
+        let panic_reporter = self.reporter.clone();
         Launch {
             // The analytics API takes the key in the body only.
             http: Http::new(
@@ -194,36 +215,44 @@ impl Sender {
                 backoff: self.settings.retry_min,
                 ..Queue::default()
             },
-            run: Box::new(move |control| run(control, &settings)),
-            on_panic: Box::new(|control, error| {
+            run: Box::new(move |control| run(control, &settings, reporter.as_ref())),
+            on_panic: Box::new(move |control, error| {
                 let mut queue = control.lock();
                 queue.stats.dropped += (queue.events.len() + queue.in_flight) as u64;
-                queue.events.clear();
+                let lost: Vec<Box<RawValue>> = queue.events.drain(..).collect();
                 queue.bytes = 0;
                 queue.in_flight = 0;
                 queue.stats.health.failed(&error);
+                drop(queue);
+                if let Some(reporter) = panic_reporter {
+                    let message = format!("Event dropped: {}", error.message);
+                    reporter.report(lost, NO_RESPONSE, &message);
+                }
             }),
         }
     }
 }
 
 impl Queue {
-    /// Drops the oldest events (counted) until both capacities hold.
-    fn trim(&mut self, settings: &SenderSettings) {
+    /// Drops the oldest events (counted) until both capacities hold; returns them.
+    fn trim(&mut self, settings: &SenderSettings) -> Vec<Box<RawValue>> {
+        let mut dropped = Vec::new();
         while self.events.len() > settings.max_queue_size.max(1)
             || (self.bytes > settings.max_queue_bytes && self.events.len() > 1)
         {
             if let Some(event) = self.events.pop_front() {
-                self.bytes -= event.len();
+                self.bytes -= event.get().len();
                 self.stats.dropped += 1;
+                dropped.push(event);
             }
         }
+        dropped
     }
 
     /// Takes up to `count` of the oldest events.
-    fn take(&mut self, count: usize) -> Vec<String> {
-        let batch: Vec<String> = self.events.drain(..count.min(self.events.len())).collect();
-        self.bytes -= batch.iter().map(String::len).sum::<usize>();
+    fn take(&mut self, count: usize) -> Vec<Box<RawValue>> {
+        let batch: Vec<_> = self.events.drain(..count.min(self.events.len())).collect();
+        self.bytes -= batch.iter().map(|e| e.get().len()).sum::<usize>();
         batch
     }
 }
@@ -235,9 +264,24 @@ impl Drop for Sender {
     }
 }
 
+/// Reports the events a full queue dropped.
+fn report_overflow(
+    reporter: Option<&Reporter>,
+    settings: &SenderSettings,
+    dropped: Vec<Box<RawValue>>,
+) {
+    if let (Some(reporter), false) = (reporter, dropped.is_empty()) {
+        let message = format!(
+            "Event dropped: the event queue was full (max_queue_size {}, max_queue_bytes {})",
+            settings.max_queue_size, settings.max_queue_bytes
+        );
+        reporter.report(dropped, NO_RESPONSE, &message);
+    }
+}
+
 /// The worker thread: waits for a reason to send, sends one batch, repeats; when asked
 /// to stop, sends what is queued until the grace period ends.
-fn run(control: &Control<Queue>, settings: &SenderSettings) {
+fn run(control: &Control<Queue>, settings: &SenderSettings, reporter: Option<&Reporter>) {
     let mut last_send = Instant::now();
     let mut queue = control.lock();
     loop {
@@ -247,8 +291,13 @@ fn run(control: &Control<Queue>, settings: &SenderSettings) {
         if let Some(deadline) = stopping {
             if queue.events.is_empty() || now >= deadline {
                 queue.stats.dropped += queue.events.len() as u64;
-                queue.events.clear();
+                let unsent: Vec<Box<RawValue>> = queue.events.drain(..).collect();
                 queue.bytes = 0;
+                drop(queue);
+                if let Some(reporter) = reporter {
+                    let message = "Event dropped: not sent before the client was freed";
+                    reporter.report(unsent, NO_RESPONSE, message);
+                }
                 return;
             }
         }
@@ -286,8 +335,11 @@ fn run(control: &Control<Queue>, settings: &SenderSettings) {
         last_send = Instant::now();
         queue.in_flight = 0;
         queue.flush_requested = false;
+        // (events, code, message) of the batch's final outcome.
+        let mut outcome = None;
+        let mut overflow = Vec::new();
         match result {
-            Ok(()) => {
+            Ok(code) => {
                 queue.stats.sent += batch.len() as u64;
                 queue.stats.health.succeeded();
                 queue.retry_at = None;
@@ -297,53 +349,96 @@ fn run(control: &Control<Queue>, settings: &SenderSettings) {
                     // Keep draining a flush or a backlog without waiting for the interval.
                     queue.flush_requested = true;
                 }
+                outcome = Some((batch, code, "Event sent successfully.".to_owned()));
             }
             Err(failure) => {
                 queue.stats.health.failed(&failure.error);
                 queue.failures += 1;
-                if failure.retryable && queue.failures <= settings.max_retries {
+                if failure.retryable && queue.failures < settings.max_retries {
                     for event in batch.into_iter().rev() {
-                        queue.bytes += event.len();
+                        queue.bytes += event.get().len();
                         queue.events.push_front(event);
                     }
-                    queue.trim(settings);
+                    overflow = queue.trim(settings);
                     queue.retry_at = Some(last_send + queue.backoff);
                     queue.backoff = (queue.backoff * 2).min(settings.retry_max);
                 } else {
                     queue.stats.dropped += batch.len() as u64;
                     queue.failures = 0;
+                    // The Analytics SDK's code: the status, 408 for a timeout, else -1.
+                    let code = match (failure.status, failure.error.code) {
+                        (Some(status), _) => i64::from(status),
+                        (None, ErrorCode::Timeout) => TIMED_OUT,
+                        (None, _) => NO_RESPONSE,
+                    };
+                    let message = if failure.retryable {
+                        format!("Event reached max retry times {}.", settings.max_retries)
+                    } else {
+                        rejection(failure.body.as_deref()).unwrap_or(failure.error.message)
+                    };
+                    outcome = Some((batch, code, message));
                 }
             }
+        }
+        // Reported before waking a flush, so that the reports are there when it returns
+        // (a few moves into memory: the queue lock is held no longer than that).
+        report_overflow(reporter, settings, overflow);
+        if let (Some(reporter), Some((events, code, message))) = (reporter, outcome) {
+            reporter.report(events, code, &message);
         }
         control.notify_locked(&queue);
     }
 }
 
+/// Why the server rejected a batch, worded as the Analytics SDK words its answer: its
+/// `missing_field`, else its `error`.
+fn rejection(body: Option<&str>) -> Option<String> {
+    let answer: Value = serde_json::from_str(body?).ok()?;
+    if let Some(field) = answer.get("missing_field").and_then(Value::as_str) {
+        return Some(format!("Request missing required field {field}"));
+    }
+    answer
+        .get("error")
+        .and_then(Value::as_str)
+        .filter(|error| !error.is_empty())
+        .map(str::to_owned)
+}
+
+/// Sends one batch; answers the code of the server's answer: its body's `code` (as the
+/// Analytics SDK reads it), else 200.
 fn send(
     http: &Http,
     settings: &SenderSettings,
-    batch: &[String],
+    batch: &[Box<RawValue>],
     timeout: Duration,
-) -> std::result::Result<(), crate::transport::Failure> {
-    // `{"api_key": …, "events": [...], "options"?: …}` from the events' JSON text.
-    let key = Value::from(settings.api_key.expose()).to_string();
-    let mut body = String::with_capacity(batch.iter().map(|e| e.len() + 1).sum::<usize>() + 64);
-    body.push_str("{\"api_key\":");
-    body.push_str(&key);
-    body.push_str(",\"events\":[");
-    body.push_str(&batch.join(","));
-    body.push(']');
-    if let Some(options) = &settings.options {
-        body.push_str(",\"options\":");
-        body.push_str(&options.to_string());
+) -> std::result::Result<i64, crate::transport::Failure> {
+    /// The upload: `{"api_key", "events": [...], "options"?}`.
+    #[derive(Serialize)]
+    struct Upload<'a> {
+        api_key: &'a str,
+        events: &'a [Box<RawValue>],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        options: Option<&'a Value>,
     }
-    body.push('}');
+    let upload = Upload {
+        api_key: settings.api_key.expose(),
+        events: batch,
+        options: settings.options.as_ref(),
+    };
+    // Serializing strings and JSON values cannot fail.
+    let body = serde_json::to_vec(&upload).unwrap_or_default();
     let request = Request {
         url: &settings.url,
         headers: vec![("Content-Type", "application/json".to_owned())],
-        body: Some(body.as_bytes()),
+        body: Some(&body),
         timeout,
         etag: None,
     };
-    http.send(&request).map(drop)
+    http.send(&request).map(|outcome| match outcome {
+        crate::transport::Outcome::Body { bytes, .. } => serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .and_then(|body| body.get("code").and_then(Value::as_i64))
+            .unwrap_or(200),
+        crate::transport::Outcome::NotModified => 304,
+    })
 }

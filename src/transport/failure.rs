@@ -20,6 +20,10 @@ pub struct Failure {
     pub error: Error,
     /// Whether a retry may succeed.
     pub retryable: bool,
+    /// The HTTP status of the answer, when the server gave one.
+    pub status: Option<u16>,
+    /// The start of the answer's body (the key redacted), when the server gave one.
+    pub body: Option<String>,
 }
 
 impl Failure {
@@ -28,7 +32,16 @@ impl Failure {
         Failure {
             error: Error::new(code, message),
             retryable,
+            status: None,
+            body: None,
         }
+    }
+
+    /// The same failure, recording the server's answer: its status and body.
+    fn with_answer(mut self, status: u16, body: Option<String>) -> Failure {
+        self.status = Some(status);
+        self.body = body;
+        self
     }
 }
 
@@ -53,7 +66,8 @@ pub fn status_failure(
                 "the server answered HTTP {status}, a redirect{location}; allot does not follow redirects of POST requests (configure the final URL)"
             ),
             false,
-        );
+        )
+        .with_answer(status, None);
     }
     let mut bytes = Vec::new();
     // Read past the quote by a key's length, so that a key straddling the cut is seen
@@ -63,14 +77,14 @@ pub fn status_failure(
         .as_reader()
         .take((ERROR_BODY_QUOTE * 4 + secret.len()) as u64)
         .read_to_end(&mut bytes);
-    let text = String::from_utf8_lossy(&bytes);
-    let text = quote(text.trim(), secret, ERROR_BODY_QUOTE);
+    let body = quote(String::from_utf8_lossy(&bytes).trim(), secret, usize::MAX);
+    let text = quote(&body, secret, ERROR_BODY_QUOTE);
     let detail = if text.is_empty() {
         String::new()
     } else {
         format!(": {text}")
     };
-    match status {
+    let failure = match status {
         401 | 403 => Failure::new(
             ErrorCode::Unauthorized,
             format!("the server rejected the key (HTTP {status}){detail}"),
@@ -86,7 +100,8 @@ pub fn status_failure(
             format!("the server answered HTTP {status}{detail}"),
             false,
         ),
-    }
+    };
+    failure.with_answer(status, Some(body).filter(|b| !b.is_empty()))
 }
 
 /// Maps a transport error to `timeout`, `network` or `invalid_response`.

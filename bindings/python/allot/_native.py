@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import json
 import logging
+import marshal
 import os
 import struct
 import sys
@@ -132,6 +133,32 @@ _decode_json = json.JSONDecoder().decode
 _encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
+def _no_default(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+if getattr(json.encoder, "c_make_encoder", None) is not None:
+    # json's C encoder, built once (JSONEncoder.encode builds one per call, which costs
+    # more than encoding a small object): compact separators, non-ASCII kept. Without
+    # circular-reference markers (they cannot be shared between threads): a cyclic
+    # value raises RecursionError.
+    _compact_encoder = json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+        None, _no_default, json.encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+
+    def compact_json(value: Any) -> bytes:
+        """``value`` as compact JSON (as ``_encode_json``), UTF-8 encoded: the fast lane's
+        inputs."""
+        return "".join(_compact_encoder(value, 0)).encode("utf-8")
+
+else:  # pragma: no cover - interpreters without json's C accelerator
+
+    def compact_json(value: Any) -> bytes:
+        """``value`` as compact JSON (as ``_encode_json``), UTF-8 encoded: the fast lane's
+        inputs."""
+        return _encode_json(value).encode("utf-8")
+
+
 def decode(data: bytes) -> Any:
     """Decodes an envelope: returns the ``ok`` value or raises the ``error``."""
     doc = _decode_json(data.decode("utf-8"))
@@ -156,6 +183,8 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
     "allot_status": (c_void_p, [c_uint64]),
     "allot_flush": (c_void_p, [c_uint64, c_uint32]),
     "allot_stop": (c_void_p, [c_uint64, c_uint32]),
+    "allot_configuration": (c_void_p, [c_uint64]),
+    "allot_delivery_reports": (c_void_p, [c_uint64, c_uint32]),
     "allot_free": (None, [c_uint64]),
     "allot_string_free": (None, [c_void_p]),
     "allot_murmur3": (c_void_p, [c_char_p]),
@@ -169,6 +198,11 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
     "allot_eppo_assign": (
         c_int64,
         [c_uint64, c_char_p, c_char_p, c_char_p, c_uint32, c_bool, c_void_p, c_size_t],
+    ),
+    # The same with the attributes as marshal version 2 bytes (the compact binary form).
+    "allot_eppo_assign_marshal": (
+        c_int64,
+        [c_uint64, c_char_p, c_char_p, c_char_p, c_size_t, c_uint32, c_bool, c_void_p, c_size_t],
     ),
 }
 
@@ -278,37 +312,88 @@ _free = lib.allot_free
 # re-acquiring it. Blocking calls (start, fetch, flush) stay on CDLL above.
 _fast = ctypes.PyDLL(library_path)
 _declare(_fast)
-_evaluate_compact = _fast.allot_evaluate_compact
+has_fast_marshal = hasattr(_fast, "allot_eppo_assign_marshal")
 _result_json = _fast.allot_result_json
-_eppo_assign = _fast.allot_eppo_assign
+
+
+def _unchecked(name: str) -> Any:
+    """A second PyDLL function object for ``name``, declared without ``argtypes``: ctypes
+    then converts each argument by its own type (bytes, None, a small int, a ctypes
+    instance), which costs about half of the per-argument ``from_param`` checks. Callers
+    pass exactly the declared types: ``c_uint64`` handles, ``c_size_t`` capacities,
+    ``bytes`` or ``None`` strings, and ints below 2**31."""
+    fn = _fast[name]
+    fn.restype = c_int64
+    return fn
+
+
+_evaluate_compact = _unchecked("allot_evaluate_compact")
+_eppo_assign = _unchecked("allot_eppo_assign")
+# Eppo attributes in the compact binary form (marshal version 2: several times cheaper to
+# write than JSON) when the library has it; attributes marshal or the library refuses go
+# as JSON. (Amplitude users stay JSON: the binary form measured no faster for them.)
+_eppo_assign_marshal = _unchecked("allot_eppo_assign_marshal") if has_fast_marshal else None
+_marshal = marshal.dumps
 _header = struct.Struct("<QI")
-_buffers = threading.local()
 
 
-def _call(fn: Any, *args: Any) -> bytes:
+class _Buffer(threading.local):
+    """This thread's answer buffer and its capacity (as the ``c_size_t`` it is passed as).
+    ``buf[:n]`` copies an answer out (a slice of a ``c_char`` array is ``bytes``, several
+    times cheaper than ``ctypes.string_at``)."""
+
+    def __init__(self) -> None:
+        self.grow(4096)
+
+    def grow(self, size: int) -> None:
+        self.buf = ctypes.create_string_buffer(size)
+        self.size = size
+        self.capacity = c_size_t(size)
+
+
+_buffers = _Buffer()
+
+
+def _call(fn: Any, *args: Any, n: Optional[int] = None) -> bytes:
     """Runs a fast-lane function into this thread's buffer (grown when too small); the
-    answer's bytes, or raises the library's error."""
-    buf = getattr(_buffers, "buf", None)
-    if buf is None:
-        buf = _buffers.buf = ctypes.create_string_buffer(4096)
+    answer's bytes, or raises the library's error. ``n``: what a first call already
+    returned."""
+    b = _buffers
     while True:
-        n = fn(*args, buf, len(buf))
+        if n is None:
+            n = fn(*args, b.buf, b.capacity)
         size = -n if n < 0 else n
-        if size > len(buf):
-            buf = _buffers.buf = ctypes.create_string_buffer(size)
+        if size > b.size:
+            b.grow(size)
+            n = None
             continue
-        data = _string_at(buf, size)
+        data = b.buf[:size]
         if n < 0:
             decode(data)
             raise InternalError("internal", "a fast-lane error without an error document")
         return data
 
 
-def evaluate_compact(handle: int, user: bytes, flag_keys: Optional[bytes]) -> Tuple[int, Tuple[int, ...]]:
-    """``allot_evaluate_compact``: the snapshot id and the result ids."""
-    data = _call(_evaluate_compact, handle, user, flag_keys)
+def handle_arg(handle: int) -> c_uint64:
+    """A handle as the fast lane's calls take it (built once per client)."""
+    return c_uint64(handle)
+
+
+_id_lists: Dict[int, struct.Struct] = {}
+
+
+def evaluate_compact(handle: c_uint64, user: Dict[str, Any], flag_keys: Optional[bytes]) -> Tuple[int, Tuple[int, ...]]:
+    """``allot_evaluate_compact`` (``handle`` from :func:`handle_arg`) of a user dict: the
+    snapshot id and the result ids."""
+    b = _buffers
+    text = compact_json(user)
+    n = _evaluate_compact(handle, text, flag_keys, b.buf, b.capacity)
+    data = b.buf[:n] if 0 < n <= b.size else _call(_evaluate_compact, handle, text, flag_keys, n=n)
     snapshot, count = _header.unpack_from(data)
-    return snapshot, struct.unpack_from(f"<{count}I", data, 12)
+    ids = _id_lists.get(count)
+    if ids is None:
+        ids = _id_lists[count] = struct.Struct(f"<{count}I")
+    return snapshot, ids.unpack_from(data, 12)
 
 
 def result_json(handle: int, snapshot: int, result_id: int) -> Optional[Any]:
@@ -317,11 +402,47 @@ def result_json(handle: int, snapshot: int, result_id: int) -> Optional[Any]:
     return _decode_json(data.decode("utf-8")) if data else None
 
 
+#: This thread's answer buffer (see :class:`_Buffer`).
+buffers = _buffers
+
+
+def eppo_assign_into(
+    handle: c_uint64, flag_key: bytes, subject_key: bytes, attributes: Dict[str, Any], variation_type: int, event: int
+) -> Tuple[int, Any]:
+    """``allot_eppo_assign`` into :data:`buffers`, the binding's hot path: the result,
+    and how the attributes were sent (for :func:`eppo_assign`). An answer
+    ``0 < n <= buffers.size`` is ``buffers.buf[:n]``; any other result goes to
+    :func:`eppo_assign`. Attributes marshal or the library refuses go as JSON (then
+    errors are the JSON input's)."""
+    b = _buffers
+    if not attributes:
+        return _eppo_assign(handle, flag_key, subject_key, None, variation_type, event, b.buf, b.capacity), None
+    if _eppo_assign_marshal is not None:
+        try:
+            packed = _marshal(attributes, 2)
+        except ValueError:  # a type marshal does not write
+            pass
+        else:
+            size = c_size_t(len(packed))
+            n = _eppo_assign_marshal(
+                handle, flag_key, subject_key, packed, size, variation_type, event, b.buf, b.capacity
+            )
+            if n >= 0:
+                return n, (packed, size)
+    text = compact_json(attributes)
+    return _eppo_assign(handle, flag_key, subject_key, text, variation_type, event, b.buf, b.capacity), text
+
+
 def eppo_assign(
-    handle: int, flag_key: bytes, subject_key: bytes, attributes: Optional[bytes], variation_type: int, event: bool
+    handle: c_uint64, flag_key: bytes, subject_key: bytes, sent: Any, variation_type: int, event: int, n: int
 ) -> bytes:
-    """``allot_eppo_assign``: the compact answer (decoded by ``allot.eppo``)."""
-    return _call(_eppo_assign, handle, flag_key, subject_key, attributes, variation_type, event)
+    """The compact answer of a call :func:`eppo_assign_into` made (``sent`` and ``n``
+    are what it returned) when it is not in the buffer: read once the buffer has grown,
+    or the library's error raised."""
+    if isinstance(sent, tuple):
+        packed, size = sent
+        return _call(_eppo_assign_marshal, handle, flag_key, subject_key, packed, size, variation_type, event, n=n)
+    return _call(_eppo_assign, handle, flag_key, subject_key, sent, variation_type, event, n=n)
 
 
 def has(name: str) -> bool:
@@ -405,6 +526,17 @@ def stop(handle: int, timeout_ms: int) -> Any:
     events within ``timeout_ms``. Returns the status document."""
     timeout_ms = max(0, min(int(timeout_ms), 0xFFFFFFFF))
     return decode(take(lib.allot_stop(handle, timeout_ms)))
+
+
+def configuration(handle: int) -> Any:
+    """``allot_configuration``: ``{"flags", "bandits"}``, the documents served now."""
+    return decode(take(lib.allot_configuration(handle)))
+
+
+def delivery_reports(handle: int, timeout_ms: int) -> Any:
+    """``allot_delivery_reports``: the events' delivery reports, waiting at most
+    ``timeout_ms`` for one (the GIL is released meanwhile)."""
+    return decode(take(lib.allot_delivery_reports(handle, timeout_ms)))
 
 
 def free(handle: int) -> None:

@@ -164,6 +164,8 @@ class FlagServer:
             "flags": {},
         }
         self.behaviours: Dict[str, str] = {}
+        #: The analytics endpoint's answer: (status, body).
+        self.analytics_answer = (200, b'{"code":200}')
         self.slow_seconds = 3.0
         self.requests: List[Dict[str, Any]] = []
         self.lock = threading.Lock()
@@ -220,7 +222,7 @@ class FlagServer:
                 if method == "GET" and url.path == "/flag-config/v1/config":
                     return self._reply(200, json.dumps(server.ufc).encode())
                 if method == "POST" and url.path == "/2/httpapi":
-                    return self._reply(200, b'{"code":200}')
+                    return self._reply(*server.analytics_answer)
                 return self._reply(404, b"no such endpoint")
 
             def do_GET(self) -> None:

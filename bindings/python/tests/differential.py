@@ -68,8 +68,8 @@ def typed(value: Any) -> Any:
 def _details(details: Any) -> Any:
     if not isinstance(details, dict):
         return details
-    # Timestamps differ by nature; the description is wording.
-    drop = ("timestamp", "configFetchedAt", "configPublishedAt", "flagEvaluationDescription")
+    # Timestamps differ by nature.
+    drop = ("timestamp", "configFetchedAt", "configPublishedAt")
     # allot's own keys (kept beside the vendor's) are left out of the comparison.
     extra = ("matchedRule", "matchedAllocation", "unmatchedAllocations", "unevaluatedAllocations")
     return {k: v for k, v in details.items() if k not in drop + extra}

@@ -429,3 +429,39 @@ def test_configs_send_only_what_the_caller_set(monkeypatch):
     default_url = inspect.signature(Config).parameters["base_url"].default
     assert Config(api_key="k", base_url=default_url)._to_json()["base_url"] == default_url
     assert inspect.signature(LocalEvaluationConfig).parameters["flag_config_polling_interval_millis"].default == 30000
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_analytics_callback_in_the_parent_and_a_forked_child(flag_server, caplog):
+    """The config's callback is called once per event, after ``flush()`` returns, in the
+    parent and in a forked child (its own reports); an exception inside it is logged on
+    the config's logger, as the Analytics SDK does."""
+    flag_server.amplitude_flags = [amplitude_flag("f")]
+    calls: List[Any] = []
+
+    def callback(event: Any, code: int, message: str) -> None:
+        calls.append((os.getpid(), event.user_id, event["event_type"], code, message))
+        if event.user_id == "boom":
+            raise ValueError("boom")
+
+    assignment = AssignmentConfig(
+        api_key="a", server_url=flag_server.url + "/2/httpapi", flush_queue_size=1, callback=callback
+    )
+    client = LocalEvaluationClient("k", LocalEvaluationConfig(server_url=flag_server.url, assignment_config=assignment))
+    client.start()
+    sent = (os.getpid(), "[Experiment] Assignment", 200, "Event sent successfully.")
+    with caplog.at_level(logging.ERROR, logger="amplitude"):
+        client.evaluate_v2(User(user_id="parent"))
+        client.evaluate_v2(User(user_id="boom"))
+        client.flush()
+    assert sorted(calls) == sorted([(sent[0], user, *sent[1:]) for user in ("boom", "parent")])
+    assert [r.name for r in caplog.records if "Error callback for event" in r.getMessage()] == ["amplitude"]
+
+    def child() -> bool:
+        calls.clear()
+        client.evaluate_v2(User(user_id="child"))
+        client.flush()
+        return calls == [(os.getpid(), "child", *sent[1:])]
+
+    assert _in_child(child) == 0
+    client.stop()

@@ -9,7 +9,7 @@ import warnings
 from typing import Any, Dict, List
 
 import pytest
-from differential import compare, run, sdk_modules, wait_for
+from differential import compare, run, sdk_modules, strip_identity, wait_for
 
 from conftest import FlagServer, amplitude_flag, load_json, premium_flag, shared
 
@@ -200,7 +200,7 @@ def test_configuration_objects() -> None:
 
 
 def test_deviation_empty_flag_keys_mean_all_flags() -> None:
-    """docs/python.md, row "empty flag_keys": the SDK evaluates no flag for an empty
+    """docs/python.md, row "the project's references": the SDK evaluates no flag for an empty
     collection; allot evaluates all, as the seed documentation says."""
 
     def scenario(sdk, server, rec):
@@ -244,6 +244,74 @@ def test_assignment_and_exposure_events_on_the_wire(send_evaluated_props: bool) 
     assert ours.steps == vendor.steps
     assert ours.logs == vendor.logs
     assert uploads(ours) == uploads(vendor)
+
+
+ANALYTICS_ANSWERS = {
+    "accepted": (200, b'{"code":200}'),
+    "server error": (500, b'{"code":500,"error":"down"}'),
+    "throttled": (429, b'{"code":429,"error":"Too many requests"}'),
+    "rejected": (400, b'{"code":400,"error":"Request missing required field","missing_field":"api_key"}'),
+    "too large": (413, b'{"code":413,"error":"Payload too large"}'),
+    "no server": None,
+}
+
+
+def callback_scenario(answer: Any) -> Any:
+    """Assignment and exposure events (three in all) with a ``callback`` on both configs,
+    delivered to an analytics endpoint answering ``answer`` ((status, body), or None: no
+    server); the calls are the last step."""
+
+    def scenario(sdk, server, rec):
+        calls: List[Any] = []
+        lock = threading.Lock()
+
+        def callback(event: Any, code: int, message: str) -> None:
+            with lock:
+                calls.append([strip_identity(event.get_event_body()), code, message])
+
+        if answer is None:
+            endpoint = "http://127.0.0.1:9/2/httpapi"
+        else:
+            server.analytics_answer = answer
+            endpoint = server.url + "/2/httpapi"
+        options = {
+            "server_url": endpoint,
+            "flush_queue_size": 1,
+            "flush_interval_millis": 100,
+            "flush_max_retries": 2,
+            "callback": callback,
+        }
+        exposure = importlib.import_module(sdk.__name__ + ".exposure").ExposureConfig
+        config = sdk.LocalEvaluationConfig(
+            server_url=server.url,
+            assignment_config=sdk.AssignmentConfig(api_key="analytics-a", **options),
+            exposure_config=exposure(api_key="analytics-e", **options),
+        )
+        client = sdk.LocalEvaluationClient("key", config)
+        client.start()
+        evaluate_options = importlib.import_module(sdk.__name__ + ".local.evaluate_options").EvaluateOptions
+        user = sdk.User(user_id="u", device_id="d", user_properties={"premium": True})
+        rec.step("exposed", lambda: sorted(client.evaluate_v2(user, None, evaluate_options(tracks_exposure=True))))
+        # One assignment event and an exposure event per flag served (both are "on").
+        rec.step("called back", lambda: wait_for(lambda: len(calls) >= 3, 10))
+        threading.Event().wait(0.3)  # no call beyond one per event
+        client.stop(5.0)
+        rec.step("calls", lambda: sorted(calls, key=lambda c: json.dumps(c, sort_keys=True)))
+
+    return scenario
+
+
+@pytest.mark.parametrize("answer", list(ANALYTICS_ANSWERS))
+def test_analytics_callback_gets_each_events_outcome(answer: str) -> None:
+    """``callback(event, code, message)`` of AssignmentConfig and ExposureConfig: one call
+    per event with the SDK's code and message, whether the server accepted the events,
+    kept failing until ``flush_max_retries`` sends, rejected them (a batch of one event)
+    or was not there at all."""
+    scenario = callback_scenario(ANALYTICS_ANSWERS[answer])
+    vendor, ours = run(scenario, VENDOR, local_flags), run(scenario, ALLOT, local_flags)
+    assert ours.steps == vendor.steps
+    calls = vendor.steps[-1][2]["list"]
+    assert len(calls) == 3
 
 
 def test_analytics_options_on_the_wire() -> None:

@@ -7,7 +7,7 @@ import threading
 from typing import Any, Dict, List, Tuple
 
 import pytest
-from differential import Recorder, compare, run, sdk_modules, typed
+from differential import Recorder, compare, run, sdk_modules, typed, wait_for
 
 from conftest import FlagServer, eppo_flag, load_json, shared
 
@@ -162,6 +162,29 @@ def test_initial_configuration_and_configuration_objects() -> None:
     both(scenario, requests=False)
 
 
+def test_get_configuration_is_the_configuration_served() -> None:
+    """``get_configuration()`` hands back what the client serves: nothing before the first
+    fetch, then the fetched configuration, then the next one polling brought."""
+
+    def scenario(sdk, server, rec):
+        server.behaviours["late"] = "slow"
+        server.slow_seconds = 1.0
+        late = sdk.init(sdk.ClientConfig(api_key="late", base_url=server.url, assignment_logger=sdk.AssignmentLogger()))
+        rec.step("before the first fetch", late.get_configuration)
+        client = client_for(sdk, server, rec, poll_interval_seconds=1)
+        rec.step("fetched keys", lambda: sorted(client.get_configuration().get_flag_keys()))
+        rec.step(
+            "fetched document",
+            lambda: json.loads(client.get_configuration().get_flags_configuration())["flags"] == server.ufc["flags"],
+        )
+        rec.step("bandit keys", lambda: client.get_configuration().get_bandit_keys())
+        server.ufc["flags"] = dict(FLAGS, extra=eppo_flag("extra", "x"))
+        rec.step("next fetch", lambda: wait_for(lambda: "extra" in client.get_configuration().get_flag_keys(), 5))
+        client.shutdown()
+
+    both(scenario, requests=False)
+
+
 def test_wait_for_initialization_rides_out_a_transient_failure() -> None:
     def scenario(sdk, server, rec):
         server.behaviours["sdk-key"] = "status_500"
@@ -176,7 +199,7 @@ def test_wait_for_initialization_rides_out_a_transient_failure() -> None:
 
 def test_older_convention_matches_the_sdk_with_none_for_the_default() -> None:
     """allot also accepts the seeds' ``get_<type>_assignment(subject_key, flag_key,
-    attributes=None)`` (docs/python.md, row "older Eppo convention"): the vendor's value
+    attributes=None)`` (docs/python.md, row "allot additions"): the vendor's value
     for the same assignment, or None where the vendor returns the default."""
     marker = "__default__"
     pairs = [("string", "s"), ("string", "missing"), ("boolean", "b"), ("numeric", "n"), ("numeric", "s")]
@@ -246,7 +269,7 @@ def test_conformance_subjects_assignments_and_details() -> None:
 
 
 def test_deviation_obfuscated_configurations_are_served() -> None:
-    """docs/python.md, row "obfuscated configurations": the SDK serves the defaults for
+    """docs/python.md, row "the project's references": the SDK serves the defaults for
     an obfuscated configuration; allot serves what the plain one assigns."""
     plain = run(_conformance("flags-v1.json", details=False), VENDOR, serve)
     vendor = run(_conformance("flags-v1-obfuscated.json", details=False), VENDOR, serve)
@@ -260,7 +283,7 @@ def test_deviation_obfuscated_configurations_are_served() -> None:
 
 
 def test_deviation_invalid_variation_value_is_an_assignment_error() -> None:
-    """docs/python.md, row "canonical evaluation semantics": Eppo's shared test data
+    """docs/python.md, row "the project's references": Eppo's shared test data
     reports an INTEGER variation holding 3.1415926 as ASSIGNMENT_ERROR with its value;
     eppo-server-sdk 4.4.1 as UNEXPECTED_CONFIGURATION_ERROR without it. Both return
     the default."""

@@ -15,7 +15,6 @@ from allot.amplitude import (
     LocalEvaluationClient,
     LocalEvaluationConfig,
     User,
-    _encode_json,
     _fields,
     _request,
     _variants,
@@ -55,9 +54,9 @@ def test_snapshot_ids_differ_between_clients_and_results_stay_per_client():
     first.start()
     second.start()
     user = User(**data["cases"][0]["user"])
-    user_json = _encode_json(_fields(user)).encode()
-    a, ids = _native.evaluate_compact(first._id, user_json, None)
-    b, _ = _native.evaluate_compact(second._id, user_json, None)
+    fields = _fields(user)
+    a, ids = _native.evaluate_compact(_native.handle_arg(first._id), fields, None)
+    b, _ = _native.evaluate_compact(_native.handle_arg(second._id), fields, None)
     assert a and b and a != b
     assert ids
     # A snapshot that is not the client's current one answers None: evaluate again.
@@ -154,3 +153,26 @@ def test_eppo_fast_lane_values_and_events_match_the_json_path(flags_file):
             assert "mutated" not in attrs
             recorder.take()
     assert events > 0
+
+
+def test_eppo_defaults_warnings_and_errors_come_from_the_compact_answer(monkeypatch, caplog):
+    """An assignment that ends in the default is answered from the fast lane's code
+    alone: the JSON path is never called, and the SDK's warnings and errors still come."""
+    needs("eppo")
+    text = shared("conformance", "eppo", "flags-v1.json").read_bytes()
+    client = eppo.EppoClient(Config(api_key="k", initial_configuration=Configuration(flags_configuration=text)))
+    client.wait_for_initialization(timeout=5)
+
+    def refuse(*args):
+        raise AssertionError("the JSON path was called")
+
+    monkeypatch.setattr(_native, "evaluate_raw", refuse)
+    assert client.get_numeric_assignment("numeric_flag", "alice", {}, 0.0) == 3.1415926
+    assert client.get_string_assignment("no-such-flag", "alice", {}, "fallback") == "fallback"
+    assert client.get_string_assignment("alice", "no-such-flag") is None  # the older convention
+    with caplog.at_level("WARNING", logger="eppo"):
+        assert client.get_string_assignment("numeric_flag", "alice", {}, "fallback") == "fallback"
+    assert "invalid flag type (expected: String)" in caplog.text
+    client._is_graceful_mode = False
+    with pytest.raises(RuntimeError, match="invalid flag type"):
+        client.get_string_assignment("numeric_flag", "alice", {}, "fallback")

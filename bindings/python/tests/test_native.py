@@ -34,6 +34,8 @@ def _ctype(c_type: str, is_return: bool):
         "bool": c_bool,
         # the fast lane's output buffer, owned by the caller
         "uint8_t *": c_void_p,
+        # a borrowed byte array of a given length (the marshalled attributes): bytes
+        "const uint8_t *": c_char_p,
         "void": None,
         # returned strings are owned by the caller: c_void_p, copied, then freed
         "char *": c_void_p,

@@ -1,13 +1,13 @@
 //! The `cohort_sync` section of an Amplitude local configuration, with the defaults of
-//! the vendor's `CohortSyncConfig`.
+//! the vendor's `CohortSyncConfig` and its rule that cohorts are polled at most once a
+//! minute.
 
 use std::time::Duration;
 
 use base64::Engine as _;
 use serde::Deserialize;
-use serde_json::{Map, Value};
 
-use crate::config::parse_section;
+use crate::config::BaseUrl;
 use crate::error::{Error, ErrorCode, Result};
 use crate::transport::{redact, ApiKey};
 
@@ -17,23 +17,20 @@ pub const COHORT_URL: [&str; 2] = [
     "https://cohort-v2.lab.eu.amplitude.com",
 ];
 
-/// The fields of `cohort_sync`.
-const FIELDS: &[&str] = &[
-    "api_key",
-    "secret_key",
-    "max_cohort_size",
-    "cohort_polling_interval_millis",
-    "cohort_server_url",
-    "cohort_request_timeout_millis",
-    "max_concurrent_downloads",
-];
+/// The shortest cohort polling interval, in milliseconds: Amplitude's SDKs raise a
+/// shorter `cohort_polling_interval_millis` to it. Tests lower it with
+/// `min_cohort_polling_interval_millis`.
+pub const MIN_POLLING_INTERVAL_MILLIS: u64 = 60_000;
 
+/// `cohort_sync`, as sent.
 #[derive(Deserialize)]
-struct Raw {
+#[serde(deny_unknown_fields)]
+pub struct CohortSyncConfig {
     api_key: Option<String>,
     secret_key: Option<String>,
     max_cohort_size: Option<u64>,
     cohort_polling_interval_millis: Option<u64>,
+    min_cohort_polling_interval_millis: Option<u64>,
     cohort_server_url: Option<String>,
     cohort_request_timeout_millis: Option<u64>,
     max_concurrent_downloads: Option<u64>,
@@ -48,10 +45,11 @@ pub struct CohortSettings {
     pub secret_key: ApiKey,
     /// Cohorts with more members are not downloaded (the server answers 413).
     pub max_cohort_size: u64,
-    /// Time between refreshes of every cohort.
+    /// Time between refreshes of every cohort: `cohort_polling_interval_millis`, at
+    /// least `min_cohort_polling_interval_millis` (default 60000).
     pub polling_interval: Duration,
     /// The cohort server, as configured or picked by the server zone.
-    pub server_url: String,
+    pub server_url: BaseUrl,
     /// Each download request's timeout.
     pub request_timeout: Duration,
     /// How many cohorts download at once.
@@ -63,14 +61,13 @@ pub struct CohortSettings {
 }
 
 impl CohortSettings {
-    /// Parses `cohort_sync`; `zone` is 0 for US, 1 for EU.
+    /// Checks `cohort_sync` and applies its defaults; `zone` is 0 for US, 1 for EU.
     pub fn parse(
-        object: &Map<String, Value>,
+        raw: CohortSyncConfig,
         zone: usize,
         max_response_bytes: u64,
         debug: bool,
     ) -> Result<CohortSettings> {
-        let raw: Raw = parse_section(object, FIELDS, "cohort_sync")?;
         let key = |value: Option<String>, name: &str| {
             ApiKey::parse(
                 value.as_deref(),
@@ -84,7 +81,7 @@ impl CohortSettings {
             )),
             other => Ok(other.unwrap_or(default)),
         };
-        let server_url = crate::config::base_url(
+        let server_url = BaseUrl::parse(
             raw.cohort_server_url.as_deref(),
             COHORT_URL[zone],
             "cohort_sync.cohort_server_url",
@@ -93,11 +90,18 @@ impl CohortSettings {
             api_key: key(raw.api_key, "api_key")?,
             secret_key: key(raw.secret_key, "secret_key")?,
             max_cohort_size: positive(raw.max_cohort_size, 2_147_483_647, "max_cohort_size")?,
-            polling_interval: Duration::from_millis(positive(
-                raw.cohort_polling_interval_millis,
-                60_000,
-                "cohort_polling_interval_millis",
-            )?),
+            polling_interval: Duration::from_millis(
+                positive(
+                    raw.cohort_polling_interval_millis,
+                    MIN_POLLING_INTERVAL_MILLIS,
+                    "cohort_polling_interval_millis",
+                )?
+                .max(positive(
+                    raw.min_cohort_polling_interval_millis,
+                    MIN_POLLING_INTERVAL_MILLIS,
+                    "min_cohort_polling_interval_millis",
+                )?),
+            ),
             server_url,
             request_timeout: Duration::from_millis(positive(
                 raw.cohort_request_timeout_millis,
@@ -156,7 +160,8 @@ mod tests {
 
     fn parse(text: &str, zone: usize) -> Result<CohortSettings> {
         let object = crate::config::parse_document(text).unwrap();
-        CohortSettings::parse(&object, zone, 1 << 20, false)
+        let raw = crate::config::from_object(&object, "cohort_sync")?;
+        CohortSettings::parse(raw, zone, 1 << 20, false)
     }
 
     #[test]
@@ -169,6 +174,29 @@ mod tests {
             settings.cohort_url("a b", Some(7)),
             "https://cohort-v2.lab.eu.amplitude.com/sdk/v1/cohort/a%20b?maxCohortSize=2147483647&lastModified=7"
         );
+        // A shorter interval is raised to the minimum, unless a test lowers the minimum.
+        let raised = r#"{"api_key": "a", "secret_key": "s", "cohort_polling_interval_millis": 10}"#;
+        assert_eq!(
+            parse(raised, 0).unwrap().polling_interval,
+            Duration::from_millis(60_000)
+        );
+        let lowered = r#"{"api_key": "a", "secret_key": "s", "cohort_polling_interval_millis": 10,
+                          "min_cohort_polling_interval_millis": 5}"#;
+        assert_eq!(
+            parse(lowered, 0).unwrap().polling_interval,
+            Duration::from_millis(10)
+        );
+        let floor_only =
+            r#"{"api_key": "a", "secret_key": "s", "min_cohort_polling_interval_millis": 5}"#;
+        assert_eq!(
+            parse(floor_only, 0).unwrap().polling_interval,
+            Duration::from_millis(60_000)
+        );
+        assert!(parse(
+            r#"{"api_key": "a", "secret_key": "s", "min_cohort_polling_interval_millis": 0}"#,
+            0
+        )
+        .is_err());
         // base64("proj-api:proj-secret")
         assert_eq!(
             settings.authorization(),

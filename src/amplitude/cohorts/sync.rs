@@ -42,6 +42,8 @@ pub struct CohortStatus {
     pub server_url: String,
     /// A background thread refreshes the cohorts in this process.
     pub polling: bool,
+    /// Time between refreshes, in milliseconds (the minimum applied).
+    pub polling_interval_millis: u64,
     /// Every cohort held or tried, by id.
     pub cohorts: std::collections::BTreeMap<String, Cohort>,
 }
@@ -69,7 +71,7 @@ impl CohortSync {
         let http = Http::new(
             &settings.secret_key,
             settings.max_response_bytes,
-            settings.server_url.starts_with("https"),
+            settings.server_url.is_https(),
         )
         .without_key_header();
         let job = Arc::clone(&self.job);
@@ -136,8 +138,10 @@ impl CohortSync {
     /// The status document's `cohort_sync` object.
     pub fn status(&self) -> CohortStatus {
         CohortStatus {
-            server_url: self.job.settings.server_url.clone(),
+            server_url: self.job.settings.server_url.to_string(),
             polling: self.worker.started_here() && !self.closed.load(Ordering::Acquire),
+            polling_interval_millis: u64::try_from(self.job.settings.polling_interval.as_millis())
+                .unwrap_or(u64::MAX),
             cohorts: self.job.store.status(),
         }
     }

@@ -111,6 +111,9 @@ pub struct BanditModels {
     /// Models that failed to compile, sorted by bandit key; a flag variation that hands
     /// over to one of them gets no action.
     pub errors: Vec<BanditError>,
+    /// The document as loaded (JSON text), handed back by `allot_configuration`; `None`
+    /// when no models were loaded.
+    pub source: Option<Box<str>>,
 }
 
 /// A bandit model that failed to compile.
@@ -188,12 +191,17 @@ impl BanditModels {
                 format!("bandit models configuration: {e}"),
             )
         })?;
-        BanditModels::from_value(value)
+        BanditModels::compile(value, text.into())
     }
 
     /// Compiles a bandit models document. The document's shape errors fail; a model that
     /// does not fit is isolated (listed in [`BanditModels::errors`]).
     pub fn from_value(value: Value) -> Result<BanditModels> {
+        let source = value.to_string().into_boxed_str();
+        BanditModels::compile(value, source)
+    }
+
+    fn compile(value: Value, source: Box<str>) -> Result<BanditModels> {
         let doc = BanditsDocument::deserialize(value).map_err(|e| {
             Error::new(
                 ErrorCode::InvalidConfig,
@@ -219,6 +227,7 @@ impl BanditModels {
             models,
             updated_at: doc.updated_at,
             errors,
+            source: Some(source),
         })
     }
 

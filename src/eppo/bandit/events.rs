@@ -1,11 +1,9 @@
 //! The bandit event (what the binding hands to the logger's `log_bandit_action`).
 
-use std::fmt::Write as _;
-
-use serde_json::Value;
+use serde::{Serialize, Serializer};
 
 use crate::eppo::bandit::evaluate::{Action, Choice, ContextAttributes};
-use crate::eppo::events::{write_json_str, META_DATA};
+use crate::eppo::events::{MetaData, META_DATA};
 
 /// What a bandit event is written from.
 pub struct BanditEventInput<'a> {
@@ -27,58 +25,69 @@ pub struct BanditEventInput<'a> {
     pub timestamp: &'a str,
 }
 
-/// Appends `{flagKey, banditKey, subject, action, actionProbability, optimalityGap,
-/// modelVersion, timestamp, subjectNumericAttributes, subjectCategoricalAttributes,
-/// actionNumericAttributes, actionCategoricalAttributes, metaData}`.
-pub fn write_bandit_event(out: &mut String, input: &BanditEventInput<'_>) {
-    let action = &input.actions[input.choice.index];
-    out.push_str("{\"flagKey\":");
-    write_json_str(out, input.flag_key);
-    out.push_str(",\"banditKey\":");
-    write_json_str(out, input.bandit_key);
-    out.push_str(",\"subject\":");
-    write_json_str(out, input.subject_key);
-    out.push_str(",\"action\":");
-    write_json_str(out, action.key);
-    out.push_str(",\"actionProbability\":");
-    write_number(out, input.choice.probability);
-    out.push_str(",\"optimalityGap\":");
-    write_number(out, input.choice.optimality_gap);
-    out.push_str(",\"modelVersion\":");
-    write_json_str(out, input.model_version);
-    out.push_str(",\"timestamp\":");
-    write_json_str(out, input.timestamp);
-    write_attributes(out, "subject", input.subject);
-    write_attributes(out, "action", &action.attributes);
-    out.push_str(",\"metaData\":");
-    out.push_str(META_DATA);
-    out.push('}');
+/// `{flagKey, banditKey, subject, action, actionProbability, optimalityGap, modelVersion,
+/// timestamp, subjectNumericAttributes, subjectCategoricalAttributes,
+/// actionNumericAttributes, actionCategoricalAttributes, metaData}`; numbers as Eppo's
+/// core writes an `f64` (`25.0`; `null` if not finite).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BanditEvent<'a> {
+    flag_key: &'a str,
+    bandit_key: &'a str,
+    subject: &'a str,
+    action: &'a str,
+    action_probability: f64,
+    optimality_gap: f64,
+    model_version: &'a str,
+    timestamp: &'a str,
+    #[serde(serialize_with = "numeric")]
+    subject_numeric_attributes: &'a ContextAttributes<'a>,
+    #[serde(serialize_with = "categorical")]
+    subject_categorical_attributes: &'a ContextAttributes<'a>,
+    #[serde(serialize_with = "numeric")]
+    action_numeric_attributes: &'a ContextAttributes<'a>,
+    #[serde(serialize_with = "categorical")]
+    action_categorical_attributes: &'a ContextAttributes<'a>,
+    meta_data: MetaData,
 }
 
-/// Appends `,"<side>NumericAttributes":{…},"<side>CategoricalAttributes":{…}`.
-fn write_attributes(out: &mut String, side: &str, attributes: &ContextAttributes<'_>) {
-    let _ = write!(out, ",\"{side}NumericAttributes\":{{");
-    for (i, (key, value)) in attributes.numeric_attributes().iter().enumerate() {
-        if i > 0 {
-            out.push(',');
+impl<'a> BanditEvent<'a> {
+    /// The event of `input`'s choice.
+    pub fn new(input: &BanditEventInput<'a>) -> BanditEvent<'a> {
+        let action = &input.actions[input.choice.index];
+        BanditEvent {
+            flag_key: input.flag_key,
+            bandit_key: input.bandit_key,
+            subject: input.subject_key,
+            action: action.key,
+            action_probability: input.choice.probability,
+            optimality_gap: input.choice.optimality_gap,
+            model_version: input.model_version,
+            timestamp: input.timestamp,
+            subject_numeric_attributes: input.subject,
+            subject_categorical_attributes: input.subject,
+            action_numeric_attributes: &action.attributes,
+            action_categorical_attributes: &action.attributes,
+            meta_data: META_DATA,
         }
-        write_json_str(out, key);
-        out.push(':');
-        write_number(out, *value);
     }
-    let _ = write!(out, "}},\"{side}CategoricalAttributes\":{{");
-    for (i, (key, value)) in attributes.categorical_attributes().iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_json_str(out, key);
-        out.push(':');
-        let _ = write!(out, "{}", value.to_value());
-    }
-    out.push('}');
 }
 
-/// Appends a number as Eppo's core writes an `f64` (`25.0`; `null` if not finite).
-pub fn write_number(out: &mut String, value: f64) {
-    let _ = write!(out, "{}", Value::from(value));
+fn numeric<S: Serializer>(
+    attributes: &&ContextAttributes<'_>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(attributes.numeric_attributes().iter().map(|(k, v)| (k, v)))
+}
+
+fn categorical<S: Serializer>(
+    attributes: &&ContextAttributes<'_>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(
+        attributes
+            .categorical_attributes()
+            .iter()
+            .map(|(k, v)| (k, v.to_value())),
+    )
 }

@@ -15,12 +15,13 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::clock::now_millis_signed;
+use crate::config::from_text;
 use crate::eppo::bandit::evaluate::{bandit_action, Action, ContextAttributes};
-use crate::eppo::bandit::events::{write_bandit_event, write_number, BanditEventInput};
+use crate::eppo::bandit::events::{BanditEvent, BanditEventInput};
 use crate::eppo::compile::Snapshot;
 use crate::eppo::details::{self, DetailsInput};
 use crate::eppo::evaluate::Subject;
-use crate::eppo::events::{self, AssignmentCache};
+use crate::eppo::events::{self, write_json, AssignmentCache};
 use crate::eppo::model::VariationType;
 use crate::eppo::time;
 use crate::error::{Error, ErrorCode, Result};
@@ -99,13 +100,9 @@ pub fn evaluate(
     if !text.contains("\"actions\"") {
         return None;
     }
-    match serde_json::from_str::<BanditRequest<'_>>(text) {
+    match from_text::<BanditRequest<'_>>(text, "bandit request", ErrorCode::InvalidArgument) {
         Ok(request) => Some(evaluate_request(&request, snapshot, cache)),
-        Err(e) if has_actions(text) => Some(Err(Error::from_json(
-            &e,
-            "bandit request",
-            ErrorCode::InvalidArgument,
-        ))),
+        Err(e) if has_actions(text) => Some(Err(e)),
         Err(_) => None,
     }
 }
@@ -161,64 +158,33 @@ fn evaluate_request(
     let choice = result.bandit.and_then(|b| b.choice);
     let mut timestamp = String::new();
     time::write_rfc3339(&mut timestamp, now_ms);
-    let mut out = String::with_capacity(1024);
-    out.push_str("{\"variation\":");
-    events::write_json_str(&mut out, result.variation);
-    out.push_str(",\"action\":");
-    match result.action(&actions) {
-        Some(action) => events::write_json_str(&mut out, action),
-        None => out.push_str("null"),
-    }
-    out.push_str(",\"code\":\"");
-    out.push_str(assignment.code.as_str());
-    out.push_str("\",\"bandit_key\":");
-    match result.bandit {
-        Some(bandit) => events::write_json_str(&mut out, bandit.key),
-        None => out.push_str("null"),
-    }
-    out.push_str(",\"action_probability\":");
-    match choice {
-        Some(choice) => write_number(&mut out, choice.probability),
-        None => out.push_str("null"),
-    }
-    out.push_str(",\"optimality_gap\":");
-    match choice {
-        Some(choice) => write_number(&mut out, choice.optimality_gap),
-        None => out.push_str("null"),
-    }
-    out.push_str(",\"events\":[");
-    if let Some(m) = assignment.matched.filter(|_| assignment.should_log()) {
-        let log = cache.map_or(true, |cache| {
-            cache.should_log(
-                flag_key,
-                subject_key,
-                &m.allocation.key,
-                &m.split.variation_key,
-            )
+    let logged = assignment
+        .matched
+        .filter(|_| assignment.should_log())
+        .filter(|m| {
+            cache.map_or(true, |cache| {
+                cache.should_log(
+                    flag_key,
+                    subject_key,
+                    &m.allocation.key,
+                    &m.split.variation_key,
+                )
+            })
         });
-        if log {
-            events::write_event(&mut out, flag_key, &m, subject_key, &dict, &timestamp);
-        }
-    }
-    out.push_str("],\"bandit_events\":[");
-    if let (Some(bandit), Some(choice)) = (result.bandit, choice) {
-        let model_version = bandit.model.map_or("", |m| m.model_version.as_str());
-        write_bandit_event(
-            &mut out,
-            &BanditEventInput {
-                flag_key,
-                subject_key,
-                subject: &subject,
-                bandit_key: bandit.key,
-                model_version,
-                choice,
-                actions: &actions,
-                timestamp: &timestamp,
-            },
-        );
-    }
-    out.push(']');
-    if request.details {
+    let bandit_event = result
+        .bandit
+        .zip(choice)
+        .map(|(bandit, choice)| BanditEventInput {
+            flag_key,
+            subject_key,
+            subject: &subject,
+            bandit_key: bandit.key,
+            model_version: bandit.model.map_or("", |m| m.model_version.as_str()),
+            choice,
+            actions: &actions,
+            timestamp: &timestamp,
+        });
+    let details = request.details.then(|| {
         let input = DetailsInput {
             snapshot,
             flag_key,
@@ -231,15 +197,46 @@ fn evaluate_request(
         let mut document = details::build(&input, assignment);
         document.bandit_key = result.bandit.map(|b| b.key);
         document.bandit_action = result.action(&actions);
-        let json = serde_json::to_string(&document).map_err(|e| {
+        document
+    });
+    // Written by hand around serde-written members, as the assignment results are.
+    let mut out = Vec::with_capacity(1024);
+    let written = (|| -> serde_json::Result<()> {
+        out.extend_from_slice(b"{\"variation\":");
+        write_json(&mut out, result.variation)?;
+        out.extend_from_slice(b",\"action\":");
+        write_json(&mut out, &result.action(&actions))?;
+        out.extend_from_slice(b",\"code\":");
+        write_json(&mut out, assignment.code.as_str())?;
+        out.extend_from_slice(b",\"bandit_key\":");
+        write_json(&mut out, &result.bandit.map(|b| b.key))?;
+        out.extend_from_slice(b",\"action_probability\":");
+        write_json(&mut out, &choice.map(|c| c.probability))?;
+        out.extend_from_slice(b",\"optimality_gap\":");
+        write_json(&mut out, &choice.map(|c| c.optimality_gap))?;
+        out.extend_from_slice(b",\"events\":[");
+        if let Some(m) = logged {
+            events::write_event(&mut out, flag_key, &m, subject_key, &dict, &timestamp)?;
+        }
+        out.extend_from_slice(b"],\"bandit_events\":[");
+        if let Some(input) = &bandit_event {
+            write_json(&mut out, &BanditEvent::new(input))?;
+        }
+        out.push(b']');
+        if let Some(details) = &details {
+            out.extend_from_slice(b",\"details\":");
+            write_json(&mut out, details)?;
+        }
+        out.push(b'}');
+        Ok(())
+    })();
+    written
+        .map_err(|e| e.to_string())
+        .and_then(|()| String::from_utf8(out).map_err(|e| e.to_string()))
+        .map_err(|e| {
             Error::new(
                 ErrorCode::Internal,
-                format!("serializing evaluation details: {e}"),
+                format!("serializing the bandit result: {e}"),
             )
-        })?;
-        out.push_str(",\"details\":");
-        out.push_str(&json);
-    }
-    out.push('}');
-    Ok(out)
+        })
 }

@@ -211,6 +211,8 @@ class Variant:
 
 _encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _decode_json = json.JSONDecoder().decode
+_compact_json = _native.compact_json
+_evaluate_compact = _native.evaluate_compact
 
 
 def _variants(doc: Dict[str, Any]) -> Dict[str, Variant]:
@@ -230,13 +232,25 @@ def _flat(obj: Any) -> bool:
 
 
 def _copier(obj: Any) -> Callable[[], Any]:
-    """A function returning a fresh, independent copy of a decoded JSON value."""
+    """A function returning a fresh, independent copy of a decoded JSON value: shallow
+    copies, with the nested containers copied by their own copiers (several times
+    cheaper than decoding the JSON text again)."""
     if obj is None or isinstance(obj, (str, int, float, bool)):
         return lambda: obj
     if _flat(obj):
         return obj.copy
-    text = _encode_json(obj)
-    return lambda: _decode_json(text)
+    if isinstance(obj, dict):
+        nested = [(k, _copier(v)) for k, v in obj.items() if isinstance(v, (dict, list))]
+
+        def copy_dict() -> Dict[str, Any]:
+            copy = obj.copy()
+            for k, copy_value in nested:
+                copy[k] = copy_value()
+            return copy
+
+        return copy_dict
+    items = [_copier(v) for v in obj]
+    return lambda: [copy_item() for copy_item in items]
 
 
 class _SnapshotResults:
@@ -351,9 +365,11 @@ _ANALYTICS_ENDPOINT = re.compile(r"/(2/httpapi|batch)/?$")
 class _EventConfig(Settings):
     """What ``AssignmentConfig`` and ``ExposureConfig`` share: the Analytics SDK's
     ``amplitude.Config`` options (``api_key`` is the analytics API key, not the
-    deployment key). Every option of event delivery reaches the library; ``logger``,
-    ``storage_provider``, ``event_log_level`` and ``callback`` are accepted and kept
-    (see docs/python.md)."""
+    deployment key). Every option of event delivery reaches the library: ``callback(event,
+    code, message)`` is called once per event with its delivery outcome, on a thread of the
+    client's, as the Analytics SDK calls it; ``logger`` gets the callback's exceptions;
+    ``storage_provider`` and ``event_log_level`` are accepted and kept (see
+    docs/python.md)."""
 
     def _options(self, kw: Dict[str, Any]) -> None:
         for name in kw:
@@ -422,6 +438,8 @@ class _EventConfig(Settings):
                 doc[name] = getattr(value, method)() if hasattr(value, method) else dict(value)
         if self.given("cache_capacity"):
             doc["cache_capacity"] = self.cache_capacity
+        if callable(self.callback):
+            doc["delivery_reports"] = True
         return doc
 
 
@@ -455,10 +473,12 @@ class ExposureConfig(_EventConfig):
 class CohortSyncConfig(Settings):
     """Cohort sync: download the cohorts that flags target and evaluate users with their
     memberships. ``api_key`` and ``secret_key`` are the project's keys (not the deployment
-    key); ``cohort_polling_interval_millis`` is raised to at least 60000, as the Amplitude
-    SDK does; without ``cohort_server_url`` the server zone picks the US or EU cohort
-    server. Other keyword arguments (``cohort_request_timeout_millis``,
-    ``max_concurrent_downloads``) are passed to the native library as given."""
+    key); the library raises ``cohort_polling_interval_millis`` to at least 60000, as the
+    Amplitude SDK does (``status()["cohort_sync"]["polling_interval_millis"]`` shows the
+    interval used); without ``cohort_server_url`` the server zone picks the US or EU
+    cohort server. Other keyword arguments (``cohort_request_timeout_millis``,
+    ``max_concurrent_downloads``, ``min_cohort_polling_interval_millis``) are passed to the
+    native library as given."""
 
     def __init__(
         self,
@@ -472,7 +492,7 @@ class CohortSyncConfig(Settings):
         self.api_key = api_key
         self.secret_key = secret_key
         self.max_cohort_size = max_cohort_size
-        self.cohort_polling_interval_millis = max(cohort_polling_interval_millis, 60000)
+        self.cohort_polling_interval_millis = cohort_polling_interval_millis
         self.cohort_server_url = cohort_server_url
         self.options = kw
 
@@ -771,6 +791,104 @@ def _fetch_failure(error: AllotError) -> Tuple[Exception, bool, bool]:
 # ---------------------------------------------------------------------------------------
 
 
+class _DeliveredEvent:
+    """An analytics event as the library sent it, handed to the configs' ``callback(event,
+    code, message)``: the Analytics SDK's ``BaseEvent`` fields as attributes
+    (``event_type``, ``user_id``, ``device_id``, ``event_properties``, ``user_properties``,
+    ``insert_id``, ``time``, ``library``, …; unset ones are ``None``), ``event["field"]``,
+    ``get_event_body()`` and ``str(event)`` as the SDK's."""
+
+    def __init__(self, body: Dict[str, Any]) -> None:
+        self.__dict__.update(body)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return None
+
+    def __getitem__(self, name: str) -> Any:
+        return self.__dict__.get(name)
+
+    def __contains__(self, name: str) -> bool:
+        return self.__dict__.get(name) is not None
+
+    def get_event_body(self) -> Dict[str, Any]:
+        """The event's fields, as sent."""
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+    def __str__(self) -> str:
+        return json.dumps(self.get_event_body(), sort_keys=True, skipkeys=True)
+
+
+class _DeliveryReports:
+    """Calls ``callback(event, code, message)`` of ``AssignmentConfig`` /
+    ``ExposureConfig`` for each event's delivery report, which the library keeps
+    (``allot_delivery_reports``): a daemon thread takes them as they come; ``settle()``
+    takes the rest at once (after a flush or stop, as the SDK has called back by then).
+    One taker at a time, so callbacks keep the library's order. The thread holds no
+    reference to the client: freeing the client ends it."""
+
+    _live: weakref.WeakSet[_DeliveryReports] = weakref.WeakSet()
+
+    def __init__(
+        self, handle_id: int, callbacks: Dict[str, Tuple[Callable[..., Any], logging.Logger]], logger: logging.Logger
+    ) -> None:
+        self._id = handle_id
+        self._callbacks = callbacks
+        self._logger = logger
+        self._closed = False
+        self._start()
+        _DeliveryReports._live.add(self)
+
+    @staticmethod
+    def for_config(handle_id: int, config: Any) -> Optional[_DeliveryReports]:
+        """A taker when either event config has a callback, else ``None``."""
+        callbacks = {}
+        for stream, event_config in (("assignment", config.assignment_config), ("exposure", config.exposure_config)):
+            if event_config is not None and callable(event_config.callback):
+                callbacks[stream] = (event_config.callback, event_config.logger)
+        return _DeliveryReports(handle_id, callbacks, config.logger) if callbacks else None
+
+    def _start(self) -> None:
+        self._lock = threading.Lock()
+        threading.Thread(target=self._run, name="allot-delivery-reports", daemon=True).start()
+
+    def _run(self) -> None:
+        while not self._closed:
+            self._take(100)
+
+    def settle(self) -> None:
+        """Calls back for every report the library holds now."""
+        self._take(0)
+
+    def _take(self, timeout_ms: int) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                answer = _native.delivery_reports(self._id, timeout_ms)
+            except AllotError:  # the client was freed
+                self._closed = True
+                return
+            self._closed = bool(answer["closed"])
+            for report in answer["reports"]:
+                callback, logger = self._callbacks.get(report["stream"], (None, None))
+                if callback is None:
+                    continue
+                event = _DeliveredEvent(report["event"])
+                try:
+                    callback(event, report["code"], report["message"])
+                except Exception:  # noqa: BLE001 - logged as the SDK logs it
+                    (logger or self._logger).exception(f"Error callback for event {event}")
+
+    @classmethod
+    def _after_fork_in_child(cls) -> None:
+        # The parent's thread does not exist here; the library starts the child's reports anew.
+        for reports in list(cls._live):
+            if not reports._closed:
+                reports._start()
+
+
 class _Handle:
     """Owns one native handle; frees it exactly once."""
 
@@ -794,6 +912,11 @@ class LocalEvaluationClient:
         self._handle = _Handle(self.config._to_json(api_key))
         self._id = self._handle.id
         self._results = _SnapshotResults(0)
+        self._handle_arg = _native.handle_arg(self._id)
+        #: Encoded flag-key lists by their keys (a program asks for a few lists, again
+        #: and again); bounded.
+        self._keys: Dict[Tuple[Any, ...], bytes] = {}
+        self._reports = _DeliveryReports.for_config(self._id, self.config)
 
     def start(self) -> None:
         """Fetches the flag configurations (blocking) and starts polling for updates.
@@ -823,19 +946,20 @@ class LocalEvaluationClient:
             if options is not None and options.tracks_exposure is True:
                 raw = _native.evaluate_raw(self._id, _request(user, flag_keys, ',"tracks_exposure":true'))
                 return _variants(_native.decode(raw))
-            user_json = _encode_json(_fields(user)).encode()
-            keys_json = _encode_json(list(flag_keys)).encode() if flag_keys else None
+            fields = _fields(user)
+            keys_json = self._keys_json(flag_keys) if flag_keys else None
             while True:
                 try:
-                    snapshot, ids = _native.evaluate_compact(self._id, user_json, keys_json)
+                    snapshot, ids = _evaluate_compact(self._handle_arg, fields, keys_json)
                 except _native.UnsupportedError:  # more results than 32-bit ids name
                     return _variants(_native.decode(_native.evaluate_raw(self._id, _request(user, flag_keys))))
                 results = self._results
                 if results.snapshot != snapshot:
                     results = self._results = _SnapshotResults(snapshot)
+                entries = results.entries
                 variants = {}
                 for result_id in ids:
-                    entry = results.entry(self._id, result_id)
+                    entry = entries.get(result_id) or results.entry(self._id, result_id)
                     if entry is None:  # the configuration changed meanwhile: evaluate again
                         break
                     flag, value, payload, key, metadata = entry
@@ -844,6 +968,20 @@ class LocalEvaluationClient:
                     return variants
         except _native.NotStartedError:
             return {}
+
+    def _keys_json(self, flag_keys: Collection[str]) -> bytes:
+        """``flag_keys`` as the JSON array ``allot_evaluate_compact`` takes."""
+        try:
+            key = tuple(flag_keys)
+            encoded = self._keys.get(key)
+        except TypeError:  # unhashable keys: not cached
+            return _compact_json(list(flag_keys))
+        if encoded is None:
+            encoded = _compact_json(list(key))
+            if len(self._keys) >= 256:
+                self._keys = {}
+            self._keys[key] = encoded
+        return encoded
 
     @deprecated("Use evaluate_v2")
     def evaluate(self, user: User, flag_keys: Optional[List[str]] = None) -> Dict[str, Variant]:
@@ -858,7 +996,10 @@ class LocalEvaluationClient:
     def flush(self, timeout_millis: int = 10000) -> Dict[str, Any]:
         """allot extension: sends queued assignment and exposure events now, waiting at
         most ``timeout_millis``; returns the event counters."""
-        return _native.flush(self._id, timeout_millis)
+        counters = _native.flush(self._id, timeout_millis)
+        if self._reports is not None:
+            self._reports.settle()
+        return counters
 
     def stop(self, timeout: Optional[float] = 10.0) -> None:
         """Stops polling for flag configurations and sends pending assignment and
@@ -869,6 +1010,8 @@ class LocalEvaluationClient:
             _native.stop(self._id, millis)
         except _native.AllotTimeoutError:
             self.logger.warning(f"[Experiment] Stop timed out after {timeout}s waiting for pending events to flush")
+        if self._reports is not None:
+            self._reports.settle()
 
     def __enter__(self) -> LocalEvaluationClient:
         return self
@@ -999,6 +1142,7 @@ def _after_fork_in_child() -> None:
 
 
 register_fork_child(_after_fork_in_child)
+register_fork_child(_DeliveryReports._after_fork_in_child)
 
 
 class Experiment:

@@ -136,6 +136,8 @@ def _head(text: str) -> Optional[Dict[str, Any]]:
 _TYPE_INDEX = {"STRING": 0, "INTEGER": 1, "NUMERIC": 2, "BOOLEAN": 3, "JSON": 4}
 _length = struct.Struct("<I").unpack_from
 _VERSION = _native.version()
+_buffers = _native.buffers
+_eppo_assign_into = _native.eppo_assign_into
 
 
 def _number(text: str) -> Any:
@@ -145,13 +147,68 @@ def _number(text: str) -> Any:
     return int(text)
 
 
-def _fresh(attributes: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-    """A copy of the attributes as the JSON path's event carries them (decoded anew)."""
-    if not attributes:
-        return {}
-    if any(isinstance(v, (dict, list)) for v in attributes.values()):
-        return _loads(_dumps(attributes))
-    return dict(attributes)
+#: What ``EppoClient._fast`` answers when the default applies, and when the JSON path
+#: is to answer.
+_DEFAULT: Any = object()
+_FALLBACK: Any = object()
+#: Decoded answers a client keeps per variation type before starting afresh.
+_MAX_ANSWERS = 4096
+#: Event members the fast lane fills in per call.
+_EVENT_KEYS = frozenset(
+    ("featureFlag", "allocation", "experiment", "variation", "subject", "subjectAttributes", "timestamp", "metaData")
+)
+
+
+class _Answer:
+    """A fast-lane answer decoded once: the evaluation ``code``; ``value`` (``_DEFAULT``
+    when nothing is served; JSON text for JSON flags, decoded anew per call); and for an
+    answer with an event, its ``template`` (every member but the per-call ones, in the
+    JSON path's order) and ``extra``, extra logging to decode per call when a template
+    cannot hold it (nested values, or keys that override the fixed members)."""
+
+    __slots__ = ("code", "value", "template", "extra")
+
+    def __init__(self, variation_type: str, flag_key: str, data: bytes) -> None:
+        fields = []
+        at = 1
+        while at < len(data):
+            (n,) = _length(data, at)
+            fields.append(data[at + 4 : at + 4 + n].decode("utf-8"))
+            at += 4 + n
+        event = data[0] & 2
+        if event:
+            fields.pop(0)  # the timestamp
+        self.code = fields[0]
+        self.value: Any = _DEFAULT
+        self.template: Dict[str, Any] = {}
+        self.extra: Optional[str] = None
+        if not data[0] & 1:
+            return
+        text, variation_key, allocation_key = fields[1:4]
+        if variation_type in ("STRING", "JSON"):
+            self.value = text
+        elif variation_type == "BOOLEAN":
+            self.value = text == "true"
+        else:
+            self.value = _typed_value(variation_type, _number(text))
+        if event:
+            self.template = {
+                "featureFlag": flag_key,
+                "allocation": allocation_key,
+                "experiment": flag_key + "-" + allocation_key,
+                "variation": variation_key,
+                "subject": None,
+                "subjectAttributes": None,
+                "timestamp": None,
+                "metaData": None,
+            }
+            extra = fields[4]
+            if extra:
+                members = _loads(extra)
+                if _EVENT_KEYS.isdisjoint(members) and not any(isinstance(v, (dict, list)) for v in members.values()):
+                    self.template.update(members)
+                else:
+                    self.extra = extra
 
 
 _NEW = ("flag_key", "subject_key", "subject_attributes", "default")
@@ -217,11 +274,12 @@ def _check(
         raise _cast_error("subject_attributes", attributes, "dict")
     converted: Dict[str, Any] = {}
     for key, value in attributes.items():
-        if not isinstance(key, str):
+        if type(key) is not str and not isinstance(key, str):
             raise _cast_error("subject_attributes", key, "str")
-        if type(value) is int:
+        kind = type(value)
+        if kind is int:
             value = float(value)
-        elif not (value is None or isinstance(value, (str, float, bool))):
+        elif not (kind is str or kind is float or value is None or isinstance(value, (str, float, bool))):
             raise TypeError("argument 'subject_attributes': invalid type for subject attribute value")
         converted[key] = value
     accepted = _DEFAULT_TYPES.get(variation_type)
@@ -245,8 +303,11 @@ class EppoClient:
         self._logs_bandits = logs_bandits is not AssignmentLogger.log_bandit_action
         self._is_graceful_mode = bool(config.is_graceful_mode)
         self._id = _native.init(config._to_json())
+        self._handle_arg = _native.handle_arg(self._id)
+        #: Decoded fast-lane answers by variation type, under (flag key, answer bytes
+        #: after the timestamp); entries are never changed, only dropped wholesale.
+        self._answers: Dict[str, Dict[Tuple[str, bytes], _Answer]] = {t: {} for t in _TYPE_INDEX}
         self._finalizer = weakref.finalize(self, _native.free, self._id)
-        self._configuration: Optional[Configuration] = config.initial_configuration
         self._started()
 
     def _started(self) -> None:
@@ -296,16 +357,7 @@ class EppoClient:
                     logger.warning("evaluating a flag before Eppo configuration has been fetched")
                     return None
                 raise error
-        code = result.get("code")
-        if code in _ERROR_CODES:
-            message = f"invalid flag type (expected: {_TYPE_NAMES.get(variation_type, variation_type)})"
-            if code != "TYPE_MISMATCH":
-                message = f"{code.lower().replace('_', ' ')} for flag {flag_key}"
-            logger.warning(f"error occurred while evaluating a flag: {message}")
-            if not (self._is_graceful_mode or details):
-                raise RuntimeError(message)
-        elif code == "CONFIGURATION_MISSING":
-            logger.warning("evaluating a flag before Eppo configuration has been fetched")
+        self._report(result.get("code"), variation_type, flag_key, details)
         events = result.get("events")
         if events and self._logs:
             log = self._assignment_logger.log_assignment
@@ -318,77 +370,85 @@ class EppoClient:
                     logger.warning(f"error logging assignment event: {e}")
         return result
 
-    def _fast(
-        self,
-        variation_type: str,
-        flag_key: str,
-        subject_key: str,
-        attributes: Dict[str, Any],
-    ) -> Tuple[bool, Any]:
-        """One assignment through the fast lane (arguments already checked):
-        ``(True, value)`` when a variation is served, ``(False, None)`` otherwise, when
-        the JSON path is to answer (no match, an error, not started: it gives the SDK's
-        warnings, errors and default). Events go to the logger as the JSON path gives
-        them."""
-        try:
-            data = _native.eppo_assign(
-                self._id,
-                flag_key.encode("utf-8"),
-                subject_key.encode("utf-8"),
-                _dumps(attributes).encode("utf-8") if attributes else None,
-                _TYPE_INDEX[variation_type],
-                self._logs,
-            )
-        except (AllotError, ValueError):
-            return False, None
-        flags = data[0]
-        if not flags & 1:
-            return False, None
-        fields = []
-        at = 1
-        while at < len(data):
-            (n,) = _length(data, at)
-            fields.append(data[at + 4 : at + 4 + n].decode("utf-8"))
-            at += 4 + n
-        _code, text, variation_key, allocation_key = fields[:4]
-        if variation_type == "STRING":
-            value: Any = text
-        elif variation_type == "BOOLEAN":
-            value = text == "true"
-        elif variation_type == "JSON":
-            value = _loads(text)
+    def _report(self, code: Any, variation_type: str, flag_key: str, details: bool) -> None:
+        """The SDK's warnings (and, outside graceful mode, errors) for an evaluation code."""
+        if code in _ERROR_CODES:
+            message = f"invalid flag type (expected: {_TYPE_NAMES.get(variation_type, variation_type)})"
+            if code != "TYPE_MISMATCH":
+                message = f"{code.lower().replace('_', ' ')} for flag {flag_key}"
+            logger.warning(f"error occurred while evaluating a flag: {message}")
+            if not (self._is_graceful_mode or details):
+                raise RuntimeError(message)
+        elif code == "CONFIGURATION_MISSING":
+            logger.warning("evaluating a flag before Eppo configuration has been fetched")
+
+    def _typed(self, method: str, variation_type: str, args: Any, kwargs: Any, legacy_default: Any) -> Any:
+        """A ``get_*_assignment`` call: the SDK's argument checks, then the fast lane
+        (``allot_eppo_assign``); the JSON path answers only what the fast lane cannot
+        carry (keys with NUL bytes, attributes it refuses). Decoded answers are cached
+        per client under (flag key, answer bytes after the timestamp); events go to the
+        logger as the JSON path gives them."""
+        if len(args) == 4 and not kwargs:  # the current convention, positionally: _bind's answer
+            flag_key, subject_key, attributes, default = args
         else:
-            value = _typed_value(variation_type, _number(text))
-        if flags & 2:
-            timestamp, extra = fields[4:6]
-            event = {
-                "featureFlag": flag_key,
-                "allocation": allocation_key,
-                "experiment": flag_key + "-" + allocation_key,
-                "variation": variation_key,
-                "subject": subject_key,
-                "subjectAttributes": _fresh(attributes),
-                "timestamp": timestamp,
-                "metaData": {"sdkName": "allot", "sdkVersion": _VERSION, "coreVersion": _VERSION},
-            }
-            if extra:
-                event.update(_loads(extra))
+            flag_key, subject_key, attributes, default = _bind(method, args, kwargs, legacy_default is not _MISSING)
+        legacy = default is _MISSING
+        # The SDK's TypeErrors first, whatever the lane.
+        checked = _check(variation_type, flag_key, subject_key, attributes, None if legacy else default, legacy)
+        if "\0" in flag_key or "\0" in subject_key:
+            return self._json_typed(variation_type, flag_key, subject_key, attributes, default, legacy_default)
+        b = _buffers
+        handle = self._handle_arg
+        flag, subject = flag_key.encode("utf-8"), subject_key.encode("utf-8")
+        kind = _TYPE_INDEX[variation_type]
+        n, sent = _eppo_assign_into(handle, flag, subject, checked, kind, self._logs)
+        if 0 < n <= b.size:
+            data = b.buf[:n]
+        else:
+            try:
+                data = _native.eppo_assign(handle, flag, subject, sent, kind, self._logs, n)
+            except _native.NotStartedError:
+                logger.warning("evaluating a flag before Eppo configuration has been fetched")
+                return None if legacy else default
+            except (AllotError, ValueError):
+                return self._json_typed(variation_type, flag_key, subject_key, attributes, default, legacy_default)
+        if data[0] & 2:
+            (n,) = _length(data, 1)
+            timestamp = data[5 : 5 + n].decode("utf-8")
+            key = (flag_key, data[5 + n :])
+        else:
+            timestamp = None
+            key = (flag_key, data)
+        answers = self._answers[variation_type]
+        answer = answers.get(key)
+        if answer is None:
+            answer = _Answer(variation_type, flag_key, data)
+            if len(answers) >= _MAX_ANSWERS:  # configurations change: stay bounded
+                answers = self._answers[variation_type] = {}
+            answers[key] = answer
+        value = answer.value
+        if value is _DEFAULT:
+            self._report(answer.code, variation_type, flag_key, False)
+            return None if legacy else default
+        if timestamp is not None:
+            event = answer.template.copy()
+            event["subject"] = subject_key
+            event["subjectAttributes"] = checked
+            event["timestamp"] = timestamp
+            event["metaData"] = {"sdkName": "allot", "sdkVersion": _VERSION, "coreVersion": _VERSION}
+            if answer.extra is not None:  # extra logging that needs fresh copies
+                event.update(_loads(answer.extra))
             try:
                 self._assignment_logger.log_assignment(event)
             except Exception as e:  # noqa: BLE001 - a logger never breaks an assignment
                 logger.warning(f"error logging assignment event: {e}")
-        return True, value
+        return _loads(value) if variation_type == "JSON" else value
 
-    def _typed(self, method: str, variation_type: str, args: Any, kwargs: Any, legacy_default: Any) -> Any:
-        flag_key, subject_key, attributes, default = _bind(method, args, kwargs, legacy_default is not _MISSING)
-        legacy = default is _MISSING
-        # The SDK's TypeErrors first, whatever the lane; then the fast lane serves the match.
-        checked = _check(variation_type, flag_key, subject_key, attributes, None if legacy else default, legacy)
-        if "\0" not in flag_key and "\0" not in subject_key:
-            served, value = self._fast(variation_type, flag_key, subject_key, checked)
-            if served:
-                return value
-        if legacy:  # the older convention: the value or None
+    def _json_typed(
+        self, variation_type: str, flag_key: str, subject_key: str, attributes: Any, default: Any, legacy_default: Any
+    ) -> Any:
+        """A ``get_*_assignment`` call through the JSON path (arguments already checked)."""
+        if default is _MISSING:  # the older convention: the value or None
             result = self._assign(variation_type, flag_key, subject_key, attributes, legacy_default, legacy=True)
             if result is None or result.get("variation_key") is None:
                 return None
@@ -578,9 +638,16 @@ class EppoClient:
             return set()
 
     def get_configuration(self) -> Optional[Configuration]:
-        """The configuration given by ``initial_configuration`` or :meth:`set_configuration`
-        (a configuration the library fetched is not handed back: ``None``)."""
-        return self._configuration
+        """The configuration served now (given, set or fetched); ``None`` before the
+        first one."""
+        served = _native.configuration(self._id)
+        if served["flags"] is None:
+            return None
+        bandits = served["bandits"]
+        return Configuration(
+            flags_configuration=json.dumps(served["flags"]),
+            bandits_configuration=None if bandits is None else json.dumps(bandits),
+        )
 
     def set_configuration(self, configuration: Configuration) -> None:
         """Replaces the flags (and bandits) configuration; polling, when configured, goes on."""
@@ -593,7 +660,6 @@ class EppoClient:
             doc["initial_bandits"] = bandits.decode("utf-8")
         self._id = _native.init(doc)
         self._finalizer = weakref.finalize(self, _native.free, self._id)
-        self._configuration = configuration
         self._started()
         old_finalizer.detach()
         _native.free(old_id)
