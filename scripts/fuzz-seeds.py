@@ -9,6 +9,7 @@ the fuzzer added to a corpus is kept. Seeds larger than 128 KiB go to CORPUS_DIR
 import base64
 import hashlib
 import json
+import marshal
 import pathlib
 import sys
 import urllib.parse
@@ -320,6 +321,19 @@ assign_seeds += [assign_seed(2, True, "numeric_flag", "alice"),
                  assign_seed(3, True, "kill-switch", "s", {f"a{i}": i for i in range(MIB // 16)}),
                  assign_seed(3, True, "kill-switch", "s", {"country": "x" * (MIB + 10)})]
 
+# The marshalled attributes (CPython's marshal version 2, as the Python binding sends
+# them): a byte picking a UFC flag in key order, then the attributes.
+ufc_keys = sorted(load("eppo/flags-v1.json")["flags"])
+marshal_seeds = []
+for case in eppo_cases:
+    if case["flag"] in ufc_keys:
+        for subject in case["subjects"]:
+            marshal_seeds.append(bytes([ufc_keys.index(case["flag"])])
+                                 + marshal.dumps(subject["subjectAttributes"], 2))
+marshal_seeds += [b"\0" + marshal.dumps(value, 2) for value in (
+    None, [], {"n": 2**70}, {"t": (1, 2.5, "x")}, {"a": {"b": [True, None]}},
+    {f"a{i}": i for i in range(MIB // 16)})]
+
 murmur = load("amplitude/murmur3_vectors.json")["vectors"]
 murmur_seeds = [dump({"input": v["input"], "seed": v["seed"]}) for v in murmur[::50]]
 murmur_seeds += [b"{\"input\":\"\"}", b"{\"input\":\"x\",\"seed\":-1}", b"{}",
@@ -340,6 +354,7 @@ write("bandit_models", bandit_bodies)
 write("evaluate_bandit", bandit_requests)
 write("compact_amplitude", compact_seeds)
 write("assign_eppo", assign_seeds)
+write("marshal_eppo", marshal_seeds)
 # A short hash of the conformance data, so a run records what its seeds came from.
 digest = hashlib.sha256()
 for path in sorted(CONFORMANCE.rglob("*.json")):

@@ -1,9 +1,11 @@
-//! `allot_eppo_assign_marshal`: any bytes as the marshalled subject attributes of an
-//! assignment on the conformance UFC. Either an answer (a flags byte, then well-formed
+//! `allot_eppo_assign_marshal`: a byte that picks one of the conformance flags (with its
+//! variation type), then any bytes as the marshalled subject attributes of an assignment
+//! on the conformance UFC. Either an answer (a flags byte, then well-formed
 //! length-prefixed fields, the same for the same input apart from the timestamp) or an
 //! error document with a stable code, never `internal`.
 #![no_main]
 
+use std::ffi::CString;
 use std::sync::OnceLock;
 
 use allot::ffi;
@@ -22,18 +24,46 @@ fn client() -> u64 {
     })
 }
 
+/// The conformance UFC's flags in key order, each with the index of its variation type
+/// (an input's first byte picks one, modulo their count).
+fn flags() -> &'static [(CString, u32)] {
+    static FLAGS: OnceLock<Vec<(CString, u32)>> = OnceLock::new();
+    FLAGS.get_or_init(|| {
+        let types = ["STRING", "INTEGER", "NUMERIC", "BOOLEAN", "JSON"];
+        let ufc = shared_json("conformance/eppo/flags-v1.json");
+        let mut flags: Vec<(CString, u32)> = ufc["flags"]
+            .as_object()
+            .expect("the UFC has flags")
+            .iter()
+            .map(|(key, flag)| {
+                let ty = flag["variationType"].as_str().unwrap_or("STRING");
+                let index = types.iter().position(|t| *t == ty).unwrap_or(0);
+                (CString::new(key.as_str()).unwrap(), index as u32)
+            })
+            .collect();
+        flags.sort();
+        flags
+    })
+}
+
 /// One assignment; the answer without its timestamp, or the error document.
 fn assign(data: &[u8]) -> Result<Vec<u8>, String> {
+    let Some((&pick, data)) = data.split_first() else {
+        return Err(String::new());
+    };
+    let flags = flags();
+    let (flag, variation_type) = &flags[usize::from(pick) % flags.len()];
+    let variation_type = *variation_type;
     let mut out = vec![0u8; 64 << 10];
     // SAFETY: valid C strings, `data.len()` readable bytes, `out.len()` writable bytes.
     let n = unsafe {
         ffi::allot_eppo_assign_marshal(
             client(),
-            c"numeric_flag".as_ptr(),
+            flag.as_ptr(),
             c"alice".as_ptr(),
             data.as_ptr(),
             data.len(),
-            2,
+            variation_type,
             true,
             out.as_mut_ptr(),
             out.len(),
