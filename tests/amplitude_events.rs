@@ -22,7 +22,7 @@ fn fixture() -> Snapshot {
     Snapshot::compile(flags.as_array().unwrap()).unwrap()
 }
 
-fn user() -> User {
+fn user() -> User<'static> {
     serde_json::from_value(json!({"user_id": "user_id", "device_id": "device_id"})).unwrap()
 }
 

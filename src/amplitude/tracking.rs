@@ -64,7 +64,7 @@ impl Tracker {
 }
 
 /// The user's context fields, under the analytics HTTP API's names.
-fn user_context(user: &User) -> [(&'static str, &Option<Value>); 13] {
+fn user_context<'u>(user: &'u User<'_>) -> [(&'static str, &'u Option<Value>); 13] {
     [
         ("country", &user.country),
         ("city", &user.city),

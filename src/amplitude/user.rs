@@ -1,17 +1,77 @@
 //! The user being evaluated (the Python SDK's `User` fields) and how selectors read it.
 
-use std::collections::HashMap;
+use std::borrow::{Borrow, Cow};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Deref;
 
-use serde::Deserialize;
+use serde::de::{Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// Per group type, per group name: a value (`{groupType: {groupName: T}}`).
-pub type ByGroup<T> = HashMap<String, HashMap<String, T>>;
+pub type ByGroup<'a, T> = BTreeMap<Text<'a>, BTreeMap<Text<'a>, T>>;
+
+/// A string of the user: borrowed from the request text when it holds no escapes, owned
+/// otherwise (and when deserialized from a `serde_json::Value`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Text<'a>(pub Cow<'a, str>);
+
+impl Deref for Text<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for Text<'_> {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Text<'_> {
+    fn from(text: String) -> Self {
+        Text(Cow::Owned(text))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor<'a>(PhantomData<Text<'a>>);
+
+        impl<'de: 'a, 'a> Visitor<'de> for TextVisitor<'a> {
+            type Value = Text<'a>;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str("a string")
+            }
+
+            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Borrowed(text)))
+            }
+
+            fn visit_str<E>(self, text: &str) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(text.to_owned())))
+            }
+
+            fn visit_string<E>(self, text: String) -> Result<Text<'a>, E> {
+                Ok(Text(Cow::Owned(text)))
+            }
+        }
+
+        deserializer.deserialize_string(TextVisitor(PhantomData))
+    }
+}
 
 /// A user, with the field names of the Python SDK's `User`. Unknown fields are rejected.
+/// Its strings borrow from the request text where they can (see [`Text`]).
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct User {
+pub struct User<'a> {
     /// `user_id`.
     pub user_id: Option<Value>,
     /// `device_id`.
@@ -47,13 +107,17 @@ pub struct User {
     /// Custom user properties.
     pub user_properties: Option<Map<String, Value>>,
     /// Groups: `{groupType: [groupName, …]}`; only the first name is used.
-    pub groups: Option<HashMap<String, Vec<String>>>,
+    #[serde(borrow)]
+    pub groups: Option<BTreeMap<Text<'a>, Vec<Text<'a>>>>,
     /// Group properties: `{groupType: {groupName: {…}}}`.
-    pub group_properties: Option<ByGroup<Map<String, Value>>>,
+    #[serde(borrow)]
+    pub group_properties: Option<ByGroup<'a, Map<String, Value>>>,
     /// Cohorts the user belongs to.
-    pub cohort_ids: Option<Vec<String>>,
+    #[serde(borrow)]
+    pub cohort_ids: Option<Vec<Text<'a>>>,
     /// Group cohorts: `{groupType: {groupName: [cohortId, …]}}`.
-    pub group_cohort_ids: Option<ByGroup<Vec<String>>>,
+    #[serde(borrow)]
+    pub group_cohort_ids: Option<ByGroup<'a, Vec<Text<'a>>>>,
 }
 
 /// A scalar field of the user context (`["context", "user", <field>]`).
@@ -129,7 +193,7 @@ pub enum Prop<'a> {
     /// A string.
     Text(&'a str),
     /// A list of strings (cohort ids).
-    List(&'a [String]),
+    List(&'a [Text<'a>]),
 }
 
 impl<'a> Prop<'a> {
@@ -162,7 +226,7 @@ pub fn walk_value<'a>(mut current: Option<&'a Value>, path: &[String]) -> Prop<'
     Prop::from_json(current)
 }
 
-impl User {
+impl<'a> User<'a> {
     /// The scalar field's value.
     pub fn field(&self, field: UserField) -> Prop<'_> {
         use UserField::*;
@@ -195,7 +259,7 @@ impl User {
             .as_ref()?
             .get(group_type)?
             .first()
-            .map(String::as_str)
+            .map(|name| &**name)
     }
 
     /// Properties of the user's group of `group_type`.
@@ -205,7 +269,7 @@ impl User {
     }
 
     /// Cohort ids of the user's group of `group_type`.
-    pub fn group_cohort_ids(&self, group_type: &str) -> Option<&[String]> {
+    pub fn group_cohort_ids(&self, group_type: &str) -> Option<&[Text<'a>]> {
         let name = self.group_name(group_type)?;
         self.group_cohort_ids
             .as_ref()?
