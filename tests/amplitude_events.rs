@@ -11,6 +11,7 @@ use allot::internals::amplitude::{assignment_event, exposure_events, hash_code};
 const DAY_MILLIS: u64 = 86_400_000;
 use allot::internals::amplitude::User;
 use common::shared_json;
+use serde::Deserialize;
 use serde_json::json;
 
 const NOW: u64 = 1_700_000_000_123;
@@ -23,7 +24,7 @@ fn fixture() -> Snapshot {
 }
 
 fn user() -> User<'static> {
-    serde_json::from_value(json!({"user_id": "user_id", "device_id": "device_id"})).unwrap()
+    User::deserialize(json!({"user_id": "user_id", "device_id": "device_id"})).unwrap()
 }
 
 #[test]

@@ -6,7 +6,8 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 
-use serde::de::{Deserializer, Visitor};
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -67,43 +68,151 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     }
 }
 
+/// A scalar field of the user: a string (a [`Text`]), or any other JSON value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scalar<'a> {
+    /// A string.
+    Text(Text<'a>),
+    /// A value of another JSON type.
+    Json(Value),
+}
+
+impl Scalar<'_> {
+    /// The string, when the value is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Scalar::Text(text) => Some(text),
+            Scalar::Json(_) => None,
+        }
+    }
+
+    /// Whether the value is JSON null.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Scalar::Json(Value::Null))
+    }
+
+    /// The value as JSON.
+    pub fn to_value(&self) -> Value {
+        match self {
+            Scalar::Text(text) => Value::String(text.to_string()),
+            Scalar::Json(value) => value.clone(),
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ScalarVisitor<'a>(PhantomData<Scalar<'a>>);
+
+        impl<'de: 'a, 'a> Visitor<'de> for ScalarVisitor<'a> {
+            type Value = Scalar<'a>;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str("any valid JSON value")
+            }
+
+            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Scalar<'a>, E> {
+                Ok(Scalar::Text(Text(Cow::Borrowed(text))))
+            }
+
+            fn visit_str<E>(self, text: &str) -> Result<Scalar<'a>, E> {
+                Ok(Scalar::Text(Text(Cow::Owned(text.to_owned()))))
+            }
+
+            fn visit_string<E>(self, text: String) -> Result<Scalar<'a>, E> {
+                Ok(Scalar::Text(Text(Cow::Owned(text))))
+            }
+
+            fn visit_bool<E>(self, value: bool) -> Result<Scalar<'a>, E> {
+                Ok(Scalar::Json(Value::Bool(value)))
+            }
+
+            fn visit_i64<E>(self, value: i64) -> Result<Scalar<'a>, E> {
+                Ok(Scalar::Json(Value::from(value)))
+            }
+
+            fn visit_u64<E>(self, value: u64) -> Result<Scalar<'a>, E> {
+                Ok(Scalar::Json(Value::from(value)))
+            }
+
+            fn visit_f64<E>(self, value: f64) -> Result<Scalar<'a>, E> {
+                Ok(Scalar::Json(Value::from(value)))
+            }
+
+            fn visit_unit<E>(self) -> Result<Scalar<'a>, E> {
+                Ok(Scalar::Json(Value::Null))
+            }
+
+            fn visit_none<E>(self) -> Result<Scalar<'a>, E> {
+                Ok(Scalar::Json(Value::Null))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Scalar<'a>, A::Error> {
+                Value::deserialize(SeqAccessDeserializer::new(seq)).map(Scalar::Json)
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Scalar<'a>, A::Error> {
+                Value::deserialize(MapAccessDeserializer::new(map)).map(Scalar::Json)
+            }
+        }
+
+        deserializer.deserialize_any(ScalarVisitor(PhantomData))
+    }
+}
+
 /// A user, with the field names of the Python SDK's `User`. Unknown fields are rejected.
 /// Its strings borrow from the request text where they can (see [`Text`]).
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct User<'a> {
     /// `user_id`.
-    pub user_id: Option<Value>,
+    #[serde(borrow)]
+    pub user_id: Option<Scalar<'a>>,
     /// `device_id`.
-    pub device_id: Option<Value>,
+    #[serde(borrow)]
+    pub device_id: Option<Scalar<'a>>,
     /// `country`.
-    pub country: Option<Value>,
+    #[serde(borrow)]
+    pub country: Option<Scalar<'a>>,
     /// `city`.
-    pub city: Option<Value>,
+    #[serde(borrow)]
+    pub city: Option<Scalar<'a>>,
     /// `region`.
-    pub region: Option<Value>,
+    #[serde(borrow)]
+    pub region: Option<Scalar<'a>>,
     /// `dma`.
-    pub dma: Option<Value>,
+    #[serde(borrow)]
+    pub dma: Option<Scalar<'a>>,
     /// `language`.
-    pub language: Option<Value>,
+    #[serde(borrow)]
+    pub language: Option<Scalar<'a>>,
     /// `platform`.
-    pub platform: Option<Value>,
+    #[serde(borrow)]
+    pub platform: Option<Scalar<'a>>,
     /// `version`.
-    pub version: Option<Value>,
+    #[serde(borrow)]
+    pub version: Option<Scalar<'a>>,
     /// `os`.
-    pub os: Option<Value>,
+    #[serde(borrow)]
+    pub os: Option<Scalar<'a>>,
     /// `device_manufacturer`.
-    pub device_manufacturer: Option<Value>,
+    #[serde(borrow)]
+    pub device_manufacturer: Option<Scalar<'a>>,
     /// `device_brand`.
-    pub device_brand: Option<Value>,
+    #[serde(borrow)]
+    pub device_brand: Option<Scalar<'a>>,
     /// `device_model`.
-    pub device_model: Option<Value>,
+    #[serde(borrow)]
+    pub device_model: Option<Scalar<'a>>,
     /// `carrier`.
-    pub carrier: Option<Value>,
+    #[serde(borrow)]
+    pub carrier: Option<Scalar<'a>>,
     /// `library`.
-    pub library: Option<Value>,
+    #[serde(borrow)]
+    pub library: Option<Scalar<'a>>,
     /// `ip_address`.
-    pub ip_address: Option<Value>,
+    #[serde(borrow)]
+    pub ip_address: Option<Scalar<'a>>,
     /// Custom user properties.
     pub user_properties: Option<Map<String, Value>>,
     /// Groups: `{groupType: [groupName, …]}`; only the first name is used.
@@ -229,28 +338,34 @@ pub fn walk_value<'a>(mut current: Option<&'a Value>, path: &[String]) -> Prop<'
 impl<'a> User<'a> {
     /// The scalar field's value.
     pub fn field(&self, field: UserField) -> Prop<'_> {
+        match self.scalar(field) {
+            None => Prop::Null,
+            Some(Scalar::Text(text)) => Prop::Text(text),
+            Some(Scalar::Json(value)) => Prop::from_json(Some(value)),
+        }
+    }
+
+    fn scalar(&self, field: UserField) -> Option<&Scalar<'a>> {
         use UserField::*;
-        Prop::from_json(
-            match field {
-                UserId => &self.user_id,
-                DeviceId => &self.device_id,
-                Country => &self.country,
-                City => &self.city,
-                Region => &self.region,
-                Dma => &self.dma,
-                Language => &self.language,
-                Platform => &self.platform,
-                Version => &self.version,
-                Os => &self.os,
-                DeviceManufacturer => &self.device_manufacturer,
-                DeviceBrand => &self.device_brand,
-                DeviceModel => &self.device_model,
-                Carrier => &self.carrier,
-                Library => &self.library,
-                IpAddress => &self.ip_address,
-            }
-            .as_ref(),
-        )
+        match field {
+            UserId => &self.user_id,
+            DeviceId => &self.device_id,
+            Country => &self.country,
+            City => &self.city,
+            Region => &self.region,
+            Dma => &self.dma,
+            Language => &self.language,
+            Platform => &self.platform,
+            Version => &self.version,
+            Os => &self.os,
+            DeviceManufacturer => &self.device_manufacturer,
+            DeviceBrand => &self.device_brand,
+            DeviceModel => &self.device_model,
+            Carrier => &self.carrier,
+            Library => &self.library,
+            IpAddress => &self.ip_address,
+        }
+        .as_ref()
     }
 
     /// The first group name of `group_type`, when the user is in such a group.
