@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use crate::process::{lock, PerProcess};
 
 use super::evaluate::Assigned;
-use super::user::{Scalar, User};
+use super::user::{User, UserValue};
 
 /// One day in milliseconds: the lifetime of a de-duplication entry and the `insert_id`
 /// period.
@@ -33,11 +33,11 @@ pub fn hash_code(text: &str) -> u32 {
 }
 
 /// An id as the canonical string writes it: trimmed, or `None` when absent.
-fn canonical_id(value: &Option<Scalar<'_>>) -> String {
+fn canonical_id(value: &Option<UserValue<'_>>) -> String {
     match value {
-        Some(Scalar::Text(s)) => s.trim().to_owned(),
-        Some(Scalar::Json(Value::Null)) | None => "None".to_owned(),
-        Some(Scalar::Json(other)) => other.to_string(),
+        Some(UserValue::Text(s)) => s.trim().to_owned(),
+        Some(UserValue::Json(Value::Null)) | None => "None".to_owned(),
+        Some(UserValue::Json(other)) => other.to_string(),
     }
 }
 

@@ -8,8 +8,11 @@ use std::ops::Deref;
 
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
+
+/// Properties (`{name: value}`).
+pub type Properties<'a> = BTreeMap<Text<'a>, UserValue<'a>>;
 
 /// Per group type, per group name: a value (`{groupType: {groupName: T}}`).
 pub type ByGroup<'a, T> = BTreeMap<Text<'a>, BTreeMap<Text<'a>, T>>;
@@ -68,95 +71,113 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     }
 }
 
-/// A scalar field of the user: a string (a [`Text`]), or any other JSON value.
+/// A value of the user (a scalar field, a property): a string (a [`Text`]), or any other
+/// JSON value.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Scalar<'a> {
+pub enum UserValue<'a> {
     /// A string.
     Text(Text<'a>),
     /// A value of another JSON type.
     Json(Value),
 }
 
-impl Scalar<'_> {
+impl UserValue<'_> {
     /// The string, when the value is one.
     pub fn as_str(&self) -> Option<&str> {
         match self {
-            Scalar::Text(text) => Some(text),
-            Scalar::Json(_) => None,
+            UserValue::Text(text) => Some(text),
+            UserValue::Json(_) => None,
         }
     }
 
     /// Whether the value is JSON null.
     pub fn is_null(&self) -> bool {
-        matches!(self, Scalar::Json(Value::Null))
+        matches!(self, UserValue::Json(Value::Null))
+    }
+
+    /// The value as a selector reads it.
+    pub fn prop(&self) -> Prop<'_> {
+        match self {
+            UserValue::Text(text) => Prop::Text(text),
+            UserValue::Json(value) => Prop::from_json(Some(value)),
+        }
     }
 
     /// The value as JSON.
     pub fn to_value(&self) -> Value {
         match self {
-            Scalar::Text(text) => Value::String(text.to_string()),
-            Scalar::Json(value) => value.clone(),
+            UserValue::Text(text) => Value::String(text.to_string()),
+            UserValue::Json(value) => value.clone(),
         }
     }
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ScalarVisitor<'a>(PhantomData<Scalar<'a>>);
+impl Serialize for UserValue<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            UserValue::Text(text) => serializer.serialize_str(text),
+            UserValue::Json(value) => value.serialize(serializer),
+        }
+    }
+}
 
-        impl<'de: 'a, 'a> Visitor<'de> for ScalarVisitor<'a> {
-            type Value = Scalar<'a>;
+impl<'de: 'a, 'a> Deserialize<'de> for UserValue<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct UserValueVisitor<'a>(PhantomData<UserValue<'a>>);
+
+        impl<'de: 'a, 'a> Visitor<'de> for UserValueVisitor<'a> {
+            type Value = UserValue<'a>;
 
             fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
                 formatter.write_str("any valid JSON value")
             }
 
-            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Scalar<'a>, E> {
-                Ok(Scalar::Text(Text(Cow::Borrowed(text))))
+            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<UserValue<'a>, E> {
+                Ok(UserValue::Text(Text(Cow::Borrowed(text))))
             }
 
-            fn visit_str<E>(self, text: &str) -> Result<Scalar<'a>, E> {
-                Ok(Scalar::Text(Text(Cow::Owned(text.to_owned()))))
+            fn visit_str<E>(self, text: &str) -> Result<UserValue<'a>, E> {
+                Ok(UserValue::Text(Text(Cow::Owned(text.to_owned()))))
             }
 
-            fn visit_string<E>(self, text: String) -> Result<Scalar<'a>, E> {
-                Ok(Scalar::Text(Text(Cow::Owned(text))))
+            fn visit_string<E>(self, text: String) -> Result<UserValue<'a>, E> {
+                Ok(UserValue::Text(Text(Cow::Owned(text))))
             }
 
-            fn visit_bool<E>(self, value: bool) -> Result<Scalar<'a>, E> {
-                Ok(Scalar::Json(Value::Bool(value)))
+            fn visit_bool<E>(self, value: bool) -> Result<UserValue<'a>, E> {
+                Ok(UserValue::Json(Value::Bool(value)))
             }
 
-            fn visit_i64<E>(self, value: i64) -> Result<Scalar<'a>, E> {
-                Ok(Scalar::Json(Value::from(value)))
+            fn visit_i64<E>(self, value: i64) -> Result<UserValue<'a>, E> {
+                Ok(UserValue::Json(Value::from(value)))
             }
 
-            fn visit_u64<E>(self, value: u64) -> Result<Scalar<'a>, E> {
-                Ok(Scalar::Json(Value::from(value)))
+            fn visit_u64<E>(self, value: u64) -> Result<UserValue<'a>, E> {
+                Ok(UserValue::Json(Value::from(value)))
             }
 
-            fn visit_f64<E>(self, value: f64) -> Result<Scalar<'a>, E> {
-                Ok(Scalar::Json(Value::from(value)))
+            fn visit_f64<E>(self, value: f64) -> Result<UserValue<'a>, E> {
+                Ok(UserValue::Json(Value::from(value)))
             }
 
-            fn visit_unit<E>(self) -> Result<Scalar<'a>, E> {
-                Ok(Scalar::Json(Value::Null))
+            fn visit_unit<E>(self) -> Result<UserValue<'a>, E> {
+                Ok(UserValue::Json(Value::Null))
             }
 
-            fn visit_none<E>(self) -> Result<Scalar<'a>, E> {
-                Ok(Scalar::Json(Value::Null))
+            fn visit_none<E>(self) -> Result<UserValue<'a>, E> {
+                Ok(UserValue::Json(Value::Null))
             }
 
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Scalar<'a>, A::Error> {
-                Value::deserialize(SeqAccessDeserializer::new(seq)).map(Scalar::Json)
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<UserValue<'a>, A::Error> {
+                Value::deserialize(SeqAccessDeserializer::new(seq)).map(UserValue::Json)
             }
 
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Scalar<'a>, A::Error> {
-                Value::deserialize(MapAccessDeserializer::new(map)).map(Scalar::Json)
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<UserValue<'a>, A::Error> {
+                Value::deserialize(MapAccessDeserializer::new(map)).map(UserValue::Json)
             }
         }
 
-        deserializer.deserialize_any(ScalarVisitor(PhantomData))
+        deserializer.deserialize_any(UserValueVisitor(PhantomData))
     }
 }
 
@@ -167,60 +188,61 @@ impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
 pub struct User<'a> {
     /// `user_id`.
     #[serde(borrow)]
-    pub user_id: Option<Scalar<'a>>,
+    pub user_id: Option<UserValue<'a>>,
     /// `device_id`.
     #[serde(borrow)]
-    pub device_id: Option<Scalar<'a>>,
+    pub device_id: Option<UserValue<'a>>,
     /// `country`.
     #[serde(borrow)]
-    pub country: Option<Scalar<'a>>,
+    pub country: Option<UserValue<'a>>,
     /// `city`.
     #[serde(borrow)]
-    pub city: Option<Scalar<'a>>,
+    pub city: Option<UserValue<'a>>,
     /// `region`.
     #[serde(borrow)]
-    pub region: Option<Scalar<'a>>,
+    pub region: Option<UserValue<'a>>,
     /// `dma`.
     #[serde(borrow)]
-    pub dma: Option<Scalar<'a>>,
+    pub dma: Option<UserValue<'a>>,
     /// `language`.
     #[serde(borrow)]
-    pub language: Option<Scalar<'a>>,
+    pub language: Option<UserValue<'a>>,
     /// `platform`.
     #[serde(borrow)]
-    pub platform: Option<Scalar<'a>>,
+    pub platform: Option<UserValue<'a>>,
     /// `version`.
     #[serde(borrow)]
-    pub version: Option<Scalar<'a>>,
+    pub version: Option<UserValue<'a>>,
     /// `os`.
     #[serde(borrow)]
-    pub os: Option<Scalar<'a>>,
+    pub os: Option<UserValue<'a>>,
     /// `device_manufacturer`.
     #[serde(borrow)]
-    pub device_manufacturer: Option<Scalar<'a>>,
+    pub device_manufacturer: Option<UserValue<'a>>,
     /// `device_brand`.
     #[serde(borrow)]
-    pub device_brand: Option<Scalar<'a>>,
+    pub device_brand: Option<UserValue<'a>>,
     /// `device_model`.
     #[serde(borrow)]
-    pub device_model: Option<Scalar<'a>>,
+    pub device_model: Option<UserValue<'a>>,
     /// `carrier`.
     #[serde(borrow)]
-    pub carrier: Option<Scalar<'a>>,
+    pub carrier: Option<UserValue<'a>>,
     /// `library`.
     #[serde(borrow)]
-    pub library: Option<Scalar<'a>>,
+    pub library: Option<UserValue<'a>>,
     /// `ip_address`.
     #[serde(borrow)]
-    pub ip_address: Option<Scalar<'a>>,
+    pub ip_address: Option<UserValue<'a>>,
     /// Custom user properties.
-    pub user_properties: Option<Map<String, Value>>,
+    #[serde(borrow)]
+    pub user_properties: Option<Properties<'a>>,
     /// Groups: `{groupType: [groupName, …]}`; only the first name is used.
     #[serde(borrow)]
     pub groups: Option<BTreeMap<Text<'a>, Vec<Text<'a>>>>,
     /// Group properties: `{groupType: {groupName: {…}}}`.
     #[serde(borrow)]
-    pub group_properties: Option<ByGroup<'a, Map<String, Value>>>,
+    pub group_properties: Option<ByGroup<'a, Properties<'a>>>,
     /// Cohorts the user belongs to.
     #[serde(borrow)]
     pub cohort_ids: Option<Vec<Text<'a>>>,
@@ -316,12 +338,16 @@ impl<'a> Prop<'a> {
     }
 }
 
-/// Walks `path` into a JSON object; null when a step is missing or not an object.
-pub fn walk<'a>(object: Option<&'a Map<String, Value>>, path: &[String]) -> Prop<'a> {
+/// Walks `path` into properties; null when a step is missing or not an object.
+pub fn walk<'a>(properties: Option<&'a Properties<'_>>, path: &[String]) -> Prop<'a> {
     let Some((first, rest)) = path.split_first() else {
         return Prop::Null;
     };
-    walk_value(object.and_then(|o| o.get(first)), rest)
+    match properties.and_then(|p| p.get(first.as_str())) {
+        Some(UserValue::Json(value)) => walk_value(Some(value), rest),
+        Some(text) if rest.is_empty() => text.prop(),
+        Some(UserValue::Text(_)) | None => Prop::Null,
+    }
 }
 
 /// Walks `path` from a JSON value; null when a step is missing or not an object.
@@ -338,14 +364,10 @@ pub fn walk_value<'a>(mut current: Option<&'a Value>, path: &[String]) -> Prop<'
 impl<'a> User<'a> {
     /// The scalar field's value.
     pub fn field(&self, field: UserField) -> Prop<'_> {
-        match self.scalar(field) {
-            None => Prop::Null,
-            Some(Scalar::Text(text)) => Prop::Text(text),
-            Some(Scalar::Json(value)) => Prop::from_json(Some(value)),
-        }
+        self.scalar(field).map_or(Prop::Null, UserValue::prop)
     }
 
-    fn scalar(&self, field: UserField) -> Option<&Scalar<'a>> {
+    fn scalar(&self, field: UserField) -> Option<&UserValue<'a>> {
         use UserField::*;
         match field {
             UserId => &self.user_id,
@@ -378,7 +400,7 @@ impl<'a> User<'a> {
     }
 
     /// Properties of the user's group of `group_type`.
-    pub fn group_properties(&self, group_type: &str) -> Option<&Map<String, Value>> {
+    pub fn group_properties(&self, group_type: &str) -> Option<&Properties<'a>> {
         let name = self.group_name(group_type)?;
         self.group_properties.as_ref()?.get(group_type)?.get(name)
     }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::download::{Downloaded, USER_GROUP_TYPE};
 use super::members::{Key, Members};
 use super::Targets;
-use crate::amplitude::user::{ByGroup, Scalar, Text, User};
+use crate::amplitude::user::{ByGroup, Text, User, UserValue};
 use crate::error::Error;
 use crate::runtime::Health;
 
@@ -164,7 +164,7 @@ impl Store {
 /// for each group type, the first group name's targeted cohorts of that type. The
 /// caller's own ids are dropped (cohort sync decides membership).
 pub fn enrich(user: &mut User<'_>, targets: &Targets, index: &Memberships) {
-    let user_id = user.user_id.as_ref().and_then(Scalar::as_str);
+    let user_id = user.user_id.as_ref().and_then(UserValue::as_str);
     user.cohort_ids = Some(match user_id {
         Some(user_id) => {
             let key = Key::new(user_id);
