@@ -415,3 +415,77 @@ impl<'a> User<'a> {
             .map(Vec::as_slice)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const USER: &str = r#"{"user_id": "u\u00e9", "device_id": "d", "version": 3,
+        "user_properties": {"a": "first", "n": {"k": [1, "b"]}, "a": "x\"y"},
+        "groups": {"org": ["acme\n", "other"]},
+        "group_properties": {"org": {"acme\n": {"tier": "gold"}}},
+        "cohort_ids": ["c\t1", "c2"]}"#;
+
+    fn text(prop: Prop<'_>) -> Option<&str> {
+        match prop {
+            Prop::Text(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    fn path(steps: &[&str]) -> Vec<String> {
+        steps.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// Borrowed strings, escaped (owned) ones, and a user built from a `Value` read alike;
+    /// of repeated property names the last one wins.
+    #[test]
+    fn users_read_alike_from_text_and_from_values() {
+        let borrowed: User<'_> = serde_json::from_str(USER).unwrap();
+        let value: Value = serde_json::from_str(USER).unwrap();
+        let owned = User::deserialize(value).unwrap();
+        assert!(matches!(
+            &borrowed.device_id,
+            Some(UserValue::Text(Text(Cow::Borrowed("d"))))
+        ));
+        for user in [&borrowed, &owned] {
+            assert_eq!(text(user.field(UserField::UserId)), Some("u\u{e9}"));
+            assert!(matches!(user.field(UserField::Version), Prop::Json(v) if *v == json!(3)));
+            assert!(matches!(user.field(UserField::City), Prop::Null));
+            let properties = user.user_properties.as_ref();
+            assert_eq!(text(walk(properties, &path(&["a"]))), Some("x\"y"));
+            assert!(matches!(walk(properties, &path(&["a", "b"])), Prop::Null));
+            assert!(matches!(
+                walk(properties, &path(&["n", "k"])),
+                Prop::Json(v) if *v == json!([1, "b"])
+            ));
+            assert_eq!(user.group_name("org"), Some("acme\n"));
+            let group = user.group_properties("org");
+            assert_eq!(text(walk(group, &path(&["tier"]))), Some("gold"));
+            let cohorts: Vec<&str> = user.cohort_ids.iter().flatten().map(|c| &**c).collect();
+            assert_eq!(cohorts, ["c\t1", "c2"]);
+            assert_eq!(
+                user.user_id.as_ref().map(UserValue::to_value),
+                Some(json!("u\u{e9}"))
+            );
+            assert_eq!(
+                serde_json::to_value(&user.user_properties).unwrap(),
+                json!({"a": "x\"y", "n": {"k": [1, "b"]}})
+            );
+        }
+    }
+
+    /// Types are checked as before: a cohort id must be a string, properties an object.
+    #[test]
+    fn wrong_types_are_refused() {
+        for bad in [
+            r#"{"cohort_ids": [1]}"#,
+            r#"{"user_properties": []}"#,
+            r#"{"groups": {"org": "acme"}}"#,
+            r#"{"user_id": "a", "nickname": "b"}"#,
+        ] {
+            assert!(serde_json::from_str::<User<'_>>(bad).is_err(), "{bad}");
+        }
+    }
+}
