@@ -305,7 +305,7 @@ fuzz: $(CARGO_FUZZ)
 fuzz-smoke: $(CARGO_FUZZ)
 	$(FUZZ_ENV) scripts/fuzz.sh $(FUZZ_SMOKE_SECONDS)
 
-## The C stress program under AddressSanitizer + LeakSanitizer, ThreadSanitizer, valgrind.
+## C stress and swap programs under ASan + LSan, TSan; stress also under valgrind.
 test-sanitize: build
 	@scripts/ensure-apt.sh valgrind=valgrind
 	$(ENSURE_NIGHTLY)

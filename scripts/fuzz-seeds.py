@@ -215,6 +215,111 @@ cookies = [b"\x00dev-1." + base64.b64encode(b"user@example.com") + b"........",
            b"\x01%%%", b"\x00..........", b"\x01d\xc3\xa9-vice/1", b"\x00\xf0\x9f\x98\x80",
            b"\x01" + "é".encode() * (MIB // 2 - 1)]
 
+# Bandit models bodies: the public models, each bandit alone, edge parameters, a model
+# with coefficients for thousands of actions (about 1 MiB), broken documents.
+models = load("eppo/bandit-models-v1.json")
+bandit_bodies = [dump(models), dump({**models, "bandits": {}}), b"{}", b"null", b"[]", b"{",
+                 b"\xff", dump({**models, "bandits": []})]
+bandit_bodies += [dump({**models, "bandits": {key: bandit}})
+                  for key, bandit in models["bandits"].items()]
+for change in ({"gamma": 0}, {"gamma": 1e308}, {"gamma": -1}, {"actionProbabilityFloor": 1},
+               {"actionProbabilityFloor": 0.9}, {"defaultActionScore": -1e308},
+               {"coefficients": {}}, {"coefficients": []}):
+    changed = {key: {**bandit, "modelData": {**bandit["modelData"], **change}}
+               for key, bandit in models["bandits"].items()}
+    bandit_bodies.append(dump({**models, "bandits": changed}))
+banner = models["bandits"]["banner_bandit"]
+template = next(iter(banner["modelData"]["coefficients"].values()))
+coefficients = {}
+while len(dump(coefficients)) < MIB:
+    key = f"action-{len(coefficients)}"
+    coefficients[key] = {**template, "actionKey": key}
+bandit_bodies.append(dump({**models, "bandits": {**models["bandits"], "banner_bandit": {
+    **banner, "modelData": {**banner["modelData"], "coefficients": coefficients}}}}))
+
+
+# Bandit requests: every subject of the public cases (split and plain attributes, with and
+# without details and a fixed clock), many actions, huge attributes, bad requests.
+def split_attributes(attributes):
+    return {"numeric_attributes": attributes["numericAttributes"],
+            "categorical_attributes": attributes["categoricalAttributes"]}
+
+
+def plain_attributes(attributes):
+    return {**attributes["numericAttributes"], **attributes["categoricalAttributes"]}
+
+
+bandit_requests = []
+for path in sorted((CONFORMANCE / "eppo/bandit-tests").glob("*.json")):
+    case = json.loads(path.read_text())
+    for subject in case["subjects"]:
+        form = split_attributes if len(bandit_requests) % 2 == 0 else plain_attributes
+        request = {"flag_key": case["flag"], "subject_key": subject["subjectKey"],
+                   "subject_attributes": form(subject["subjectAttributes"]),
+                   "actions": {a["actionKey"]: form(a) for a in subject["actions"]},
+                   "default": case["defaultValue"]}
+        if len(bandit_requests) % 3 == 0:
+            request.update(details=True, now="2024-06-01T00:00:00Z")
+        bandit_requests.append(dump(request))
+bandit_first = json.loads(bandit_requests[0])
+bandit_requests += [
+    b"{}", b"{\"actions\":{}}", b"{\"actions\":[]}", b"\xc3\x28", b"",
+    dump({**bandit_first, "actions": {}}),
+    dump({**bandit_first, "default": 1}),
+    dump({**bandit_first, "now": "-0001-01-01T00:00:00Z"}),
+    dump({**bandit_first, "actions": {"a": {"numeric_attributes": {"x": 1e308},
+                                            "categorical_attributes": {"y": True}}}}),
+    dump({**bandit_first, "subject_attributes": None, "extra": 1}),
+]
+action = next(iter(bandit_first["actions"].values()))
+bandit_requests.append(dump({**bandit_first, "actions": {
+    f"action-{i}": action for i in range(MIB // 120)}}))
+bandit_requests.append(dump({**bandit_first, "subject_attributes": {
+    f"a{i}": i for i in range(MIB // 16)}}))
+bandit_requests.append(padded(bandit_first, "default", MIB + 64))
+
+# The Amplitude fast lane: the user JSON, then a NUL and the flag keys JSON when given.
+compact_seeds = []
+for case in cases:
+    seed = dump(case["user"])
+    if "flag_keys" in case:
+        seed += b"\0" + dump(case["flag_keys"])
+    compact_seeds.append(seed)
+compact_seeds += [dump(user) + b"\0" + dump([flag["key"] for flag in amplitude_flags[:5]]),
+                  dump(user) + b"\0[]", dump(user) + b"\0{}", dump(user) + b"\0[1]",
+                  dump(user) + b"\0", b"{}", b"{\"nope\":1}", b"[1]", b"null", b"{", b"\xc3\x28",
+                  b""]
+compact_seeds += [json.dumps(json.loads(seed)["user"], separators=(",", ":")).encode()
+                  for seed in requests[-5:-3] + requests[-1:]]
+compact_seeds.append(dump(user) + b"\0" + dump([f"key-{i}" for i in range(MIB // 12)]))
+
+# The Eppo fast lane: a byte (variation type index, bit 3 for wants_event), then the flag
+# key, the subject key and the attributes JSON, separated by NUL bytes.
+TYPES = ["STRING", "INTEGER", "NUMERIC", "BOOLEAN", "JSON"]
+
+
+def assign_seed(type_index, event, flag, subject, attributes=None):
+    seed = bytes([type_index | (8 if event else 0)]) + flag.encode() + b"\0" + subject.encode()
+    if attributes is not None:
+        seed += b"\0" + dump(attributes)
+    return seed
+
+
+assign_seeds = []
+for case in eppo_cases:
+    for subject in case["subjects"]:
+        assign_seeds.append(assign_seed(
+            TYPES.index(case["variationType"]), len(assign_seeds) % 2 == 0, case["flag"],
+            subject["subjectKey"], subject["subjectAttributes"]))
+assign_seeds += [assign_seed(2, True, "numeric_flag", "alice"),
+                 assign_seed(5, True, "numeric_flag", "alice"),
+                 assign_seed(7, False, "kill-switch", "s", []),
+                 assign_seed(0, True, "kill-switch", "s", None) + b"\0{",
+                 b"\x08", b"", b"\x00\xff\x00\xfe\x00{}",
+                 assign_seed(3, True, "kill-switch", "s" * (MIB - 100)),
+                 assign_seed(3, True, "kill-switch", "s", {f"a{i}": i for i in range(MIB // 16)}),
+                 assign_seed(3, True, "kill-switch", "s", {"country": "x" * (MIB + 10)})]
+
 murmur = load("amplitude/murmur3_vectors.json")["vectors"]
 murmur_seeds = [dump({"input": v["input"], "seed": v["seed"]}) for v in murmur[::50]]
 murmur_seeds += [b"{\"input\":\"\"}", b"{\"input\":\"x\",\"seed\":-1}", b"{}",
@@ -231,6 +336,10 @@ write("ufc_eppo_obfuscated", obfuscated_bodies)
 write("sse", sse_seeds)
 write("cookie", cookies)
 write("murmur3", murmur_seeds)
+write("bandit_models", bandit_bodies)
+write("evaluate_bandit", bandit_requests)
+write("compact_amplitude", compact_seeds)
+write("assign_eppo", assign_seeds)
 # A short hash of the conformance data, so a run records what its seeds came from.
 digest = hashlib.sha256()
 for path in sorted(CONFORMANCE.rglob("*.json")):

@@ -1,9 +1,13 @@
 //! Transport faults found by probing as an attacker would (issue 12): a redirected POST,
-//! error bodies that would cut a key in two, short keys, and a trickling stream. Each
-//! finishes within a generous bound.
+//! error bodies that would cut a key in two, short keys, a trickling stream, and a gzip
+//! body being decoded when the client is freed. Each finishes within a generous bound.
 
 mod common;
 
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use common::server::{Received, Reply, Server};
@@ -135,4 +139,108 @@ fn a_stream_is_recycled_at_its_maximum_age_though_no_event_arrives() {
         >= 3));
     assert_eq!(ok(status(handle))["last_error"], serde_json::Value::Null);
     allot::ffi::allot_free(handle);
+}
+
+/// What the gzip bomb server has done so far.
+#[derive(Default)]
+struct Trickled {
+    /// Pieces of the compressed body written.
+    pieces: AtomicUsize,
+    /// A write failed: the client closed the connection.
+    abandoned: AtomicBool,
+}
+
+/// A server on 127.0.0.1 that answers each connection with `body` (gzip) in `piece`-byte
+/// writes, `pause` apart, counting them; a connection ends when the body is sent or a
+/// write fails.
+fn trickling_gzip_server(body: Vec<u8>, piece: usize, pause: Duration) -> (String, Arc<Trickled>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let state = Arc::new(Trickled::default());
+    let shared = Arc::clone(&state);
+    let body = Arc::new(body);
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let (state, body) = (Arc::clone(&shared), Arc::clone(&body));
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                    line.clear();
+                }
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                     Content-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                );
+                if stream.write_all(head.as_bytes()).is_err() {
+                    return;
+                }
+                for chunk in body.chunks(piece) {
+                    if stream
+                        .write_all(chunk)
+                        .and_then(|()| stream.flush())
+                        .is_err()
+                    {
+                        state.abandoned.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                    state.pieces.fetch_add(1, Ordering::SeqCst);
+                    std::thread::sleep(pause);
+                }
+            });
+        }
+    });
+    (url, state)
+}
+
+/// `allot_free` while the first fetch decodes a gzip bomb that arrives slowly: the poll
+/// thread stops at once (its connection is closed, and the decoder's output is read in
+/// chunks that check for the shutdown; the part that is already buffered decodes to at most
+/// the 64 MiB response cap), instead of finishing the body.
+#[test]
+fn freeing_a_client_interrupts_a_gzip_body_being_decoded() {
+    // 60 MiB of zeros gzip to about 60 KB: sent 256 bytes every 100 ms, the body takes
+    // about 24 s to arrive and decode, more than 10 times the bound below.
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..60 {
+        encoder.write_all(&zeros).unwrap();
+    }
+    let bomb = encoder.finish().unwrap();
+    let piece = 256;
+    let pieces = bomb.len().div_ceil(piece);
+    assert!(pieces >= 200, "the body trickles for {pieces} pieces only");
+    let (url, trickled) = trickling_gzip_server(bomb, piece, Duration::from_millis(100));
+    let handle = init_ok(
+        &json!({"provider": "amplitude", "mode": "local", "api_key": KEY,
+        "server_url": url, "max_response_bytes": 64 << 20,
+        "flag_config_polling_interval_millis": 600_000,
+        "flag_config_poller_request_timeout_millis": 600_000}),
+    );
+    // Not waiting for the first fetch, which is decoding the body.
+    assert_eq!(error_code(&start(handle, 0)), "timeout");
+    assert!(wait_until(Duration::from_secs(20), || trickled
+        .pieces
+        .load(Ordering::SeqCst)
+        >= 5));
+    let (done, freed) = mpsc::channel();
+    let begun = Instant::now();
+    std::thread::spawn(move || {
+        allot::ffi::allot_free(handle);
+        done.send(()).unwrap();
+    });
+    let returned = freed.recv_timeout(Duration::from_secs(60));
+    let elapsed = begun.elapsed();
+    assert!(returned.is_ok(), "allot_free did not return in 60 s");
+    assert!(
+        elapsed < Duration::from_secs(2),
+        "allot_free took {elapsed:?} while a gzip body was being decoded"
+    );
+    let sent = trickled.pieces.load(Ordering::SeqCst);
+    assert!(sent < pieces, "the whole body had arrived ({sent} pieces)");
+    // The connection was closed: the server's next writes fail.
+    assert!(wait_until(Duration::from_secs(10), || trickled
+        .abandoned
+        .load(Ordering::SeqCst)));
 }

@@ -131,10 +131,7 @@ pub fn status(handle: u64) -> Value {
 
 /// The conformance data: `$ALLOT_SHARED`, or `../shared` beside the repository.
 pub fn shared_json(relative: &str) -> Value {
-    let root = std::env::var_os("ALLOT_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")));
-    let path = root.join(relative);
+    let path = shared_path(relative);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("read {}: {e} (set ALLOT_SHARED)", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
@@ -225,10 +222,7 @@ fn answer(mut stream: TcpStream, body: &str) -> std::io::Result<()> {
 fn eppo_cases() -> &'static [Value] {
     static CASES: OnceLock<Vec<Value>> = OnceLock::new();
     CASES.get_or_init(|| {
-        let root = std::env::var_os("ALLOT_SHARED")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")));
-        let dir = root.join("conformance/eppo/tests");
+        let dir = shared_path("conformance/eppo/tests");
         let mut names: Vec<String> = std::fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
             .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
@@ -278,21 +272,26 @@ pub fn amplitude_request() -> &'static CStr {
 }
 
 /// What a client built from a fuzzed document reports, normalized for comparison: its
-/// status' flag errors and, when `started`, its answers to the fixed requests (Amplitude
-/// and Eppo requests alike: a request for the other provider is an error).
-fn probe(handle: u64, started: bool) -> Value {
+/// status' flag errors and, when `started`, its answers to `requests` (event timestamps
+/// aside).
+fn probe(handle: u64, started: bool, requests: &[&CStr]) -> Value {
     let flag_errors = status(handle)["ok"]["flag_errors"].clone();
     if !started {
         return flag_errors;
     }
-    let amplitude = envelope(&evaluate(handle, amplitude_request()));
-    let mut eppo = envelope(&evaluate(handle, eppo_batch_request()));
-    without_timestamps(&mut eppo);
-    json!({"amplitude": amplitude, "eppo": eppo, "flag_errors": flag_errors})
+    let answers: Vec<Value> = requests
+        .iter()
+        .map(|request| {
+            let mut answer = envelope(&evaluate(handle, request));
+            without_timestamps(&mut answer);
+            answer
+        })
+        .collect();
+    json!({"answers": answers, "flag_errors": flag_errors})
 }
 
 /// `allot_start` on a client that has no server (it loads at once), checked.
-fn start_offline(handle: u64) {
+pub fn start_offline(handle: u64) {
     let answer = envelope(&checked(ffi::allot_start(handle, 0)));
     assert!(
         answer.get("ok").is_some(),
@@ -302,9 +301,19 @@ fn start_offline(handle: u64) {
 
 /// `allot_init` twice on the same document: both fail with the same error, or both
 /// succeed and report the same. With `offline` (a document that names no server), both
-/// clients are started and must answer the fixed requests the same way; otherwise they
-/// are never started, so nothing is fetched from a fuzzed URL.
+/// clients are started and must answer the fixed requests (Amplitude and Eppo alike: a
+/// request for the other provider is an error) the same way; otherwise they are never
+/// started, so nothing is fetched from a fuzzed URL.
 pub fn init_twice(config: &CStr, offline: bool) {
+    init_twice_probing(
+        config,
+        offline,
+        &[amplitude_request(), eppo_batch_request()],
+    );
+}
+
+/// [`init_twice`] with the requests the started clients must answer alike.
+pub fn init_twice_probing(config: &CStr, offline: bool, requests: &[&CStr]) {
     match (init(config), init(config)) {
         (Err(first), Err(second)) => assert_eq!(first, second, "allot_init is not deterministic"),
         (Ok(first), Ok(second)) => {
@@ -312,7 +321,10 @@ pub fn init_twice(config: &CStr, offline: bool) {
                 start_offline(first);
                 start_offline(second);
             }
-            let answers = (probe(first, offline), probe(second, offline));
+            let answers = (
+                probe(first, offline, requests),
+                probe(second, offline, requests),
+            );
             ffi::allot_free(first);
             ffi::allot_free(second);
             assert_eq!(answers.0, answers.1, "two clients from one document differ");
@@ -341,4 +353,274 @@ pub fn ufc_target(data: &[u8]) {
     };
     let config = json!({"provider": "eppo", "api_key": "fuzz-key", "initial_configuration": text});
     init_twice(&c_string(config.to_string().as_bytes()), true);
+}
+
+/// Calls a fast-lane export (`out`, `capacity`) → `i64` as a C caller would, checking the
+/// caller-owned buffer contract: with no buffer it reports the length; a buffer one byte
+/// short is left untouched and gets the same length; a buffer of that length receives the
+/// answer. Returns the answer, or the error document (checked as an envelope) parsed.
+pub fn fast_call(mut export: impl FnMut(*mut u8, usize) -> i64) -> Result<Vec<u8>, Value> {
+    let needed = export(std::ptr::null_mut(), 0);
+    let length = usize::try_from(needed.unsigned_abs()).expect("length fits usize");
+    assert!(length > 0, "a fast-lane answer is never empty");
+    let mut short = vec![0xA5u8; length - 1];
+    assert_eq!(
+        export(short.as_mut_ptr(), short.len()),
+        needed,
+        "a short buffer got another length"
+    );
+    assert!(
+        short.iter().all(|&b| b == 0xA5),
+        "a short buffer was written"
+    );
+    let mut buffer = vec![0u8; length];
+    assert_eq!(
+        export(buffer.as_mut_ptr(), buffer.len()),
+        needed,
+        "an exact buffer got another length"
+    );
+    if needed >= 0 {
+        return Ok(buffer);
+    }
+    let text = std::str::from_utf8(&buffer).expect("an error document is UTF-8");
+    assert!(
+        text.starts_with("{\"error\""),
+        "a negative length without an error: {text:.300}"
+    );
+    Err(envelope(text))
+}
+
+/// The code of an error document.
+pub fn error_code(error: &Value) -> &str {
+    error["error"]["code"].as_str().expect("an error code")
+}
+
+/// Little-endian `u32` at `at`.
+pub fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(bytes[at..at + 4].try_into().expect("four bytes"))
+}
+
+/// `allot_evaluate_compact`, checked: the snapshot id and the result ids.
+pub fn compact(handle: u64, user: &CStr, keys: Option<&CStr>) -> Result<(u64, Vec<u32>), Value> {
+    let keys = keys.map_or(std::ptr::null(), CStr::as_ptr);
+    let bytes = fast_call(|out, capacity| {
+        // SAFETY: valid C strings; `out` is NULL or points to `capacity` bytes.
+        unsafe { ffi::allot_evaluate_compact(handle, user.as_ptr(), keys, out, capacity) }
+    })?;
+    assert!(bytes.len() >= 12, "a compact answer has a header");
+    let snapshot = u64::from_le_bytes(bytes[..8].try_into().expect("eight bytes"));
+    let count = u32_at(&bytes, 8) as usize;
+    assert_eq!(bytes.len(), 12 + 4 * count, "compact answer length");
+    assert!(snapshot != 0 || count == 0, "results without a snapshot");
+    Ok((
+        snapshot,
+        (0..count).map(|i| u32_at(&bytes, 12 + 4 * i)).collect(),
+    ))
+}
+
+/// `allot_result_json`, checked: `None` when the snapshot is no longer current, else the
+/// result `{"flag_key", "variant"}` (or the error document).
+pub fn result_json(handle: u64, snapshot: u64, id: u32) -> Result<Option<Value>, Value> {
+    let needed = {
+        // SAFETY: a NULL buffer with no capacity.
+        unsafe { ffi::allot_result_json(handle, snapshot, id, std::ptr::null_mut(), 0) }
+    };
+    if needed == 0 {
+        return Ok(None);
+    }
+    let bytes = fast_call(|out, capacity| {
+        // SAFETY: `out` is NULL or points to `capacity` bytes.
+        unsafe { ffi::allot_result_json(handle, snapshot, id, out, capacity) }
+    })?;
+    let result: Value = serde_json::from_slice(&bytes).expect("a result is JSON");
+    let object = result.as_object().expect("a result is an object");
+    assert_eq!(
+        object.len(),
+        2,
+        "a result has flag_key and variant: {result}"
+    );
+    assert!(result["flag_key"].is_string(), "flag_key: {result}");
+    assert!(result["variant"].is_object(), "variant: {result}");
+    Ok(Some(result))
+}
+
+/// The Eppo variation types by their fast-lane index.
+pub const VARIATION_TYPES: [&str; 5] = ["STRING", "INTEGER", "NUMERIC", "BOOLEAN", "JSON"];
+
+/// One `allot_eppo_assign` call.
+pub struct Assign<'a> {
+    /// `flag_key`.
+    pub flag_key: &'a CStr,
+    /// `subject_key`.
+    pub subject_key: &'a CStr,
+    /// `subject_attributes_json`, or NULL.
+    pub attributes: Option<&'a CStr>,
+    /// `variation_type` (0 to 4 are valid).
+    pub variation_type: u32,
+    /// `wants_event`.
+    pub wants_event: bool,
+}
+
+/// `allot_eppo_assign`, checked and decoded into the shape of an `allot_evaluate` answer's
+/// `value` (null when the default applies), `variation_key`, `allocation_key`, `code` and
+/// `events` (the event rebuilt as the header describes, without its timestamp, which is
+/// checked to be RFC 3339).
+pub fn eppo_assign(handle: u64, call: &Assign) -> Result<Value, Value> {
+    let attributes = call.attributes.map_or(std::ptr::null(), CStr::as_ptr);
+    let bytes = fast_call(|out, capacity| {
+        // SAFETY: valid C strings; `out` is NULL or points to `capacity` bytes.
+        unsafe {
+            ffi::allot_eppo_assign(
+                handle,
+                call.flag_key.as_ptr(),
+                call.subject_key.as_ptr(),
+                attributes,
+                call.variation_type,
+                call.wants_event,
+                out,
+                capacity,
+            )
+        }
+    })?;
+    let flags = bytes[0];
+    assert_eq!(flags & !3, 0, "unknown flag bits {flags}");
+    let mut at = 1;
+    let mut field = || {
+        let length = u32_at(&bytes, at) as usize;
+        let text = std::str::from_utf8(&bytes[at + 4..at + 4 + length])
+            .expect("a field is UTF-8")
+            .to_owned();
+        at += 4 + length;
+        text
+    };
+    // The event's timestamp comes first, then the code and what is served, then the
+    // event's extra logging last.
+    let timestamp = (flags & 2 != 0).then(&mut field);
+    let code = field();
+    let mut answer = json!({"value": null, "variation_key": null, "allocation_key": null, "code": code,
+               "events": []});
+    if flags & 1 != 0 {
+        let value = field();
+        answer["value"] = if call.variation_type == 0 {
+            Value::String(value)
+        } else {
+            serde_json::from_str(&value).expect("a served value is JSON text")
+        };
+        answer["variation_key"] = field().into();
+        answer["allocation_key"] = field().into();
+    }
+    if flags & 2 != 0 {
+        assert!(flags & 1 != 0, "an event without a variation");
+        assert!(call.wants_event, "an event nobody asked for");
+        let timestamp = timestamp.expect("read first");
+        assert!(
+            allot::internals::eppo::parse_rfc3339(&timestamp).is_some(),
+            "event timestamp {timestamp}"
+        );
+        let flag_key = call.flag_key.to_str().expect("served flags are UTF-8");
+        let allocation = answer["allocation_key"]
+            .as_str()
+            .expect("allocation")
+            .to_owned();
+        // SAFETY: a static string.
+        let version = unsafe { CStr::from_ptr(ffi::allot_version()) }
+            .to_str()
+            .expect("the version is UTF-8");
+        let subject_attributes = match call.attributes {
+            Some(text) => serde_json::from_slice(text.to_bytes()).expect("attributes parsed"),
+            None => json!({}),
+        };
+        let mut event = json!({
+            "featureFlag": flag_key, "allocation": allocation,
+            "experiment": format!("{flag_key}-{allocation}"),
+            "variation": answer["variation_key"],
+            "subject": call.subject_key.to_str().expect("the subject is UTF-8"),
+            "subjectAttributes": subject_attributes,
+            "metaData": {"sdkName": "allot", "sdkVersion": version, "coreVersion": version},
+        });
+        let extra = field();
+        if !extra.is_empty() {
+            let extra: serde_json::Map<String, Value> =
+                serde_json::from_str(&extra).expect("extra_logging is a JSON object");
+            event.as_object_mut().expect("object").extend(extra);
+        }
+        answer["events"] = json!([event]);
+    }
+    assert_eq!(at, bytes.len(), "trailing bytes in an eppo_assign answer");
+    Ok(answer)
+}
+
+/// The clock the bandit requests give (`now`), so that their events carry no call time.
+pub const BANDIT_NOW: &str = "2024-06-01T00:00:00Z";
+
+/// The suite's `{numericAttributes, categoricalAttributes}` as a request's split form.
+fn split_attributes(attributes: &Value) -> Value {
+    json!({"numeric_attributes": attributes["numericAttributes"],
+           "categorical_attributes": attributes["categoricalAttributes"]})
+}
+
+/// Bandit requests for `allot_evaluate`: the first two subjects of each public bandit case
+/// (`conformance/eppo/bandit-tests/`), with details and a fixed `now`.
+pub fn bandit_requests() -> &'static [CString] {
+    static REQUESTS: OnceLock<Vec<CString>> = OnceLock::new();
+    REQUESTS.get_or_init(|| {
+        let dir = shared_path("conformance/eppo/bandit-tests");
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .filter(|name| name.ends_with(".json"))
+            .collect();
+        names.sort();
+        let mut requests = Vec::new();
+        for name in names {
+            let case = shared_json(&format!("conformance/eppo/bandit-tests/{name}"));
+            for subject in case["subjects"]
+                .as_array()
+                .expect("subjects")
+                .iter()
+                .take(2)
+            {
+                let actions: serde_json::Map<String, Value> = subject["actions"]
+                    .as_array()
+                    .expect("actions")
+                    .iter()
+                    .map(|action| {
+                        let key = action["actionKey"].as_str().expect("action key");
+                        (key.to_owned(), split_attributes(action))
+                    })
+                    .collect();
+                let request = json!({"flag_key": case["flag"],
+                    "subject_key": subject["subjectKey"],
+                    "subject_attributes": split_attributes(&subject["subjectAttributes"]),
+                    "actions": actions, "default": case["defaultValue"], "details": true,
+                    "now": BANDIT_NOW});
+                requests.push(c_string(request.to_string().as_bytes()));
+            }
+        }
+        assert!(requests.len() >= 15, "15 bandit requests");
+        requests
+    })
+}
+
+/// A path under the conformance data (`$ALLOT_SHARED`, or `../shared`).
+pub fn shared_path(relative: &str) -> PathBuf {
+    std::env::var_os("ALLOT_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")))
+        .join(relative)
+}
+
+/// The bandit models target: a models body as Eppo's server would send it, compiled
+/// through `initial_bandits` given as text (the poller's parser) beside the public bandit
+/// flags, started offline and asked the bandit requests.
+pub fn bandit_models_target(data: &[u8]) {
+    static FLAGS: OnceLock<Value> = OnceLock::new();
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let flags = FLAGS.get_or_init(|| shared_json("conformance/eppo/bandit-flags-v1.json"));
+    let config = json!({"provider": "eppo", "api_key": "fuzz-key",
+        "initial_configuration": flags, "initial_bandits": text});
+    let requests: Vec<&CStr> = bandit_requests().iter().map(CString::as_c_str).collect();
+    init_twice_probing(&c_string(config.to_string().as_bytes()), true, &requests);
 }
