@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use allot::internals::amplitude::{enrich, Downloaded, Loaded, Snapshot, Store, User};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use serde::Deserialize;
 use serde_json::json;
 
 /// Counts the bytes allocated and not yet freed.
@@ -111,7 +112,7 @@ fn enrichment(c: &mut Criterion) {
         }));
     }
     let snapshot = Snapshot::compile(&flags).expect("flags compile");
-    let user: User = serde_json::from_value::<User>(
+    let user = User::deserialize(
         json!({"user_id": "user-42", "device_id": "d", "groups": {"org": ["acme"]}}),
     )
     .expect("a user");

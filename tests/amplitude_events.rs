@@ -11,6 +11,7 @@ use allot::internals::amplitude::{assignment_event, exposure_events, hash_code};
 const DAY_MILLIS: u64 = 86_400_000;
 use allot::internals::amplitude::User;
 use common::shared_json;
+use serde::Deserialize;
 use serde_json::json;
 
 const NOW: u64 = 1_700_000_000_123;
@@ -22,8 +23,8 @@ fn fixture() -> Snapshot {
     Snapshot::compile(flags.as_array().unwrap()).unwrap()
 }
 
-fn user() -> User {
-    serde_json::from_value(json!({"user_id": "user_id", "device_id": "device_id"})).unwrap()
+fn user() -> User<'static> {
+    User::deserialize(json!({"user_id": "user_id", "device_id": "device_id"})).unwrap()
 }
 
 #[test]

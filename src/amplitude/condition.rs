@@ -393,7 +393,7 @@ fn compare_numbers(a: f64, b: f64) -> Ordering {
 /// JSON array. Nulls are dropped.
 fn string_list(prop: Prop<'_>) -> Option<Vec<Cow<'_, str>>> {
     let items: Vec<Cow<'_, str>> = match prop {
-        Prop::List(list) => list.iter().map(|s| Cow::Borrowed(s.as_str())).collect(),
+        Prop::List(list) => list.iter().map(|s| Cow::Borrowed(&**s)).collect(),
         Prop::Json(Value::Array(items)) => items.iter().filter_map(json_to_string).collect(),
         Prop::Text(text) if text.starts_with('[') => {
             let items: Vec<Value> = serde_json::from_str(text).ok()?;

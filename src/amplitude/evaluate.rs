@@ -17,9 +17,10 @@ use crate::error::{ErrorCode, Result};
 /// The `allot_evaluate` request of an Amplitude local client.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct EvaluateRequest {
+pub struct EvaluateRequest<'a> {
     /// The user to evaluate.
-    pub user: User,
+    #[serde(borrow)]
+    pub user: User<'a>,
     /// Flags to evaluate (with their dependencies); absent or empty means all.
     #[serde(default)]
     pub flag_keys: Option<Vec<String>>,
@@ -35,9 +36,9 @@ pub struct EvaluateRequest {
     pub timestamp_millis: Option<u64>,
 }
 
-impl EvaluateRequest {
+impl<'a> EvaluateRequest<'a> {
     /// Parses a request document (`invalid_json` or `invalid_argument` on failure).
-    pub fn parse(text: &str) -> Result<EvaluateRequest> {
+    pub fn parse(text: &'a str) -> Result<EvaluateRequest<'a>> {
         from_text(text, "evaluate request", ErrorCode::InvalidArgument)
     }
 }
@@ -87,7 +88,7 @@ pub struct Evaluation<'s> {
 
 /// The evaluation target: the user, and the results of flags evaluated so far.
 struct Target<'a> {
-    user: &'a User,
+    user: &'a User<'a>,
     snapshot: &'a Snapshot,
     hits: &'a Hits,
 }
@@ -144,7 +145,7 @@ impl Target<'_> {
 impl Snapshot {
     /// Evaluates the requested flags (all when `flag_keys` is `None` or empty) and their
     /// dependencies, parents first. Unknown keys are skipped.
-    pub fn evaluate<'s>(&'s self, user: &User, flag_keys: Option<&[String]>) -> Evaluation<'s> {
+    pub fn evaluate<'s>(&'s self, user: &User<'_>, flag_keys: Option<&[String]>) -> Evaluation<'s> {
         let (order, mut hits): (Cow<'s, [usize]>, Hits) = match flag_keys {
             Some(keys) if !keys.is_empty() => {
                 let start: Vec<usize> = keys

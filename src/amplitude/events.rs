@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use crate::process::{lock, PerProcess};
 
 use super::evaluate::Assigned;
-use super::user::User;
+use super::user::{User, UserValue};
 
 /// One day in milliseconds: the lifetime of a de-duplication entry and the `insert_id`
 /// period.
@@ -33,11 +33,11 @@ pub fn hash_code(text: &str) -> u32 {
 }
 
 /// An id as the canonical string writes it: trimmed, or `None` when absent.
-fn canonical_id(value: &Option<Value>) -> String {
+fn canonical_id(value: &Option<UserValue<'_>>) -> String {
     match value {
-        Some(Value::String(s)) => s.trim().to_owned(),
-        Some(Value::Null) | None => "None".to_owned(),
-        Some(other) => other.to_string(),
+        Some(UserValue::Text(s)) => s.trim().to_owned(),
+        Some(UserValue::Json(Value::Null)) | None => "None".to_owned(),
+        Some(UserValue::Json(other)) => other.to_string(),
     }
 }
 
@@ -77,7 +77,7 @@ fn base_event(event_type: &str, user: &User, insert_id: String, now_ms: u64) -> 
     event.insert("event_type".into(), event_type.into());
     for (name, id) in [("user_id", &user.user_id), ("device_id", &user.device_id)] {
         if let Some(id) = id.as_ref().filter(|v| !v.is_null()) {
-            event.insert(name.into(), id.clone());
+            event.insert(name.into(), id.to_value());
         }
     }
     event.insert("time".into(), now_ms.into());

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::config::{Tracking, TrackingSettings};
 use super::evaluate::Evaluation;
 use super::events::{assignment_event, exposure_events, Dedup};
-use super::user::User;
+use super::user::{User, UserValue};
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::reports::{Reporter, Reports};
 use crate::events::sender::Sender;
@@ -64,7 +64,7 @@ impl Tracker {
 }
 
 /// The user's context fields, under the analytics HTTP API's names.
-fn user_context(user: &User) -> [(&'static str, &Option<Value>); 13] {
+fn user_context<'u, 'a>(user: &'u User<'a>) -> [(&'static str, &'u Option<UserValue<'a>>); 13] {
     [
         ("country", &user.country),
         ("city", &user.city),
@@ -87,7 +87,7 @@ fn add_user_context(event: &mut Value, user: &User) {
     let Value::Object(event) = event else { return };
     for (name, value) in user_context(user) {
         if let Some(value) = value.as_ref().filter(|v| !v.is_null()) {
-            event.insert(name.into(), value.clone());
+            event.insert(name.into(), value.to_value());
         }
     }
     // As the SDK: the user's properties beside `$set`/`$unset`.
@@ -95,7 +95,9 @@ fn add_user_context(event: &mut Value, user: &User) {
         (&user.user_properties, event.get_mut("user_properties"))
     {
         for (name, value) in properties {
-            target.entry(name.clone()).or_insert_with(|| value.clone());
+            target
+                .entry(name.to_string())
+                .or_insert_with(|| value.to_value());
         }
     }
 }
@@ -104,9 +106,9 @@ fn add_user_context(event: &mut Value, user: &User) {
 /// into the event, its `insert_id` and its de-duplication key) and, with
 /// `send_evaluated_props`, the context fields and the user's properties.
 fn user_bytes_per_event(user: &User, tracker: &Tracker) -> usize {
-    let len = |value: &Option<Value>| match value {
-        Some(Value::String(s)) => s.len(),
-        Some(other) => other.to_string().len(),
+    let len = |value: &Option<UserValue<'_>>| match value {
+        Some(UserValue::Text(s)) => s.len(),
+        Some(UserValue::Json(other)) => other.to_string().len(),
         None => 0,
     };
     let ids = 4 * (len(&user.user_id) + len(&user.device_id));

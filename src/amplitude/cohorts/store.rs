@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::download::{Downloaded, USER_GROUP_TYPE};
 use super::members::{Key, Members};
 use super::Targets;
-use crate::amplitude::user::User;
+use crate::amplitude::user::{ByGroup, Text, User, UserValue};
 use crate::error::Error;
 use crate::runtime::Health;
 
@@ -163,8 +163,8 @@ impl Store {
 /// vendor's SDKs do: `cohort_ids` = the targeted `User` cohorts containing `user_id`;
 /// for each group type, the first group name's targeted cohorts of that type. The
 /// caller's own ids are dropped (cohort sync decides membership).
-pub fn enrich(user: &mut User, targets: &Targets, index: &Memberships) {
-    let user_id = user.user_id.as_ref().and_then(|v| v.as_str());
+pub fn enrich(user: &mut User<'_>, targets: &Targets, index: &Memberships) {
+    let user_id = user.user_id.as_ref().and_then(UserValue::as_str);
     user.cohort_ids = Some(match user_id {
         Some(user_id) => {
             let key = Key::new(user_id);
@@ -172,7 +172,7 @@ pub fn enrich(user: &mut User, targets: &Targets, index: &Memberships) {
                 .of_type(USER_GROUP_TYPE)
                 .iter()
                 .filter(|id| index.contains(id, USER_GROUP_TYPE, &key))
-                .cloned()
+                .map(|id| Text::from(id.clone()))
                 .collect()
         }
         None => Vec::new(),
@@ -181,7 +181,7 @@ pub fn enrich(user: &mut User, targets: &Targets, index: &Memberships) {
     let Some(groups) = &user.groups else {
         return;
     };
-    let mut by_group: HashMap<String, HashMap<String, Vec<String>>> = HashMap::new();
+    let mut by_group: ByGroup<'_, Vec<Text<'_>>> = BTreeMap::new();
     for (group_type, names) in groups {
         let (Some(name), ids) = (names.first(), targets.of_type(group_type)) else {
             continue;
@@ -193,7 +193,7 @@ pub fn enrich(user: &mut User, targets: &Targets, index: &Memberships) {
         let member_of = ids
             .iter()
             .filter(|id| index.contains(id, group_type, &key))
-            .cloned()
+            .map(|id| Text::from(id.clone()))
             .collect();
         by_group
             .entry(group_type.clone())

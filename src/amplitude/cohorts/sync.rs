@@ -126,7 +126,7 @@ impl CohortSync {
 
     /// Sets the user's cohort ids from the memberships held (see [`enrich`]); reads the
     /// index without a lock.
-    pub fn enrich(&self, user: &mut User, targets: &Targets) {
+    pub fn enrich(&self, user: &mut User<'_>, targets: &Targets) {
         enrich(user, targets, &self.job.store.load());
     }
 
