@@ -84,6 +84,14 @@ fn eppo(flags: Value) -> u64 {
     handle
 }
 
+/// The answer of a STRING assignment of `flag` (default `"d"`) for `subject`.
+fn eppo_string(handle: u64, flag: &str, subject: &str) -> Value {
+    ok(evaluate(
+        handle,
+        &json!({"flag_key": flag, "subject_key": subject, "variation_type": "STRING", "default": "d"}),
+    ))
+}
+
 /// An Amplitude flag `key` serving `on` when one condition holds.
 fn amplitude_flag(key: &str, selector: &[&str], op: &str, values: Value) -> Value {
     json!({
@@ -299,11 +307,8 @@ fn a_condition_with_100k_values_compiles_fast_for_both_providers() {
         &config,
     );
     ok(start(handle, 0));
-    let hit = evaluate(
-        handle,
-        &json!({"flag_key": "f", "subject_key": "user-0099999", "variation_type": "STRING", "default": "d"}),
-    );
-    assert_eq!(ok(hit)["value"], "on");
+    let hit = eppo_string(handle, "f", "user-0099999");
+    assert_eq!(hit["value"], "on");
 }
 
 #[test]
@@ -332,11 +337,8 @@ fn an_eppo_flag_with_20k_variations_and_salts_compiles_fast() {
         &config,
     );
     ok(start(handle, 0));
-    let answer = evaluate(
-        handle,
-        &json!({"flag_key": "f", "subject_key": "s", "variation_type": "STRING", "default": "d"}),
-    );
-    assert_eq!(ok(answer)["code"], "DEFAULT_ALLOCATION_NULL");
+    let answer = eppo_string(handle, "f", "s");
+    assert_eq!(answer["code"], "DEFAULT_ALLOCATION_NULL");
 }
 
 #[test]
@@ -441,11 +443,8 @@ fn eppo_regexes_are_bounded_per_pattern_and_per_configuration() {
         )
     });
     ok(answer);
-    let small = evaluate(
-        handle,
-        &json!({"flag_key": "a-small", "subject_key": "aaab", "variation_type": "STRING", "default": "d"}),
-    );
-    assert_eq!(ok(small)["value"], "on");
+    let small = eppo_string(handle, "a-small", "aaab");
+    assert_eq!(small["value"], "on");
 }
 
 #[test]

@@ -226,39 +226,17 @@ fn a_small_buffer_gets_the_needed_length_and_is_left_untouched() {
     let handle =
         amplitude_client(&shared_json("conformance/amplitude/dependencies_fixture.json")["flags"]);
     let user = c(r#"{"user_id": "u1"}"#);
-    let needed = unsafe {
-        allot::ffi::allot_evaluate_compact(
-            handle,
-            user.as_ptr(),
-            std::ptr::null(),
-            std::ptr::null_mut(),
-            0,
-        )
+    // SAFETY: a valid C string; `out` is NULL with capacity 0 or a buffer of `capacity`.
+    let compact_into = |out: *mut u8, capacity: usize| unsafe {
+        allot::ffi::allot_evaluate_compact(handle, user.as_ptr(), std::ptr::null(), out, capacity)
     };
+    let needed = compact_into(std::ptr::null_mut(), 0);
     assert!(needed >= 12);
     let mut small = vec![0xAAu8; needed as usize - 1];
-    let n = unsafe {
-        allot::ffi::allot_evaluate_compact(
-            handle,
-            user.as_ptr(),
-            std::ptr::null(),
-            small.as_mut_ptr(),
-            small.len(),
-        )
-    };
-    assert_eq!(n, needed);
+    assert_eq!(compact_into(small.as_mut_ptr(), small.len()), needed);
     assert!(small.iter().all(|&b| b == 0xAA), "nothing written");
     let mut exact = vec![0u8; needed as usize];
-    let n = unsafe {
-        allot::ffi::allot_evaluate_compact(
-            handle,
-            user.as_ptr(),
-            std::ptr::null(),
-            exact.as_mut_ptr(),
-            exact.len(),
-        )
-    };
-    assert_eq!(n, needed);
+    assert_eq!(compact_into(exact.as_mut_ptr(), exact.len()), needed);
     assert_ne!(u64::from_le_bytes(exact[..8].try_into().unwrap()), 0);
     allot::ffi::allot_free(handle);
 }

@@ -46,6 +46,8 @@ pub fn c_string(bytes: &[u8]) -> CString {
 }
 
 /// Takes a string allot returned: checks it is not NULL and is UTF-8, copies and frees it.
+/// Only for what an allot export just returned (the targets pass calls straight in).
+#[allow(clippy::not_unsafe_ptr_arg_deref)]
 pub fn take(ptr: *mut c_char) -> String {
     assert!(!ptr.is_null(), "allot returned NULL");
     // SAFETY: a NUL-terminated string allot returned and has not been freed.
@@ -218,22 +220,26 @@ fn answer(mut stream: TcpStream, body: &str) -> std::io::Result<()> {
     )
 }
 
+/// The JSON documents of one conformance directory (`conformance/<dir>/*.json`), in
+/// file-name order.
+fn shared_cases(dir: &str) -> Vec<Value> {
+    let path = shared_path(&format!("conformance/{dir}"));
+    let mut names: Vec<String> = std::fs::read_dir(&path)
+        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name.ends_with(".json"))
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .map(|name| shared_json(&format!("conformance/{dir}/{name}")))
+        .collect()
+}
+
 /// The Eppo conformance cases (`tests/*.json`): flag key, variation type and default.
 fn eppo_cases() -> &'static [Value] {
     static CASES: OnceLock<Vec<Value>> = OnceLock::new();
-    CASES.get_or_init(|| {
-        let dir = shared_path("conformance/eppo/tests");
-        let mut names: Vec<String> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
-            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
-            .filter(|name| name.ends_with(".json"))
-            .collect();
-        names.sort();
-        names
-            .iter()
-            .map(|name| shared_json(&format!("conformance/eppo/tests/{name}")))
-            .collect()
-    })
+    CASES.get_or_init(|| shared_cases("eppo/tests"))
 }
 
 /// One Eppo batch request: every conformance flag for one subject, with details.
@@ -564,16 +570,8 @@ fn split_attributes(attributes: &Value) -> Value {
 pub fn bandit_requests() -> &'static [CString] {
     static REQUESTS: OnceLock<Vec<CString>> = OnceLock::new();
     REQUESTS.get_or_init(|| {
-        let dir = shared_path("conformance/eppo/bandit-tests");
-        let mut names: Vec<String> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
-            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
-            .filter(|name| name.ends_with(".json"))
-            .collect();
-        names.sort();
         let mut requests = Vec::new();
-        for name in names {
-            let case = shared_json(&format!("conformance/eppo/bandit-tests/{name}"));
+        for case in shared_cases("eppo/bandit-tests") {
             for subject in case["subjects"]
                 .as_array()
                 .expect("subjects")
