@@ -1,6 +1,7 @@
-//! Native cost of the fast lane (`allot_evaluate_compact`, `allot_eppo_assign`): one call
-//! into a reused caller-owned buffer, on the Amplitude dependency fixture (6 flags), the
-//! generated corpus and `../shared/conformance/eppo/flags-v1.json`.
+//! Native cost of the fast lane (`allot_evaluate_compact`, `allot_evaluate_compact_marshal`,
+//! `allot_eppo_assign`): one call into a reused caller-owned buffer, on the Amplitude
+//! dependency fixture (6 flags), the generated corpus and
+//! `../shared/conformance/eppo/flags-v1.json`.
 
 use std::ffi::CString;
 use std::hint::black_box;
@@ -28,6 +29,48 @@ fn amplitude_client(file: &str) -> (u64, Value) {
     let data: Value = serde_json::from_str(&text).expect("JSON");
     let handle = started(&json!({"provider": "amplitude", "api_key": "k", "flags": data["flags"]}));
     (handle, data)
+}
+
+/// `marshal.dumps(fields, 2)` of a user whose fields are strings: the tuple of
+/// `allot_evaluate_compact_marshal` (the other fields None).
+fn marshal_user(user: &Value) -> Vec<u8> {
+    const FIELDS: [&str; 21] = [
+        "device_id",
+        "user_id",
+        "country",
+        "city",
+        "region",
+        "dma",
+        "language",
+        "platform",
+        "version",
+        "os",
+        "device_manufacturer",
+        "device_brand",
+        "device_model",
+        "carrier",
+        "library",
+        "ip_address",
+        "user_properties",
+        "groups",
+        "group_properties",
+        "group_cohort_ids",
+        "cohort_ids",
+    ];
+    let mut packed = b"(".to_vec();
+    packed.extend_from_slice(&21u32.to_le_bytes());
+    for field in FIELDS {
+        match user.get(field) {
+            Some(Value::String(text)) => {
+                packed.push(b'u');
+                packed.extend_from_slice(&(text.len() as u32).to_le_bytes());
+                packed.extend_from_slice(text.as_bytes());
+            }
+            None => packed.push(b'N'),
+            Some(other) => panic!("{field}: {other} is not a string"),
+        }
+    }
+    packed
 }
 
 fn amplitude(c: &mut Criterion) {
@@ -71,6 +114,20 @@ fn amplitude(c: &mut Criterion) {
             })
         });
     }
+    // The same user as the Python binding marshals it: a tuple of the 21 fields.
+    let packed = marshal_user(&fixture["cases"][0]["user"]);
+    group.bench_function("6_flags_all_marshal", |b| {
+        b.iter(|| unsafe {
+            allot::ffi::allot_evaluate_compact_marshal(
+                deps,
+                black_box(packed.as_ptr()),
+                packed.len(),
+                std::ptr::null(),
+                buffer.as_mut_ptr(),
+                buffer.len(),
+            )
+        })
+    });
     group.finish();
     allot::ffi::allot_free(deps);
     allot::ffi::allot_free(corpus);

@@ -249,6 +249,32 @@ int64_t allot_evaluate_compact(uint64_t client,
                                uint8_t *out,
                                size_t capacity);
 
+// Fast lane: `allot_evaluate_compact` with the user given in a compact binary form,
+// `user_len` bytes at `user` (at most 1 MiB): CPython's `marshal.dumps(fields, 2)` of a
+// tuple of exactly 21 items, the fields of the Python SDK's `User` in this order:
+// `device_id`, `user_id`, `country`, `city`, `region`, `dma`, `language`, `platform`,
+// `version`, `os`, `device_manufacturer`, `device_brand`, `device_model`, `carrier`,
+// `library`, `ip_address`, `user_properties`, `groups`, `group_properties`,
+// `group_cohort_ids`, `cohort_ids`. `None` is an absent field. Each item has the type
+// the same member of a JSON user has; values are None, bool, int (at most 64 bits),
+// float (finite), str, list, tuple or dict with str keys. Anything else (another
+// length, type or encoding) is refused with `invalid_argument`: send the user as JSON
+// with `allot_evaluate_compact` instead, which answers the same user identically.
+//
+// `flag_keys_json`, the answer, its length, the errors, ownership and thread safety are
+// those of `allot_evaluate_compact`.
+//
+// # Safety
+// `user` must be NULL or point to `user_len` readable bytes, `flag_keys_json` NULL or a
+// NUL-terminated string, both valid for the call; `out` must be NULL or point to
+// `capacity` writable bytes.
+int64_t allot_evaluate_compact_marshal(uint64_t client,
+                                       const uint8_t *user,
+                                       size_t user_len,
+                                       const char *flag_keys_json,
+                                       uint8_t *out,
+                                       size_t capacity);
+
 // Fast lane: the JSON of one result id of `allot_evaluate_compact`:
 // `{"flag_key": "…", "variant": {"key", "value"?, "payload"?, "metadata"?}}`, the same
 // variant `allot_evaluate` gives.

@@ -43,10 +43,10 @@ pub trait Provider: Send + Sync {
         Err(unsupported("allot_configuration"))
     }
     /// Fast lane, Amplitude local evaluation: appends the compact answer of
-    /// `allot_evaluate_compact` to `out`.
+    /// `allot_evaluate_compact` (or `allot_evaluate_compact_marshal`) to `out`.
     fn evaluate_compact(
         &self,
-        _user_json: &str,
+        _user: UserInput<'_>,
         _flag_keys_json: Option<&str>,
         _out: &mut Vec<u8>,
     ) -> Result<()> {
@@ -69,6 +69,15 @@ fn unsupported(function: &str) -> Error {
         ErrorCode::Unsupported,
         format!("{function} is not available for this client's provider or mode"),
     )
+}
+
+/// The user of an Amplitude fast-lane evaluation, as the caller encoded it.
+#[derive(Debug, Clone, Copy)]
+pub enum UserInput<'a> {
+    /// A JSON object (`allot_evaluate_compact`).
+    Json(&'a str),
+    /// A marshalled tuple of the user's fields (`allot_evaluate_compact_marshal`).
+    Marshal(&'a [u8]),
 }
 
 /// One typed Eppo assignment of the fast lane.

@@ -1,7 +1,8 @@
 //! The C ABI: every `allot_*` export. Each one runs inside `catch_unwind`, checks every
 //! pointer and string it is given, and answers with a JSON envelope that the caller owns,
-//! or (the fast lane: `allot_evaluate_compact`, `allot_result_json`, `allot_eppo_assign`,
-//! `allot_eppo_assign_marshal`) with a compact answer written into a buffer the caller owns.
+//! or (the fast lane: `allot_evaluate_compact`, `allot_evaluate_compact_marshal`,
+//! `allot_result_json`, `allot_eppo_assign`, `allot_eppo_assign_marshal`) with a compact
+//! answer written into a buffer the caller owns.
 
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{self, AssertUnwindSafe};
@@ -10,7 +11,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::amplitude::cookie;
-use crate::client::{self, TypedAssignment};
+use crate::client::{self, TypedAssignment, UserInput};
 use crate::eppo::model::VariationType;
 use crate::error::{Error, ErrorCode, Result};
 use crate::{marshal, registry};
@@ -423,7 +424,47 @@ pub unsafe extern "C" fn allot_evaluate_compact(
             // SAFETY: the caller's contract for the two strings.
             let user = read_str(user_json, "user_json", MAX_REQUEST_BYTES)?;
             let keys = read_optional_str(flag_keys_json, "flag_keys_json", MAX_REQUEST_BYTES)?;
-            client.evaluate_compact(user, keys, answer)
+            client.evaluate_compact(UserInput::Json(user), keys, answer)
+        })
+    }
+}
+
+/// Fast lane: `allot_evaluate_compact` with the user given in a compact binary form,
+/// `user_len` bytes at `user` (at most 1 MiB): CPython's `marshal.dumps(fields, 2)` of a
+/// tuple of exactly 21 items, the fields of the Python SDK's `User` in this order:
+/// `device_id`, `user_id`, `country`, `city`, `region`, `dma`, `language`, `platform`,
+/// `version`, `os`, `device_manufacturer`, `device_brand`, `device_model`, `carrier`,
+/// `library`, `ip_address`, `user_properties`, `groups`, `group_properties`,
+/// `group_cohort_ids`, `cohort_ids`. `None` is an absent field. Each item has the type
+/// the same member of a JSON user has; values are None, bool, int (at most 64 bits),
+/// float (finite), str, list, tuple or dict with str keys. Anything else (another
+/// length, type or encoding) is refused with `invalid_argument`: send the user as JSON
+/// with `allot_evaluate_compact` instead, which answers the same user identically.
+///
+/// `flag_keys_json`, the answer, its length, the errors, ownership and thread safety are
+/// those of `allot_evaluate_compact`.
+///
+/// # Safety
+/// `user` must be NULL or point to `user_len` readable bytes, `flag_keys_json` NULL or a
+/// NUL-terminated string, both valid for the call; `out` must be NULL or point to
+/// `capacity` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn allot_evaluate_compact_marshal(
+    client: u64,
+    user: *const u8,
+    user_len: usize,
+    flag_keys_json: *const c_char,
+    out: *mut u8,
+    capacity: usize,
+) -> i64 {
+    // SAFETY: the caller's contract for out and capacity.
+    unsafe {
+        answer_into(out, capacity, |answer| {
+            let client = registry::get(client)?;
+            // SAFETY: the caller's contract for the user bytes and the keys.
+            let user = read_bytes(user, user_len, "user")?;
+            let keys = read_optional_str(flag_keys_json, "flag_keys_json", MAX_REQUEST_BYTES)?;
+            client.evaluate_compact(UserInput::Marshal(user), keys, answer)
         })
     }
 }

@@ -3,8 +3,16 @@
 //! dict with str keys). A binding writes it with `marshal.dumps(value, 2)`, several times
 //! faster than encoding JSON; anything else (bytes, sets, integers beyond 64 bits, NaN,
 //! a key that is not a string) is refused, and the binding then sends JSON instead.
+//!
+//! The reader is a serde [`Deserializer`](de::Deserializer): strings are borrowed from the
+//! input, None is an absent `Option`, and a struct is a tuple or list of its fields in
+//! declaration order (never a dict), so typed inputs get serde's own type checks.
 
-use serde_json::{Map, Number, Value};
+use std::fmt;
+
+use serde::de::value::BorrowedStrDeserializer;
+use serde::de::{self, Deserialize, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
 
 use crate::error::{Error, ErrorCode, Result};
 
@@ -13,143 +21,285 @@ const MAX_DEPTH: usize = 128;
 
 /// Reads one marshal document, which must span all of `bytes`, as a JSON value.
 pub fn read(bytes: &[u8]) -> Result<Value> {
-    let mut reader = Reader { bytes, at: 0 };
-    let value = reader.value(0)?;
-    if reader.at != bytes.len() {
-        return Err(reader.error("trailing bytes after the value"));
-    }
-    Ok(value)
+    from_bytes(bytes)
 }
 
-/// A position in a marshal document.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
-}
-
-impl Reader<'_> {
-    fn error(&self, what: &str) -> Error {
+/// Deserializes a `T` from one marshal document that must span all of `bytes`, borrowing
+/// its strings from `bytes`. A refusal is `invalid_argument`, naming the byte offset.
+pub fn from_bytes<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T> {
+    let mut reader = Reader {
+        bytes,
+        at: 0,
+        depth: 0,
+    };
+    let value = T::deserialize(&mut reader).and_then(|value| {
+        if reader.at == bytes.len() {
+            Ok(value)
+        } else {
+            Err(Refusal("trailing bytes after the value".to_owned()))
+        }
+    });
+    value.map_err(|Refusal(what)| {
         Error::new(
             ErrorCode::InvalidArgument,
-            format!("unsupported marshal input at byte {}: {what}", self.at),
+            format!("unsupported marshal input at byte {}: {what}", reader.at),
         )
-    }
+    })
+}
 
-    fn take(&mut self, n: usize) -> Result<&[u8]> {
+/// Why an input was refused (the reader's error type; see [`from_bytes`]).
+#[derive(Debug)]
+struct Refusal(String);
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+impl de::Error for Refusal {
+    fn custom<T: fmt::Display>(what: T) -> Self {
+        Refusal(what.to_string())
+    }
+}
+
+type Read<T> = std::result::Result<T, Refusal>;
+
+fn refuse<T>(what: &str) -> Read<T> {
+    Err(Refusal(what.to_owned()))
+}
+
+/// A `TYPE_LONG` that fits 64 bits.
+enum Long {
+    Negative(i64),
+    NonNegative(u64),
+}
+
+/// A position in a marshal document, and how deep in containers it is.
+struct Reader<'de> {
+    bytes: &'de [u8],
+    at: usize,
+    depth: usize,
+}
+
+impl<'de> Reader<'de> {
+    fn take(&mut self, n: usize) -> Read<&'de [u8]> {
+        let bytes = self.bytes;
         let end = self
             .at
             .checked_add(n)
-            .filter(|&end| end <= self.bytes.len())
-            .ok_or_else(|| self.error("truncated"))?;
-        let taken = &self.bytes[self.at..end];
+            .filter(|&end| end <= bytes.len())
+            .ok_or_else(|| Refusal("truncated".to_owned()))?;
+        let taken = &bytes[self.at..end];
         self.at = end;
         Ok(taken)
     }
 
-    fn byte(&mut self) -> Result<u8> {
+    fn byte(&mut self) -> Read<u8> {
         Ok(self.take(1)?[0])
     }
 
-    fn i32(&mut self) -> Result<i32> {
+    fn i32(&mut self) -> Read<i32> {
         let b = self.take(4)?;
         Ok(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 
     /// A length or count: non-negative, and at most the bytes left (every item takes
     /// at least one byte), so a forged count cannot make us allocate.
-    fn count(&mut self) -> Result<usize> {
+    fn count(&mut self) -> Read<usize> {
         let n = self.i32()?;
         usize::try_from(n)
             .ok()
             .filter(|&n| n <= self.bytes.len() - self.at)
-            .ok_or_else(|| self.error("bad length"))
+            .ok_or_else(|| Refusal("bad length".to_owned()))
     }
 
-    fn string(&mut self) -> Result<String> {
+    /// The text of a `TYPE_UNICODE` (its type byte already read).
+    fn str(&mut self) -> Read<&'de str> {
         let n = self.count()?;
-        let raw = self.take(n)?;
-        match std::str::from_utf8(raw) {
-            Ok(text) => Ok(text.to_owned()),
-            Err(_) => Err(self.error("a string that is not UTF-8")),
-        }
+        std::str::from_utf8(self.take(n)?)
+            .map_err(|_| Refusal("a string that is not UTF-8".to_owned()))
     }
 
     /// `TYPE_LONG`: a signed count of 15-bit digits, least significant first.
-    fn long(&mut self) -> Result<Value> {
+    fn long(&mut self) -> Read<Long> {
         let n = self.i32()?;
         let digits = n.unsigned_abs() as usize;
         if digits > 5 {
-            return Err(self.error("an integer beyond 64 bits"));
+            return refuse("an integer beyond 64 bits");
         }
         let mut magnitude: u128 = 0;
         for i in 0..digits {
             let b = self.take(2)?;
             let digit = u16::from_le_bytes([b[0], b[1]]);
             if digit >= 1 << 15 {
-                return Err(self.error("a bad integer digit"));
+                return refuse("a bad integer digit");
             }
             magnitude |= u128::from(digit) << (15 * i);
         }
-        let number = if n < 0 {
-            i64::try_from(magnitude)
-                .map(|m| Number::from(-m))
-                .or_else(|_| {
-                    if magnitude == 1 << 63 {
-                        Ok(Number::from(i64::MIN))
-                    } else {
-                        Err(())
-                    }
-                })
+        if n < 0 {
+            // -(2**63) is the one negative whose magnitude is not an i64.
+            match i64::try_from(magnitude) {
+                Ok(m) => Ok(Long::Negative(-m)),
+                Err(_) if magnitude == 1 << 63 => Ok(Long::Negative(i64::MIN)),
+                Err(_) => refuse("an integer beyond 64 bits"),
+            }
         } else {
-            u64::try_from(magnitude).map(Number::from).map_err(|_| ())
-        };
-        number
-            .map(Value::Number)
-            .map_err(|()| self.error("an integer beyond 64 bits"))
+            u64::try_from(magnitude)
+                .map(Long::NonNegative)
+                .or_else(|_| refuse("an integer beyond 64 bits"))
+        }
     }
 
-    fn value(&mut self, depth: usize) -> Result<Value> {
-        if depth > MAX_DEPTH {
-            return Err(self.error("nested too deeply"));
+    /// Runs `visit` one container deeper.
+    fn nested<T>(&mut self, visit: impl FnOnce(&mut Self) -> Read<T>) -> Read<T> {
+        if self.depth == MAX_DEPTH {
+            return refuse("nested too deeply");
         }
+        self.depth += 1;
+        let value = visit(self)?;
+        self.depth -= 1;
+        Ok(value)
+    }
+}
+
+impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
+    type Error = Refusal;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Read<V::Value> {
         match self.byte()? {
-            b'N' => Ok(Value::Null),
-            b'T' => Ok(Value::Bool(true)),
-            b'F' => Ok(Value::Bool(false)),
-            b'i' => Ok(Value::from(self.i32()?)),
-            b'l' => self.long(),
+            b'N' => visitor.visit_unit(),
+            b'T' => visitor.visit_bool(true),
+            b'F' => visitor.visit_bool(false),
+            b'i' => visitor.visit_i64(self.i32()?.into()),
+            b'l' => match self.long()? {
+                Long::Negative(n) => visitor.visit_i64(n),
+                Long::NonNegative(n) => visitor.visit_u64(n),
+            },
             b'g' => {
                 let b = self.take(8)?;
                 let float = f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
-                Number::from_f64(float)
-                    .map(Value::Number)
-                    .ok_or_else(|| self.error("a float that is not finite"))
+                if !float.is_finite() {
+                    return refuse("a float that is not finite");
+                }
+                visitor.visit_f64(float)
             }
-            b'u' => Ok(Value::String(self.string()?)),
+            b'u' => visitor.visit_borrowed_str(self.str()?),
             b'[' | b'(' => {
-                let n = self.count()?;
-                let mut items = Vec::with_capacity(n);
-                for _ in 0..n {
-                    items.push(self.value(depth + 1)?);
-                }
-                Ok(Value::Array(items))
-            }
-            b'{' => {
-                let mut map = Map::new();
-                loop {
-                    match self.byte()? {
-                        b'0' => return Ok(Value::Object(map)),
-                        b'u' => {
-                            let key = self.string()?;
-                            let value = self.value(depth + 1)?;
-                            map.insert(key, value);
-                        }
-                        _ => return Err(self.error("a dict key that is not a str")),
+                let left = self.count()?;
+                self.nested(|reader| {
+                    let mut items = Items { reader, left };
+                    let value = visitor.visit_seq(&mut items)?;
+                    if items.left != 0 {
+                        return refuse("more items than expected");
                     }
-                }
+                    Ok(value)
+                })
             }
-            _ => Err(self.error("a type JSON does not have")),
+            b'{' => self.nested(|reader| {
+                let mut entries = Entries {
+                    reader,
+                    done: false,
+                };
+                let value = visitor.visit_map(&mut entries)?;
+                if !entries.done {
+                    return refuse("more dict entries than expected");
+                }
+                Ok(value)
+            }),
+            _ => refuse("a type JSON does not have"),
         }
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Read<V::Value> {
+        if self.bytes.get(self.at) == Some(&b'N') {
+            self.at += 1;
+            visitor.visit_none()
+        } else {
+            visitor.visit_some(self)
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Read<V::Value> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    /// A struct is positional: a tuple or list of its fields, never a dict.
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Read<V::Value> {
+        match self.bytes.get(self.at) {
+            Some(b'(' | b'[') => self.deserialize_any(visitor),
+            _ => refuse("a struct that is not a tuple or list"),
+        }
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        unit unit_struct seq tuple tuple_struct map enum identifier ignored_any
+    }
+}
+
+/// The items of a tuple or list.
+struct Items<'r, 'de> {
+    reader: &'r mut Reader<'de>,
+    left: usize,
+}
+
+impl<'de> SeqAccess<'de> for Items<'_, 'de> {
+    type Error = Refusal;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Read<Option<T::Value>> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        self.left -= 1;
+        seed.deserialize(&mut *self.reader).map(Some)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.left)
+    }
+}
+
+/// The entries of a dict, up to its `0` (`TYPE_NULL`) terminator.
+struct Entries<'r, 'de> {
+    reader: &'r mut Reader<'de>,
+    done: bool,
+}
+
+impl<'de> MapAccess<'de> for Entries<'_, 'de> {
+    type Error = Refusal;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Read<Option<K::Value>> {
+        if self.done {
+            return Ok(None);
+        }
+        match self.reader.byte()? {
+            b'0' => {
+                self.done = true;
+                Ok(None)
+            }
+            b'u' => {
+                let key = self.reader.str()?;
+                seed.deserialize(BorrowedStrDeserializer::new(key))
+                    .map(Some)
+            }
+            _ => refuse("a dict key that is not a str"),
+        }
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Read<V::Value> {
+        seed.deserialize(&mut *self.reader)
     }
 }
 
@@ -208,5 +358,45 @@ mod tests {
         }
         let deep = [b"[\x01\x00\x00\x00".repeat(200), b"N".to_vec()].concat();
         assert!(read(&deep).is_err());
+    }
+
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Pair<'a> {
+        name: &'a str,
+        size: Option<u32>,
+    }
+
+    /// A struct is a tuple of its fields in order (None an absent `Option`), with its
+    /// strings borrowed from the input; another length, a dict or a wrong type is refused.
+    #[test]
+    fn structs_are_positional_and_borrow_their_strings() {
+        // ("ab", None) and ["ab", 7]
+        let tuple = b"(\x02\x00\x00\x00u\x02\x00\x00\x00abN";
+        let pair: Pair<'_> = from_bytes(tuple).unwrap();
+        assert_eq!(
+            pair,
+            Pair {
+                name: "ab",
+                size: None
+            }
+        );
+        assert_eq!(pair.name.as_ptr(), tuple[10..].as_ptr());
+        let list = b"[\x02\x00\x00\x00u\x02\x00\x00\x00abi\x07\x00\x00\x00";
+        assert_eq!(from_bytes::<Pair<'_>>(list).unwrap().size, Some(7));
+        for bad in [
+            &b"(\x01\x00\x00\x00u\x02\x00\x00\x00ab"[..], // too short
+            b"(\x03\x00\x00\x00u\x02\x00\x00\x00abNN",    // too long
+            b"(\x02\x00\x00\x00i\x01\x00\x00\x00N",       // a name that is not a str
+            b"(\x02\x00\x00\x00u\x02\x00\x00\x00abi\xff\xff\xff\xff", // a negative size
+            b"{u\x04\x00\x00\x00nameu\x02\x00\x00\x00ab0", // a dict
+            b"N",
+        ] {
+            let err = from_bytes::<Pair<'_>>(bad).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidArgument, "{bad:?}");
+            assert!(
+                err.message.starts_with("unsupported marshal input at byte"),
+                "{err}"
+            );
+        }
     }
 }

@@ -736,3 +736,166 @@ fn marshalled_attributes_are_checked() {
     );
     allot::ffi::allot_free(eppo);
 }
+
+/// The fields of the Python SDK's `User`, in the order `allot_evaluate_compact_marshal`
+/// takes them.
+const USER_FIELDS: [&str; 21] = [
+    "device_id",
+    "user_id",
+    "country",
+    "city",
+    "region",
+    "dma",
+    "language",
+    "platform",
+    "version",
+    "os",
+    "device_manufacturer",
+    "device_brand",
+    "device_model",
+    "carrier",
+    "library",
+    "ip_address",
+    "user_properties",
+    "groups",
+    "group_properties",
+    "group_cohort_ids",
+    "cohort_ids",
+];
+
+/// A JSON user as the Python binding marshals it: the tuple of its fields (a tuple is
+/// written as a list is, with `(` for `[`), absent ones None.
+fn marshal_user(user: &Value) -> Vec<u8> {
+    let fields: Vec<Value> = USER_FIELDS
+        .iter()
+        .map(|name| user.get(*name).cloned().unwrap_or(Value::Null))
+        .collect();
+    let mut packed = Vec::new();
+    marshal(&mut packed, &Value::Array(fields));
+    packed[0] = b'(';
+    packed
+}
+
+/// `allot_evaluate_compact_marshal`: the raw answer, or the error document.
+fn compact_marshal(
+    handle: u64,
+    user: Option<&[u8]>,
+    keys: Option<&Value>,
+) -> Result<Vec<u8>, Value> {
+    let keys = keys.map(|k| c(&k.to_string()));
+    let keys_ptr = keys.as_ref().map_or(std::ptr::null(), |k| k.as_ptr());
+    let (ptr, len) = user.map_or((std::ptr::null(), 0), |u| (u.as_ptr(), u.len()));
+    call(|out, capacity| unsafe {
+        allot::ffi::allot_evaluate_compact_marshal(handle, ptr, len, keys_ptr, out, capacity)
+    })
+}
+
+/// `allot_evaluate_compact` with a JSON user: the raw answer, or the error document.
+fn compact_json(handle: u64, user: &Value, keys: Option<&Value>) -> Result<Vec<u8>, Value> {
+    let text = c(&user.to_string());
+    let keys = keys.map(|k| c(&k.to_string()));
+    let keys_ptr = keys.as_ref().map_or(std::ptr::null(), |k| k.as_ptr());
+    call(|out, capacity| unsafe {
+        allot::ffi::allot_evaluate_compact(handle, text.as_ptr(), keys_ptr, out, capacity)
+    })
+}
+
+#[test]
+fn marshalled_users_get_exactly_the_json_users_answers() {
+    let mut compared = 0;
+    for name in ["dependencies_fixture.json", "generated_corpus.json"] {
+        let data = shared_json(&format!("conformance/amplitude/{name}"));
+        let handle = amplitude_client(&data["flags"]);
+        for (i, case) in data["cases"].as_array().unwrap().iter().enumerate() {
+            let keys = case.get("flag_keys");
+            let packed = marshal_user(&case["user"]);
+            let binary = compact_marshal(handle, Some(&packed), keys).unwrap();
+            assert_eq!(
+                binary,
+                compact_json(handle, &case["user"], keys).unwrap(),
+                "{name} case {i}"
+            );
+            compared += u32_at(&binary, 8);
+        }
+        allot::ffi::allot_free(handle);
+    }
+    assert!(compared >= 12_542 + 6, "{compared} results compared");
+}
+
+#[test]
+fn marshalled_users_are_checked_with_stable_codes() {
+    let amplitude = amplitude_client(&json!([]));
+    let eppo = eppo_client("flags-v1.json");
+    let user = marshal_user(&json!({"user_id": "u", "user_properties": {"n": [1, 2.5, null]}}));
+    assert!(compact_marshal(amplitude, Some(&user), None).is_ok());
+    let code = |result: Result<Vec<u8>, Value>| error_code(&result.unwrap_err());
+    // The wrong number of fields, a dict, a type the field does not take, a type JSON does
+    // not have, trailing bytes, a truncated tuple: invalid_argument.
+    let mut short = Vec::new();
+    marshal(&mut short, &json!(["d", "u"]));
+    short[0] = b'(';
+    let mut long = user.clone();
+    long[1] = 22;
+    long.push(b'N');
+    let mut dict = Vec::new();
+    marshal(&mut dict, &json!({"user_id": "u"}));
+    let cohorts_of_ints = marshal_user(&json!({"cohort_ids": [1]}));
+    let properties_list = marshal_user(&json!({"user_properties": [1]}));
+    let mut a_set = marshal_user(&json!({"user_id": "u"}));
+    let at = a_set.len() - 1; // the last field (cohort_ids), None
+    a_set.splice(at..at + 1, *b"<\x00\x00\x00\x00");
+    let trailing = [user.clone(), b"N".to_vec()].concat();
+    let truncated = &user[..user.len() - 1];
+    for bad in [
+        &short[..],
+        &long,
+        &dict,
+        &cohorts_of_ints,
+        &properties_list,
+        &a_set,
+        &trailing,
+        truncated,
+        b"",
+    ] {
+        assert_eq!(
+            code(compact_marshal(amplitude, Some(bad), None)),
+            "invalid_argument",
+            "{bad:?}"
+        );
+    }
+    assert_eq!(
+        code(compact_marshal(amplitude, None, None)),
+        "invalid_argument"
+    );
+    assert_eq!(
+        code(compact_marshal(amplitude, Some(&user), Some(&json!({})))),
+        "invalid_argument"
+    );
+    let huge = marshal_user(&json!({"user_id": "x".repeat(2 << 20)}));
+    assert_eq!(
+        code(compact_marshal(amplitude, Some(&huge), None)),
+        "input_too_large"
+    );
+    assert_eq!(
+        code(compact_marshal(eppo, Some(&user), None)),
+        "unsupported"
+    );
+    assert_eq!(
+        code(compact_marshal(0, Some(&user), None)),
+        "unknown_handle"
+    );
+    let not_started =
+        init_ok(&json!({"provider": "amplitude", "api_key": "server-key", "flags": []}));
+    assert_eq!(
+        code(compact_marshal(not_started, Some(&user), None)),
+        "not_started"
+    );
+    // A stale handle is refused like an unknown one.
+    allot::ffi::allot_free(amplitude);
+    assert_eq!(
+        code(compact_marshal(amplitude, Some(&user), None)),
+        "unknown_handle"
+    );
+    allot::ffi::allot_free(eppo);
+    allot::ffi::allot_free(not_started);
+}

@@ -15,11 +15,12 @@ use super::remote::RemoteClient;
 use super::sync::{Served, Updater};
 use super::tracking::{TrackOptions, Trackers};
 use super::user::User;
-use crate::client::{Client, Provider};
+use crate::client::{Client, Provider, UserInput};
 use crate::clock::now_millis;
 use crate::config::read_config_file;
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::reports::Reports;
+use crate::marshal;
 use crate::transport::poller::LocalStatus;
 
 /// Builds an Amplitude client from its configuration object.
@@ -149,14 +150,17 @@ impl Provider for LocalClient {
 
     fn evaluate_compact(
         &self,
-        user_json: &str,
+        user: UserInput<'_>,
         flag_keys_json: Option<&str>,
         out: &mut Vec<u8>,
     ) -> Result<()> {
         self.check_started()?;
         self.follow_fork();
-        let mut user: User = serde_json::from_str(user_json)
-            .map_err(|e| Error::from_json(&e, "user", ErrorCode::InvalidArgument))?;
+        let mut user: User = match user {
+            UserInput::Json(text) => serde_json::from_str(text)
+                .map_err(|e| Error::from_json(&e, "user", ErrorCode::InvalidArgument))?,
+            UserInput::Marshal(bytes) => marshal::from_bytes(bytes)?,
+        };
         let flag_keys: Option<Vec<String>> =
             flag_keys_json
                 .map(serde_json::from_str)

@@ -183,15 +183,19 @@ impl<'de: 'a, 'a> Deserialize<'de> for UserValue<'a> {
 
 /// A user, with the field names of the Python SDK's `User`. Unknown fields are rejected.
 /// Its strings borrow from the request text where they can (see [`Text`]).
+///
+/// The fields are declared in the order of the Python SDK's `User` constructor: a
+/// sequence (the marshalled tuple of `allot_evaluate_compact_marshal`) fills them in this
+/// order, so it is part of the C API and never changes.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct User<'a> {
-    /// `user_id`.
-    #[serde(borrow)]
-    pub user_id: Option<UserValue<'a>>,
     /// `device_id`.
     #[serde(borrow)]
     pub device_id: Option<UserValue<'a>>,
+    /// `user_id`.
+    #[serde(borrow)]
+    pub user_id: Option<UserValue<'a>>,
     /// `country`.
     #[serde(borrow)]
     pub country: Option<UserValue<'a>>,
@@ -243,12 +247,12 @@ pub struct User<'a> {
     /// Group properties: `{groupType: {groupName: {…}}}`.
     #[serde(borrow)]
     pub group_properties: Option<ByGroup<'a, Properties<'a>>>,
-    /// Cohorts the user belongs to.
-    #[serde(borrow)]
-    pub cohort_ids: Option<Vec<Text<'a>>>,
     /// Group cohorts: `{groupType: {groupName: [cohortId, …]}}`.
     #[serde(borrow)]
     pub group_cohort_ids: Option<ByGroup<'a, Vec<Text<'a>>>>,
+    /// Cohorts the user belongs to.
+    #[serde(borrow)]
+    pub cohort_ids: Option<Vec<Text<'a>>>,
 }
 
 /// A scalar field of the user context (`["context", "user", <field>]`).

@@ -209,6 +209,8 @@ SIGNATURES: Dict[str, Tuple[Any, List[Any]]] = {
         c_int64,
         [c_uint64, c_char_p, c_char_p, c_char_p, c_size_t, c_uint32, c_bool, c_void_p, c_size_t],
     ),
+    # allot_evaluate_compact with the user as a marshalled tuple of its fields.
+    "allot_evaluate_compact_marshal": (c_int64, [c_uint64, c_char_p, c_size_t, c_char_p, c_void_p, c_size_t]),
 }
 
 #: Functions the binding needs from every library it loads.
@@ -336,7 +338,7 @@ _evaluate_compact = _unchecked("allot_evaluate_compact")
 _eppo_assign = _unchecked("allot_eppo_assign")
 # Eppo attributes in the compact binary form (marshal version 2: several times cheaper to
 # write than JSON) when the library has it; attributes marshal or the library refuses go
-# as JSON. (Amplitude users stay JSON: the binary form measured no faster for them.)
+# as JSON. (Amplitude users go as a marshalled tuple: see evaluate_compact_marshal_raw.)
 _eppo_assign_marshal = _unchecked("allot_eppo_assign_marshal") if has_fast_marshal else None
 _marshal = marshal.dumps
 #: ``allot_eppo_assign`` and ``allot_eppo_assign_marshal`` themselves (arguments as
@@ -401,6 +403,13 @@ _id_lists: Dict[int, struct.Struct] = {}
 #: binding's hot path: an answer ``0 < n <= buffers.size`` is ``buffers.buf[:n]``, any
 #: other result goes to :func:`compact_answer`.
 evaluate_compact_raw = _evaluate_compact
+#: ``allot_evaluate_compact_marshal`` itself (arguments as :func:`_unchecked` says; the
+#: length a ``c_size_t``, see :data:`sizes`), ``None`` when the library lacks it: the
+#: user as ``marshal.dumps`` of the tuple of its fields. The binding sends JSON instead
+#: when it is refused (or the answer does not fit the buffer).
+evaluate_compact_marshal_raw = (
+    _unchecked("allot_evaluate_compact_marshal") if hasattr(_fast, "allot_evaluate_compact_marshal") else None
+)
 
 
 def compact_answer(handle: c_uint64, user: bytes, flag_keys: Optional[bytes], n: int) -> bytes:
