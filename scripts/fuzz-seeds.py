@@ -334,6 +334,26 @@ marshal_seeds += [b"\0" + marshal.dumps(value, 2) for value in (
     None, [], {"n": 2**70}, {"t": (1, 2.5, "x")}, {"a": {"b": [True, None]}},
     {f"a{i}": i for i in range(MIB // 16)})]
 
+# The marshalled Amplitude user: the tuple of the Python SDK's User fields in order (as the
+# Python binding sends it), for every conformance user; wrong lengths, a dict, a type
+# marshal-only, a large user.
+USER_FIELDS = ("device_id", "user_id", "country", "city", "region", "dma", "language",
+               "platform", "version", "os", "device_manufacturer", "device_brand",
+               "device_model", "carrier", "library", "ip_address", "user_properties", "groups",
+               "group_properties", "group_cohort_ids", "cohort_ids")
+
+
+def user_tuple(user):
+    return marshal.dumps(tuple(user.get(name) for name in USER_FIELDS), 2)
+
+
+marshal_user_seeds = [user_tuple(case["user"]) for case in cases]
+marshal_user_seeds += [marshal.dumps(value, 2) for value in (
+    (), ("d", "u"), tuple([None] * 22), [None] * 21, dict(user), None,
+    ("d", "u") + (None,) * 14 + ({"s": {1, 2}},) + (None,) * 4,
+    ("d", "u") + (None,) * 14 + ({"n": 2**70, "f": 1.5, "t": (1, "x")},) + (None,) * 4)]
+marshal_user_seeds.append(user_tuple({**user, "cohort_ids": [f"c{i}" for i in range(MIB // 12)]}))
+
 murmur = load("amplitude/murmur3_vectors.json")["vectors"]
 murmur_seeds = [dump({"input": v["input"], "seed": v["seed"]}) for v in murmur[::50]]
 murmur_seeds += [b"{\"input\":\"\"}", b"{\"input\":\"x\",\"seed\":-1}", b"{}",
@@ -355,6 +375,7 @@ write("evaluate_bandit", bandit_requests)
 write("compact_amplitude", compact_seeds)
 write("assign_eppo", assign_seeds)
 write("marshal_eppo", marshal_seeds)
+write("marshal_amplitude", marshal_user_seeds)
 # A short hash of the conformance data, so a run records what its seeds came from.
 digest = hashlib.sha256()
 for path in sorted(CONFORMANCE.rglob("*.json")):

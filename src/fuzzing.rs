@@ -35,3 +35,9 @@ pub fn sse_items(input: impl Read, max_event_bytes: usize) -> Vec<SseItem> {
         }
     }
 }
+
+/// The JSON value the fast lane's marshal reader makes of `bytes` (CPython's `marshal`
+/// version 2 form), or the error code of its refusal.
+pub fn marshal_value(bytes: &[u8]) -> Result<serde_json::Value, &'static str> {
+    crate::marshal::read(bytes).map_err(|err| err.code.as_str())
+}

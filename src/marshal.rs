@@ -16,8 +16,9 @@ use serde_json::Value;
 
 use crate::error::{Error, ErrorCode, Result};
 
-/// Deepest nesting accepted (serde_json's own limit is 128 too).
-const MAX_DEPTH: usize = 128;
+/// Most containers nested in one another: 127, as serde_json reads JSON (it refuses the
+/// 128th), so that a value reads in either form or in neither.
+const MAX_DEPTH: usize = 127;
 
 /// Reads one marshal document, which must span all of `bytes`, as a JSON value.
 pub fn read(bytes: &[u8]) -> Result<Value> {
@@ -358,6 +359,21 @@ mod tests {
         }
         let deep = [b"[\x01\x00\x00\x00".repeat(200), b"N".to_vec()].concat();
         assert!(read(&deep).is_err());
+    }
+
+    /// 127 nested lists read, 128 do not: the limit of serde_json on the same value.
+    #[test]
+    fn nesting_is_limited_as_json_is() {
+        let marshalled = |n: usize| [b"[\x01\x00\x00\x00".repeat(n), b"N".to_vec()].concat();
+        let json = |n: usize| format!("{}null{}", "[".repeat(n), "]".repeat(n));
+        for (n, readable) in [(127, true), (128, false)] {
+            assert_eq!(read(&marshalled(n)).is_ok(), readable, "{n}");
+            assert_eq!(
+                serde_json::from_str::<Value>(&json(n)).is_ok(),
+                readable,
+                "{n}"
+            );
+        }
     }
 
     #[derive(Debug, PartialEq, serde::Deserialize)]

@@ -413,15 +413,39 @@ pub fn compact(handle: u64, user: &CStr, keys: Option<&CStr>) -> Result<(u64, Ve
         // SAFETY: valid C strings; `out` is NULL or points to `capacity` bytes.
         unsafe { ffi::allot_evaluate_compact(handle, user.as_ptr(), keys, out, capacity) }
     })?;
+    Ok(compact_answer(&bytes))
+}
+
+/// `allot_evaluate_compact_marshal` (the user as marshal bytes, every flag), checked as
+/// [`compact`].
+pub fn compact_marshal(handle: u64, user: &[u8]) -> Result<(u64, Vec<u32>), Value> {
+    let bytes = fast_call(|out, capacity| {
+        // SAFETY: `user.len()` readable bytes; `out` is NULL or points to `capacity` bytes.
+        unsafe {
+            ffi::allot_evaluate_compact_marshal(
+                handle,
+                user.as_ptr(),
+                user.len(),
+                std::ptr::null(),
+                out,
+                capacity,
+            )
+        }
+    })?;
+    Ok(compact_answer(&bytes))
+}
+
+/// A compact answer, checked: the snapshot id and the result ids.
+fn compact_answer(bytes: &[u8]) -> (u64, Vec<u32>) {
     assert!(bytes.len() >= 12, "a compact answer has a header");
     let snapshot = u64::from_le_bytes(bytes[..8].try_into().expect("eight bytes"));
-    let count = u32_at(&bytes, 8) as usize;
+    let count = u32_at(bytes, 8) as usize;
     assert_eq!(bytes.len(), 12 + 4 * count, "compact answer length");
     assert!(snapshot != 0 || count == 0, "results without a snapshot");
-    Ok((
+    (
         snapshot,
-        (0..count).map(|i| u32_at(&bytes, 12 + 4 * i)).collect(),
-    ))
+        (0..count).map(|i| u32_at(bytes, 12 + 4 * i)).collect(),
+    )
 }
 
 /// `allot_result_json`, checked: `None` when the snapshot is no longer current, else the

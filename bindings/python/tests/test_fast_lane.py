@@ -4,6 +4,8 @@ configurations swapped under a client."""
 
 from __future__ import annotations
 
+import inspect
+import marshal
 import os
 import threading
 
@@ -15,9 +17,12 @@ from allot.amplitude import (
     LocalEvaluationClient,
     LocalEvaluationConfig,
     User,
+    Variant,
     _fields,
+    _is_default,
     _request,
     _user_json,
+    _user_marshal,
     _variants,
 )
 from allot.eppo import _typed_value
@@ -60,6 +65,75 @@ def test_a_users_fast_lane_json_is_the_json_of_its_fields():
         assert _user_json(user) == _native.compact_json(_fields(user)), user
     assert b"not_a_field" not in _user_json(odd) and b'"user_id":""' in _user_json(odd)
     assert _user_json({"device_id": "d", "user_id": None}) == b'{"device_id":"d"}'
+
+
+def fixture_client() -> LocalEvaluationClient:
+    data = load_json(shared("conformance", "amplitude", "dependencies_fixture.json"))
+    client = LocalEvaluationClient("server-key", LocalEvaluationConfig(flags=data["flags"]))
+    client.start()
+    return client
+
+
+def marshal_answer(client: LocalEvaluationClient, user: User) -> int:
+    """What ``allot_evaluate_compact_marshal`` returns for the user's tuple."""
+    packed, size = _user_marshal(user)
+    b = _native.buffers
+    return _native.evaluate_compact_marshal_raw(client._handle_arg, packed, size, None, b.buf, b.capacity)
+
+
+def test_users_go_as_a_marshalled_tuple_in_the_documented_order():
+    # The tuple follows the constructor's parameters (the Python SDK's order), which the
+    # library reads positionally (include/allot.h, allot_evaluate_compact_marshal).
+    assert User._FIELDS == tuple(inspect.signature(User.__init__).parameters)[1:]
+    client = fixture_client()
+    user = User(device_id="d", user_id="u", user_properties={"n": [1, 2.5, None, True]})
+    packed, _ = _user_marshal(user)
+    assert marshal.loads(packed) == tuple(getattr(user, f) for f in User._FIELDS)
+    assert marshal_answer(client, user) > 0
+    assert _user_marshal({"user_id": "u"}) is None  # dicts go as JSON
+    client.stop()
+
+
+def test_users_the_tuple_cannot_carry_fall_back_to_json_with_the_same_answers():
+    client = fixture_client()
+    deleted = User(device_id="d", user_id="u")
+    del deleted.city  # a field gone: no tuple
+    int_keys = User(user_id="u", user_properties={1: "a"})  # JSON writes the key as "1"
+    big = User(user_id="u", user_properties={"n": 2**70})  # beyond 64 bits
+    subclass = User(user_id=type("Name", (str,), {})("u"))  # marshal writes exact types only
+    groups = User(user_id="u", groups={"org": ("acme",)}, cohort_ids=["c1"])
+    assert _user_marshal(deleted) is None and _user_marshal(subclass) is None
+    assert marshal_answer(client, int_keys) < 0 and marshal_answer(client, big) < 0  # refused
+    assert marshal_answer(client, groups) > 0
+    for user in (deleted, int_keys, big, subclass, groups):
+        assert as_tuples(client.evaluate_v2(user)) == as_tuples(json_path(client, user, None)), user
+    # What JSON cannot say either is the JSON path's error, as before.
+    with pytest.raises(TypeError):
+        client.evaluate_v2(User(user_id="u", user_properties={"s": {1, 2}}))
+    with pytest.raises(UnicodeEncodeError):
+        client.evaluate_v2(User(user_id="\ud800"))
+    client.stop()
+
+
+def test_returned_variants_are_fresh():
+    client = fixture_client()
+    user = User(device_id="device_id", user_id="user_id")
+    want = as_tuples(json_path(client, user, None))
+    assert any(isinstance(v.payload, dict) for v in client.evaluate_v2(user).values())
+    for variant in client.evaluate_v2(user).values():
+        assert type(variant) is Variant
+        variant.metadata["mutated"] = True
+        if isinstance(variant.payload, dict):
+            for value in variant.payload.values():
+                if isinstance(value, list):
+                    value.append("mutated")
+            variant.payload["mutated"] = True
+        variant.value = variant.key = "mutated"
+    assert as_tuples(client.evaluate_v2(user)) == want
+    with pytest.warns(DeprecationWarning):
+        evaluated = client.evaluate(user)
+    assert as_tuples(evaluated) == {k: v for k, v in want.items() if not _is_default(Variant(metadata=v[3]))}
+    client.stop()
 
 
 def test_snapshot_ids_differ_between_clients_and_results_stay_per_client():

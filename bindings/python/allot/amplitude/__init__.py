@@ -14,10 +14,13 @@ reproduces the SDK's outcomes (return values, exceptions, log records under the
 
 from __future__ import annotations
 
+import ctypes
 import enum
 import functools
 import json
 import logging
+import marshal
+import operator
 import os
 import re
 import sys
@@ -244,6 +247,15 @@ def _copier(obj: Any) -> Callable[[], Any]:
         return obj.copy
     if isinstance(obj, dict):
         nested = [(k, _copier(v)) for k, v in obj.items() if isinstance(v, (dict, list))]
+        if len(nested) == 1:  # such as {"flagIds": [...]}: a third cheaper without the loop
+            ((key, copy_nested),) = nested
+
+            def copy_dict_one() -> Dict[str, Any]:
+                copy = obj.copy()
+                copy[key] = copy_nested()
+                return copy
+
+            return copy_dict_one
 
         def copy_dict() -> Dict[str, Any]:
             copy = obj.copy()
@@ -345,6 +357,29 @@ def _user_json(user: Any) -> bytes:
             if member is not None:
                 members.append(member + (_quote(v) if type(v) is str else _value_json(v)))
     return ("{" + ",".join(members) + "}").encode("utf-8")
+
+
+_evaluate_marshal = _native.evaluate_compact_marshal_raw
+_marshal = marshal.dumps
+_sizes = _native.sizes
+#: A ``User``'s fields, in the order ``allot_evaluate_compact_marshal`` takes them.
+_field_values = operator.itemgetter(*User._FIELDS)
+
+
+def _user_marshal(user: Any) -> Optional[Tuple[bytes, Any]]:
+    """The fast lane's user in the compact binary form: ``marshal.dumps`` (version 2) of
+    the tuple of a ``User``'s fields (``None`` for an unset one), and its length as a
+    ``c_size_t``. ``None`` when the user is not a ``User``, lacks a field (deleted), holds
+    a value marshal does not write, or the library has no such entry point: then the user
+    goes as JSON (as it does when the library refuses the tuple)."""
+    if type(user) is not User or _evaluate_marshal is None:
+        return None
+    try:
+        packed = _marshal(_field_values(user.__dict__), 2)
+    except (KeyError, ValueError):
+        return None
+    length = len(packed)
+    return packed, _sizes[length] if length < 1024 else ctypes.c_size_t(length)
 
 
 def _fields(user: Any) -> Dict[str, Any]:
@@ -992,15 +1027,25 @@ class LocalEvaluationClient:
             if options is not None and options.tracks_exposure is True:
                 raw = _native.evaluate_raw(self._id, _request(user, flag_keys, ',"tracks_exposure":true'))
                 return _variants(_native.decode(raw))
-            text = _user_json(user)
             keys_json = self._keys_json(flag_keys) if flag_keys else None
+            packed = _user_marshal(user)
+            text = None
             while True:
                 buf, capacity, size = _buffers.state
-                n = _evaluate_compact(self._handle_arg, text, keys_json, buf, capacity)
-                try:
-                    answer = buf[:n] if 0 < n <= size else _compact_answer(self._handle_arg, text, keys_json, n)
-                except _native.UnsupportedError:  # more results than 32-bit ids name
-                    return _variants(_native.decode(_native.evaluate_raw(self._id, _request(user, flag_keys))))
+                if packed is not None:
+                    n = _evaluate_marshal(self._handle_arg, packed[0], packed[1], keys_json, buf, capacity)
+                    if 0 < n <= size:
+                        answer = buf[:n]
+                    else:  # refused, an error or a long answer: the JSON user says which
+                        packed = None
+                if packed is None:
+                    if text is None:
+                        text = _user_json(user)
+                    n = _evaluate_compact(self._handle_arg, text, keys_json, buf, capacity)
+                    try:
+                        answer = buf[:n] if 0 < n <= size else _compact_answer(self._handle_arg, text, keys_json, n)
+                    except _native.UnsupportedError:  # more results than 32-bit ids name
+                        return _variants(_native.decode(_native.evaluate_raw(self._id, _request(user, flag_keys))))
                 results = self._results
                 plan = results.plans.get(answer)
                 if plan is None:
@@ -1012,12 +1057,11 @@ class LocalEvaluationClient:
                         continue
                 variants = {}
                 for flag, value, payload, copy_payload, key, copy_metadata in plan:
-                    variant = _new(Variant)
+                    variant = variants[flag] = _new(Variant)
                     variant.value = value
                     variant.payload = payload if copy_payload is None else copy_payload()
                     variant.key = key
                     variant.metadata = copy_metadata()
-                    variants[flag] = variant
                 return variants
         except _native.NotStartedError:
             return {}
