@@ -81,12 +81,12 @@ func (v *Variant) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*v = Variant{Key: wire.Key, Payload: wire.Payload, Metadata: wire.Metadata}
-	if len(wire.Value) > 0 && string(wire.Value) != "null" {
-		if wire.Value[0] != '"' || json.Unmarshal(wire.Value, &v.Value) != nil {
-			v.Value = string(wire.Value)
-		}
+	if string(wire.Value) == "null" {
+		return nil
 	}
-	return nil
+	var err error
+	v.Value, err = jsonText(wire.Value)
+	return err
 }
 
 // LocalConfig configures a local evaluation client. Every zero value means the
@@ -419,7 +419,19 @@ func (c *LocalClient) Evaluate(user User, flagKeys ...string) (map[string]Varian
 	if variants, ok, err := c.evaluateFast(id, &user, flagKeys); ok {
 		return variants, err
 	}
-	req := appendEvaluateRequest(make([]byte, 0, 256), &user, flagKeys, nil)
+	return evaluateJSON(id, &user, &requestOptions{FlagKeys: flagKeys})
+}
+
+// evaluateJSON evaluates through allot_evaluate (the JSON path). The user is encoded as
+// the fast lane encodes it (appendUser), the rest of the request by encoding/json.
+func evaluateJSON(id uint64, user *User, o *requestOptions) (map[string]Variant, error) {
+	req, err := json.Marshal(struct {
+		User json.RawMessage `json:"user"`
+		requestOptions
+	}{appendUser(nil, user), *o})
+	if err != nil { // a json.Number or json.RawMessage property that is not JSON
+		return nil, &Error{Code: "invalid_json", Message: "the user: " + err.Error()}
+	}
 	doc, err := nativeEvaluate(id, req)
 	if err != nil {
 		return nil, err
@@ -427,12 +439,18 @@ func (c *LocalClient) Evaluate(user User, flagKeys ...string) (map[string]Varian
 	return decodeVariants(doc)
 }
 
+// decodeVariants decodes {"variants": {flag: variant}}; no variants is an empty map.
 func decodeVariants(doc []byte) (map[string]Variant, error) {
-	variants, err := decodeVariantsDoc(doc)
-	if err != nil {
+	var answer struct {
+		Variants map[string]Variant `json:"variants"`
+	}
+	if err := json.Unmarshal(doc, &answer); err != nil {
 		return nil, &Error{Code: "internal", Message: "undecodable variants: " + err.Error()}
 	}
-	return variants, nil
+	if answer.Variants == nil {
+		answer.Variants = map[string]Variant{}
+	}
+	return answer.Variants, nil
 }
 
 // EvaluateWithOptions is Evaluate with options: WithFlagKeys, and, for clients with
@@ -453,12 +471,7 @@ func (c *LocalClient) EvaluateWithOptions(user User, opts ...Option) (map[string
 			return variants, err
 		}
 	}
-	req := appendEvaluateRequest(make([]byte, 0, 256), &user, o.FlagKeys, &o)
-	doc, err := nativeEvaluate(id, req)
-	if err != nil {
-		return nil, err
-	}
-	return decodeVariants(doc)
+	return evaluateJSON(id, &user, &o)
 }
 
 // Flush sends the queued assignment and exposure events, waiting until the queues

@@ -2,11 +2,13 @@ package allot
 
 // The fast lane: allot_evaluate_compact / allot_result_json for Amplitude and
 // allot_eppo_assign for Eppo. Answers are written into Go buffers (C never keeps them);
-// an Amplitude result is decoded once per configuration snapshot and deep-copied for
-// each caller, so callers may modify what they get.
+// an Amplitude result is decoded (encoding/json) once per configuration snapshot and
+// copied for each caller, so callers may modify what they get; an Eppo answer is decoded
+// once per flag and split. No call decodes JSON once its results are cached.
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"maps"
 	"slices"
 	"sync"
@@ -73,6 +75,26 @@ func isContainer(v any) bool {
 		return true
 	}
 	return false
+}
+
+// cloneJSON copies a tree of map[string]any, []any and scalars.
+func cloneJSON(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(t))
+		for k, e := range t {
+			m[k] = cloneJSON(e)
+		}
+		return m
+	case []any:
+		a := make([]any, len(t))
+		for i, e := range t {
+			a[i] = cloneJSON(e)
+		}
+		return a
+	default:
+		return v
+	}
 }
 
 // snapshotResults caches the decoded results of one configuration snapshot. A new
@@ -162,25 +184,14 @@ func lookupResult(id, snapshot uint64, rid uint32) (result fastResult, current b
 	if err != nil || len(doc) == 0 {
 		return result, false, err
 	}
-	s := scanner{b: doc}
-	err = s.object(func(key string) error {
-		var err error
-		switch key {
-		case "flag_key":
-			result.flag, err = s.str(true)
-		case "variant":
-			result.variant, err = s.variant()
-		default:
-			_, err = s.skip()
-		}
-		return err
-	})
-	if err == nil {
-		err = s.end()
+	var r struct {
+		FlagKey string  `json:"flag_key"`
+		Variant Variant `json:"variant"`
 	}
-	if err != nil {
+	if err := json.Unmarshal(doc, &r); err != nil {
 		return result, false, &Error{Code: "internal", Message: "undecodable result: " + err.Error()}
 	}
+	result.flag, result.variant = r.FlagKey, r.Variant
 	result.nestedPayload = nested(result.variant.Payload)
 	result.nestedMeta = nested(result.variant.Metadata)
 	return result, true, nil
@@ -275,19 +286,30 @@ func decodeAnswer(flags byte, flagKey string, rest []byte) *fastAssignment {
 // decodeExtraLogging decodes a split's extra logging; a non-string value is kept as its
 // JSON text.
 func decodeExtraLogging(extra string) (map[string]string, error) {
-	s := scanner{b: []byte(extra)}
-	out := map[string]string{}
-	err := s.object(func(key string) error {
-		if s.peek() != '"' {
-			raw, err := s.skip()
-			out[key] = string(raw)
-			return err
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(extra), &fields); err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(fields))
+	for key, raw := range fields {
+		text, err := jsonText(raw)
+		if err != nil {
+			return nil, err
 		}
-		v, err := s.str(false)
-		out[key] = v
-		return err
-	})
-	return out, err
+		out[key] = text
+	}
+	return out, nil
+}
+
+// jsonText is a JSON value as a string: a string's contents, any other value's JSON
+// text.
+func jsonText(raw json.RawMessage) (string, error) {
+	if len(raw) == 0 || raw[0] != '"' {
+		return string(raw), nil
+	}
+	var s string
+	err := json.Unmarshal(raw, &s)
+	return s, err
 }
 
 // assignFast assigns through the fast lane and hands the event, if any, to the logger.
