@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -419,16 +420,18 @@ func (c *LocalClient) Evaluate(user User, flagKeys ...string) (map[string]Varian
 	if variants, ok, err := c.evaluateFast(id, &user, flagKeys); ok {
 		return variants, err
 	}
-	return evaluateJSON(id, &user, &requestOptions{FlagKeys: flagKeys})
+	return evaluateJSON(id, &user, flagKeys, nil, nil)
 }
 
 // evaluateJSON evaluates through allot_evaluate (the JSON path). The user is encoded as
-// the fast lane encodes it (appendUser), the rest of the request by encoding/json.
-func evaluateJSON(id uint64, user *User, o *requestOptions) (map[string]Variant, error) {
+// the fast lane encodes it (appendUser), the rest of the request by encoding/json. The
+// flag keys are copied: handed to json.Marshal as they are, Evaluate's variadic slice
+// would be moved to the heap on every call, fast lane included.
+func evaluateJSON(id uint64, user *User, flagKeys []string, tracksAssignment, tracksExposure *bool) (map[string]Variant, error) {
 	req, err := json.Marshal(struct {
 		User json.RawMessage `json:"user"`
 		requestOptions
-	}{appendUser(nil, user), *o})
+	}{appendUser(nil, user), requestOptions{slices.Clone(flagKeys), tracksAssignment, tracksExposure}})
 	if err != nil { // a json.Number or json.RawMessage property that is not JSON
 		return nil, &Error{Code: "invalid_json", Message: "the user: " + err.Error()}
 	}
@@ -471,7 +474,7 @@ func (c *LocalClient) EvaluateWithOptions(user User, opts ...Option) (map[string
 			return variants, err
 		}
 	}
-	return evaluateJSON(id, &user, &o)
+	return evaluateJSON(id, &user, o.FlagKeys, o.TracksAssignment, o.TracksExposure)
 }
 
 // Flush sends the queued assignment and exposure events, waiting until the queues

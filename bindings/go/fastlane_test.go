@@ -14,7 +14,7 @@ func jsonPathVariants(t *testing.T, c *LocalClient, user *User, keys []string) m
 	if err != nil {
 		t.Fatal(err)
 	}
-	variants, err := evaluateJSON(id, user, &requestOptions{FlagKeys: keys})
+	variants, err := evaluateJSON(id, user, keys, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
