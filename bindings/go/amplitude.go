@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"runtime"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -443,17 +444,58 @@ func evaluateJSON(id uint64, user *User, flagKeys []string, tracksAssignment, tr
 }
 
 // decodeVariants decodes {"variants": {flag: variant}}; no variants is an empty map.
+// The library writes each possible result of a configuration as the same bytes, so a
+// variant seen before is copied from jsonVariants instead of being decoded again.
 func decodeVariants(doc []byte) (map[string]Variant, error) {
 	var answer struct {
-		Variants map[string]Variant `json:"variants"`
+		Variants map[string]json.RawMessage `json:"variants"`
 	}
 	if err := json.Unmarshal(doc, &answer); err != nil {
 		return nil, &Error{Code: "internal", Message: "undecodable variants: " + err.Error()}
 	}
-	if answer.Variants == nil {
-		answer.Variants = map[string]Variant{}
+	variants := make(map[string]Variant, len(answer.Variants))
+	for flag, raw := range answer.Variants {
+		v, err := jsonVariants.decode(raw)
+		if err != nil {
+			return nil, &Error{Code: "internal", Message: "undecodable variants: " + err.Error()}
+		}
+		variants[flag] = v
 	}
-	return answer.Variants, nil
+	return variants, nil
+}
+
+// variantCache maps a variant's JSON text to its decoded form. When full it is emptied
+// (configurations change rarely, so it refills with the current results).
+type variantCache struct {
+	mu      sync.RWMutex
+	entries map[string]cachedVariant
+}
+
+// maxCachedVariants bounds a variantCache.
+const maxCachedVariants = 4096
+
+// jsonVariants caches the variants of the JSON paths (Fetch, EvaluateWithOptions
+// with tracking options), which the library sends in full with every answer.
+var jsonVariants = variantCache{entries: map[string]cachedVariant{}}
+
+func (c *variantCache) decode(raw []byte) (Variant, error) {
+	c.mu.RLock()
+	cached, ok := c.entries[string(raw)]
+	c.mu.RUnlock()
+	if !ok {
+		var v Variant
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return v, err
+		}
+		cached = newCachedVariant(v)
+		c.mu.Lock()
+		if len(c.entries) >= maxCachedVariants {
+			clear(c.entries)
+		}
+		c.entries[string(raw)] = cached
+		c.mu.Unlock()
+	}
+	return cached.fresh(), nil
 }
 
 // EvaluateWithOptions is Evaluate with options: WithFlagKeys, and, for clients with

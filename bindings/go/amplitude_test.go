@@ -412,20 +412,29 @@ func TestReturnedVariantsAreIndependentCopies(t *testing.T) {
 		"variants":{"on":{"key":"on","value":"on","payload":{"list":[1,2]}}},
 		"segments":[{"variant":"on"}]}]`)
 	c := offlineClient(t, flags)
-	first, err := c.Evaluate(User{UserID: "u"})
-	if err != nil {
-		t.Fatal(err)
+	// The fast lane, and the JSON path (a tracking option) with its own cache.
+	paths := map[string]func() (map[string]Variant, error){
+		"Evaluate": func() (map[string]Variant, error) { return c.Evaluate(User{UserID: "u"}) },
+		"JSON path": func() (map[string]Variant, error) {
+			return c.EvaluateWithOptions(User{UserID: "u"}, WithTracksExposure(false))
+		},
 	}
-	first["f"].Metadata["flagVersion"] = "changed"
-	first["f"].Payload.(map[string]any)["list"].([]any)[0] = "changed"
-	second, err := c.Evaluate(User{UserID: "u"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if second["f"].Metadata["flagVersion"] != float64(3) {
-		t.Fatalf("metadata shared between calls: %v", second["f"].Metadata)
-	}
-	if second["f"].Payload.(map[string]any)["list"].([]any)[0] != float64(1) {
-		t.Fatalf("payload shared between calls: %v", second["f"].Payload)
+	for path, evaluate := range paths {
+		first, err := evaluate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		first["f"].Metadata["flagVersion"] = "changed"
+		first["f"].Payload.(map[string]any)["list"].([]any)[0] = "changed"
+		second, err := evaluate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if second["f"].Metadata["flagVersion"] != float64(3) {
+			t.Fatalf("%s: metadata shared between calls: %v", path, second["f"].Metadata)
+		}
+		if second["f"].Payload.(map[string]any)["list"].([]any)[0] != float64(1) {
+			t.Fatalf("%s: payload shared between calls: %v", path, second["f"].Payload)
+		}
 	}
 }

@@ -14,17 +14,26 @@ import (
 	"sync"
 )
 
-// fastResult is one decoded result of a snapshot: the flag and its variant, and
-// whether its payload and metadata hold nested containers (copied deeply) or not
-// (copied by maps.Clone / slices.Clone, several times cheaper).
+// fastResult is one decoded result of a snapshot: the flag and its variant.
 type fastResult struct {
-	flag                      string
+	flag string
+	cachedVariant
+}
+
+// cachedVariant is a decoded variant kept in a cache, and whether its payload and
+// metadata hold nested containers (copied deeply) or not (copied by maps.Clone /
+// slices.Clone, several times cheaper). It is never handed out: callers get fresh().
+type cachedVariant struct {
 	variant                   Variant
 	nestedPayload, nestedMeta bool
 }
 
+func newCachedVariant(v Variant) cachedVariant {
+	return cachedVariant{variant: v, nestedPayload: nested(v.Payload), nestedMeta: nested(v.Metadata)}
+}
+
 // fresh is a copy of the variant that shares nothing mutable with the cache.
-func (r *fastResult) fresh() Variant {
+func (r *cachedVariant) fresh() Variant {
 	v := r.variant
 	switch p := v.Payload.(type) {
 	case map[string]any:
@@ -191,10 +200,7 @@ func lookupResult(id, snapshot uint64, rid uint32) (result fastResult, current b
 	if err := json.Unmarshal(doc, &r); err != nil {
 		return result, false, &Error{Code: "internal", Message: "undecodable result: " + err.Error()}
 	}
-	result.flag, result.variant = r.FlagKey, r.Variant
-	result.nestedPayload = nested(result.variant.Payload)
-	result.nestedMeta = nested(result.variant.Metadata)
-	return result, true, nil
+	return fastResult{flag: r.FlagKey, cachedVariant: newCachedVariant(r.Variant)}, true, nil
 }
 
 // Variation type numbers of allot_eppo_assign.
