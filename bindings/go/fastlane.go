@@ -4,7 +4,8 @@ package allot
 // allot_eppo_assign for Eppo. Answers are written into Go buffers (C never keeps them);
 // an Amplitude result is decoded (encoding/json) once per configuration snapshot and
 // copied for each caller, so callers may modify what they get; an Eppo answer is decoded
-// once per flag and split. No call decodes JSON once its results are cached.
+// once per flag and split, and a call then decodes only its value (for JSON flags with
+// encoding/json).
 
 import (
 	"encoding/binary"

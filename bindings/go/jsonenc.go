@@ -6,8 +6,8 @@ package allot
 // allocations with json.Marshal (the whole call takes 3–5 µs), and the attributes of
 // BenchmarkEppoStringAssignment 0.12 µs and none against 0.56 µs and 6 (the whole call
 // takes 1.5–2.3 µs). Everything else is encoded by encoding/json. The JSON paths of local
-// evaluation and of Eppo assignments encode users and attributes with these functions
-// too, so that both paths send the same thing.
+// evaluation and of Eppo assignments encode users and attributes (and a JSON flag's
+// default) with these functions too, so that both paths send the same thing.
 //
 // The output is what encoding/json would write, except that map keys keep Go's iteration
 // order, "<", ">", "&" are not HTML-escaped, NaN and infinities become null, float32
