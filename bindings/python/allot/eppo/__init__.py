@@ -392,7 +392,7 @@ def _assignment(method: str, variation_type: str, default_type: type, legacy_def
             return None if default is _MISSING else default
         if data[0] & 2:
             (n,) = _length(data, 1)
-            timestamp = data[5 : 5 + n].decode("utf-8")
+            timestamp = data[5 : 5 + n].decode()
             key = (flag_key, data[5 + n :])
         else:
             timestamp = None
