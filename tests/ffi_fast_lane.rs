@@ -1,5 +1,5 @@
 //! The fast lane (`allot_evaluate_compact`, `allot_result_json`, `allot_eppo_assign`,
-//! `allot_eppo_assign_marshal`):
+//! `allot_eppo_assign_marshal`, `allot_evaluate_compact_marshal`):
 //! the caller-owned buffer contract, every error, and the conformance suites run through
 //! it with answers identical to the JSON path, across threads and a fork.
 
@@ -503,7 +503,20 @@ fn eight_threads_and_a_forked_child_get_the_single_threaded_answers() {
         .zip(&packed)
         .map(|(r, p)| untimed(eppo_assign_marshal(eppo, r, Some(p)).unwrap()))
         .collect();
+    // The marshalled users' answers are the JSON users' (bytes: snapshot and result ids).
+    let users: Vec<(Vec<u8>, Vec<u8>)> = cases
+        .iter()
+        .map(|c| {
+            let answer = compact_json(amplitude, &c["user"], None).unwrap();
+            (marshal_user(&c["user"]), answer)
+        })
+        .collect();
     let check = || -> Result<(), String> {
+        for (user, want) in &users {
+            if &compact_marshal(amplitude, Some(user), None).unwrap() != want {
+                return Err(format!("amplitude (marshalled user) differs for {user:?}"));
+            }
+        }
         for ((request, p), want) in requests.iter().zip(&packed).zip(&expected_marshal) {
             if &untimed(eppo_assign_marshal(eppo, request, Some(p)).unwrap()) != want {
                 return Err(format!(
