@@ -4,8 +4,11 @@
 //! faster than encoding JSON; anything else (bytes, sets, integers beyond 64 bits, NaN,
 //! a key that is not a string) is refused, and the binding then sends JSON instead.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Number, Value};
 
+use crate::eppo::attributes::{BorrowedAttributes, BorrowedValue};
 use crate::error::{Error, ErrorCode, Result};
 
 /// Deepest nesting accepted (serde_json's own limit is 128 too).
@@ -21,13 +24,31 @@ pub fn read(bytes: &[u8]) -> Result<Value> {
     Ok(value)
 }
 
+/// Reads a marshalled dict with str keys, borrowing its keys and strings from `bytes`;
+/// `None` for a valid document of another type.
+pub fn read_attributes(bytes: &[u8]) -> Result<Option<BorrowedAttributes<'_>>> {
+    if bytes.first() != Some(&b'{') {
+        return read(bytes).map(|_| None);
+    }
+    let mut reader = Reader { bytes, at: 1 };
+    let mut entries = Vec::new();
+    reader.dict(|reader, key| {
+        entries.push((Cow::Borrowed(key), reader.attribute()?));
+        Ok(())
+    })?;
+    if reader.at != bytes.len() {
+        return Err(reader.error("trailing bytes after the value"));
+    }
+    Ok(Some(BorrowedAttributes::new(entries)))
+}
+
 /// A position in a marshal document.
 struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
     fn error(&self, what: &str) -> Error {
         Error::new(
             ErrorCode::InvalidArgument,
@@ -35,7 +56,7 @@ impl Reader<'_> {
         )
     }
 
-    fn take(&mut self, n: usize) -> Result<&[u8]> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
         let end = self
             .at
             .checked_add(n)
@@ -65,13 +86,10 @@ impl Reader<'_> {
             .ok_or_else(|| self.error("bad length"))
     }
 
-    fn string(&mut self) -> Result<String> {
+    fn string(&mut self) -> Result<&'a str> {
         let n = self.count()?;
         let raw = self.take(n)?;
-        match std::str::from_utf8(raw) {
-            Ok(text) => Ok(text.to_owned()),
-            Err(_) => Err(self.error("a string that is not UTF-8")),
-        }
+        std::str::from_utf8(raw).map_err(|_| self.error("a string that is not UTF-8"))
     }
 
     /// `TYPE_LONG`: a signed count of 15-bit digits, least significant first.
@@ -125,7 +143,7 @@ impl Reader<'_> {
                     .map(Value::Number)
                     .ok_or_else(|| self.error("a float that is not finite"))
             }
-            b'u' => Ok(Value::String(self.string()?)),
+            b'u' => Ok(Value::from(self.string()?)),
             b'[' | b'(' => {
                 let n = self.count()?;
                 let mut items = Vec::with_capacity(n);
@@ -136,20 +154,47 @@ impl Reader<'_> {
             }
             b'{' => {
                 let mut map = Map::new();
-                loop {
-                    match self.byte()? {
-                        b'0' => return Ok(Value::Object(map)),
-                        b'u' => {
-                            let key = self.string()?;
-                            let value = self.value(depth + 1)?;
-                            map.insert(key, value);
-                        }
-                        _ => return Err(self.error("a dict key that is not a str")),
-                    }
-                }
+                self.dict(|reader, key| {
+                    map.insert(key.to_owned(), reader.value(depth + 1)?);
+                    Ok(())
+                })?;
+                Ok(Value::Object(map))
             }
             _ => Err(self.error("a type JSON does not have")),
         }
+    }
+
+    /// The members of a dict (its `{` read), each key passed to `member`, which reads
+    /// the value.
+    fn dict(&mut self, mut member: impl FnMut(&mut Self, &'a str) -> Result<()>) -> Result<()> {
+        loop {
+            match self.byte()? {
+                b'0' => return Ok(()),
+                b'u' => {
+                    let key = self.string()?;
+                    member(self, key)?;
+                }
+                _ => return Err(self.error("a dict key that is not a str")),
+            }
+        }
+    }
+
+    /// A member of the top-level dict of [`read_attributes`]: strings borrowed.
+    fn attribute(&mut self) -> Result<BorrowedValue<'a>> {
+        let start = self.at;
+        Ok(match self.byte()? {
+            b'N' => BorrowedValue::Null,
+            b'T' => BorrowedValue::Bool(true),
+            b'F' => BorrowedValue::Bool(false),
+            b'u' => BorrowedValue::String(Cow::Borrowed(self.string()?)),
+            _ => {
+                self.at = start;
+                match self.value(1)? {
+                    Value::Number(n) => BorrowedValue::Number(n),
+                    other => BorrowedValue::Composite(other),
+                }
+            }
+        })
     }
 }
 
@@ -208,5 +253,62 @@ mod tests {
         }
         let deep = [b"[\x01\x00\x00\x00".repeat(200), b"N".to_vec()].concat();
         assert!(read(&deep).is_err());
+    }
+
+    #[test]
+    fn attributes_borrow_what_read_would_copy() {
+        // {"a": 1, "b": [None, True, False], "c": 1.5, "d": "é", "e": None, "f": {"g": "h"}}
+        let doc = b"{u\x01\x00\x00\x00ai\x01\x00\x00\x00u\x01\x00\x00\x00b[\x03\x00\x00\x00NTFu\x01\x00\x00\x00cg\x00\x00\x00\x00\x00\x00\xf8?u\x01\x00\x00\x00du\x02\x00\x00\x00\xc3\xa9u\x01\x00\x00\x00eNu\x01\x00\x00\x00f{u\x01\x00\x00\x00gu\x01\x00\x00\x00h00";
+        let attributes = read_attributes(doc).unwrap().expect("a dict");
+        let Value::Object(map) = read(doc).unwrap() else {
+            panic!("a dict")
+        };
+        assert_eq!(attributes.iter().count(), map.len());
+        for (key, value) in &map {
+            let expected = match value {
+                Value::Null => BorrowedValue::Null,
+                Value::Bool(b) => BorrowedValue::Bool(*b),
+                Value::Number(n) => BorrowedValue::Number(n.clone()),
+                Value::String(s) => BorrowedValue::String(Cow::Borrowed(s)),
+                other => BorrowedValue::Composite(other.clone()),
+            };
+            assert_eq!(attributes.get(key), Some(&expected), "{key}");
+        }
+        assert!(matches!(
+            attributes.get("d"),
+            Some(BorrowedValue::String(Cow::Borrowed("é")))
+        ));
+        // Another type of document: no attributes, but no error either.
+        assert!(read_attributes(b"(\x00\x00\x00\x00").unwrap().is_none());
+    }
+
+    #[test]
+    fn attributes_refuse_what_read_refuses_with_the_same_error() {
+        for bad in [
+            &b""[..],
+            b"{i\x01\x00\x00\x00N0",
+            b"{u\x01\x00\x00\x00a",
+            b"{u\x01\x00\x00\x00a<\x00\x00\x00\x000",
+            b"{u\x01\x00\x00\x00au\x02\x00\x00\x00\xff\xfe0",
+            b"{u\x01\x00\x00\x00ag\x00\x00\x00\x00\x00\x00\xf8\x7f0",
+            b"{u\x01\x00\x00\x00a[\x01\x00\x00\x00s\x00\x00\x00\x000",
+            b"{0N",
+            b"[\xff\xff\xff\xff",
+        ] {
+            let ours = read_attributes(bad).unwrap_err();
+            let theirs = read(bad).unwrap_err();
+            assert_eq!(ours.code, theirs.code, "{bad:?}");
+            assert_eq!(ours.message, theirs.message, "{bad:?}");
+        }
+        let deep = [
+            b"{u\x01\x00\x00\x00a".to_vec(),
+            b"[\x01\x00\x00\x00".repeat(200),
+            b"N0".to_vec(),
+        ]
+        .concat();
+        assert_eq!(
+            read_attributes(&deep).unwrap_err().message,
+            read(&deep).unwrap_err().message
+        );
     }
 }
