@@ -73,6 +73,11 @@ impl<'a> BorrowedAttributes<'a> {
         entry.map(|(_, value)| value)
     }
 
+    /// Whether there are no attributes.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     /// Every `(name, value)` pair, in no particular order; a repeated name appears once
     /// per occurrence, its last value last.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &BorrowedValue<'a>)> {

@@ -89,6 +89,9 @@ pub struct Allocation {
     pub splits: Vec<Split>,
     /// Whether a match produces an assignment event.
     pub do_log: bool,
+    /// Whether only a subject with attributes can pass: every rule has a condition that
+    /// fails on an absent attribute (so a subject without any skips the rules at once).
+    pub needs_attributes: bool,
 }
 
 /// A compiled rule.
@@ -469,7 +472,7 @@ fn compile_allocation(
     };
     let start_at = instant("startAt", allocation.start_at)?;
     let end_at = instant("endAt", allocation.end_at)?;
-    let rules = allocation
+    let rules: Vec<Rule> = allocation
         .rules
         .unwrap_or_default()
         .into_iter()
@@ -482,6 +485,13 @@ fn compile_allocation(
         .map(|split| compile_split(split, variations, salts, decoder))
         .collect::<std::result::Result<_, _>>()
         .map_err(|e| format!("allocation \"{key}\": {e}"))?;
+    // An absent attribute fails every test but `IS_NULL true`; an absent `id` is the
+    // subject key.
+    let needs_attribute = |c: &Condition| !c.is_id && !matches!(c.test, Test::IsNull(true));
+    let needs_attributes = !rules.is_empty()
+        && rules
+            .iter()
+            .all(|rule: &Rule| rule.conditions.iter().any(needs_attribute));
     Ok(Allocation {
         key,
         start_at,
@@ -489,6 +499,7 @@ fn compile_allocation(
         rules,
         splits,
         do_log: allocation.do_log.unwrap_or(true),
+        needs_attributes,
     })
 }
 

@@ -215,12 +215,15 @@ pub fn assign_to<'s>(
         subject_key,
         attributes,
     };
+    let no_attributes = attributes.attributes.is_empty();
     let mut shards = ShardNumbers::default();
     for (index, allocation) in flag.allocations.iter().enumerate() {
         let code = if allocation.start_at.is_some_and(|start| now.ms() < start) {
             AllocationEvaluationCode::BeforeStartTime
         } else if allocation.end_at.is_some_and(|end| now.ms() > end) {
             AllocationEvaluationCode::AfterEndTime
+        } else if no_attributes && allocation.needs_attributes {
+            AllocationEvaluationCode::FailingRule
         } else {
             match matching_rule(allocation, &attributes) {
                 None => AllocationEvaluationCode::FailingRule,
@@ -501,6 +504,14 @@ impl<'a> SubjectAttributes<'a> {
         }
     }
 
+    /// Whether the subject has no attributes at all.
+    fn is_empty(&self) -> bool {
+        match self.source {
+            Source::Map(map) => map.is_empty(),
+            Source::Borrowed(list) => list.is_empty(),
+        }
+    }
+
     /// Whether these are exactly `attributes` (the same map, not an equal one).
     pub fn is_of(&self, attributes: &Map<String, Value>) -> bool {
         matches!(self.source, Source::Map(map) if std::ptr::eq(map, attributes))
@@ -736,6 +747,69 @@ mod tests {
         let snapshot = Snapshot::from_value(document, 0).expect("valid UFC");
         assert!(snapshot.is_obfuscated() && snapshot.flag_errors.is_empty());
         snapshot
+    }
+
+    #[test]
+    fn a_subject_without_attributes_passes_only_rules_that_need_none() {
+        let rules = |conditions: Value| json!([{"conditions": conditions}]);
+        let condition = |attribute: &str, operator: &str, value: Value| json!({"attribute": attribute, "operator": operator, "value": value});
+        let x_one_of = condition("x", "ONE_OF", json!(["a"]));
+        // (rules, passes without attributes, needs attributes, passes with x and y)
+        let cases = [
+            (rules(json!([x_one_of])), false, true, true),
+            (
+                rules(json!([condition("x", "IS_NULL", json!(true))])),
+                true,
+                false,
+                false,
+            ),
+            (
+                rules(json!([condition("x", "IS_NULL", json!(false))])),
+                false,
+                true,
+                true,
+            ),
+            (
+                rules(json!([condition("id", "ONE_OF", json!(["s"]))])),
+                true,
+                false,
+                true,
+            ),
+            (
+                rules(json!([condition("id", "IS_NULL", json!(false))])),
+                true,
+                false,
+                true,
+            ),
+            (rules(json!([])), true, false, true),
+            (
+                json!([{"conditions": [x_one_of]}, {"conditions": []}]),
+                true,
+                false,
+                true,
+            ),
+            (
+                json!([{"conditions": [x_one_of]}, {"conditions": [condition("y", "GT", json!(1))]}]),
+                false,
+                true,
+                true,
+            ),
+        ];
+        for (rules, passes, needs, passes_with) in cases {
+            let snapshot = snapshot(json!({"f": {
+                "key": "f", "enabled": true, "variationType": "STRING", "totalShards": 100,
+                "variations": {"on": {"key": "on", "value": "on"}},
+                "allocations": [{"key": "a", "rules": rules, "splits": [{"variationKey": "on", "shards": []}]}]
+            }}));
+            let Some(Ok(flag)) = snapshot.flag("f") else {
+                panic!("{rules}")
+            };
+            assert_eq!(flag.allocations[0].needs_attributes, needs, "{rules}");
+            let code = code_in_both_sources(&snapshot, "s", &json!({}));
+            assert_eq!(code == FlagEvaluationCode::Match, passes, "{rules}");
+            let code = code_in_both_sources(&snapshot, "s", &json!({"x": "a", "y": 2}));
+            assert_eq!(code == FlagEvaluationCode::Match, passes_with, "{rules}");
+        }
     }
 
     #[test]
