@@ -101,12 +101,7 @@ unsafe fn read_str<'a>(ptr: *const c_char, name: &str, max_bytes: usize) -> Resu
             ),
         ));
     }
-    if bytes.is_ascii() {
-        // SAFETY: ASCII is UTF-8 (checked a word at a time, several times faster than
-        // `from_utf8` on the short keys of an assignment).
-        return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
-    }
-    std::str::from_utf8(bytes).map_err(|e| {
+    marshal::utf8(bytes).map_err(|e| {
         Error::new(
             ErrorCode::InvalidUtf8,
             format!(
