@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"runtime"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -81,12 +83,12 @@ func (v *Variant) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*v = Variant{Key: wire.Key, Payload: wire.Payload, Metadata: wire.Metadata}
-	if len(wire.Value) > 0 && string(wire.Value) != "null" {
-		if wire.Value[0] != '"' || json.Unmarshal(wire.Value, &v.Value) != nil {
-			v.Value = string(wire.Value)
-		}
+	if string(wire.Value) == "null" {
+		return nil
 	}
-	return nil
+	var err error
+	v.Value, err = jsonText(wire.Value)
+	return err
 }
 
 // LocalConfig configures a local evaluation client. Every zero value means the
@@ -419,7 +421,21 @@ func (c *LocalClient) Evaluate(user User, flagKeys ...string) (map[string]Varian
 	if variants, ok, err := c.evaluateFast(id, &user, flagKeys); ok {
 		return variants, err
 	}
-	req := appendEvaluateRequest(make([]byte, 0, 256), &user, flagKeys, nil)
+	return evaluateJSON(id, &user, flagKeys, nil, nil)
+}
+
+// evaluateJSON evaluates through allot_evaluate (the JSON path). The user is encoded as
+// the fast lane encodes it (appendUser), the rest of the request by encoding/json. The
+// flag keys are copied: handed to json.Marshal as they are, Evaluate's variadic slice
+// would be moved to the heap on every call, fast lane included.
+func evaluateJSON(id uint64, user *User, flagKeys []string, tracksAssignment, tracksExposure *bool) (map[string]Variant, error) {
+	req, err := json.Marshal(struct {
+		User json.RawMessage `json:"user"`
+		requestOptions
+	}{appendUser(nil, user), requestOptions{slices.Clone(flagKeys), tracksAssignment, tracksExposure}})
+	if err != nil { // a json.Number or json.RawMessage property that is not JSON
+		return nil, &Error{Code: "invalid_json", Message: "the user: " + err.Error()}
+	}
 	doc, err := nativeEvaluate(id, req)
 	if err != nil {
 		return nil, err
@@ -427,12 +443,59 @@ func (c *LocalClient) Evaluate(user User, flagKeys ...string) (map[string]Varian
 	return decodeVariants(doc)
 }
 
+// decodeVariants decodes {"variants": {flag: variant}}; no variants is an empty map.
+// The library writes each possible result of a configuration as the same bytes, so a
+// variant seen before is copied from jsonVariants instead of being decoded again.
 func decodeVariants(doc []byte) (map[string]Variant, error) {
-	variants, err := decodeVariantsDoc(doc)
-	if err != nil {
+	var answer struct {
+		Variants map[string]json.RawMessage `json:"variants"`
+	}
+	if err := json.Unmarshal(doc, &answer); err != nil {
 		return nil, &Error{Code: "internal", Message: "undecodable variants: " + err.Error()}
 	}
+	variants := make(map[string]Variant, len(answer.Variants))
+	for flag, raw := range answer.Variants {
+		v, err := jsonVariants.decode(raw)
+		if err != nil {
+			return nil, &Error{Code: "internal", Message: "undecodable variants: " + err.Error()}
+		}
+		variants[flag] = v
+	}
 	return variants, nil
+}
+
+// variantCache maps a variant's JSON text to its decoded form. When full it is emptied
+// (configurations change rarely, so it refills with the current results).
+type variantCache struct {
+	mu      sync.RWMutex
+	entries map[string]cachedVariant
+}
+
+// maxCachedVariants bounds a variantCache.
+const maxCachedVariants = 4096
+
+// jsonVariants caches the variants of the JSON paths (Fetch, EvaluateWithOptions
+// with tracking options), which the library sends in full with every answer.
+var jsonVariants = variantCache{entries: map[string]cachedVariant{}}
+
+func (c *variantCache) decode(raw []byte) (Variant, error) {
+	c.mu.RLock()
+	cached, ok := c.entries[string(raw)]
+	c.mu.RUnlock()
+	if !ok {
+		var v Variant
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return v, err
+		}
+		cached = newCachedVariant(v)
+		c.mu.Lock()
+		if len(c.entries) >= maxCachedVariants {
+			clear(c.entries)
+		}
+		c.entries[string(raw)] = cached
+		c.mu.Unlock()
+	}
+	return cached.fresh(), nil
 }
 
 // EvaluateWithOptions is Evaluate with options: WithFlagKeys, and, for clients with
@@ -453,12 +516,7 @@ func (c *LocalClient) EvaluateWithOptions(user User, opts ...Option) (map[string
 			return variants, err
 		}
 	}
-	req := appendEvaluateRequest(make([]byte, 0, 256), &user, o.FlagKeys, &o)
-	doc, err := nativeEvaluate(id, req)
-	if err != nil {
-		return nil, err
-	}
-	return decodeVariants(doc)
+	return evaluateJSON(id, &user, o.FlagKeys, o.TracksAssignment, o.TracksExposure)
 }
 
 // Flush sends the queued assignment and exposure events, waiting until the queues

@@ -325,49 +325,84 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-// The hand-written decoder gives exactly what encoding/json gives, on every result of
-// the corpus and on documents with escapes, odd numbers and non-string values.
-func TestVariantDecoderMatchesEncodingJSON(t *testing.T) {
+// Variants decode field by field as a generic encoding/json decode sees them (a
+// non-string value as its JSON text), on the first 100 results of the corpus and on
+// documents with escapes, odd numbers and null members; malformed documents are errors.
+func TestVariantDecoding(t *testing.T) {
+	tricky := `{"variants":{"a\"b":{"key":"k\u00e9\ud83d\ude00","value":"v\n\t\\","payload":[1,-2.5e3,1E-7,true,null,{"x":[]},"\u2028"],"metadata":{"n":12345678901234567890,"s":"\ud800"}},"num":{"key":"n","value":42},"obj":{"key":"o","value":{"a": 1}},"nul":{"key":"z","value":null,"payload":null,"metadata":null}}}`
+	got, err := decodeVariants([]byte(tricky))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]Variant{
+		`a"b`: {Key: "k\u00e9\U0001F600", Value: "v\n\t\\",
+			Payload:  []any{1.0, -2500.0, 1e-7, true, nil, map[string]any{"x": []any{}}, "\u2028"},
+			Metadata: map[string]any{"n": 12345678901234567890.0, "s": "\uFFFD"}},
+		"num": {Key: "n", Value: "42"},
+		"obj": {Key: "o", Value: `{"a": 1}`},
+		"nul": {Key: "z"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("tricky document:\ngot  %#v\nwant %#v", got, want)
+	}
+	for _, empty := range []string{` { "variants" : { } } `, `{}`} {
+		if got, err := decodeVariants([]byte(empty)); err != nil || got == nil || len(got) != 0 {
+			t.Fatalf("%s: %#v, %v", empty, got, err)
+		}
+	}
+
 	var cases corpus
 	readJSON(t, sharedPath("conformance/amplitude/generated_corpus.json"), &cases)
 	c := offlineClient(t, cases.Flags)
 	id, _ := c.h.get()
-	docs := [][]byte{
-		[]byte(`{"variants":{"a\"b":{"key":"k\u00e9\ud83d\ude00","value":"v\n\t\\","payload":[1,-2.5e3,1E-7,true,null,{"x":[]},"\u2028"],"metadata":{"n":12345678901234567890,"s":"\ud800"}},"num":{"key":"n","value":42},"obj":{"key":"o","value":{"a":1}},"nul":{"key":"z","value":null,"payload":null,"metadata":null}}}`),
-		[]byte(` { "variants" : { } } `),
-	}
+	compared := 0
 	for _, tc := range cases.Cases[:100] {
 		var u User
 		json.Unmarshal(tc.User, &u)
-		doc, err := nativeEvaluate(id, appendEvaluateRequest(nil, &u, nil, nil))
+		req, _ := json.Marshal(map[string]any{"user": &u})
+		doc, err := nativeEvaluate(id, req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		docs = append(docs, doc)
+		variants, err := decodeVariants(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var generic struct {
+			Variants map[string]map[string]any `json:"variants"`
+		}
+		if err := json.Unmarshal(doc, &generic); err != nil {
+			t.Fatal(err)
+		}
+		if len(variants) != len(generic.Variants) {
+			t.Fatalf("%d variants, %d in the document", len(variants), len(generic.Variants))
+		}
+		for flag, g := range generic.Variants {
+			v := variants[flag]
+			value := ""
+			switch gv := g["value"].(type) {
+			case string:
+				value = gv
+			case nil:
+			default:
+				text, _ := json.Marshal(gv)
+				value = string(text)
+			}
+			metadata, _ := g["metadata"].(map[string]any)
+			if v.Key != g["key"] || v.Value != value || !reflect.DeepEqual(v.Payload, g["payload"]) || !reflect.DeepEqual(v.Metadata, metadata) {
+				t.Fatalf("%s: %#v, document %#v", flag, v, g)
+			}
+			compared++
+		}
 	}
-	for i, doc := range docs {
-		fast, err := decodeVariantsDoc(doc)
-		if err != nil {
-			t.Fatalf("doc %d: %v", i, err)
-		}
-		var slow struct {
-			Variants map[string]Variant `json:"variants"`
-		}
-		if err := json.Unmarshal(doc, &slow); err != nil {
-			t.Fatal(err)
-		}
-		if slow.Variants == nil {
-			slow.Variants = map[string]Variant{}
-		}
-		if !reflect.DeepEqual(fast, slow.Variants) {
-			t.Fatalf("doc %d:\nfast %#v\nslow %#v", i, fast, slow.Variants)
-		}
+	if compared == 0 {
+		t.Fatal("nothing compared")
 	}
 	for _, bad := range []string{``, `{`, `{"variants":{"a":{"key":}}}`, `{"variants":{"a":{"key":"x"}}} x`,
 		`{"variants":{"a":{"key":"x","payload":[1,]}}}`, `{"variants":{"a":{"key":"\x01"}}}`, `{"variants":{"a":{"key":"x","metadata":[1]}}}`,
 		`{"variants":{"a":{"key":"x","payload":tru}}}`, `{"variants":{"a":{"key":"\u12"}}}`} {
-		if _, err := decodeVariantsDoc([]byte(bad)); err == nil {
-			t.Errorf("%q decoded without error", bad)
+		if _, err := decodeVariants([]byte(bad)); !errors.Is(err, ErrInternal) {
+			t.Errorf("%q: %v, want an internal error", bad, err)
 		}
 	}
 }
@@ -377,20 +412,29 @@ func TestReturnedVariantsAreIndependentCopies(t *testing.T) {
 		"variants":{"on":{"key":"on","value":"on","payload":{"list":[1,2]}}},
 		"segments":[{"variant":"on"}]}]`)
 	c := offlineClient(t, flags)
-	first, err := c.Evaluate(User{UserID: "u"})
-	if err != nil {
-		t.Fatal(err)
+	// The fast lane, and the JSON path (a tracking option) with its own cache.
+	paths := map[string]func() (map[string]Variant, error){
+		"Evaluate": func() (map[string]Variant, error) { return c.Evaluate(User{UserID: "u"}) },
+		"JSON path": func() (map[string]Variant, error) {
+			return c.EvaluateWithOptions(User{UserID: "u"}, WithTracksExposure(false))
+		},
 	}
-	first["f"].Metadata["flagVersion"] = "changed"
-	first["f"].Payload.(map[string]any)["list"].([]any)[0] = "changed"
-	second, err := c.Evaluate(User{UserID: "u"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if second["f"].Metadata["flagVersion"] != float64(3) {
-		t.Fatalf("metadata shared between calls: %v", second["f"].Metadata)
-	}
-	if second["f"].Payload.(map[string]any)["list"].([]any)[0] != float64(1) {
-		t.Fatalf("payload shared between calls: %v", second["f"].Payload)
+	for path, evaluate := range paths {
+		first, err := evaluate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		first["f"].Metadata["flagVersion"] = "changed"
+		first["f"].Payload.(map[string]any)["list"].([]any)[0] = "changed"
+		second, err := evaluate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if second["f"].Metadata["flagVersion"] != float64(3) {
+			t.Fatalf("%s: metadata shared between calls: %v", path, second["f"].Metadata)
+		}
+		if second["f"].Payload.(map[string]any)["list"].([]any)[0] != float64(1) {
+			t.Fatalf("%s: payload shared between calls: %v", path, second["f"].Payload)
+		}
 	}
 }

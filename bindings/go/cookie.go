@@ -60,9 +60,13 @@ func decodeStringDoc(doc []byte) (string, error) {
 // Murmur3 returns murmur3_x86_32 of input with seed, the hash allot buckets Amplitude
 // users with (for cross-checks).
 func Murmur3(input string, seed uint32) (uint32, error) {
-	req := appendString([]byte(`{"input":`), input)
-	req = append(req, `,"seed":`...)
-	req = append(appendValue(req, uint64(seed)), '}')
+	req, err := json.Marshal(struct {
+		Input string `json:"input"`
+		Seed  uint32 `json:"seed"`
+	}{input, seed})
+	if err != nil { // cannot happen: a string and a number always encode
+		return 0, &Error{Code: "internal", Message: err.Error()}
+	}
 	doc, err := nativeMurmur3(req)
 	if err != nil {
 		return 0, err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"math"
 	"runtime"
 	"strconv"
 	"time"
@@ -276,47 +277,54 @@ type AllocationDetails struct {
 	OrderPosition            int    `json:"orderPosition"`
 }
 
-// assignmentResult is the allot_evaluate answer of an Eppo client (decodeAssignment).
-type assignmentResult struct {
-	Value         json.RawMessage
-	variationKey  string
-	Code          string
-	allocationKey string
-	Events        []json.RawMessage
-	Details       json.RawMessage
+// assignRequest is the allot_evaluate request of an Eppo assignment (the JSON path).
+type assignRequest struct {
+	FlagKey    string `json:"flag_key"`
+	SubjectKey string `json:"subject_key"`
+	// SubjectAttributes are encoded as the fast lane encodes them (appendObject).
+	SubjectAttributes json.RawMessage `json:"subject_attributes,omitempty"`
+	VariationType     string          `json:"variation_type"`
+	Default           any             `json:"default"`
+	Details           bool            `json:"details,omitempty"`
 }
 
-// assign evaluates one assignment, hands its events to the logger and returns the raw
-// result. defaultJSON is the default value's JSON text.
-func (c *EppoClient) assign(flagKey, subjectKey string, attrs Attributes, variationType string, defaultJSON []byte, details bool) (*assignmentResult, error) {
+// assignmentResult is the allot_evaluate answer of an Eppo assignment.
+type assignmentResult struct {
+	Value         json.RawMessage   `json:"value"`
+	VariationKey  string            `json:"variation_key"`
+	Code          string            `json:"code"`
+	AllocationKey string            `json:"allocation_key"`
+	Events        []json.RawMessage `json:"events"`
+	Details       json.RawMessage   `json:"details"`
+}
+
+// assign evaluates one assignment through the JSON path, hands its events to the logger
+// and returns the raw result. A JSON default is encoded as attribute values are
+// (appendValue: NaN, infinities and unencodable values become null), the others by
+// encoding/json.
+func (c *EppoClient) assign(flagKey, subjectKey string, attrs Attributes, variationType string, def any, details bool) (*assignmentResult, error) {
 	defer runtime.KeepAlive(c)
 	id, err := c.h.get()
 	if err != nil {
 		return nil, err
 	}
-	b := make([]byte, 0, 192)
-	b = append(b, `{"flag_key":`...)
-	b = appendString(b, flagKey)
-	b = append(b, `,"subject_key":`...)
-	b = appendString(b, subjectKey)
+	request := assignRequest{FlagKey: flagKey, SubjectKey: subjectKey, VariationType: variationType, Default: def, Details: details}
+	if variationType == typeJSON {
+		request.Default = json.RawMessage(appendValue(nil, def))
+	}
 	if len(attrs) > 0 {
-		b = append(b, `,"subject_attributes":`...)
-		b = appendObject(b, attrs)
+		request.SubjectAttributes = appendObject(nil, attrs)
 	}
-	b = append(b, `,"variation_type":"`...)
-	b = append(b, variationType...)
-	b = append(b, `","default":`...)
-	b = append(b, defaultJSON...)
-	if details {
-		b = append(b, `,"details":true`...)
+	body, err := json.Marshal(&request)
+	if err != nil { // a json.Number or json.RawMessage value that is not JSON
+		return nil, &Error{Code: "invalid_json", Message: "the assignment request: " + err.Error()}
 	}
-	b = append(b, '}')
-	doc, err := nativeEvaluate(id, b)
+	doc, err := nativeEvaluate(id, body)
 	if err != nil {
 		return nil, err
 	}
 	r := new(assignmentResult)
-	if err := decodeAssignment(doc, r); err != nil {
+	if err := json.Unmarshal(doc, r); err != nil {
 		return nil, &Error{Code: "internal", Message: "undecodable assignment: " + err.Error()}
 	}
 	if c.logger != nil {
@@ -329,12 +337,46 @@ func (c *EppoClient) assign(flagKey, subjectKey string, attrs Attributes, variat
 
 // logEvent decodes an event and calls the logger, recovering a panic.
 func (c *EppoClient) logEvent(raw json.RawMessage, attrs Attributes) {
-	event, err := decodeEventDoc(raw, attrs)
+	event, err := decodeEvent(raw, attrs)
 	if err != nil {
 		c.errorLog.Printf("allot: undecodable assignment event: %v", err)
 		return
 	}
 	c.deliver(event)
+}
+
+// decodeEvent decodes an assignment event of the JSON path; top-level members that are
+// not event fields are the split's extraLogging. The subject attributes are the caller's
+// (the library echoes them unchanged), so they are not decoded again.
+func decodeEvent(raw []byte, attrs Attributes) (AssignmentEvent, error) {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &members); err != nil {
+		return AssignmentEvent{}, err
+	}
+	event := AssignmentEvent{SubjectAttributes: attrs}
+	if event.SubjectAttributes == nil {
+		event.SubjectAttributes = Attributes{}
+	}
+	fields := map[string]any{
+		"featureFlag": &event.FeatureFlag, "allocation": &event.Allocation, "experiment": &event.Experiment,
+		"variation": &event.Variation, "subject": &event.Subject, "timestamp": &event.Timestamp,
+		"metaData": &event.MetaData,
+	}
+	for key, value := range members {
+		var err error
+		if field, ok := fields[key]; ok {
+			err = json.Unmarshal(value, field)
+		} else if key != "subjectAttributes" {
+			if event.ExtraLogging == nil {
+				event.ExtraLogging = map[string]string{}
+			}
+			event.ExtraLogging[key], err = jsonText(value)
+		}
+		if err != nil {
+			return event, err
+		}
+	}
+	return event, nil
 }
 
 // deliver calls the logger, recovering a panic.
@@ -351,8 +393,8 @@ func (c *EppoClient) deliver(event AssignmentEvent) {
 func fillDetails[T any](r *assignmentResult, value T) (AssignmentDetails[T], error) {
 	d := AssignmentDetails[T]{
 		Variation:     value,
-		VariationKey:  r.variationKey,
-		AllocationKey: r.allocationKey,
+		VariationKey:  r.VariationKey,
+		AllocationKey: r.AllocationKey,
 		Code:          r.Code,
 	}
 	if len(r.Details) > 0 {
@@ -368,20 +410,6 @@ func badValue(v []byte, err error) error {
 }
 
 func decodeString(v []byte) (string, error) {
-	// Fast path: a string without escapes.
-	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-		inner := v[1 : len(v)-1]
-		plain := true
-		for _, c := range inner {
-			if c == '\\' || c == '"' || c < 0x20 {
-				plain = false
-				break
-			}
-		}
-		if plain {
-			return string(inner), nil
-		}
-	}
 	var s string
 	if err := json.Unmarshal(v, &s); err != nil {
 		return "", badValue(v, err)
@@ -428,9 +456,9 @@ func decodeJSON(v []byte) (any, error) {
 }
 
 // typed is one typed assignment: through the fast lane, or (for keys holding a NUL
-// byte, which C strings cannot carry) the JSON path with the default's JSON text.
+// byte, which C strings cannot carry) the JSON path.
 func typed[T any](c *EppoClient, flagKey, subjectKey string, attrs Attributes, fastType int, variationType string,
-	def T, defJSON func() ([]byte, error), decode func([]byte) (T, error)) (T, error) {
+	def T, decode func([]byte) (T, error)) (T, error) {
 	defer runtime.KeepAlive(c)
 	id, err := c.h.get()
 	if err != nil {
@@ -450,11 +478,7 @@ func typed[T any](c *EppoClient, flagKey, subjectKey string, attrs Attributes, f
 		}
 		return v, nil
 	}
-	d, err := defJSON()
-	if err != nil {
-		return def, err
-	}
-	r, err := c.assign(flagKey, subjectKey, attrs, variationType, d, false)
+	r, err := c.assign(flagKey, subjectKey, attrs, variationType, def, false)
 	if err != nil {
 		return def, err
 	}
@@ -465,118 +489,84 @@ func typed[T any](c *EppoClient, flagKey, subjectKey string, attrs Attributes, f
 	return v, nil
 }
 
+// withDetails is one typed assignment with its evaluation details (the JSON path).
+func withDetails[T any](c *EppoClient, flagKey, subjectKey string, attrs Attributes, variationType string,
+	def T, decode func([]byte) (T, error)) (AssignmentDetails[T], error) {
+	r, err := c.assign(flagKey, subjectKey, attrs, variationType, def, true)
+	if err != nil {
+		return AssignmentDetails[T]{Variation: def}, err
+	}
+	v, err := decode(r.Value)
+	if err != nil {
+		return AssignmentDetails[T]{Variation: def}, err
+	}
+	return fillDetails(r, v)
+}
+
 // GetStringAssignment returns the STRING flag's variation for a subject, or def when
 // the subject gets none (no match, unknown flag, wrong type, no configuration yet).
 // An error is returned only when the client cannot evaluate at all (closed, or a
 // request the library rejects); the value is then def.
 func (c *EppoClient) GetStringAssignment(flagKey, subjectKey string, attrs Attributes, def string) (string, error) {
-	return typed(c, flagKey, subjectKey, attrs, fastString, typeString, def,
-		func() ([]byte, error) { return appendString(nil, def), nil }, decodeString)
+	return typed(c, flagKey, subjectKey, attrs, fastString, typeString, def, decodeString)
 }
 
 // GetBooleanAssignment returns the BOOLEAN flag's variation, or def (see GetStringAssignment).
 func (c *EppoClient) GetBooleanAssignment(flagKey, subjectKey string, attrs Attributes, def bool) (bool, error) {
-	return typed(c, flagKey, subjectKey, attrs, fastBoolean, typeBoolean, def,
-		func() ([]byte, error) { return strconv.AppendBool(nil, def), nil }, decodeBool)
+	return typed(c, flagKey, subjectKey, attrs, fastBoolean, typeBoolean, def, decodeBool)
 }
 
 // GetIntegerAssignment returns the INTEGER flag's variation, or def (see GetStringAssignment).
 func (c *EppoClient) GetIntegerAssignment(flagKey, subjectKey string, attrs Attributes, def int64) (int64, error) {
-	return typed(c, flagKey, subjectKey, attrs, fastInteger, typeInteger, def,
-		func() ([]byte, error) { return strconv.AppendInt(nil, def, 10), nil }, decodeInt)
+	return typed(c, flagKey, subjectKey, attrs, fastInteger, typeInteger, def, decodeInt)
 }
 
-// numericDefault encodes a NUMERIC default; NaN and infinities cannot be sent and are
-// rejected.
-func numericDefault(def float64) ([]byte, error) {
-	b := appendFloat(nil, def)
-	if string(b) == "null" {
-		return nil, &Error{Code: "invalid_argument", Message: "the default of a NUMERIC assignment must be a finite number"}
+// checkNumericDefault rejects a NUMERIC default that cannot be sent (NaN, infinities).
+func checkNumericDefault(def float64) error {
+	if math.IsNaN(def) || math.IsInf(def, 0) {
+		return &Error{Code: "invalid_argument", Message: "the default of a NUMERIC assignment must be a finite number"}
 	}
-	return b, nil
+	return nil
 }
 
 // GetNumericAssignment returns the NUMERIC flag's variation, or def (see GetStringAssignment).
 func (c *EppoClient) GetNumericAssignment(flagKey, subjectKey string, attrs Attributes, def float64) (float64, error) {
-	if _, err := numericDefault(def); err != nil {
+	if err := checkNumericDefault(def); err != nil {
 		return def, err
 	}
-	return typed(c, flagKey, subjectKey, attrs, fastNumeric, typeNumeric, def,
-		func() ([]byte, error) { return numericDefault(def) }, decodeFloat)
+	return typed(c, flagKey, subjectKey, attrs, fastNumeric, typeNumeric, def, decodeFloat)
 }
 
 // GetJSONAssignment returns the JSON flag's variation decoded with encoding/json
 // (objects are map[string]any), or def (see GetStringAssignment).
 func (c *EppoClient) GetJSONAssignment(flagKey, subjectKey string, attrs Attributes, def any) (any, error) {
-	return typed(c, flagKey, subjectKey, attrs, fastJSON, typeJSON, def,
-		func() ([]byte, error) { return appendValue(nil, def), nil }, decodeJSON)
+	return typed(c, flagKey, subjectKey, attrs, fastJSON, typeJSON, def, decodeJSON)
 }
 
 // GetStringAssignmentDetails is GetStringAssignment with the evaluation details.
 func (c *EppoClient) GetStringAssignmentDetails(flagKey, subjectKey string, attrs Attributes, def string) (AssignmentDetails[string], error) {
-	r, err := c.assign(flagKey, subjectKey, attrs, typeString, appendString(nil, def), true)
-	if err != nil {
-		return AssignmentDetails[string]{Variation: def}, err
-	}
-	v, err := decodeString(r.Value)
-	if err != nil {
-		return AssignmentDetails[string]{Variation: def}, err
-	}
-	return fillDetails(r, v)
+	return withDetails(c, flagKey, subjectKey, attrs, typeString, def, decodeString)
 }
 
 // GetBooleanAssignmentDetails is GetBooleanAssignment with the evaluation details.
 func (c *EppoClient) GetBooleanAssignmentDetails(flagKey, subjectKey string, attrs Attributes, def bool) (AssignmentDetails[bool], error) {
-	r, err := c.assign(flagKey, subjectKey, attrs, typeBoolean, strconv.AppendBool(nil, def), true)
-	if err != nil {
-		return AssignmentDetails[bool]{Variation: def}, err
-	}
-	v, err := decodeBool(r.Value)
-	if err != nil {
-		return AssignmentDetails[bool]{Variation: def}, err
-	}
-	return fillDetails(r, v)
+	return withDetails(c, flagKey, subjectKey, attrs, typeBoolean, def, decodeBool)
 }
 
 // GetIntegerAssignmentDetails is GetIntegerAssignment with the evaluation details.
 func (c *EppoClient) GetIntegerAssignmentDetails(flagKey, subjectKey string, attrs Attributes, def int64) (AssignmentDetails[int64], error) {
-	r, err := c.assign(flagKey, subjectKey, attrs, typeInteger, strconv.AppendInt(nil, def, 10), true)
-	if err != nil {
-		return AssignmentDetails[int64]{Variation: def}, err
-	}
-	v, err := decodeInt(r.Value)
-	if err != nil {
-		return AssignmentDetails[int64]{Variation: def}, err
-	}
-	return fillDetails(r, v)
+	return withDetails(c, flagKey, subjectKey, attrs, typeInteger, def, decodeInt)
 }
 
 // GetNumericAssignmentDetails is GetNumericAssignment with the evaluation details.
 func (c *EppoClient) GetNumericAssignmentDetails(flagKey, subjectKey string, attrs Attributes, def float64) (AssignmentDetails[float64], error) {
-	d, err := numericDefault(def)
-	if err != nil {
+	if err := checkNumericDefault(def); err != nil {
 		return AssignmentDetails[float64]{Variation: def}, err
 	}
-	r, err := c.assign(flagKey, subjectKey, attrs, typeNumeric, d, true)
-	if err != nil {
-		return AssignmentDetails[float64]{Variation: def}, err
-	}
-	v, err := decodeFloat(r.Value)
-	if err != nil {
-		return AssignmentDetails[float64]{Variation: def}, err
-	}
-	return fillDetails(r, v)
+	return withDetails(c, flagKey, subjectKey, attrs, typeNumeric, def, decodeFloat)
 }
 
 // GetJSONAssignmentDetails is GetJSONAssignment with the evaluation details.
 func (c *EppoClient) GetJSONAssignmentDetails(flagKey, subjectKey string, attrs Attributes, def any) (AssignmentDetails[any], error) {
-	r, err := c.assign(flagKey, subjectKey, attrs, typeJSON, appendValue(nil, def), true)
-	if err != nil {
-		return AssignmentDetails[any]{Variation: def}, err
-	}
-	v, err := decodeJSON(r.Value)
-	if err != nil {
-		return AssignmentDetails[any]{Variation: def}, err
-	}
-	return fillDetails(r, v)
+	return withDetails(c, flagKey, subjectKey, attrs, typeJSON, def, decodeJSON)
 }

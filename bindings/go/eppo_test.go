@@ -493,3 +493,81 @@ func TestEppoInitialConfiguration(t *testing.T) {
 		t.Fatalf("json flag: %#v, %v", js, err)
 	}
 }
+
+// Keys holding a NUL byte cannot be passed as C strings: the typed assignments then take
+// the JSON path, with the same values and events as the ...Details calls.
+func TestEppoKeysWithNULTakeTheJSONPath(t *testing.T) {
+	logger := &recordingLogger{}
+	c := eppoClient(t, "flags-v1.json", logger)
+	const subject = "a\x00b"
+	us := Attributes{"country": "US"}
+	check := func(what string, got, want any, err error) {
+		t.Helper()
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: %#v, %v; want %#v", what, got, err, want)
+		}
+		// One event from the typed call, one from the ...Details call.
+		events := logger.take()
+		if len(events) != 2 || events[0].Subject != subject {
+			t.Fatalf("%s: events %+v", what, events)
+		}
+		events[0].Timestamp, events[1].Timestamp = "", ""
+		if !reflect.DeepEqual(events[0], events[1]) {
+			t.Fatalf("%s: event %+v, details %+v", what, events[0], events[1])
+		}
+	}
+	s, err := c.GetStringAssignment("start-and-end-date-test", subject, Attributes{"version": "1.0.0"}, "d")
+	sd, _ := c.GetStringAssignmentDetails("start-and-end-date-test", subject, Attributes{"version": "1.0.0"}, "d")
+	check("string", s, "current", err)
+	if sd.Variation != "current" || sd.Code != CodeMatch {
+		t.Fatalf("string details: %+v", sd)
+	}
+	b, err := c.GetBooleanAssignment("kill-switch", subject, us, false)
+	c.GetBooleanAssignmentDetails("kill-switch", subject, us, false)
+	check("boolean", b, true, err)
+	n, err := c.GetNumericAssignment("numeric_flag", subject, us, 0)
+	c.GetNumericAssignmentDetails("numeric_flag", subject, us, 0)
+	check("numeric", n, 3.1415926, err)
+	i, err := c.GetIntegerAssignment("integer-flag", subject, nil, 0)
+	id, _ := c.GetIntegerAssignmentDetails("integer-flag", subject, nil, 0)
+	check("integer", i, id.Variation, err)
+	if i < 1 || i > 3 {
+		t.Fatalf("integer: %d", i)
+	}
+	js, err := c.GetJSONAssignment("json-config-flag", subject, nil, nil)
+	jd, _ := c.GetJSONAssignmentDetails("json-config-flag", subject, nil, nil)
+	check("json", js, jd.Variation, err)
+	if _, ok := js.(map[string]any); !ok {
+		t.Fatalf("json: %#v", js)
+	}
+	def := map[string]any{"d": 1.0}
+	if v, err := c.GetJSONAssignment("no\x00flag", "s", nil, def); err != nil || !reflect.DeepEqual(v, def) {
+		t.Fatalf("unknown flag: %#v, %v", v, err)
+	}
+	if events := logger.take(); len(events) != 0 {
+		t.Fatalf("events without a match: %+v", events)
+	}
+}
+
+// A json.Number or json.RawMessage attribute that is not JSON is ErrInvalidJSON on both
+// paths, for Eppo subjects and Amplitude users alike.
+func TestValuesThatAreNotJSONAreInvalidJSON(t *testing.T) {
+	c := eppoClient(t, "flags-v1.json", nil)
+	for _, bad := range []any{json.Number("x"), json.RawMessage("{")} {
+		attrs := Attributes{"n": bad}
+		if _, err := c.GetStringAssignment("new-user-onboarding", "3", attrs, "d"); !errors.Is(err, ErrInvalidJSON) {
+			t.Fatalf("fast lane: %v", err)
+		}
+		if _, err := c.GetStringAssignmentDetails("new-user-onboarding", "3", attrs, "d"); !errors.Is(err, ErrInvalidJSON) {
+			t.Fatalf("JSON path: %v", err)
+		}
+		local := offlineClient(t, json.RawMessage(`[]`))
+		user := User{UserProperties: map[string]any{"n": bad}}
+		if _, err := local.Evaluate(user); !errors.Is(err, ErrInvalidJSON) {
+			t.Fatalf("Evaluate: %v", err)
+		}
+		if _, err := local.EvaluateWithOptions(user, WithTracksExposure(false)); !errors.Is(err, ErrInvalidJSON) {
+			t.Fatalf("EvaluateWithOptions (JSON path): %v", err)
+		}
+	}
+}

@@ -2,27 +2,39 @@ package allot
 
 // The fast lane: allot_evaluate_compact / allot_result_json for Amplitude and
 // allot_eppo_assign for Eppo. Answers are written into Go buffers (C never keeps them);
-// an Amplitude result is decoded once per configuration snapshot and deep-copied for
-// each caller, so callers may modify what they get.
+// an Amplitude result is decoded (encoding/json) once per configuration snapshot and
+// copied for each caller, so callers may modify what they get; an Eppo answer is decoded
+// once per flag and split, and a call then decodes only its value (for JSON flags with
+// encoding/json).
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"maps"
 	"slices"
 	"sync"
 )
 
-// fastResult is one decoded result of a snapshot: the flag and its variant, and
-// whether its payload and metadata hold nested containers (copied deeply) or not
-// (copied by maps.Clone / slices.Clone, several times cheaper).
+// fastResult is one decoded result of a snapshot: the flag and its variant.
 type fastResult struct {
-	flag                      string
+	flag string
+	cachedVariant
+}
+
+// cachedVariant is a decoded variant kept in a cache, and whether its payload and
+// metadata hold nested containers (copied deeply) or not (copied by maps.Clone /
+// slices.Clone, several times cheaper). It is never handed out: callers get fresh().
+type cachedVariant struct {
 	variant                   Variant
 	nestedPayload, nestedMeta bool
 }
 
+func newCachedVariant(v Variant) cachedVariant {
+	return cachedVariant{variant: v, nestedPayload: nested(v.Payload), nestedMeta: nested(v.Metadata)}
+}
+
 // fresh is a copy of the variant that shares nothing mutable with the cache.
-func (r *fastResult) fresh() Variant {
+func (r *cachedVariant) fresh() Variant {
 	v := r.variant
 	switch p := v.Payload.(type) {
 	case map[string]any:
@@ -73,6 +85,26 @@ func isContainer(v any) bool {
 		return true
 	}
 	return false
+}
+
+// cloneJSON copies a tree of map[string]any, []any and scalars.
+func cloneJSON(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(t))
+		for k, e := range t {
+			m[k] = cloneJSON(e)
+		}
+		return m
+	case []any:
+		a := make([]any, len(t))
+		for i, e := range t {
+			a[i] = cloneJSON(e)
+		}
+		return a
+	default:
+		return v
+	}
 }
 
 // snapshotResults caches the decoded results of one configuration snapshot. A new
@@ -162,28 +194,14 @@ func lookupResult(id, snapshot uint64, rid uint32) (result fastResult, current b
 	if err != nil || len(doc) == 0 {
 		return result, false, err
 	}
-	s := scanner{b: doc}
-	err = s.object(func(key string) error {
-		var err error
-		switch key {
-		case "flag_key":
-			result.flag, err = s.str(true)
-		case "variant":
-			result.variant, err = s.variant()
-		default:
-			_, err = s.skip()
-		}
-		return err
-	})
-	if err == nil {
-		err = s.end()
+	var r struct {
+		FlagKey string  `json:"flag_key"`
+		Variant Variant `json:"variant"`
 	}
-	if err != nil {
+	if err := json.Unmarshal(doc, &r); err != nil {
 		return result, false, &Error{Code: "internal", Message: "undecodable result: " + err.Error()}
 	}
-	result.nestedPayload = nested(result.variant.Payload)
-	result.nestedMeta = nested(result.variant.Metadata)
-	return result, true, nil
+	return fastResult{flag: r.FlagKey, cachedVariant: newCachedVariant(r.Variant)}, true, nil
 }
 
 // Variation type numbers of allot_eppo_assign.
@@ -275,19 +293,30 @@ func decodeAnswer(flags byte, flagKey string, rest []byte) *fastAssignment {
 // decodeExtraLogging decodes a split's extra logging; a non-string value is kept as its
 // JSON text.
 func decodeExtraLogging(extra string) (map[string]string, error) {
-	s := scanner{b: []byte(extra)}
-	out := map[string]string{}
-	err := s.object(func(key string) error {
-		if s.peek() != '"' {
-			raw, err := s.skip()
-			out[key] = string(raw)
-			return err
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(extra), &fields); err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(fields))
+	for key, raw := range fields {
+		text, err := jsonText(raw)
+		if err != nil {
+			return nil, err
 		}
-		v, err := s.str(false)
-		out[key] = v
-		return err
-	})
-	return out, err
+		out[key] = text
+	}
+	return out, nil
+}
+
+// jsonText is a JSON value as a string: a string's contents, any other value's JSON
+// text.
+func jsonText(raw json.RawMessage) (string, error) {
+	if len(raw) == 0 || raw[0] != '"' {
+		return string(raw), nil
+	}
+	var s string
+	err := json.Unmarshal(raw, &s)
+	return s, err
 }
 
 // assignFast assigns through the fast lane and hands the event, if any, to the logger.

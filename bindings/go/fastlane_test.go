@@ -14,11 +14,7 @@ func jsonPathVariants(t *testing.T, c *LocalClient, user *User, keys []string) m
 	if err != nil {
 		t.Fatal(err)
 	}
-	doc, err := nativeEvaluate(id, appendEvaluateRequest(nil, user, keys, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	variants, err := decodeVariants(doc)
+	variants, err := evaluateJSON(id, user, keys, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,19 @@
 package allot
 
-// Request documents are built by hand on the hot path (Evaluate and the Eppo
-// assignments): appending to one buffer is several times cheaper than encoding/json's
-// reflection for these small, fixed shapes. The output is what encoding/json would
-// write, except that map keys keep Go's iteration order and "<", ">", "&" are not
-// HTML-escaped. Values of unusual types fall back to encoding/json.
+// The user (Evaluate) and the subject attributes (Eppo assignments) are encoded by hand
+// because they are encoded on every fast-lane call: measured with `go test -bench`, the
+// 32 corpus users take 1.0 µs and 1 allocation each here against 3.3 µs and 10
+// allocations with json.Marshal (the whole call takes 3–5 µs), and the attributes of
+// BenchmarkEppoStringAssignment 0.12 µs and none against 0.56 µs and 6 (the whole call
+// takes 1.5–2.3 µs). Everything else is encoded by encoding/json. The JSON paths of local
+// evaluation and of Eppo assignments encode users and attributes (and a JSON flag's
+// default) with these functions too, so that both paths send the same thing.
+//
+// The output is what encoding/json would write, except that map keys keep Go's iteration
+// order, "<", ">", "&" are not HTML-escaped, NaN and infinities become null, float32
+// values are widened to float64, and json.Number and json.RawMessage values are copied
+// as they are. Values other than nil, strings, booleans, int, int64, floats, []any and
+// maps of any fall back to encoding/json.
 
 import (
 	"encoding/json"
@@ -97,14 +106,6 @@ func appendValue(b []byte, v any) []byte {
 		return strconv.AppendInt(b, int64(x), 10)
 	case int64:
 		return strconv.AppendInt(b, x, 10)
-	case int32:
-		return strconv.AppendInt(b, int64(x), 10)
-	case uint:
-		return strconv.AppendUint(b, uint64(x), 10)
-	case uint64:
-		return strconv.AppendUint(b, x, 10)
-	case uint32:
-		return strconv.AppendUint(b, uint64(x), 10)
 	case float64:
 		return appendFloat(b, x)
 	case float32:
@@ -119,8 +120,6 @@ func appendValue(b []byte, v any) []byte {
 			return append(b, "null"...)
 		}
 		return append(b, x...)
-	case []string:
-		return appendStrings(b, x)
 	case []any:
 		if x == nil {
 			return append(b, "null"...)
@@ -135,22 +134,6 @@ func appendValue(b []byte, v any) []byte {
 		return append(b, ']')
 	case map[string]any:
 		return appendObject(b, x)
-	case map[string]string:
-		if x == nil {
-			return append(b, "null"...)
-		}
-		b = append(b, '{')
-		first := true
-		for k, e := range x {
-			if !first {
-				b = append(b, ',')
-			}
-			first = false
-			b = appendString(b, k)
-			b = append(b, ':')
-			b = appendString(b, e)
-		}
-		return append(b, '}')
 	case Attributes:
 		return appendObject(b, x)
 	}
@@ -274,25 +257,6 @@ func appendUser(b []byte, u *User) []byte {
 	if len(u.GroupCohortIDs) > 0 {
 		b = appendKey(b, &first, "group_cohort_ids")
 		b = appendValue(b, u.GroupCohortIDs)
-	}
-	return append(b, '}')
-}
-
-// appendEvaluateRequest appends {"user": ..., "flag_keys": [...], "tracks_...": ...}.
-func appendEvaluateRequest(b []byte, u *User, flagKeys []string, o *requestOptions) []byte {
-	b = append(b, `{"user":`...)
-	b = appendUser(b, u)
-	if len(flagKeys) > 0 {
-		b = append(b, `,"flag_keys":`...)
-		b = appendStrings(b, flagKeys)
-	}
-	if o != nil && o.TracksAssignment != nil {
-		b = append(b, `,"tracks_assignment":`...)
-		b = strconv.AppendBool(b, *o.TracksAssignment)
-	}
-	if o != nil && o.TracksExposure != nil {
-		b = append(b, `,"tracks_exposure":`...)
-		b = strconv.AppendBool(b, *o.TracksExposure)
 	}
 	return append(b, '}')
 }

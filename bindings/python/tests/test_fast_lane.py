@@ -4,6 +4,7 @@ configurations swapped under a client."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 
@@ -191,3 +192,26 @@ def test_eppo_defaults_warnings_and_errors_come_from_the_compact_answer(monkeypa
     client._is_graceful_mode = False
     with pytest.raises(RuntimeError, match="invalid flag type"):
         client.get_string_assignment("numeric_flag", "alice", {}, "fallback")
+
+
+def test_eppo_set_configuration_keeps_assignments_on_the_fast_lane(monkeypatch):
+    """A configuration set on a running client is served by the fast lane too: the new
+    flags' values, with the JSON path refused throughout."""
+    needs("eppo")
+    text = shared("conformance", "eppo", "flags-v1.json").read_bytes()
+    client = eppo.EppoClient(Config(api_key="k", initial_configuration=Configuration(flags_configuration=text)))
+    client.wait_for_initialization(timeout=5)
+
+    def refuse(*args):
+        raise AssertionError("the JSON path was called")
+
+    monkeypatch.setattr(_native, "evaluate_raw", refuse)
+    assert client.get_numeric_assignment("numeric_flag", "alice", {}, 0.0) == 3.1415926
+    doc = load_json(shared("conformance", "eppo", "flags-v1.json"))
+    doc["flags"] = {"numeric_flag": doc["flags"]["numeric_flag"]}
+    for variation in doc["flags"]["numeric_flag"]["variations"].values():
+        variation["value"] = 2.5
+    client.set_configuration(Configuration(flags_configuration=json.dumps(doc).encode()))
+    client.wait_for_initialization(timeout=5)
+    assert client.get_numeric_assignment("numeric_flag", "alice", {}, 0.0) == 2.5
+    assert client.get_string_assignment("kill-switch", "alice", {"country": "US"}, "gone") == "gone"

@@ -158,6 +158,9 @@ def _number(text: str) -> Any:
 #: is to answer.
 _DEFAULT: Any = object()
 _FALLBACK: Any = object()
+#: The codes of answers without a variation or an event, by answer bytes (the flags
+#: byte and the code: a handful of distinct answers).
+_UNSERVED: Dict[bytes, str] = {}
 #: Decoded answers a client keeps per variation type before starting afresh.
 _MAX_ANSWERS = 4096
 #: Event members the fast lane fills in per call.
@@ -260,6 +263,8 @@ _CASTS = {"str": "str", "int": "int", "float": "float", "bool": "bool"}
 _TYPE_NAMES = {"STRING": "String", "INTEGER": "Integer", "NUMERIC": "Numeric", "BOOLEAN": "Boolean", "JSON": "Json"}
 #: Result codes the SDK reports as evaluation errors (warned, or raised without graceful mode).
 _ERROR_CODES = frozenset(("TYPE_MISMATCH", "ASSIGNMENT_ERROR", "UNEXPECTED_CONFIGURATION_ERROR"))
+#: Codes the SDK warns about (see :meth:`EppoClient._report`); others pass silently.
+_REPORTED = _ERROR_CODES | {"CONFIGURATION_MISSING"}
 
 
 def _cast_error(argument: str, value: Any, target: str) -> TypeError:
@@ -302,13 +307,24 @@ _PLAIN_VALUES = frozenset((str, float, bool, type(None)))
 
 
 def _assignment(method: str, variation_type: str, default_type: type, legacy_default: Any, doc: str) -> Any:
-    """A ``get_*_assignment`` method. A call in the current convention, positionally,
-    with arguments of exactly the SDK's types and attributes that need no conversion
-    (the common case) goes straight to the fast lane with a copy of the attributes;
-    every other call goes through :meth:`EppoClient._typed` (binding, checks,
-    conversion), which ends in the same lane."""
+    """A ``get_*_assignment`` method (``legacy_default``: what the older convention sends
+    as the default, ``_MISSING`` where there is none) and the fast lane it ends in
+    (``allot_eppo_assign``).
+
+    A call in the current convention, positionally, with arguments of exactly the SDK's
+    types (the common case) is checked inline; every other call is bound, checked and
+    converted by :meth:`EppoClient._checked`. Either way the lane gets the attributes as
+    a fresh dict, integers as floats. The common call is inline too: attributes as
+    marshal bytes (or none) and an answer that fits this thread's buffer; anything else
+    goes through :func:`_native.eppo_assign_into`, and what the lane cannot carry (keys
+    with NUL bytes, attributes the library refuses) through the JSON path. Decoded
+    answers are cached per client under (flag key, answer bytes after the timestamp);
+    events go to the logger as the JSON path gives them."""
+    kind = _TYPE_INDEX[variation_type]
+    json_values = variation_type == "JSON"
 
     def get(self: EppoClient, *args: Any, **kwargs: Any) -> Any:
+        checked = None
         if len(args) == 4 and not kwargs:
             flag_key, subject_key, attributes, default = args
             if (
@@ -317,21 +333,111 @@ def _assignment(method: str, variation_type: str, default_type: type, legacy_def
                 and type(subject_key) is str
                 and type(attributes) is dict
             ):
-                if not attributes:
-                    return self._lane(variation_type, flag_key, subject_key, attributes, {}, default, legacy_default)
-                for key, value in attributes.items():
-                    if type(key) is not str or type(value) not in _PLAIN_VALUES:
-                        break
-                else:
+                if attributes:
                     checked = attributes.copy()
-                    return self._lane(
-                        variation_type, flag_key, subject_key, attributes, checked, default, legacy_default
+                    for key, value in attributes.items():
+                        if type(key) is not str:
+                            checked = None
+                            break
+                        value_type = type(value)
+                        if value_type is int:
+                            checked[key] = float(value)
+                        elif value_type not in _PLAIN_VALUES:
+                            checked = None
+                            break
+                else:
+                    checked = attributes  # empty: an event gets a fresh {}
+        if checked is None:
+            flag_key, subject_key, checked, default = self._checked(
+                method, variation_type, args, kwargs, legacy_default
+            )
+        if "\0" in flag_key or "\0" in subject_key:
+            return self._json_typed(variation_type, flag_key, subject_key, checked, default, legacy_default)
+        buf, capacity, size = _buffers.state
+        flag, subject = flag_key.encode(), subject_key.encode()
+        logs = self._logs
+        n = -1
+        if not checked:
+            n = _eppo_assign(self._handle_arg, flag, subject, None, kind, logs, buf, capacity)
+        elif _eppo_assign_marshal is not None:
+            try:
+                packed = _marshal(checked, 2)
+            except ValueError:  # a type marshal does not write (eppo_assign_into sends JSON)
+                pass
+            else:
+                length = len(packed)
+                if length < 1024:
+                    n = _eppo_assign_marshal(
+                        self._handle_arg, flag, subject, packed, _sizes[length], kind, logs, buf, capacity
                     )
-        return self._typed(method, variation_type, args, kwargs, legacy_default)
+        if 0 < n <= size:
+            data = buf[:n]
+        else:
+            handle = self._handle_arg
+            try:
+                n, sent = _eppo_assign_into(handle, flag, subject, checked, kind, logs)
+                b = _buffers
+                data = b.buf[:n] if 0 < n <= b.size else _native.eppo_assign(handle, flag, subject, sent, kind, logs, n)
+            except _native.NotStartedError:
+                logger.warning("evaluating a flag before Eppo configuration has been fetched")
+                return None if default is _MISSING else default
+            except (AllotError, ValueError):
+                return self._json_typed(variation_type, flag_key, subject_key, checked, default, legacy_default)
+        if data[0] == 0:  # no variation and no event: the default, with the code's warning
+            code = _UNSERVED.get(data)
+            if code is None:
+                code = _UNSERVED[data] = _Answer(variation_type, flag_key, data).code
+            if code in _REPORTED:
+                self._report(code, variation_type, flag_key, False)
+            return None if default is _MISSING else default
+        if data[0] & 2:
+            (n,) = _length(data, 1)
+            timestamp = data[5 : 5 + n].decode()
+            key = (flag_key, data[5 + n :])
+        else:
+            timestamp = None
+            key = (flag_key, data)
+        answers = self._answers[variation_type]
+        answer = answers.get(key)
+        if answer is None:
+            answer = _Answer(variation_type, flag_key, data)
+            if len(answers) >= _MAX_ANSWERS:  # configurations change: stay bounded
+                answers = self._answers[variation_type] = {}
+            answers[key] = answer
+        value = answer.value
+        if value is _DEFAULT:
+            self._report(answer.code, variation_type, flag_key, False)
+            return None if default is _MISSING else default
+        if timestamp is not None:
+            event = answer.template.copy()
+            event["subject"] = subject_key
+            event["subjectAttributes"] = checked or {}
+            event["timestamp"] = timestamp
+            event["metaData"] = _META.copy()
+            if answer.extra is not None:  # extra logging that needs fresh copies
+                event.update(_loads(answer.extra))
+            try:
+                self._assignment_logger.log_assignment(event)
+            except Exception as e:  # noqa: BLE001 - a logger never breaks an assignment
+                logger.warning(f"error logging assignment event: {e}")
+        return _loads(value) if json_values else value
 
     get.__name__ = get.__qualname__ = method
     get.__doc__ = doc
     return get
+
+
+class _AnyDefault:
+    """The default type of JSON calls: no value has it, so that every JSON call is
+    checked by :meth:`EppoClient._checked` (a JSON default may be of any type)."""
+
+
+#: The calls behind the methods that spell out their signature: the current
+#: convention's INTEGER and JSON calls, and the older convention's JSON calls.
+_get_integer = _assignment("get_integer_assignment", "INTEGER", int, _MISSING, "")
+_get_json = _assignment("get_json_assignment", "JSON", _AnyDefault, _MISSING, "")
+_get_json_string = _assignment("get_json_string_assignment", "JSON", _AnyDefault, {}, "")
+_get_parsed_json = _assignment("get_parsed_json_assignment", "JSON", _AnyDefault, {}, "")
 
 
 class EppoClient:
@@ -426,100 +532,20 @@ class EppoClient:
         elif code == "CONFIGURATION_MISSING":
             logger.warning("evaluating a flag before Eppo configuration has been fetched")
 
-    def _typed(self, method: str, variation_type: str, args: Any, kwargs: Any, legacy_default: Any) -> Any:
-        """A ``get_*_assignment`` call: the SDK's argument checks, then the fast lane
-        (``allot_eppo_assign``); the JSON path answers only what the fast lane cannot
-        carry (keys with NUL bytes, attributes it refuses). Decoded answers are cached
-        per client under (flag key, answer bytes after the timestamp); events go to the
-        logger as the JSON path gives them."""
+    def _checked(
+        self, method: str, variation_type: str, args: Any, kwargs: Any, legacy_default: Any
+    ) -> Tuple[str, str, Dict[str, Any], Any]:
+        """A ``get_*_assignment`` call's arguments bound (either convention) and checked
+        as the SDK checks them (its ``TypeError``s): flag key, subject key, the
+        attributes as :func:`_check` converts them, and the default (``_MISSING`` in the
+        older convention)."""
         if len(args) == 4 and not kwargs:  # the current convention, positionally: _bind's answer
             flag_key, subject_key, attributes, default = args
         else:
             flag_key, subject_key, attributes, default = _bind(method, args, kwargs, legacy_default is not _MISSING)
         legacy = default is _MISSING
-        # The SDK's TypeErrors first, whatever the lane.
         checked = _check(variation_type, flag_key, subject_key, attributes, None if legacy else default, legacy)
-        return self._lane(variation_type, flag_key, subject_key, attributes, checked, default, legacy_default)
-
-    def _lane(
-        self,
-        variation_type: str,
-        flag_key: str,
-        subject_key: str,
-        attributes: Any,
-        checked: Dict[str, Any],
-        default: Any,
-        legacy_default: Any,
-    ) -> Any:
-        """The fast lane of a checked ``get_*_assignment`` call (``checked``: the
-        attributes as :func:`_check` returns them, a fresh dict). The common call of
-        :func:`_native.eppo_assign_into` is inline: attributes as marshal bytes (or none)
-        and an answer that fits the buffer; anything else goes through it again."""
-        legacy = default is _MISSING
-        if "\0" in flag_key or "\0" in subject_key:
-            return self._json_typed(variation_type, flag_key, subject_key, attributes, default, legacy_default)
-        buf, capacity, size = _buffers.state
-        flag, subject = flag_key.encode("utf-8"), subject_key.encode("utf-8")
-        kind = _TYPE_INDEX[variation_type]
-        logs = self._logs
-        n = -1
-        if not checked:
-            n = _eppo_assign(self._handle_arg, flag, subject, None, kind, logs, buf, capacity)
-        elif _eppo_assign_marshal is not None:
-            try:
-                packed = _marshal(checked, 2)
-            except ValueError:  # a type marshal does not write (eppo_assign_into sends JSON)
-                pass
-            else:
-                length = len(packed)
-                if length < 1024:
-                    n = _eppo_assign_marshal(
-                        self._handle_arg, flag, subject, packed, _sizes[length], kind, logs, buf, capacity
-                    )
-        if 0 < n <= size:
-            data = buf[:n]
-        else:
-            handle = self._handle_arg
-            try:
-                n, sent = _eppo_assign_into(handle, flag, subject, checked, kind, logs)
-                b = _buffers
-                data = b.buf[:n] if 0 < n <= b.size else _native.eppo_assign(handle, flag, subject, sent, kind, logs, n)
-            except _native.NotStartedError:
-                logger.warning("evaluating a flag before Eppo configuration has been fetched")
-                return None if legacy else default
-            except (AllotError, ValueError):
-                return self._json_typed(variation_type, flag_key, subject_key, attributes, default, legacy_default)
-        if data[0] & 2:
-            (n,) = _length(data, 1)
-            timestamp = data[5 : 5 + n].decode("utf-8")
-            key = (flag_key, data[5 + n :])
-        else:
-            timestamp = None
-            key = (flag_key, data)
-        answers = self._answers[variation_type]
-        answer = answers.get(key)
-        if answer is None:
-            answer = _Answer(variation_type, flag_key, data)
-            if len(answers) >= _MAX_ANSWERS:  # configurations change: stay bounded
-                answers = self._answers[variation_type] = {}
-            answers[key] = answer
-        value = answer.value
-        if value is _DEFAULT:
-            self._report(answer.code, variation_type, flag_key, False)
-            return None if legacy else default
-        if timestamp is not None:
-            event = answer.template.copy()
-            event["subject"] = subject_key
-            event["subjectAttributes"] = checked
-            event["timestamp"] = timestamp
-            event["metaData"] = _META.copy()
-            if answer.extra is not None:  # extra logging that needs fresh copies
-                event.update(_loads(answer.extra))
-            try:
-                self._assignment_logger.log_assignment(event)
-            except Exception as e:  # noqa: BLE001 - a logger never breaks an assignment
-                logger.warning(f"error logging assignment event: {e}")
-        return _loads(value) if variation_type == "JSON" else value
+        return flag_key, subject_key, checked, default
 
     def _json_typed(
         self, variation_type: str, flag_key: str, subject_key: str, attributes: Any, default: Any, legacy_default: Any
@@ -559,30 +585,26 @@ class EppoClient:
         self, flag_key: str, subject_key: str, subject_attributes: Optional[Dict[str, Any]], default: int
     ) -> int:
         """The INTEGER value assigned to the subject, or ``default``."""
-        return self._typed(
-            "get_integer_assignment", "INTEGER", (flag_key, subject_key, subject_attributes, default), {}, _MISSING
-        )
+        return _get_integer(self, flag_key, subject_key, subject_attributes, default)
 
     def get_json_assignment(
         self, flag_key: str, subject_key: str, subject_attributes: Optional[Dict[str, Any]], default: Any
     ) -> Any:
         """The JSON value (parsed) assigned to the subject, or ``default``."""
-        return self._typed(
-            "get_json_assignment", "JSON", (flag_key, subject_key, subject_attributes, default), {}, _MISSING
-        )
+        return _get_json(self, flag_key, subject_key, subject_attributes, default)
 
     def get_json_string_assignment(
         self, subject_key: str, flag_key: str, subject_attributes: Optional[Dict[str, Any]] = None
     ) -> Optional[str]:
         """Older convention: the JSON value as a JSON string, or ``None``."""
-        value = self._typed("get_json_string_assignment", "JSON", (subject_key, flag_key, subject_attributes), {}, {})
+        value = _get_json_string(self, subject_key, flag_key, subject_attributes)
         return None if value is None else json.dumps(value)
 
     def get_parsed_json_assignment(
         self, subject_key: str, flag_key: str, subject_attributes: Optional[Dict[str, Any]] = None
     ) -> Any:
         """Older convention: the JSON value parsed, or ``None``."""
-        return self._typed("get_parsed_json_assignment", "JSON", (subject_key, flag_key, subject_attributes), {}, {})
+        return _get_parsed_json(self, subject_key, flag_key, subject_attributes)
 
     # -- details ---------------------------------------------------------------------
 
@@ -742,6 +764,7 @@ class EppoClient:
         if bandits is not None:
             doc["initial_bandits"] = bandits.decode("utf-8")
         self._id = _native.init(doc)
+        self._handle_arg = _native.handle_arg(self._id)
         self._finalizer = weakref.finalize(self, _native.free, self._id)
         self._started()
         old_finalizer.detach()
