@@ -1,7 +1,8 @@
 //! Native cost of the fast lane (`allot_evaluate_compact`, `allot_evaluate_compact_marshal`,
-//! `allot_eppo_assign`): one call into a reused caller-owned buffer, on the Amplitude
-//! dependency fixture (6 flags), the generated corpus and
-//! `../shared/conformance/eppo/flags-v1.json`.
+//! `allot_eppo_assign`, `allot_eppo_assign_marshal`): one call into a reused caller-owned
+//! buffer, on the Amplitude dependency fixture (6 flags), the generated corpus and
+//! `../shared/conformance/eppo/flags-v1.json` (one subject, and the corpus of the Python
+//! benchmark: the STRING subjects of the shared Eppo suite, one call per iteration, in turn).
 
 use std::ffi::CString;
 use std::hint::black_box;
@@ -9,6 +10,9 @@ use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::{json, Value};
+
+#[path = "../tests/common/marshal.rs"]
+mod marshal;
 
 fn shared(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -29,48 +33,6 @@ fn amplitude_client(file: &str) -> (u64, Value) {
     let data: Value = serde_json::from_str(&text).expect("JSON");
     let handle = started(&json!({"provider": "amplitude", "api_key": "k", "flags": data["flags"]}));
     (handle, data)
-}
-
-/// `marshal.dumps(fields, 2)` of a user whose fields are strings: the tuple of
-/// `allot_evaluate_compact_marshal` (the other fields None).
-fn marshal_user(user: &Value) -> Vec<u8> {
-    const FIELDS: [&str; 21] = [
-        "device_id",
-        "user_id",
-        "country",
-        "city",
-        "region",
-        "dma",
-        "language",
-        "platform",
-        "version",
-        "os",
-        "device_manufacturer",
-        "device_brand",
-        "device_model",
-        "carrier",
-        "library",
-        "ip_address",
-        "user_properties",
-        "groups",
-        "group_properties",
-        "group_cohort_ids",
-        "cohort_ids",
-    ];
-    let mut packed = b"(".to_vec();
-    packed.extend_from_slice(&21u32.to_le_bytes());
-    for field in FIELDS {
-        match user.get(field) {
-            Some(Value::String(text)) => {
-                packed.push(b'u');
-                packed.extend_from_slice(&(text.len() as u32).to_le_bytes());
-                packed.extend_from_slice(text.as_bytes());
-            }
-            None => packed.push(b'N'),
-            Some(other) => panic!("{field}: {other} is not a string"),
-        }
-    }
-    packed
 }
 
 fn amplitude(c: &mut Criterion) {
@@ -115,7 +77,7 @@ fn amplitude(c: &mut Criterion) {
         });
     }
     // The same user as the Python binding marshals it: a tuple of the 21 fields.
-    let packed = marshal_user(&fixture["cases"][0]["user"]);
+    let packed = marshal::marshal_user(&fixture["cases"][0]["user"]);
     group.bench_function("6_flags_all_marshal", |b| {
         b.iter(|| unsafe {
             allot::ffi::allot_evaluate_compact_marshal(
@@ -133,14 +95,18 @@ fn amplitude(c: &mut Criterion) {
     allot::ffi::allot_free(corpus);
 }
 
-fn eppo(c: &mut Criterion) {
+fn eppo_client() -> u64 {
     let path = shared("conformance/eppo/flags-v1.json");
-    let handle = started(&json!({
+    started(&json!({
         "provider": "eppo",
         "api_key": "bench-key",
         "base_url": "http://127.0.0.1:9", // nothing listens: no fetch leaves the machine
         "configuration_path": path.to_str().expect("UTF-8 path"),
-    }));
+    }))
+}
+
+fn eppo(c: &mut Criterion) {
+    let handle = eppo_client();
     let mut group = c.benchmark_group("fast_lane_eppo");
     let mut buffer = vec![0u8; 4096];
     let flag = CString::new("numeric_flag").expect("no NUL");
@@ -185,5 +151,110 @@ fn eppo(c: &mut Criterion) {
     allot::ffi::allot_free(handle);
 }
 
-criterion_group!(benches, amplitude, eppo);
+/// One subject of the corpus: flag key, subject key, attributes as JSON and as marshal.
+struct Subject {
+    flag: CString,
+    key: CString,
+    json: CString,
+    marshal: Vec<u8>,
+}
+
+/// The STRING subjects of the shared Eppo suite (the Python benchmark's corpus).
+fn eppo_corpus() -> Vec<Subject> {
+    let dir = shared("conformance/eppo/tests");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("the Eppo suite")
+        .map(|entry| entry.expect("an entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    let mut corpus = Vec::new();
+    for file in files {
+        let case: Value =
+            serde_json::from_str(&std::fs::read_to_string(file).expect("a case")).expect("JSON");
+        if case["variationType"] != "STRING" {
+            continue;
+        }
+        for subject in case["subjects"].as_array().expect("subjects") {
+            let attributes = &subject["subjectAttributes"];
+            let mut packed = Vec::new();
+            marshal::marshal(&mut packed, attributes);
+            corpus.push(Subject {
+                flag: CString::new(case["flag"].as_str().expect("flag")).expect("no NUL"),
+                key: CString::new(subject["subjectKey"].as_str().expect("key")).expect("no NUL"),
+                json: CString::new(attributes.to_string()).expect("no NUL"),
+                marshal: packed,
+            });
+        }
+    }
+    corpus
+}
+
+/// How a corpus scenario passes the attributes.
+#[derive(Clone, Copy)]
+enum Attributes {
+    Marshal,
+    Json,
+    None,
+}
+
+fn eppo_corpus_bench(c: &mut Criterion) {
+    let handle = eppo_client();
+    let corpus = eppo_corpus();
+    assert_eq!(corpus.len(), 123, "the 123 STRING subjects of the suite");
+    let mut group = c.benchmark_group("fast_lane_eppo_corpus");
+    let mut buffer = vec![0u8; 4096];
+    let mut call = |subject: &Subject, attributes: Attributes, wants_event: bool| unsafe {
+        match attributes {
+            Attributes::Marshal => allot::ffi::allot_eppo_assign_marshal(
+                handle,
+                subject.flag.as_ptr(),
+                subject.key.as_ptr(),
+                subject.marshal.as_ptr(),
+                subject.marshal.len(),
+                0,
+                wants_event,
+                buffer.as_mut_ptr(),
+                buffer.len(),
+            ),
+            Attributes::Json | Attributes::None => allot::ffi::allot_eppo_assign(
+                handle,
+                subject.flag.as_ptr(),
+                subject.key.as_ptr(),
+                match attributes {
+                    Attributes::Json => subject.json.as_ptr(),
+                    _ => std::ptr::null(),
+                },
+                0,
+                wants_event,
+                buffer.as_mut_ptr(),
+                buffer.len(),
+            ),
+        }
+    };
+    for (name, attributes, wants_event) in [
+        ("marshal_attributes_and_event", Attributes::Marshal, true),
+        ("json_attributes_and_event", Attributes::Json, true),
+        ("without_attributes_and_event", Attributes::None, true),
+        ("without_attributes_no_event", Attributes::None, false),
+    ] {
+        for subject in &corpus {
+            assert!(call(subject, attributes, wants_event) > 0, "{name}");
+        }
+        let mut next = corpus.iter().cycle();
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                call(
+                    black_box(next.next().expect("endless")),
+                    attributes,
+                    wants_event,
+                )
+            })
+        });
+    }
+    group.finish();
+    allot::ffi::allot_free(handle);
+}
+
+criterion_group!(benches, amplitude, eppo, eppo_corpus_bench);
 criterion_main!(benches);

@@ -3,9 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Map, Value};
-
 use crate::config::{parse_document, provider_name};
+use crate::eppo::attributes::BorrowedAttributes;
 use crate::eppo::model::VariationType;
 use crate::error::{Error, ErrorCode, Result};
 use crate::events::reports::Reports;
@@ -87,7 +86,7 @@ pub struct TypedAssignment<'a> {
     /// The subject key.
     pub subject_key: &'a str,
     /// The subject attributes.
-    pub subject_attributes: &'a Map<String, Value>,
+    pub subject_attributes: &'a BorrowedAttributes<'a>,
     /// The type the caller expects.
     pub variation_type: VariationType,
     /// Whether the answer should carry the assignment event's fields.

@@ -4,14 +4,14 @@
 //! `allot_result_json`, `allot_eppo_assign`, `allot_eppo_assign_marshal`) with a compact
 //! answer written into a buffer the caller owns.
 
+use std::cell::Cell;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
-use serde_json::{Map, Value};
-
 use crate::amplitude::cookie;
 use crate::client::{self, TypedAssignment, UserInput};
+use crate::eppo::attributes::BorrowedAttributes;
 use crate::eppo::model::VariationType;
 use crate::error::{Error, ErrorCode, Result};
 use crate::{marshal, registry};
@@ -102,7 +102,7 @@ unsafe fn read_str<'a>(ptr: *const c_char, name: &str, max_bytes: usize) -> Resu
             ),
         ));
     }
-    std::str::from_utf8(bytes).map_err(|e| {
+    marshal::utf8(bytes).map_err(|e| {
         Error::new(
             ErrorCode::InvalidUtf8,
             format!(
@@ -339,7 +339,8 @@ unsafe fn answer_into(
     capacity: usize,
     body: impl FnOnce(&mut Vec<u8>) -> Result<()>,
 ) -> i64 {
-    let mut answer = Vec::with_capacity(128);
+    let mut answer = ANSWER.take();
+    answer.clear();
     let result = guarded(|| {
         if out.is_null() && capacity > 0 {
             return Err(Error::new(
@@ -349,16 +350,33 @@ unsafe fn answer_into(
         }
         body(&mut answer)
     });
+    let error;
     let (bytes, sign) = match result {
-        Ok(()) => (answer, 1),
-        Err(err) => (envelope(Err(err)).into_bytes(), -1),
+        Ok(()) => (answer.as_slice(), 1),
+        Err(err) => {
+            error = envelope(Err(err));
+            (error.as_bytes(), -1)
+        }
     };
     if bytes.len() <= capacity && !bytes.is_empty() {
         // SAFETY: `out` has `capacity` writable bytes (checked non-NULL above, as
         // capacity > 0) and cannot overlap our own buffer.
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), out, bytes.len()) };
     }
-    sign * i64::try_from(bytes.len()).unwrap_or(i64::MAX)
+    let length = sign * i64::try_from(bytes.len()).unwrap_or(i64::MAX);
+    if answer.capacity() <= KEPT_ANSWER_BYTES {
+        ANSWER.set(answer);
+    }
+    length
+}
+
+/// The largest answer buffer a thread keeps for its next fast-lane call.
+const KEPT_ANSWER_BYTES: usize = 64 * 1024;
+
+thread_local! {
+    /// The fast lane's answer buffer, reused by the thread's next call (an allocation
+    /// less per call; plain data, never handed out).
+    static ANSWER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
 
 /// Reads an optional string argument: NULL gives `None`.
@@ -580,8 +598,8 @@ pub unsafe extern "C" fn allot_eppo_assign(
                     "subject_attributes_json",
                     MAX_REQUEST_BYTES,
                 )?;
-                text.map_or(Ok(Map::new()), |text| {
-                    serde_json::from_str(text).map_err(|e| {
+                text.map_or(Ok(BorrowedAttributes::default()), |text| {
+                    BorrowedAttributes::from_json(text).map_err(|e| {
                         Error::from_json(
                             &e,
                             "subject_attributes_json must be a JSON object",
@@ -630,17 +648,16 @@ pub unsafe extern "C" fn allot_eppo_assign_marshal(
             capacity,
             || {
                 if attributes.is_null() {
-                    return Ok(Map::new());
+                    return Ok(BorrowedAttributes::default());
                 }
                 // SAFETY: the caller's contract for attributes.
                 let bytes = read_bytes(attributes, attributes_len, "attributes")?;
-                match marshal::read(bytes)? {
-                    Value::Object(map) => Ok(map),
-                    _ => Err(Error::new(
+                marshal::read_attributes(bytes)?.ok_or_else(|| {
+                    Error::new(
                         ErrorCode::InvalidArgument,
                         "attributes must be a marshalled dict",
-                    )),
-                }
+                    )
+                })
             },
         )
     }
@@ -651,7 +668,7 @@ pub unsafe extern "C" fn allot_eppo_assign_marshal(
 /// # Safety
 /// As `allot_eppo_assign`.
 #[allow(clippy::too_many_arguments)]
-unsafe fn eppo_assign(
+unsafe fn eppo_assign<'a>(
     client: u64,
     flag_key: *const c_char,
     subject_key: *const c_char,
@@ -659,7 +676,7 @@ unsafe fn eppo_assign(
     wants_event: bool,
     out: *mut u8,
     capacity: usize,
-    attributes: impl FnOnce() -> Result<Map<String, Value>>,
+    attributes: impl FnOnce() -> Result<BorrowedAttributes<'a>>,
 ) -> i64 {
     // SAFETY: the caller's contract for out and capacity.
     unsafe {

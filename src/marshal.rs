@@ -8,12 +8,14 @@
 //! input, None is an absent `Option`, and a struct is a tuple or list of its fields in
 //! declaration order (never a dict), so typed inputs get serde's own type checks.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::value::BorrowedStrDeserializer;
 use serde::de::{self, Deserialize, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
+use crate::eppo::attributes::{BorrowedAttributes, BorrowedValue};
 use crate::error::{Error, ErrorCode, Result};
 
 /// Most containers nested in one another: 127, as serde_json reads JSON (it refuses the
@@ -33,19 +35,36 @@ pub fn from_bytes<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T> {
         at: 0,
         depth: 0,
     };
-    let value = T::deserialize(&mut reader).and_then(|value| {
-        if reader.at == bytes.len() {
-            Ok(value)
-        } else {
-            Err(Refusal("trailing bytes after the value".to_owned()))
-        }
-    });
-    value.map_err(|Refusal(what)| {
-        Error::new(
-            ErrorCode::InvalidArgument,
-            format!("unsupported marshal input at byte {}: {what}", reader.at),
-        )
-    })
+    let value = T::deserialize(&mut reader);
+    reader.finish(value)
+}
+
+/// Reads a marshalled dict with str keys, borrowing its keys and strings from `bytes`;
+/// `None` for a valid document of another type.
+pub fn read_attributes(bytes: &[u8]) -> Result<Option<BorrowedAttributes<'_>>> {
+    if bytes.first() != Some(&b'{') {
+        return read(bytes).map(|_| None);
+    }
+    // The dict's `{` read: its members are one container deep.
+    let mut reader = Reader {
+        bytes,
+        at: 1,
+        depth: 1,
+    };
+    let entries = reader.attributes();
+    reader
+        .finish(entries)
+        .map(|entries| Some(BorrowedAttributes::new(entries)))
+}
+
+/// `bytes` as UTF-8 text: ASCII (checked a word at a time) at once, anything else through
+/// `from_utf8`, several times slower on the short strings of an assignment.
+pub fn utf8(bytes: &[u8]) -> std::result::Result<&str, std::str::Utf8Error> {
+    if bytes.is_ascii() {
+        // SAFETY: ASCII is UTF-8.
+        return Ok(unsafe { std::str::from_utf8_unchecked(bytes) });
+    }
+    std::str::from_utf8(bytes)
 }
 
 /// Why an input was refused (the reader's error type; see [`from_bytes`]).
@@ -86,6 +105,24 @@ struct Reader<'de> {
 }
 
 impl<'de> Reader<'de> {
+    /// What a read came to: a refusal, or bytes left after the value, is
+    /// `invalid_argument` naming the byte offset.
+    fn finish<T>(&self, read: Read<T>) -> Result<T> {
+        let read = read.and_then(|value| {
+            if self.at == self.bytes.len() {
+                Ok(value)
+            } else {
+                refuse("trailing bytes after the value")
+            }
+        });
+        read.map_err(|Refusal(what)| {
+            Error::new(
+                ErrorCode::InvalidArgument,
+                format!("unsupported marshal input at byte {}: {what}", self.at),
+            )
+        })
+    }
+
     fn take(&mut self, n: usize) -> Read<&'de [u8]> {
         let bytes = self.bytes;
         let end = self
@@ -120,8 +157,40 @@ impl<'de> Reader<'de> {
     /// The text of a `TYPE_UNICODE` (its type byte already read).
     fn str(&mut self) -> Read<&'de str> {
         let n = self.count()?;
-        std::str::from_utf8(self.take(n)?)
-            .map_err(|_| Refusal("a string that is not UTF-8".to_owned()))
+        utf8(self.take(n)?).map_err(|_| Refusal("a string that is not UTF-8".to_owned()))
+    }
+
+    /// The members of [`read_attributes`]'s dict (its `{` read), up to its `0`.
+    fn attributes(&mut self) -> Read<Vec<(Cow<'de, str>, BorrowedValue<'de>)>> {
+        let mut entries = Vec::new();
+        loop {
+            match self.byte()? {
+                b'0' => return Ok(entries),
+                b'u' => {
+                    let key = self.str()?;
+                    entries.push((Cow::Borrowed(key), self.attribute()?));
+                }
+                _ => return refuse("a dict key that is not a str"),
+            }
+        }
+    }
+
+    /// A member of [`read_attributes`]'s dict: strings borrowed.
+    fn attribute(&mut self) -> Read<BorrowedValue<'de>> {
+        let start = self.at;
+        Ok(match self.byte()? {
+            b'N' => BorrowedValue::Null,
+            b'T' => BorrowedValue::Bool(true),
+            b'F' => BorrowedValue::Bool(false),
+            b'u' => BorrowedValue::String(Cow::Borrowed(self.str()?)),
+            _ => {
+                self.at = start;
+                match Value::deserialize(&mut *self)? {
+                    Value::Number(n) => BorrowedValue::Number(n),
+                    other => BorrowedValue::Composite(other),
+                }
+            }
+        })
     }
 
     /// `TYPE_LONG`: a signed count of 15-bit digits, least significant first.
@@ -414,5 +483,70 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn utf8_takes_ascii_at_once_and_checks_the_rest() {
+        assert_eq!(utf8(b"plain key 42"), Ok("plain key 42"));
+        assert_eq!(utf8("é or 😀".as_bytes()), Ok("é or 😀"));
+        assert_eq!(utf8(b"ab\xffcd").unwrap_err().valid_up_to(), 2);
+        assert_eq!(utf8(b"\xc3").unwrap_err().valid_up_to(), 0);
+    }
+
+    #[test]
+    fn attributes_borrow_what_read_would_copy() {
+        // {"a": 1, "b": [None, True, False], "c": 1.5, "d": "é", "e": None, "f": {"g": "h"}}
+        let doc = b"{u\x01\x00\x00\x00ai\x01\x00\x00\x00u\x01\x00\x00\x00b[\x03\x00\x00\x00NTFu\x01\x00\x00\x00cg\x00\x00\x00\x00\x00\x00\xf8?u\x01\x00\x00\x00du\x02\x00\x00\x00\xc3\xa9u\x01\x00\x00\x00eNu\x01\x00\x00\x00f{u\x01\x00\x00\x00gu\x01\x00\x00\x00h00";
+        let attributes = read_attributes(doc).unwrap().expect("a dict");
+        let Value::Object(map) = read(doc).unwrap() else {
+            panic!("a dict")
+        };
+        assert_eq!(attributes.iter().count(), map.len());
+        for (key, value) in &map {
+            let expected = match value {
+                Value::Null => BorrowedValue::Null,
+                Value::Bool(b) => BorrowedValue::Bool(*b),
+                Value::Number(n) => BorrowedValue::Number(n.clone()),
+                Value::String(s) => BorrowedValue::String(Cow::Borrowed(s)),
+                other => BorrowedValue::Composite(other.clone()),
+            };
+            assert_eq!(attributes.get(key), Some(&expected), "{key}");
+        }
+        assert!(matches!(
+            attributes.get("d"),
+            Some(BorrowedValue::String(Cow::Borrowed("é")))
+        ));
+        // Another type of document: no attributes, but no error either.
+        assert!(read_attributes(b"(\x00\x00\x00\x00").unwrap().is_none());
+    }
+
+    #[test]
+    fn attributes_refuse_what_read_refuses_with_the_same_error() {
+        for bad in [
+            &b""[..],
+            b"{i\x01\x00\x00\x00N0",
+            b"{u\x01\x00\x00\x00a",
+            b"{u\x01\x00\x00\x00a<\x00\x00\x00\x000",
+            b"{u\x01\x00\x00\x00au\x02\x00\x00\x00\xff\xfe0",
+            b"{u\x01\x00\x00\x00ag\x00\x00\x00\x00\x00\x00\xf8\x7f0",
+            b"{u\x01\x00\x00\x00a[\x01\x00\x00\x00s\x00\x00\x00\x000",
+            b"{0N",
+            b"[\xff\xff\xff\xff",
+        ] {
+            let ours = read_attributes(bad).unwrap_err();
+            let theirs = read(bad).unwrap_err();
+            assert_eq!(ours.code, theirs.code, "{bad:?}");
+            assert_eq!(ours.message, theirs.message, "{bad:?}");
+        }
+        let deep = [
+            b"{u\x01\x00\x00\x00a".to_vec(),
+            b"[\x01\x00\x00\x00".repeat(200),
+            b"N0".to_vec(),
+        ]
+        .concat();
+        assert_eq!(
+            read_attributes(&deep).unwrap_err().message,
+            read(&deep).unwrap_err().message
+        );
     }
 }

@@ -5,7 +5,7 @@
 //! the map and publish it with a compare-and-swap loop: there is no lock at all, so a
 //! child process forked while another thread was registering a client cannot deadlock.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::LazyLock;
 
@@ -14,7 +14,9 @@ use arc_swap::ArcSwap;
 use crate::client::Client;
 use crate::error::{Error, ErrorCode, Result};
 
-type Map = HashMap<u64, Client>;
+/// Ordered: a lookup among the few handles of a process is a handful of integer
+/// comparisons, cheaper than hashing the handle.
+type Map = BTreeMap<u64, Client>;
 
 static CLIENTS: LazyLock<ArcSwap<Map>> = LazyLock::new(|| ArcSwap::from_pointee(Map::new()));
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);

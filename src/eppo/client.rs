@@ -11,14 +11,15 @@ use super::bandit;
 use super::compile::Snapshot;
 use super::config::{Settings, SyncSettings};
 use super::details::{self, DetailsInput};
-use super::evaluate::{self, AllocationEvaluationCode, Assignment, Matched, SubjectAttributes};
+use super::evaluate::{
+    self, AllocationEvaluationCode, Assignment, Matched, Now, SubjectAttributes,
+};
 use super::events::{self, write_json, AssignmentCache};
 use super::model::VariationType;
 use super::request::{self, AssignmentRequest, Request};
 use super::sync::{Served, Updater};
 use super::time;
 use crate::client::{Client, Provider, TypedAssignment};
-use crate::clock::now_millis_signed;
 use crate::error::{Error, ErrorCode, Result};
 use crate::ffi::MAX_RESULT_BYTES;
 use crate::transport::poller::{LocalStatus, Progress};
@@ -126,7 +127,7 @@ impl EppoClient {
         subject_key: &str,
         attributes: &SubjectAttributes<'_>,
         expected: VariationType,
-        now_ms: i64,
+        now: &Now,
         trace: Option<&mut Vec<(usize, AllocationEvaluationCode)>>,
     ) -> Decision<'s> {
         let assignment = evaluate::assign_to(
@@ -135,7 +136,7 @@ impl EppoClient {
             subject_key,
             attributes,
             expected,
-            now_ms,
+            now,
             trace,
         );
         let matched = assignment
@@ -167,7 +168,7 @@ impl EppoClient {
         request: &AssignmentRequest<'_>,
         attributes: &SubjectAttributes<'_>,
     ) -> Result<()> {
-        let now_ms = request.now_ms.unwrap_or_else(now_millis_signed);
+        let now = request.now_ms.map_or_else(Now::from_clock, Now::at);
         let mut trace = Vec::new();
         let Decision {
             assignment,
@@ -179,12 +180,12 @@ impl EppoClient {
             request.subject_key,
             attributes,
             request.variation_type,
-            now_ms,
+            &now,
             request.details.then_some(&mut trace),
         );
         let mut timestamp = String::new();
         if logged.is_some() || request.details {
-            time::write_rfc3339(&mut timestamp, now_ms);
+            time::write_rfc3339(&mut timestamp, now.ms());
         }
         let variation = assignment.variation();
         out.extend_from_slice(b"{\"value\":");
@@ -236,8 +237,8 @@ impl EppoClient {
     /// answer to `out`.
     fn assign_compact(&self, request: &TypedAssignment<'_>, out: &mut Vec<u8>) {
         let guard = self.served.snapshot.load();
-        let now_ms = now_millis_signed();
-        let attributes = SubjectAttributes::new(request.subject_attributes);
+        let now = Now::from_clock();
+        let attributes = SubjectAttributes::borrowed(request.subject_attributes);
         let Decision {
             assignment,
             matched,
@@ -248,7 +249,7 @@ impl EppoClient {
             request.subject_key,
             &attributes,
             request.variation_type,
-            now_ms,
+            &now,
             None,
         );
         let served = matched.zip(assignment.variation());
@@ -257,9 +258,8 @@ impl EppoClient {
         // The timestamp first, so that the rest of an answer is the same for every call
         // served by the same split (bindings cache what they decode under it).
         if event.is_some() {
-            let mut timestamp = String::with_capacity(24);
-            time::write_rfc3339(&mut timestamp, now_ms);
-            put_field(out, timestamp.as_bytes());
+            let timestamp = time::rfc3339_bytes(now.ms());
+            put_field(out, timestamp.as_ref().map_or(&[], |text| &text[..]));
         }
         put_field(out, assignment.code.as_str().as_bytes());
         if let Some((m, variation)) = served {

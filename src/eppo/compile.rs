@@ -5,6 +5,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use foldhash::fast::RandomState;
+
 use base64::Engine as _;
 use md5::{Digest, Md5};
 use serde::Deserialize;
@@ -18,9 +20,15 @@ use crate::eppo::time;
 use crate::error::{Error, ErrorCode, FlagError, Result, INVALID_FLAG};
 use crate::pattern::{Compiled, Pattern, Patterns};
 
+/// A map looked up on every assignment, with a hasher several times faster than std's on
+/// short keys (seeded per process; keys come from the configuration).
+type FastMap<K, V> = HashMap<K, V, RandomState>;
+/// A set probed on every assignment, hashed as [`FastMap`].
+type FastSet<T> = HashSet<T, RandomState>;
+
 /// A loaded configuration. Immutable; readers share it through an `Arc`.
 pub struct Snapshot {
-    flags: HashMap<Box<str>, std::result::Result<Flag, String>>,
+    flags: FastMap<Box<str>, std::result::Result<Flag, String>>,
     obfuscated: bool,
     /// The environment name of the configuration, if it has one.
     pub environment: Option<String>,
@@ -81,6 +89,9 @@ pub struct Allocation {
     pub splits: Vec<Split>,
     /// Whether a match produces an assignment event.
     pub do_log: bool,
+    /// Whether only a subject with attributes can pass: every rule has a condition that
+    /// fails on an absent attribute (so a subject without any skips the rules at once).
+    pub needs_attributes: bool,
 }
 
 /// A compiled rule.
@@ -129,7 +140,7 @@ pub enum Test {
 /// A set of strings for `ONE_OF` / `NOT_ONE_OF`.
 pub enum StringSet {
     /// The strings themselves (plain format).
-    Plain(HashSet<String>),
+    Plain(FastSet<String>),
     /// MD5 digests of the strings (obfuscated format).
     Hashed(HashSet<[u8; 16]>),
 }
@@ -274,7 +285,7 @@ impl Snapshot {
             }
         };
         let decoder = Decoder { obfuscated };
-        let mut flags = HashMap::with_capacity(doc.flags.len());
+        let mut flags = FastMap::with_capacity_and_hasher(doc.flags.len(), Default::default());
         let mut flag_errors = Vec::new();
         let mut patterns = Patterns::default();
         for (key, raw) in doc.flags {
@@ -461,7 +472,7 @@ fn compile_allocation(
     };
     let start_at = instant("startAt", allocation.start_at)?;
     let end_at = instant("endAt", allocation.end_at)?;
-    let rules = allocation
+    let rules: Vec<Rule> = allocation
         .rules
         .unwrap_or_default()
         .into_iter()
@@ -474,6 +485,13 @@ fn compile_allocation(
         .map(|split| compile_split(split, variations, salts, decoder))
         .collect::<std::result::Result<_, _>>()
         .map_err(|e| format!("allocation \"{key}\": {e}"))?;
+    // An absent attribute fails every test but `IS_NULL true`; an absent `id` is the
+    // subject key.
+    let needs_attribute = |c: &Condition| !c.is_id && !matches!(c.test, Test::IsNull(true));
+    let needs_attributes = !rules.is_empty()
+        && rules
+            .iter()
+            .all(|rule: &Rule| rule.conditions.iter().any(needs_attribute));
     Ok(Allocation {
         key,
         start_at,
@@ -481,6 +499,7 @@ fn compile_allocation(
         rules,
         splits,
         do_log: allocation.do_log.unwrap_or(true),
+        needs_attributes,
     })
 }
 

@@ -2,14 +2,16 @@
 //! on the hot path. Everything returned borrows from the [`Snapshot`].
 
 use std::borrow::Cow;
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::collections::HashMap;
 
 use md5::Digest;
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Map, Number, Value};
 
+use crate::clock::now_millis_signed;
 use crate::compare::parse_number;
+use crate::eppo::attributes::{BorrowedAttributes, BorrowedValue};
 use crate::eppo::compile::{
     self, Allocation, Attribute, Condition, Flag, Operand, Rule, Snapshot, Split, StringSet, Test,
     Variation,
@@ -149,20 +151,45 @@ pub fn assign<'s>(
         subject.key,
         &attributes,
         expected,
-        now_ms,
+        &Now::at(now_ms),
         trace,
     )
 }
 
+/// When an assignment happens, in milliseconds since the epoch: a given instant, or the
+/// clock's, read on first need (only time windows and events need it).
+pub struct Now(Cell<Option<i64>>);
+
+impl Now {
+    /// The instant `ms`.
+    pub fn at(ms: i64) -> Now {
+        Now(Cell::new(Some(ms)))
+    }
+
+    /// The clock's instant when first asked.
+    pub fn from_clock() -> Now {
+        Now(Cell::new(None))
+    }
+
+    /// The instant (reading the clock the first time, for [`Now::from_clock`]).
+    pub fn ms(&self) -> i64 {
+        self.0.get().unwrap_or_else(|| {
+            let ms = now_millis_signed();
+            self.0.set(Some(ms));
+            ms
+        })
+    }
+}
+
 /// [`assign`] with the subject's attributes given as [`SubjectAttributes`], which many
-/// assignments of the same attributes (a batch) share.
+/// assignments of the same attributes (a batch) share, and the instant as [`Now`].
 pub fn assign_to<'s>(
     snapshot: Option<&'s Snapshot>,
     flag_key: &str,
     subject_key: &str,
     attributes: &SubjectAttributes<'_>,
     expected: VariationType,
-    now_ms: i64,
+    now: &Now,
     mut trace: Option<&mut Vec<(usize, AllocationEvaluationCode)>>,
 ) -> Assignment<'s> {
     let Some(snapshot) = snapshot else {
@@ -188,12 +215,15 @@ pub fn assign_to<'s>(
         subject_key,
         attributes,
     };
+    let no_attributes = attributes.attributes.is_empty();
     let mut shards = ShardNumbers::default();
     for (index, allocation) in flag.allocations.iter().enumerate() {
-        let code = if allocation.start_at.is_some_and(|start| now_ms < start) {
+        let code = if allocation.start_at.is_some_and(|start| now.ms() < start) {
             AllocationEvaluationCode::BeforeStartTime
-        } else if allocation.end_at.is_some_and(|end| now_ms > end) {
+        } else if allocation.end_at.is_some_and(|end| now.ms() > end) {
             AllocationEvaluationCode::AfterEndTime
+        } else if no_attributes && allocation.needs_attributes {
+            AllocationEvaluationCode::FailingRule
         } else {
             match matching_rule(allocation, &attributes) {
                 None => AllocationEvaluationCode::FailingRule,
@@ -259,11 +289,9 @@ pub fn explain(flag: &Flag, allocation: &Allocation, subject: Subject<'_>) -> Ex
             let shown = rule.display["conditions"]
                 .get(i)
                 .map_or(Value::Null, shown_condition);
-            let value = match attributes.get(condition) {
-                Some(AttributeValue::Json(value)) => value.clone(),
-                Some(AttributeValue::SubjectKey(key)) => Value::from(key),
-                None => Value::Null,
-            };
+            let value = attributes
+                .get(condition)
+                .map_or(Value::Null, AttributeValue::to_json);
             conditions.push(json!({"condition": shown, "attributeValue": value, "matched": holds}));
             if !holds {
                 matched = false;
@@ -400,48 +428,123 @@ fn split_contains(
 /// An attribute value as a condition sees it.
 #[derive(Clone, Copy)]
 enum AttributeValue<'a> {
-    Json(&'a Value),
-    /// The subject key standing in for an absent `id`.
-    SubjectKey(&'a str),
+    Null,
+    Bool(bool),
+    Number(&'a Number),
+    /// A string, or the subject key standing in for an absent `id`.
+    String(&'a str),
+    /// An array or an object.
+    Composite(&'a Value),
+}
+
+impl<'a> AttributeValue<'a> {
+    fn of_json(value: &'a Value) -> Self {
+        match value {
+            Value::Null => AttributeValue::Null,
+            Value::Bool(b) => AttributeValue::Bool(*b),
+            Value::Number(n) => AttributeValue::Number(n),
+            Value::String(s) => AttributeValue::String(s),
+            Value::Array(_) | Value::Object(_) => AttributeValue::Composite(value),
+        }
+    }
+
+    fn of_borrowed(value: &'a BorrowedValue<'_>) -> Self {
+        match value {
+            BorrowedValue::Null => AttributeValue::Null,
+            BorrowedValue::Bool(b) => AttributeValue::Bool(*b),
+            BorrowedValue::Number(n) => AttributeValue::Number(n),
+            BorrowedValue::String(s) => AttributeValue::String(s),
+            BorrowedValue::Composite(value) => AttributeValue::Composite(value),
+        }
+    }
+
+    /// The value as JSON, for the evaluation details.
+    fn to_json(self) -> Value {
+        match self {
+            AttributeValue::Null => Value::Null,
+            AttributeValue::Bool(b) => Value::Bool(b),
+            AttributeValue::Number(n) => Value::Number(n.clone()),
+            AttributeValue::String(s) => Value::from(s),
+            AttributeValue::Composite(value) => value.clone(),
+        }
+    }
+}
+
+/// Where a subject's attributes come from.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// A request's JSON object.
+    Map(&'a Map<String, Value>),
+    /// The fast lane's attributes, borrowed from the caller's input.
+    Borrowed(&'a BorrowedAttributes<'a>),
 }
 
 /// A subject's attributes as conditions look them up. Obfuscated configurations name
 /// attributes by MD5 digest: the digests of all names are computed on first need, once
 /// for every assignment that shares these attributes.
 pub struct SubjectAttributes<'a> {
-    attributes: &'a Map<String, Value>,
-    by_digest: OnceCell<HashMap<[u8; 16], &'a Value>>,
+    source: Source<'a>,
+    by_digest: OnceCell<HashMap<[u8; 16], AttributeValue<'a>>>,
 }
 
 impl<'a> SubjectAttributes<'a> {
     /// Wraps `attributes` (nothing is computed yet).
     pub fn new(attributes: &'a Map<String, Value>) -> Self {
         SubjectAttributes {
-            attributes,
+            source: Source::Map(attributes),
             by_digest: OnceCell::new(),
+        }
+    }
+
+    /// Wraps the fast lane's borrowed `attributes` (nothing is computed yet).
+    pub fn borrowed(attributes: &'a BorrowedAttributes<'a>) -> Self {
+        SubjectAttributes {
+            source: Source::Borrowed(attributes),
+            by_digest: OnceCell::new(),
+        }
+    }
+
+    /// Whether the subject has no attributes at all.
+    fn is_empty(&self) -> bool {
+        match self.source {
+            Source::Map(map) => map.is_empty(),
+            Source::Borrowed(list) => list.is_empty(),
         }
     }
 
     /// Whether these are exactly `attributes` (the same map, not an equal one).
     pub fn is_of(&self, attributes: &Map<String, Value>) -> bool {
-        std::ptr::eq(self.attributes, attributes)
+        matches!(self.source, Source::Map(map) if std::ptr::eq(map, attributes))
     }
 
-    fn get(&self, attribute: &Attribute) -> Option<&'a Value> {
-        match attribute {
-            Attribute::Name(name) => self.attributes.get(name),
-            Attribute::Hash(hash) => self
-                .by_digest
-                .get_or_init(|| {
-                    let attributes: &'a Map<String, Value> = self.attributes;
-                    attributes
-                        .iter()
-                        .map(|(k, v)| (compile::md5(k.as_bytes()), v))
-                        .collect()
-                })
-                .get(hash)
-                .copied(),
+    #[inline]
+    fn get(&self, attribute: &Attribute) -> Option<AttributeValue<'a>> {
+        match (attribute, self.source) {
+            (Attribute::Name(name), Source::Map(map)) => map.get(name).map(AttributeValue::of_json),
+            (Attribute::Name(name), Source::Borrowed(list)) => {
+                list.get(name).map(AttributeValue::of_borrowed)
+            }
+            (Attribute::Hash(hash), _) => self.by_digest(hash),
         }
+    }
+
+    /// The attribute whose name has the MD5 digest `hash`.
+    #[inline(never)]
+    fn by_digest(&self, hash: &[u8; 16]) -> Option<AttributeValue<'a>> {
+        self.by_digest
+            .get_or_init(|| match self.source {
+                Source::Map(map) => map
+                    .iter()
+                    .map(|(k, v)| (compile::md5(k.as_bytes()), AttributeValue::of_json(v)))
+                    .collect(),
+                // In input order: the last of a repeated name wins.
+                Source::Borrowed(list) => list
+                    .iter()
+                    .map(|(k, v)| (compile::md5(k.as_bytes()), AttributeValue::of_borrowed(v)))
+                    .collect(),
+            })
+            .get(hash)
+            .copied()
     }
 }
 
@@ -452,23 +555,32 @@ struct Attributes<'a, 'b> {
 }
 
 impl<'b> Attributes<'_, 'b> {
+    #[inline]
     fn get(&self, condition: &Condition) -> Option<AttributeValue<'b>> {
         match self.attributes.get(&condition.attribute) {
-            Some(value) => Some(AttributeValue::Json(value)),
-            None if condition.is_id => Some(AttributeValue::SubjectKey(self.subject_key)),
+            Some(value) => Some(value),
+            None if condition.is_id => Some(AttributeValue::String(self.subject_key)),
             None => None,
         }
     }
 }
 
+/// Whether `condition` holds: absent attributes and `IS_NULL` are decided here, inline (a
+/// rule on an attribute the subject lacks costs no call); other tests in [`test_holds`].
+#[inline]
 fn condition_holds(condition: &Condition, attributes: &Attributes<'_, '_>) -> bool {
     let value = attributes.get(condition);
     if let Test::IsNull(expected) = condition.test {
-        let is_null = matches!(value, None | Some(AttributeValue::Json(Value::Null)));
+        let is_null = matches!(value, None | Some(AttributeValue::Null));
         return is_null == expected;
     }
-    let Some(value) = value else { return false };
-    match &condition.test {
+    value.is_some_and(|value| test_holds(&condition.test, value))
+}
+
+/// Whether `test` (other than `IS_NULL`) holds for a present attribute.
+#[inline(never)]
+fn test_holds(test: &Test, value: AttributeValue<'_>) -> bool {
+    match test {
         Test::Matches(regex) => match (regex, as_string(value)) {
             (Some(regex), Some(text)) => regex.is_match(&text),
             _ => false,
@@ -502,24 +614,19 @@ fn set_contains(set: &StringSet, text: &str) -> bool {
 
 fn as_str(value: AttributeValue<'_>) -> Option<&str> {
     match value {
-        AttributeValue::Json(Value::String(s)) => Some(s),
-        AttributeValue::SubjectKey(s) => Some(s),
-        AttributeValue::Json(_) => None,
+        AttributeValue::String(s) => Some(s),
+        _ => None,
     }
 }
 
 /// The attribute coerced to a string: strings as they are, booleans `true`/`false`, numbers
 /// in their shortest form (`42.0` → `42`). Null, arrays and objects have no string form.
 fn as_string(value: AttributeValue<'_>) -> Option<Cow<'_, str>> {
-    if let Some(s) = as_str(value) {
-        return Some(Cow::Borrowed(s));
-    }
     match value {
-        AttributeValue::Json(Value::Bool(b)) => {
-            Some(Cow::Borrowed(if *b { "true" } else { "false" }))
-        }
-        AttributeValue::Json(Value::Number(n)) => Some(Cow::Owned(number_to_string(n))),
-        _ => None,
+        AttributeValue::String(s) => Some(Cow::Borrowed(s)),
+        AttributeValue::Bool(b) => Some(Cow::Borrowed(if b { "true" } else { "false" })),
+        AttributeValue::Number(n) => Some(Cow::Owned(number_to_string(n))),
+        AttributeValue::Null | AttributeValue::Composite(_) => None,
     }
 }
 
@@ -537,7 +644,7 @@ fn number_to_string(n: &serde_json::Number) -> String {
 /// The attribute as a number: numbers, and strings that parse as finite numbers.
 fn as_number(value: AttributeValue<'_>) -> Option<f64> {
     match value {
-        AttributeValue::Json(Value::Number(n)) => n.as_f64(),
+        AttributeValue::Number(n) => n.as_f64(),
         _ => as_str(value).and_then(parse_number),
     }
 }
@@ -575,25 +682,203 @@ mod tests {
             "{:?}",
             snapshot.flag_errors
         );
-        let attrs = attributes(attrs);
-        let subject = Subject {
-            key: "subject",
-            attributes: &attrs,
-        };
-        let code = assign(
-            Some(&snapshot),
-            "f",
-            subject,
-            VariationType::String,
-            0,
-            None,
-        )
-        .code;
+        let code = code_in_both_sources(&snapshot, "subject", &attrs);
         assert!(matches!(
             code,
             FlagEvaluationCode::Match | FlagEvaluationCode::DefaultAllocationNull
         ));
         code == FlagEvaluationCode::Match
+    }
+
+    /// The code of flag `f` for `attrs` given as a request's map, which must be the code
+    /// for the same attributes borrowed as the fast lane reads them.
+    fn code_in_both_sources(snapshot: &Snapshot, key: &str, attrs: &Value) -> FlagEvaluationCode {
+        let map = attributes(attrs.clone());
+        let subject = Subject {
+            key,
+            attributes: &map,
+        };
+        let code = assign(Some(snapshot), "f", subject, VariationType::String, 0, None).code;
+        let text = attrs.to_string();
+        let borrowed = BorrowedAttributes::from_json(&text).expect("an object");
+        let fast = assign_to(
+            Some(snapshot),
+            "f",
+            key,
+            &SubjectAttributes::borrowed(&borrowed),
+            VariationType::String,
+            &Now::at(0),
+            None,
+        )
+        .code;
+        assert_eq!(code, fast, "{attrs}");
+        code
+    }
+
+    /// `one_condition` in the obfuscated (`CLIENT`) format: names, operators, `ONE_OF`
+    /// items and `IS_NULL` operands as MD5 digests, other operands in base64.
+    fn obfuscated_one_condition(attribute: &str, operator: &str, operand: Value) -> Snapshot {
+        use base64::Engine as _;
+        let b64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+        let digest = |text: &str| {
+            let mut buf = [0u8; 32];
+            compile::md5_hex(&compile::md5(text.as_bytes()), &mut buf).to_owned()
+        };
+        let operand = match operand {
+            Value::Bool(b) => Value::from(digest(&b.to_string())),
+            Value::Array(items) => items
+                .iter()
+                .map(|item| Value::from(digest(item.as_str().expect("a string"))))
+                .collect(),
+            Value::String(text) => Value::from(b64(&text)),
+            other => Value::from(b64(&other.to_string())),
+        };
+        let document = json!({"format": "CLIENT", "flags": {digest("f"): {
+            "key": digest("f"), "enabled": true, "variationType": "STRING", "totalShards": 100,
+            "variations": {b64("on"): {"key": b64("on"), "value": b64("on")}},
+            "allocations": [{
+                "key": b64("a"),
+                "rules": [{"conditions": [{
+                    "attribute": digest(attribute), "operator": digest(operator), "value": operand
+                }]}],
+                "splits": [{"variationKey": b64("on"), "shards": []}]
+            }]
+        }}});
+        let snapshot = Snapshot::from_value(document, 0).expect("valid UFC");
+        assert!(snapshot.is_obfuscated() && snapshot.flag_errors.is_empty());
+        snapshot
+    }
+
+    #[test]
+    fn a_subject_without_attributes_passes_only_rules_that_need_none() {
+        let rules = |conditions: Value| json!([{"conditions": conditions}]);
+        let condition = |attribute: &str, operator: &str, value: Value| json!({"attribute": attribute, "operator": operator, "value": value});
+        let x_one_of = condition("x", "ONE_OF", json!(["a"]));
+        // (rules, passes without attributes, needs attributes, passes with x and y)
+        let cases = [
+            (rules(json!([x_one_of])), false, true, true),
+            (
+                rules(json!([condition("x", "IS_NULL", json!(true))])),
+                true,
+                false,
+                false,
+            ),
+            (
+                rules(json!([condition("x", "IS_NULL", json!(false))])),
+                false,
+                true,
+                true,
+            ),
+            (
+                rules(json!([condition("id", "ONE_OF", json!(["s"]))])),
+                true,
+                false,
+                true,
+            ),
+            (
+                rules(json!([condition("id", "IS_NULL", json!(false))])),
+                true,
+                false,
+                true,
+            ),
+            (rules(json!([])), true, false, true),
+            (
+                json!([{"conditions": [x_one_of]}, {"conditions": []}]),
+                true,
+                false,
+                true,
+            ),
+            (
+                json!([{"conditions": [x_one_of]}, {"conditions": [condition("y", "GT", json!(1))]}]),
+                false,
+                true,
+                true,
+            ),
+        ];
+        for (rules, passes, needs, passes_with) in cases {
+            let snapshot = snapshot(json!({"f": {
+                "key": "f", "enabled": true, "variationType": "STRING", "totalShards": 100,
+                "variations": {"on": {"key": "on", "value": "on"}},
+                "allocations": [{"key": "a", "rules": rules, "splits": [{"variationKey": "on", "shards": []}]}]
+            }}));
+            let Some(Ok(flag)) = snapshot.flag("f") else {
+                panic!("{rules}")
+            };
+            assert_eq!(flag.allocations[0].needs_attributes, needs, "{rules}");
+            let code = code_in_both_sources(&snapshot, "s", &json!({}));
+            assert_eq!(code == FlagEvaluationCode::Match, passes, "{rules}");
+            let code = code_in_both_sources(&snapshot, "s", &json!({"x": "a", "y": 2}));
+            assert_eq!(code == FlagEvaluationCode::Match, passes_with, "{rules}");
+        }
+    }
+
+    #[test]
+    fn hashed_attribute_names_are_found_in_both_sources() {
+        let snapshot = obfuscated_one_condition("country", "ONE_OF", json!(["US", "CA"]));
+        let code = |attrs: Value| code_in_both_sources(&snapshot, "subject", &attrs);
+        assert_eq!(code(json!({"country": "CA"})), FlagEvaluationCode::Match);
+        assert_eq!(
+            code(json!({"a": 1, "country": "US", "b": null})),
+            FlagEvaluationCode::Match
+        );
+        for miss in [
+            json!({"country": "FR"}),
+            json!({"Country": "US"}),
+            json!({}),
+        ] {
+            assert_eq!(code(miss), FlagEvaluationCode::DefaultAllocationNull);
+        }
+        // A repeated name: the last value counts, as in a map.
+        let text = r#"{"country": "US", "country": "FR"}"#;
+        let borrowed = BorrowedAttributes::from_json(text).unwrap();
+        let run = |attributes: &SubjectAttributes<'_>| {
+            assign_to(
+                Some(&snapshot),
+                "f",
+                "subject",
+                attributes,
+                VariationType::String,
+                &Now::at(0),
+                None,
+            )
+            .code
+        };
+        let map: Map<String, Value> = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            run(&SubjectAttributes::borrowed(&borrowed)),
+            FlagEvaluationCode::DefaultAllocationNull
+        );
+        assert_eq!(
+            run(&SubjectAttributes::new(&map)),
+            FlagEvaluationCode::DefaultAllocationNull
+        );
+    }
+
+    #[test]
+    fn hashed_null_and_id_follow_the_plain_rules() {
+        for (expected, attrs, holds) in [
+            (true, json!({}), true),
+            (true, json!({"x": null}), true),
+            (true, json!({"x": 0}), false),
+            (false, json!({"x": ""}), true),
+            (false, json!({"x": null}), false),
+            (false, json!({}), false),
+        ] {
+            let snapshot = obfuscated_one_condition("x", "IS_NULL", json!(expected));
+            let code = code_in_both_sources(&snapshot, "s", &attrs);
+            assert_eq!(
+                code == FlagEvaluationCode::Match,
+                holds,
+                "{expected} {attrs}"
+            );
+        }
+        let id = obfuscated_one_condition("id", "MATCHES", json!("^subject$"));
+        let code = |attrs: Value| code_in_both_sources(&id, "subject", &attrs);
+        assert_eq!(code(json!({"other": 1})), FlagEvaluationCode::Match);
+        assert_eq!(code(json!({"id": "subject"})), FlagEvaluationCode::Match);
+        for present in [json!({"id": "other"}), json!({"id": null})] {
+            assert_eq!(code(present), FlagEvaluationCode::DefaultAllocationNull);
+        }
     }
 
     #[test]
@@ -733,6 +1018,19 @@ mod tests {
             run(json!({"id": "someone-else"})),
             FlagEvaluationCode::DefaultAllocationNull
         );
+        for (attrs, expected) in [
+            (json!({"other": 1}), FlagEvaluationCode::Match),
+            (
+                json!({"id": null}),
+                FlagEvaluationCode::DefaultAllocationNull,
+            ),
+            (
+                json!({"id": ["subject"]}),
+                FlagEvaluationCode::DefaultAllocationNull,
+            ),
+        ] {
+            assert_eq!(code_in_both_sources(&snapshot, "subject", &attrs), expected);
+        }
         // Only `id` defaults: another absent attribute stays absent.
         let other = one_condition("user", "ONE_OF", json!(["subject"]));
         let empty = Map::new();

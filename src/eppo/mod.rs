@@ -3,6 +3,7 @@
 //!
 //! - [`model`]: the UFC as served (serde);
 //! - [`compile`]: the immutable compiled [`compile::Snapshot`] (plain and obfuscated formats);
+//! - [`attributes`]: the fast lane's subject attributes, borrowed from the caller's input;
 //! - [`evaluate`]: assignment (the pure Rust API: [`evaluate::assign`]);
 //! - [`details`]: the evaluation-details document;
 //! - [`events`]: assignment events and their deduplication cache;
@@ -48,6 +49,7 @@
 //! `"published_at"` (the configuration's `createdAt`, ms since the epoch). See
 //! `docs/eppo.md`.
 
+pub mod attributes;
 pub mod bandit;
 pub mod client;
 pub mod compile;

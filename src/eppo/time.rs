@@ -39,15 +39,24 @@ thread_local! {
 /// Appends `ms` formatted as by [`format_rfc3339`] to `out` (nothing for an instant
 /// outside the years 1–9999).
 pub fn write_rfc3339(out: &mut String, ms: i64) {
+    if let Some(text) = rfc3339_bytes(ms) {
+        // Only ASCII was written.
+        out.extend(text.iter().map(|&b| char::from(b)));
+    }
+}
+
+/// `ms` formatted as by [`format_rfc3339`], as ASCII bytes (`None` for an instant outside
+/// the years 1–9999).
+pub fn rfc3339_bytes(ms: i64) -> Option<[u8; 24]> {
     if !WRITABLE_MS.contains(&ms) {
-        return;
+        return None;
     }
     let second = ms.div_euclid(1000);
     let cached = LAST_SECOND
         .get()
         .filter(|(at, _)| *at == second)
         .map(|(_, text)| text);
-    let Some(text) = cached.or_else(|| {
+    let text = cached.or_else(|| {
         let formatted = OffsetDateTime::from_unix_timestamp(second)
             .ok()?
             .format(SECONDS_UTC)
@@ -55,17 +64,16 @@ pub fn write_rfc3339(out: &mut String, ms: i64) {
         let text: [u8; 19] = formatted.as_bytes().try_into().ok()?;
         LAST_SECOND.set(Some((second, text)));
         Some(text)
-    }) else {
-        return;
-    };
-    // The cached text is the formatter's ASCII output.
-    out.extend(text.iter().map(|&b| char::from(b)));
+    })?;
     let millis = ms.rem_euclid(1000);
-    out.push('.');
-    out.push(char::from(b'0' + (millis / 100) as u8));
-    out.push(char::from(b'0' + (millis / 10 % 10) as u8));
-    out.push(char::from(b'0' + (millis % 10) as u8));
-    out.push('Z');
+    let mut out = [0u8; 24];
+    out[..19].copy_from_slice(&text);
+    out[19] = b'.';
+    out[20] = b'0' + (millis / 100) as u8;
+    out[21] = b'0' + (millis / 10 % 10) as u8;
+    out[22] = b'0' + (millis % 10) as u8;
+    out[23] = b'Z';
+    Some(out)
 }
 
 #[cfg(test)]

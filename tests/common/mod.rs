@@ -2,6 +2,7 @@
 //! NUL-terminated JSON in, caller-owned JSON out, freed with `allot_string_free`.
 #![allow(dead_code)]
 
+pub mod marshal;
 pub mod server;
 
 use std::ffi::{c_char, CStr, CString};
