@@ -247,7 +247,7 @@ def _copier(obj: Any) -> Callable[[], Any]:
         return obj.copy
     if isinstance(obj, dict):
         nested = [(k, _copier(v)) for k, v in obj.items() if isinstance(v, (dict, list))]
-        if len(nested) == 1:  # such as {"flagIds": [...]}: a third cheaper without the loop
+        if len(nested) == 1:  # such as {"flagIds": [...]}: a quarter cheaper without the loop
             ((key, copy_nested),) = nested
 
             def copy_dict_one() -> Dict[str, Any]:
