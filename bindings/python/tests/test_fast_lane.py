@@ -245,9 +245,8 @@ def test_eppo_fast_lane_values_and_events_match_the_json_path(flags_file):
     assert events > 0
 
 
-def test_eppo_defaults_warnings_and_errors_come_from_the_compact_answer(monkeypatch, caplog):
-    """An assignment that ends in the default is answered from the fast lane's code
-    alone: the JSON path is never called, and the SDK's warnings and errors still come."""
+def fast_lane_only_eppo_client(monkeypatch) -> eppo.EppoClient:
+    """An Eppo client on flags-v1.json whose JSON path fails every call it gets."""
     needs("eppo")
     text = shared("conformance", "eppo", "flags-v1.json").read_bytes()
     client = eppo.EppoClient(Config(api_key="k", initial_configuration=Configuration(flags_configuration=text)))
@@ -257,6 +256,13 @@ def test_eppo_defaults_warnings_and_errors_come_from_the_compact_answer(monkeypa
         raise AssertionError("the JSON path was called")
 
     monkeypatch.setattr(_native, "evaluate_raw", refuse)
+    return client
+
+
+def test_eppo_defaults_warnings_and_errors_come_from_the_compact_answer(monkeypatch, caplog):
+    """An assignment that ends in the default is answered from the fast lane's code
+    alone: the JSON path is never called, and the SDK's warnings and errors still come."""
+    client = fast_lane_only_eppo_client(monkeypatch)
     assert client.get_numeric_assignment("numeric_flag", "alice", {}, 0.0) == 3.1415926
     assert client.get_string_assignment("no-such-flag", "alice", {}, "fallback") == "fallback"
     assert client.get_string_assignment("alice", "no-such-flag") is None  # the older convention
@@ -271,15 +277,7 @@ def test_eppo_defaults_warnings_and_errors_come_from_the_compact_answer(monkeypa
 def test_eppo_set_configuration_keeps_assignments_on_the_fast_lane(monkeypatch):
     """A configuration set on a running client is served by the fast lane too: the new
     flags' values, with the JSON path refused throughout."""
-    needs("eppo")
-    text = shared("conformance", "eppo", "flags-v1.json").read_bytes()
-    client = eppo.EppoClient(Config(api_key="k", initial_configuration=Configuration(flags_configuration=text)))
-    client.wait_for_initialization(timeout=5)
-
-    def refuse(*args):
-        raise AssertionError("the JSON path was called")
-
-    monkeypatch.setattr(_native, "evaluate_raw", refuse)
+    client = fast_lane_only_eppo_client(monkeypatch)
     assert client.get_numeric_assignment("numeric_flag", "alice", {}, 0.0) == 3.1415926
     doc = load_json(shared("conformance", "eppo", "flags-v1.json"))
     doc["flags"] = {"numeric_flag": doc["flags"]["numeric_flag"]}
