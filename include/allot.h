@@ -216,10 +216,11 @@ void allot_string_free(char *s);
 // JSON.
 //
 // `user_json`: the user object (the `"user"` member of an `allot_evaluate` request), at
-// most 1 MiB. `flag_keys_json`: NULL for every flag, or a JSON array of flag keys (their
-// dependencies are evaluated too). Both NUL-terminated UTF-8, borrowed for the call.
-// Assignment and exposure events are tracked as by `allot_evaluate` with the default
-// `tracks_assignment`/`tracks_exposure`.
+// most 1 MiB. `options_json`: NULL for every flag and the default tracking; a JSON array
+// of flag keys (their dependencies are evaluated too); or an object with any of the
+// `allot_evaluate` request's `flag_keys`, `tracks_assignment` and `tracks_exposure`
+// (other members are refused). Both NUL-terminated UTF-8, borrowed for the call.
+// Assignment and exposure events are tracked as by `allot_evaluate` with those options.
 //
 // The answer, written into the caller's buffer `out` of `capacity` bytes, is binary,
 // little-endian: a `uint64_t` snapshot id, a `uint32_t` count, then `count` `uint32_t`
@@ -241,11 +242,11 @@ void allot_string_free(char *s);
 // at once.
 //
 // # Safety
-// `user_json` must be NULL or a NUL-terminated string, `flag_keys_json` likewise, both
+// `user_json` must be NULL or a NUL-terminated string, `options_json` likewise, both
 // valid for the call; `out` must be NULL or point to `capacity` writable bytes.
 int64_t allot_evaluate_compact(uint64_t client,
                                const char *user_json,
-                               const char *flag_keys_json,
+                               const char *options_json,
                                uint8_t *out,
                                size_t capacity);
 
@@ -261,17 +262,17 @@ int64_t allot_evaluate_compact(uint64_t client,
 // length, type or encoding) is refused with `invalid_argument`: send the user as JSON
 // with `allot_evaluate_compact` instead, which answers the same user identically.
 //
-// `flag_keys_json`, the answer, its length, the errors, ownership and thread safety are
+// `options_json`, the answer, its length, the errors, ownership and thread safety are
 // those of `allot_evaluate_compact`.
 //
 // # Safety
-// `user` must be NULL or point to `user_len` readable bytes, `flag_keys_json` NULL or a
+// `user` must be NULL or point to `user_len` readable bytes, `options_json` NULL or a
 // NUL-terminated string, both valid for the call; `out` must be NULL or point to
 // `capacity` writable bytes.
 int64_t allot_evaluate_compact_marshal(uint64_t client,
                                        const uint8_t *user,
                                        size_t user_len,
-                                       const char *flag_keys_json,
+                                       const char *options_json,
                                        uint8_t *out,
                                        size_t capacity);
 

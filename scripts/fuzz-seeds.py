@@ -279,7 +279,8 @@ bandit_requests.append(dump({**bandit_first, "subject_attributes": {
     f"a{i}": i for i in range(MIB // 16)}}))
 bandit_requests.append(padded(bandit_first, "default", MIB + 64))
 
-# The Amplitude fast lane: the user JSON, then a NUL and the flag keys JSON when given.
+# The Amplitude fast lane: the user JSON, then a NUL and the options JSON when given (flag
+# keys, or an object of flag keys and tracking).
 compact_seeds = []
 for case in cases:
     seed = dump(case["user"])
@@ -293,6 +294,10 @@ compact_seeds += [dump(user) + b"\0" + dump([flag["key"] for flag in amplitude_f
 compact_seeds += [json.dumps(json.loads(seed)["user"], separators=(",", ":")).encode()
                   for seed in requests[-5:-3] + requests[-1:]]
 compact_seeds.append(dump(user) + b"\0" + dump([f"key-{i}" for i in range(MIB // 12)]))
+compact_seeds += [dump(user) + b"\0" + dump(options) for options in (
+    {"flag_keys": [amplitude_flags[0]["key"]], "tracks_exposure": True},
+    {"tracks_assignment": False, "tracks_exposure": False},
+    {"flag_keys": None}, {"user": user}, {"tracks_exposure": 1})]
 
 # The Eppo fast lane: a byte (variation type index, bit 3 for wants_event), then the flag
 # key, the subject key and the attributes JSON, separated by NUL bytes.

@@ -46,7 +46,7 @@ pub trait Provider: Send + Sync {
     fn evaluate_compact(
         &self,
         _user: UserInput<'_>,
-        _flag_keys_json: Option<&str>,
+        _options_json: Option<&str>,
         _out: &mut Vec<u8>,
     ) -> Result<()> {
         Err(unsupported("allot_evaluate_compact"))

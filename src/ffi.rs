@@ -400,10 +400,11 @@ unsafe fn read_optional_str<'a>(
 /// JSON.
 ///
 /// `user_json`: the user object (the `"user"` member of an `allot_evaluate` request), at
-/// most 1 MiB. `flag_keys_json`: NULL for every flag, or a JSON array of flag keys (their
-/// dependencies are evaluated too). Both NUL-terminated UTF-8, borrowed for the call.
-/// Assignment and exposure events are tracked as by `allot_evaluate` with the default
-/// `tracks_assignment`/`tracks_exposure`.
+/// most 1 MiB. `options_json`: NULL for every flag and the default tracking; a JSON array
+/// of flag keys (their dependencies are evaluated too); or an object with any of the
+/// `allot_evaluate` request's `flag_keys`, `tracks_assignment` and `tracks_exposure`
+/// (other members are refused). Both NUL-terminated UTF-8, borrowed for the call.
+/// Assignment and exposure events are tracked as by `allot_evaluate` with those options.
 ///
 /// The answer, written into the caller's buffer `out` of `capacity` bytes, is binary,
 /// little-endian: a `uint64_t` snapshot id, a `uint32_t` count, then `count` `uint32_t`
@@ -425,13 +426,13 @@ unsafe fn read_optional_str<'a>(
 /// at once.
 ///
 /// # Safety
-/// `user_json` must be NULL or a NUL-terminated string, `flag_keys_json` likewise, both
+/// `user_json` must be NULL or a NUL-terminated string, `options_json` likewise, both
 /// valid for the call; `out` must be NULL or point to `capacity` writable bytes.
 #[no_mangle]
 pub unsafe extern "C" fn allot_evaluate_compact(
     client: u64,
     user_json: *const c_char,
-    flag_keys_json: *const c_char,
+    options_json: *const c_char,
     out: *mut u8,
     capacity: usize,
 ) -> i64 {
@@ -441,8 +442,8 @@ pub unsafe extern "C" fn allot_evaluate_compact(
             let client = registry::get(client)?;
             // SAFETY: the caller's contract for the two strings.
             let user = read_str(user_json, "user_json", MAX_REQUEST_BYTES)?;
-            let keys = read_optional_str(flag_keys_json, "flag_keys_json", MAX_REQUEST_BYTES)?;
-            client.evaluate_compact(UserInput::Json(user), keys, answer)
+            let options = read_optional_str(options_json, "options_json", MAX_REQUEST_BYTES)?;
+            client.evaluate_compact(UserInput::Json(user), options, answer)
         })
     }
 }
@@ -459,11 +460,11 @@ pub unsafe extern "C" fn allot_evaluate_compact(
 /// length, type or encoding) is refused with `invalid_argument`: send the user as JSON
 /// with `allot_evaluate_compact` instead, which answers the same user identically.
 ///
-/// `flag_keys_json`, the answer, its length, the errors, ownership and thread safety are
+/// `options_json`, the answer, its length, the errors, ownership and thread safety are
 /// those of `allot_evaluate_compact`.
 ///
 /// # Safety
-/// `user` must be NULL or point to `user_len` readable bytes, `flag_keys_json` NULL or a
+/// `user` must be NULL or point to `user_len` readable bytes, `options_json` NULL or a
 /// NUL-terminated string, both valid for the call; `out` must be NULL or point to
 /// `capacity` writable bytes.
 #[no_mangle]
@@ -471,7 +472,7 @@ pub unsafe extern "C" fn allot_evaluate_compact_marshal(
     client: u64,
     user: *const u8,
     user_len: usize,
-    flag_keys_json: *const c_char,
+    options_json: *const c_char,
     out: *mut u8,
     capacity: usize,
 ) -> i64 {
@@ -481,8 +482,8 @@ pub unsafe extern "C" fn allot_evaluate_compact_marshal(
             let client = registry::get(client)?;
             // SAFETY: the caller's contract for the user bytes and the keys.
             let user = read_bytes(user, user_len, "user")?;
-            let keys = read_optional_str(flag_keys_json, "flag_keys_json", MAX_REQUEST_BYTES)?;
-            client.evaluate_compact(UserInput::Marshal(user), keys, answer)
+            let options = read_optional_str(options_json, "options_json", MAX_REQUEST_BYTES)?;
+            client.evaluate_compact(UserInput::Marshal(user), options, answer)
         })
     }
 }

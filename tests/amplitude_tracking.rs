@@ -339,6 +339,70 @@ fn exposures_are_opt_in_per_call() {
 }
 
 #[test]
+fn the_fast_lane_tracks_as_its_options_say() {
+    let server = accepting_server();
+    let handle = tracking_client(
+        &server,
+        json!({"flush_queue_size": 1}),
+        Some(json!({"flush_queue_size": 1})),
+    );
+    let user = json!({"user_id": "u", "device_id": "d"});
+    // Flag keys alone, as an array or in an object, track no exposure.
+    let quiet = json!({"flag_keys": ["exp"], "tracks_assignment": false});
+    for options in [json!(["exp"]), quiet.clone()] {
+        assert_eq!(
+            fast_variants(handle, &user, Some(&options))["exp"]["key"],
+            "a"
+        );
+    }
+    ok(take(allot::ffi::allot_flush(handle, 5_000)));
+    let events = events_of(&server.requests());
+    assert_eq!(
+        events.len(),
+        1,
+        "only the array's default assignment: {events:?}"
+    );
+    assert_eq!(events[0]["event_type"], "[Experiment] Assignment");
+    let exposing = json!({"tracks_assignment": false, "tracks_exposure": true});
+    assert_eq!(
+        fast_variants(handle, &user, Some(&exposing))["exp"]["key"],
+        "a"
+    );
+    ok(take(allot::ffi::allot_flush(handle, 5_000)));
+    let events = events_of(&server.requests());
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1]["event_type"], "[Experiment] Exposure");
+    assert_eq!(
+        events[1]["event_properties"]["[Experiment] Flag Key"],
+        "exp"
+    );
+    // Members of the request that are not options, and bad options, are refused.
+    for (options, code) in [
+        (json!({"user": user.clone()}), "invalid_argument"),
+        (json!({"tracks_exposure": "yes"}), "invalid_argument"),
+        (json!({"flag_keys": "exp"}), "invalid_argument"),
+        (json!(7), "invalid_argument"),
+    ] {
+        let error = compact(handle, &user, Some(&options)).unwrap_err();
+        assert_eq!(error["error"]["code"], code, "{options}: {error}");
+    }
+    let unclosed = c("{\"tracks_exposure\": true");
+    let user_text = c(&user.to_string());
+    let error = call(|out, capacity| unsafe {
+        allot::ffi::allot_evaluate_compact(
+            handle,
+            user_text.as_ptr(),
+            unclosed.as_ptr(),
+            out,
+            capacity,
+        )
+    })
+    .unwrap_err();
+    assert_eq!(error["error"]["code"], "invalid_json", "{error}");
+    allot::ffi::allot_free(handle);
+}
+
+#[test]
 fn evaluated_props_are_sent_when_asked() {
     let server = accepting_server();
     let handle = tracking_client(

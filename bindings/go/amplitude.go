@@ -418,7 +418,7 @@ func (c *LocalClient) Evaluate(user User, flagKeys ...string) (map[string]Varian
 	if err != nil {
 		return nil, err
 	}
-	if variants, ok, err := c.evaluateFast(id, &user, flagKeys); ok {
+	if variants, ok, err := c.evaluateFast(id, &user, flagKeys, nil); ok {
 		return variants, err
 	}
 	return evaluateJSON(id, &user, flagKeys, nil, nil)
@@ -511,10 +511,12 @@ func (c *LocalClient) EvaluateWithOptions(user User, opts ...Option) (map[string
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.TracksAssignment == nil && o.TracksExposure == nil {
-		if variants, ok, err := c.evaluateFast(id, &user, o.FlagKeys); ok {
-			return variants, err
-		}
+	var options []byte // the tracking options, when set, go as the fast lane's options object
+	if o.TracksAssignment != nil || o.TracksExposure != nil {
+		options, _ = json.Marshal(o) // strings and bools: it cannot fail
+	}
+	if variants, ok, err := c.evaluateFast(id, &user, o.FlagKeys, options); ok {
+		return variants, err
 	}
 	return evaluateJSON(id, &user, o.FlagKeys, o.TracksAssignment, o.TracksExposure)
 }

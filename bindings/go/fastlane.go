@@ -132,14 +132,17 @@ func (r *snapshotResults) put(id uint32, result fastResult) {
 // changed between the evaluation and a result lookup.
 const maxSnapshotRetries = 8
 
-// evaluateFast evaluates through the fast lane. ok is false when the configuration kept
-// changing under it (the caller then uses the JSON path).
-func (c *LocalClient) evaluateFast(id uint64, user *User, flagKeys []string) (variants map[string]Variant, ok bool, err error) {
+// evaluateFast evaluates through the fast lane: flagKeys, or options (when not nil: the
+// JSON object of allot_evaluate_compact's options, which then holds the flag keys). ok is
+// false when the configuration kept changing under it (the caller then uses the JSON path).
+func (c *LocalClient) evaluateFast(id uint64, user *User, flagKeys []string, options []byte) (variants map[string]Variant, ok bool, err error) {
 	pooled := getBuffer()
 	defer putBuffer(pooled)
 	b := append(appendUser((*pooled)[:0], user), 0)
 	userEnd := len(b)
-	if len(flagKeys) > 0 {
+	if options != nil {
+		b = append(append(b, options...), 0)
+	} else if len(flagKeys) > 0 {
 		b = append(appendStrings(b, flagKeys), 0)
 	}
 	*pooled = b

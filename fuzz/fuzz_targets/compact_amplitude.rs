@@ -1,8 +1,9 @@
 //! The Amplitude fast lane: `allot_evaluate_compact` (the input is the user JSON, then
-//! after a NUL byte the flag keys JSON; no NUL means NULL keys) and `allot_result_json`
-//! for every result id, against a local client with the conformance flags and tracking on.
+//! after a NUL byte the options JSON, flag keys or an object; no NUL means NULL options)
+//! and `allot_result_json` for every result id, against a local client with the
+//! conformance flags and tracking on.
 //! Where the fast lane answers, its variants are exactly those of `allot_evaluate` for the
-//! same user and keys; the same input gives the same snapshot and ids.
+//! same user and options; the same input gives the same snapshot and ids.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -64,11 +65,12 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut request = json!({"user": user});
-    if let Some(keys) = &keys {
-        let Ok(keys) = serde_json::from_slice::<Value>(keys.to_bytes()) else {
-            return;
-        };
-        request["flag_keys"] = keys;
+    if let Some(options) = &keys {
+        match serde_json::from_slice::<Value>(options.to_bytes()) {
+            Ok(Value::Object(options)) => request.as_object_mut().unwrap().extend(options),
+            Ok(keys) => request["flag_keys"] = keys,
+            Err(_) => return,
+        }
     }
     let text = request.to_string();
     if text.len() > allot::ffi::MAX_REQUEST_BYTES {

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::cohorts::sync::CohortSync;
 use super::compile::Snapshot;
 use super::config::{Bootstrap, Settings};
-use super::evaluate::EvaluateRequest;
+use super::evaluate::{CompactOptions, EvaluateRequest};
 use super::remote::RemoteClient;
 use super::sync::{Served, Updater};
 use super::tracking::{TrackOptions, Trackers};
@@ -151,7 +151,7 @@ impl Provider for LocalClient {
     fn evaluate_compact(
         &self,
         user: UserInput<'_>,
-        flag_keys_json: Option<&str>,
+        options_json: Option<&str>,
         out: &mut Vec<u8>,
     ) -> Result<()> {
         self.check_started()?;
@@ -161,11 +161,10 @@ impl Provider for LocalClient {
                 .map_err(|e| Error::from_json(&e, "user", ErrorCode::InvalidArgument))?,
             UserInput::Marshal(bytes) => marshal::from_bytes(bytes)?,
         };
-        let flag_keys: Option<Vec<String>> =
-            flag_keys_json
-                .map(serde_json::from_str)
-                .transpose()
-                .map_err(|e| Error::from_json(&e, "flag_keys", ErrorCode::InvalidArgument))?;
+        let options = options_json
+            .map(CompactOptions::parse)
+            .transpose()?
+            .unwrap_or_default();
         let snapshot = self.served.snapshot.load();
         let Some(snapshot) = snapshot.as_deref() else {
             out.extend_from_slice(&0u64.to_le_bytes());
@@ -181,9 +180,13 @@ impl Provider for LocalClient {
         if let Some(cohorts) = &self.cohorts {
             cohorts.enrich(&mut user, snapshot.cohort_targets());
         }
-        let evaluation = snapshot.evaluate(&user, flag_keys.as_deref());
+        let evaluation = snapshot.evaluate(&user, options.flag_keys.as_deref());
+        let track = TrackOptions {
+            assignment: options.tracks_assignment,
+            exposure: options.tracks_exposure,
+        };
         self.trackers
-            .track(&user, &evaluation, TrackOptions::default(), now_millis())?;
+            .track(&user, &evaluation, track, now_millis())?;
         out.extend_from_slice(&snapshot.id().to_le_bytes());
         let count_at = out.len();
         out.extend_from_slice(&0u32.to_le_bytes());

@@ -43,6 +43,39 @@ impl<'a> EvaluateRequest<'a> {
     }
 }
 
+/// The options of a fast-lane evaluation (`allot_evaluate_compact`): a JSON array of
+/// flag keys, or an object with the request's other members than `user` and
+/// `timestamp_millis`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompactOptions {
+    /// As the request's `flag_keys`.
+    #[serde(default)]
+    pub flag_keys: Option<Vec<String>>,
+    /// As the request's `tracks_assignment`.
+    #[serde(default)]
+    pub tracks_assignment: Option<bool>,
+    /// As the request's `tracks_exposure`.
+    #[serde(default)]
+    pub tracks_exposure: Option<bool>,
+}
+
+impl CompactOptions {
+    /// Parses the options text: an array is the flag keys (`invalid_json` or
+    /// `invalid_argument` on failure).
+    pub fn parse(text: &str) -> Result<CompactOptions> {
+        if text.trim_start().starts_with('[') {
+            let flag_keys = from_text(text, "flag_keys", ErrorCode::InvalidArgument)?;
+            Ok(CompactOptions {
+                flag_keys: Some(flag_keys),
+                ..CompactOptions::default()
+            })
+        } else {
+            from_text(text, "options", ErrorCode::InvalidArgument)
+        }
+    }
+}
+
 /// Which segment and variant a flag resolved to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hit {

@@ -15,6 +15,7 @@ import pytest
 import allot.eppo as eppo
 from allot import _native
 from allot.amplitude import (
+    EvaluateOptions,
     LocalEvaluationClient,
     LocalEvaluationConfig,
     User,
@@ -287,3 +288,20 @@ def test_eppo_set_configuration_keeps_assignments_on_the_fast_lane(monkeypatch):
     client.wait_for_initialization(timeout=5)
     assert client.get_numeric_assignment("numeric_flag", "alice", {}, 0.0) == 2.5
     assert client.get_string_assignment("kill-switch", "alice", {"country": "US"}, "gone") == "gone"
+
+
+def test_exposure_tracking_calls_take_the_fast_lane(monkeypatch):
+    """``EvaluateOptions(tracks_exposure=True)`` is a fast-lane option too: the same
+    variants as the JSON path, with the JSON path refused."""
+    data = load_json(shared("conformance", "amplitude", "dependencies_fixture.json"))
+    with LocalEvaluationClient("server-key", LocalEvaluationConfig(flags=data["flags"])) as client:
+        client.start()
+        cases = [(User(**case["user"]), keys) for case in data["cases"] for keys in (None, [data["flags"][0]["key"]])]
+        want = [as_tuples(json_path(client, user, keys)) for user, keys in cases]
+
+        def refuse(*args):
+            raise AssertionError("the JSON path was called")
+
+        monkeypatch.setattr(_native, "evaluate_raw", refuse)
+        exposing = EvaluateOptions(tracks_exposure=True)
+        assert [as_tuples(client.evaluate_v2(user, keys, exposing)) for user, keys in cases] == want

@@ -388,6 +388,17 @@ def _fields(user: Any) -> Dict[str, Any]:
     return _user_dict(user)
 
 
+def _options_text(flag_keys: List[str], exposes: bool) -> bytes:
+    """The fast lane's options: the flag keys' JSON array, or with ``exposes`` an object
+    asking for exposure events too."""
+    if not exposes:
+        return _compact_json(flag_keys)
+    options: Dict[str, Any] = {"tracks_exposure": True}
+    if flag_keys:
+        options["flag_keys"] = flag_keys
+    return _compact_json(options)
+
+
 def _request(user: Any, flag_keys: Optional[Collection[str]], tail: str = "") -> bytes:
     fields = _fields(user)
     if flag_keys:
@@ -994,9 +1005,9 @@ class LocalEvaluationClient:
         self._id = self._handle.id
         self._results = _SnapshotResults(0)
         self._handle_arg = _native.handle_arg(self._id)
-        #: Encoded flag-key lists by their keys (a program asks for a few lists, again
-        #: and again); bounded.
-        self._keys: Dict[Tuple[Any, ...], bytes] = {}
+        #: Encoded fast-lane options by (flag keys, exposure wanted): a program asks for
+        #: a few, again and again; bounded.
+        self._keys: Dict[Tuple[Tuple[Any, ...], bool], bytes] = {}
         self._reports = _DeliveryReports.for_config(self._id, self.config)
 
     def start(self) -> None:
@@ -1021,13 +1032,10 @@ class LocalEvaluationClient:
     ) -> Dict[str, Variant]:
         """Every evaluated variant for ``user`` (default variants included), for all flags
         or only ``flag_keys`` and their dependencies; ``{}`` before the first flag
-        configuration is loaded. ``options.tracks_exposure`` sends exposure events (through
-        the JSON path; every other call takes the fast lane)."""
+        configuration is loaded. ``options.tracks_exposure`` sends exposure events."""
         try:
-            if options is not None and options.tracks_exposure is True:
-                raw = _native.evaluate_raw(self._id, _request(user, flag_keys, ',"tracks_exposure":true'))
-                return _variants(_native.decode(raw))
-            keys_json = self._keys_json(flag_keys) if flag_keys else None
+            exposes = options is not None and options.tracks_exposure is True
+            keys_json = self._options_json(flag_keys, exposes) if flag_keys or exposes else None
             packed = _user_marshal(user)
             text = None
             while True:
@@ -1045,7 +1053,9 @@ class LocalEvaluationClient:
                     try:
                         answer = buf[:n] if 0 < n <= size else _compact_answer(self._handle_arg, text, keys_json, n)
                     except _native.UnsupportedError:  # more results than 32-bit ids name
-                        return _variants(_native.decode(_native.evaluate_raw(self._id, _request(user, flag_keys))))
+                        tail = ',"tracks_exposure":true' if exposes else ""
+                        request = _request(user, flag_keys, tail)
+                        return _variants(_native.decode(_native.evaluate_raw(self._id, request)))
                 results = self._results
                 plan = results.plans.get(answer)
                 if plan is None:
@@ -1066,15 +1076,16 @@ class LocalEvaluationClient:
         except _native.NotStartedError:
             return {}
 
-    def _keys_json(self, flag_keys: Collection[str]) -> bytes:
-        """``flag_keys`` as the JSON array ``allot_evaluate_compact`` takes."""
+    def _options_json(self, flag_keys: Optional[Collection[str]], exposes: bool) -> bytes:
+        """The options ``allot_evaluate_compact`` takes: ``flag_keys`` as a JSON array,
+        or with ``exposes`` an object that also asks for exposure events."""
         try:
-            key = tuple(flag_keys)
+            key = (tuple(flag_keys or ()), exposes)
             encoded = self._keys.get(key)
         except TypeError:  # unhashable keys: not cached
-            return _compact_json(list(flag_keys))
+            return _options_text(list(flag_keys or ()), exposes)
         if encoded is None:
-            encoded = _compact_json(list(key))
+            encoded = _options_text(list(key[0]), exposes)
             if len(self._keys) >= 256:
                 self._keys = {}
             self._keys[key] = encoded
