@@ -314,7 +314,11 @@ fn every_bad_input_is_an_error_with_its_stable_code() {
         "invalid_json"
     );
     assert_eq!(
-        code(compact_raw(amplitude, user.as_ptr(), c("{}").as_ptr())),
+        code(compact_raw(
+            amplitude,
+            user.as_ptr(),
+            c(r#"{"user": {}}"#).as_ptr()
+        )),
         "invalid_argument"
     );
     let bad_utf8 = CString::new(vec![b'"', 0xff, b'"']).unwrap();
@@ -790,7 +794,11 @@ fn marshalled_users_are_checked_with_stable_codes() {
         "invalid_argument"
     );
     assert_eq!(
-        code(compact_marshal(amplitude, Some(&user), Some(&json!({})))),
+        code(compact_marshal(
+            amplitude,
+            Some(&user),
+            Some(&json!({"flag_keys": "all"}))
+        )),
         "invalid_argument"
     );
     let huge = marshal_user(&json!({"user_id": "x".repeat(2 << 20)}));
