@@ -1007,7 +1007,7 @@ class LocalEvaluationClient:
         self._handle_arg = _native.handle_arg(self._id)
         #: Encoded fast-lane options by (flag keys, exposure wanted): a program asks for
         #: a few, again and again; bounded.
-        self._keys: Dict[Tuple[Tuple[Any, ...], bool], bytes] = {}
+        self._encoded_options: Dict[Tuple[Tuple[Any, ...], bool], bytes] = {}
         self._reports = _DeliveryReports.for_config(self._id, self.config)
 
     def start(self) -> None:
@@ -1081,14 +1081,14 @@ class LocalEvaluationClient:
         or with ``exposes`` an object that also asks for exposure events."""
         try:
             key = (tuple(flag_keys or ()), exposes)
-            encoded = self._keys.get(key)
+            encoded = self._encoded_options.get(key)
         except TypeError:  # unhashable keys: not cached
             return _options_text(list(flag_keys or ()), exposes)
         if encoded is None:
             encoded = _options_text(list(key[0]), exposes)
-            if len(self._keys) >= 256:
-                self._keys = {}
-            self._keys[key] = encoded
+            if len(self._encoded_options) >= 256:
+                self._encoded_options = {}
+            self._encoded_options[key] = encoded
         return encoded
 
     @deprecated("Use evaluate_v2")
