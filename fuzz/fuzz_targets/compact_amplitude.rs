@@ -6,29 +6,13 @@
 //! same user and options; the same input gives the same snapshot and ids.
 #![no_main]
 
-use std::sync::OnceLock;
-
 use allot_fuzz::{
-    amplitude_flags, c_string, compact, envelope, error_code, evaluate, init_ok, result_json,
-    start_offline, tracking_config,
+    c_string, compact, envelope, error_code, evaluate, result_json, tracking_amplitude_client,
 };
 use serde_json::{json, Map, Value};
 
-fn client() -> u64 {
-    static CLIENT: OnceLock<u64> = OnceLock::new();
-    *CLIENT.get_or_init(|| {
-        let handle = init_ok(
-            &json!({"provider": "amplitude", "mode": "local", "api_key": "fuzz-key",
-            "flags": amplitude_flags(), "assignment_config": tracking_config(),
-            "exposure_config": tracking_config()}),
-        );
-        start_offline(handle);
-        handle
-    })
-}
-
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let handle = client();
+    let handle = tracking_amplitude_client();
     let (user, keys) = match data.iter().position(|&b| b == 0) {
         Some(at) => (&data[..at], Some(c_string(&data[at + 1..]))),
         None => (data, None),

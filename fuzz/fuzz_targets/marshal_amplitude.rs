@@ -6,13 +6,9 @@
 //! of its non-None items gets exactly the same answer from `allot_evaluate_compact`.
 #![no_main]
 
-use std::sync::OnceLock;
-
 use allot::fuzzing::marshal_value;
-use allot_fuzz::{
-    amplitude_flags, c_string, compact, compact_marshal, init_ok, start_offline, tracking_config,
-};
-use serde_json::{json, Map, Value};
+use allot_fuzz::{c_string, compact, compact_marshal, tracking_amplitude_client};
+use serde_json::{Map, Value};
 
 /// The fields of the Python SDK's `User`, in the tuple's order.
 const FIELDS: [&str; 21] = [
@@ -39,21 +35,8 @@ const FIELDS: [&str; 21] = [
     "cohort_ids",
 ];
 
-fn client() -> u64 {
-    static CLIENT: OnceLock<u64> = OnceLock::new();
-    *CLIENT.get_or_init(|| {
-        let handle = init_ok(
-            &json!({"provider": "amplitude", "mode": "local", "api_key": "fuzz-key",
-            "flags": amplitude_flags(), "assignment_config": tracking_config(),
-            "exposure_config": tracking_config()}),
-        );
-        start_offline(handle);
-        handle
-    })
-}
-
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let handle = client();
+    let handle = tracking_amplitude_client();
     let answer = compact_marshal(handle, data);
     assert_eq!(
         answer,

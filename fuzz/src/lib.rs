@@ -164,6 +164,21 @@ pub fn tracking_config() -> Value {
            "shutdown_timeout_millis": 10})
 }
 
+/// An Amplitude local client on the conformance flags with assignment and exposure
+/// tracking on, built and started (offline) once per process: the fast-lane targets'.
+pub fn tracking_amplitude_client() -> u64 {
+    static CLIENT: OnceLock<u64> = OnceLock::new();
+    *CLIENT.get_or_init(|| {
+        let handle = init_ok(
+            &json!({"provider": "amplitude", "mode": "local", "api_key": "fuzz-key",
+            "flags": amplitude_flags(), "assignment_config": tracking_config(),
+            "exposure_config": tracking_config()}),
+        );
+        start_offline(handle);
+        handle
+    })
+}
+
 /// Removes the members that carry the clock: Eppo events' `timestamp` (the time of the
 /// call) and details' `configFetchedAt` (the time the client loaded its configuration).
 pub fn without_timestamps(value: &mut Value) {
